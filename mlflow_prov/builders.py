@@ -1,0 +1,23 @@
+"""Entry-point builders that MLflow calls for the ``prov`` URI schemes.
+
+They import the store classes inside the function on purpose: importing
+``SqlAlchemyStore`` while MLflow is still loading its entry points hits a circular import
+that MLflow reports only as a warning, followed later by a misleading
+``UnsupportedModelRegistryStoreURIException`` (design-notes section 1).
+"""
+
+from __future__ import annotations
+
+
+def build_tracking_store(store_uri: str, artifact_uri: str | None = None, **kwargs):
+    """Build the tracking store for ``prov``, ``prov+sqlite``, ``prov+postgresql``, ``prov+mysql``."""
+    from mlflow_prov.store import ProvTrackingStore
+
+    return ProvTrackingStore(store_uri, artifact_uri, **kwargs)
+
+
+def build_registry_store(store_uri: str, tracking_uri: str | None = None, **kwargs):
+    """Build the model-registry store for the same schemes (``register_model`` needs it)."""
+    from mlflow_prov.store import ProvRegistryStore
+
+    return ProvRegistryStore(store_uri, **kwargs)

@@ -1,0 +1,235 @@
+"""The provenance journal: an append-only, hash-chained event table beside MLflow's tables.
+
+Why a journal: MLflow keeps the *current* state (the last value of a tag, the final status
+of a run) and forgets how it got there. Every write through a ``prov`` store appends one
+event here, in the same database transaction as the MLflow write it describes, so the two
+never disagree. Events of one chain (a run, an experiment, a registered model, a logged
+model) are linked by SHA-256 hashes: editing or deleting a row breaks the chain, which
+:func:`verify_chain` reports.
+
+Read API (the exporters' only way in): :func:`read_events` and :func:`verify_chain`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+JOURNAL_TABLE = "prov_journal"
+HEADS_TABLE = "prov_journal_heads"
+HASH_ALGORITHM = "sha256"
+
+metadata = sa.MetaData()
+
+events_table = sa.Table(
+    JOURNAL_TABLE,
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time_us", sa.BigInteger, nullable=False),
+    sa.Column("chain", sa.String(300), nullable=False),
+    sa.Column("experiment_id", sa.String(32), nullable=True),
+    sa.Column("run_id", sa.String(32), nullable=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("writer", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=True),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_prov_journal_run", "run_id", "seq"),
+    sa.Index("ix_prov_journal_experiment", "experiment_id", "seq"),
+    sa.Index("ix_prov_journal_chain", "chain", "seq"),
+)
+
+heads_table = sa.Table(
+    HEADS_TABLE,
+    metadata,
+    sa.Column("chain", sa.String(300), primary_key=True),
+    sa.Column("last_hash", sa.String(64), nullable=True),
+    sa.Column("length", sa.Integer, nullable=False, default=0),
+)
+
+
+@dataclass(frozen=True)
+class JournalEvent:
+    """One journal row, decoded. ``payload`` and ``writer`` are plain JSON-compatible dicts."""
+
+    seq: int
+    time_us: int
+    chain: str
+    experiment_id: str | None
+    run_id: str | None
+    kind: str
+    payload: dict[str, Any]
+    writer: dict[str, Any]
+    prev_hash: str | None
+    hash: str
+
+    @property
+    def time(self) -> datetime:
+        """The event's UTC time as an aware datetime."""
+        return datetime.fromtimestamp(self.time_us / 1_000_000, tz=timezone.utc)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The result of :func:`verify_chain` for one chain."""
+
+    chain: str
+    length: int
+    intact: bool
+    problems: list[str] = field(default_factory=list)
+
+
+class JournalUnavailableError(RuntimeError):
+    """The tracking URI's database has no provenance journal (not a prov store)."""
+
+
+def ensure_tables(engine: sa.engine.Engine) -> None:
+    """Create the journal tables if missing: no manual migration step for users."""
+    metadata.create_all(engine, checkfirst=True)
+
+
+def chain_for_run(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+def chain_for_experiment(experiment_id: str) -> str:
+    return f"experiment:{experiment_id}"
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON has no NaN/Infinity: encode them as strings so payloads stay strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(_json_safe(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(prev_hash: str | None, chain: str, time_us: int, kind: str,
+               experiment_id: str | None, run_id: str | None, payload: str, writer: str) -> str:
+    """SHA-256 over the event's content and its predecessor's hash (the chain link)."""
+    material = canonical_json([prev_hash, chain, time_us, kind, experiment_id, run_id,
+                               payload, writer])
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def append_event(session: Session, *, chain: str, kind: str, experiment_id: str | None,
+                 run_id: str | None, payload: dict[str, Any], writer: dict[str, Any],
+                 time_us: int) -> None:
+    """Append one event inside the caller's transaction, extending its chain.
+
+    The chain's head row is read ``FOR UPDATE`` (PostgreSQL/MySQL); on sqlite the caller's
+    transaction already holds the database write lock, because the MLflow write it describes
+    came first. Either way concurrent writers to one chain are serialised and never fork it.
+    """
+    head = _lock_head(session, chain)
+    payload_json = canonical_json(payload)
+    writer_json = canonical_json(writer)
+    prev_hash = head.last_hash if head else None
+    digest = event_hash(prev_hash, chain, time_us, kind, experiment_id, run_id,
+                        payload_json, writer_json)
+    session.execute(events_table.insert().values(
+        time_us=time_us, chain=chain, experiment_id=experiment_id, run_id=run_id, kind=kind,
+        payload=payload_json, writer=writer_json, prev_hash=prev_hash, hash=digest))
+    if head is None:
+        session.execute(heads_table.insert().values(chain=chain, last_hash=digest, length=1))
+    else:
+        session.execute(heads_table.update().where(heads_table.c.chain == chain)
+                        .values(last_hash=digest, length=heads_table.c.length + 1))
+
+
+def _lock_head(session: Session, chain: str):
+    query = sa.select(heads_table.c.last_hash).where(heads_table.c.chain == chain)
+    return session.execute(query.with_for_update()).first()
+
+
+def now_us() -> int:
+    return int(datetime.now(tz=timezone.utc).timestamp() * 1_000_000)
+
+
+# --- read API -------------------------------------------------------------------------------
+
+_engines: dict[str, sa.engine.Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _engine_for(tracking_uri: str) -> sa.engine.Engine:
+    from mlflow_prov.uri import is_prov_uri, parse_prov_uri
+
+    if not is_prov_uri(tracking_uri):
+        raise JournalUnavailableError(
+            f"{tracking_uri!r} is not a prov store URI, so it has no provenance journal "
+            "(prov:///dir, prov+sqlite://, prov+postgresql://, prov+mysql://)")
+    db_uri = parse_prov_uri(tracking_uri).db_uri
+    with _engines_lock:
+        if db_uri not in _engines:
+            _engines[db_uri] = sa.create_engine(db_uri, pool_pre_ping=True)
+        return _engines[db_uri]
+
+
+def _decode(row: Any) -> JournalEvent:
+    return JournalEvent(seq=row.seq, time_us=row.time_us, chain=row.chain,
+                        experiment_id=row.experiment_id, run_id=row.run_id, kind=row.kind,
+                        payload=json.loads(row.payload), writer=json.loads(row.writer),
+                        prev_hash=row.prev_hash, hash=row.hash)
+
+
+def read_events(tracking_uri: str, experiment_id: str | None = None,
+                run_id: str | None = None) -> Iterator[JournalEvent]:
+    """Yield the journal's events in write order, optionally for one experiment or one run.
+
+    ``experiment_id`` selects the experiment's own events *and* those of its runs. Raises
+    :class:`JournalUnavailableError` for a URI that is not a prov store, or whose database
+    has no journal yet.
+    """
+    engine = _engine_for(tracking_uri)
+    if not sa.inspect(engine).has_table(JOURNAL_TABLE):
+        raise JournalUnavailableError(f"{tracking_uri!r} has no provenance journal table yet")
+    query = sa.select(events_table).order_by(events_table.c.seq)
+    if experiment_id is not None:
+        query = query.where(events_table.c.experiment_id == str(experiment_id))
+    if run_id is not None:
+        query = query.where(events_table.c.run_id == run_id)
+    with engine.connect() as connection:
+        for row in connection.execution_options(yield_per=1000).execute(query):
+            yield _decode(row)
+
+
+def verify_chain(tracking_uri: str, chain: str) -> ChainReport:
+    """Recompute a chain's hashes and compare with its head: edits and deletions show up."""
+    engine = _engine_for(tracking_uri)
+    problems: list[str] = []
+    prev: str | None = None
+    length = 0
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(events_table).where(events_table.c.chain == chain)
+                                  .order_by(events_table.c.seq))
+        for row in rows:
+            length += 1
+            if row.prev_hash != prev:
+                problems.append(f"event {row.seq}: links to {row.prev_hash}, expected {prev}")
+            recomputed = event_hash(row.prev_hash, row.chain, row.time_us, row.kind,
+                                    row.experiment_id, row.run_id, row.payload, row.writer)
+            if recomputed != row.hash:
+                problems.append(f"event {row.seq}: content does not match its hash")
+            prev = row.hash
+        head = connection.execute(sa.select(heads_table).where(heads_table.c.chain == chain)).first()
+    if head is not None and (head.last_hash != prev or head.length != length):
+        problems.append(f"head says {head.length} events ending {head.last_hash}, "
+                        f"found {length} ending {prev}")
+    return ChainReport(chain=chain, length=length, intact=not problems, problems=problems)
