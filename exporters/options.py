@@ -1,0 +1,59 @@
+"""Options of one export, shared by the export loop and every writer.
+
+A single frozen object rather than keyword arguments threaded through each writer: a writer
+owned by another module reads the options it needs (``metrics_format``, ``crate_as_folder``,
+``max_artifact_bytes``) without every signature changing when an option is added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_FORMATS: tuple[str, ...] = ("prov-json", "dot")
+DEFAULT_MAX_NODES = 2000
+DEFAULT_CONTEXT_PREFIXES: dict[str, str] = {
+    "train": "training",
+    "training": "training",
+    "val": "validation",
+    "valid": "validation",
+    "validation": "validation",
+    "test": "testing",
+    "testing": "testing",
+    "eval": "evaluation",
+}
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to write and how.
+
+    ``formats``: registry names from ``exporters.writers.WRITERS``.
+    ``metrics_format``: ``"netcdf"`` or ``"csv"`` to write full metric series; ``None`` picks
+    one from ``formats`` (netcdf for rocrate), or writes none and PROV points at MLflow.
+    ``max_artifact_bytes``: artifacts above it are listed with their size but neither hashed
+    nor copied into a crate; ``None`` means no limit.
+    ``context_prefixes``: metric-key prefix (before ``/`` or ``_``) -> context name.
+    """
+
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    metrics_format: str | None = None
+    crate_as_folder: bool = False
+    max_artifact_bytes: int | None = None
+    max_nodes: int = DEFAULT_MAX_NODES
+    pseudonymize: bool = False
+    context_prefixes: dict[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_CONTEXT_PREFIXES))
+    show_progress: bool | None = None
+
+
+@dataclass(frozen=True)
+class WriterContext:
+    """What a document writer gets besides the document: the options, where the export goes,
+    and the files already written for this run or experiment (the RO-Crate writer, run last,
+    packs them)."""
+
+    options: ExportOptions
+    out_dir: Path
+    tracking_uri: str
+    written: tuple[Path, ...] = ()
