@@ -10,14 +10,14 @@ from __future__ import annotations
 
 
 def build_tracking_store(store_uri: str, artifact_uri: str | None = None, **kwargs):
-    """Build the tracking store for ``prov``, ``prov+sqlite``, ``prov+postgresql``, ``prov+mysql``."""
-    from mlflow_prov.store import ProvTrackingStore
+    """Build the tracking store for the prov, prov+sqlite, prov+postgresql, prov+mysql schemes."""
+    from mlflow_prov.store import tracking_store_class
 
-    return ProvTrackingStore(store_uri, artifact_uri, **kwargs)
+    return tracking_store_class()(store_uri, artifact_uri, **kwargs)
 
 
 def build_registry_store(store_uri: str, tracking_uri: str | None = None, **kwargs):
     """Build the model-registry store for the same schemes (``register_model`` needs it)."""
-    from mlflow_prov.store import ProvRegistryStore
+    from mlflow_prov.store import registry_store_class
 
-    return ProvRegistryStore(store_uri, **kwargs)
+    return registry_store_class()(store_uri, **kwargs)

@@ -18,7 +18,7 @@ import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,7 +75,7 @@ class JournalEvent:
     @property
     def time(self) -> datetime:
         """The event's UTC time as an aware datetime."""
-        return datetime.fromtimestamp(self.time_us / 1_000_000, tz=timezone.utc)
+        return datetime.fromtimestamp(self.time_us / 1_000_000, tz=UTC)
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def _lock_head(session: Session, chain: str):
 
 
 def now_us() -> int:
-    return int(datetime.now(tz=timezone.utc).timestamp() * 1_000_000)
+    return int(datetime.now(tz=UTC).timestamp() * 1_000_000)
 
 
 # --- read API -------------------------------------------------------------------------------
@@ -228,7 +228,8 @@ def verify_chain(tracking_uri: str, chain: str) -> ChainReport:
             if recomputed != row.hash:
                 problems.append(f"event {row.seq}: content does not match its hash")
             prev = row.hash
-        head = connection.execute(sa.select(heads_table).where(heads_table.c.chain == chain)).first()
+        head_query = sa.select(heads_table).where(heads_table.c.chain == chain)
+        head = connection.execute(head_query).first()
     if head is not None and (head.last_hash != prev or head.length != length):
         problems.append(f"head says {head.length} events ending {head.last_hash}, "
                         f"found {length} ending {prev}")

@@ -1,0 +1,437 @@
+"""What each MLflow write means, as a journal event: one small describer per write method.
+
+A describer receives a :class:`WriteContext` and the write method's own arguments, and returns
+the event to append (or ``None`` when the call wrote nothing worth an event). Describers run
+inside the write's transaction, just before it commits, so they can see rows MLflow just
+created (a new run's id, an experiment's autoincremented id) and must not open sessions of
+their own. Optional ``before`` functions read values the write is about to overwrite (a tag's
+earlier value, a run's earlier status): what MLflow itself forgets.
+
+:data:`TRACKING_HOOKS` and :data:`REGISTRY_HOOKS` map store method names to hooks. Some
+public MLflow methods are journaled through the private helper that owns their transaction
+(:data:`JOURNALED_THROUGH`): ``log_batch`` is not one transaction in MLflow but up to four,
+and each gets its own event, in its own transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow.entities import RunStatus
+
+from mlflow_prov.environment import capture_environment
+from mlflow_prov.journal import chain_for_experiment, chain_for_run
+
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+
+@dataclass(frozen=True)
+class Described:
+    """An event ready to append: its chain, kind, scope ids and payload."""
+
+    chain: str
+    kind: str
+    payload: dict[str, Any]
+    experiment_id: str | None = None
+    run_id: str | None = None
+
+
+class WriteContext:
+    """What a describer may use: the write's session, rows it created, and the pre-read."""
+
+    def __init__(self, store: Any, session: Any, new_objects: list[Any], before: Any) -> None:
+        self.store = store
+        self.session = session
+        self.new_objects = new_objects
+        self.before = before
+
+    def created(self, model_class: type) -> Any | None:
+        """The first row of ``model_class`` this transaction inserted (e.g. the new SqlRun)."""
+        return next((o for o in self.new_objects if isinstance(o, model_class)), None)
+
+    def experiment_of_run(self, run_id: str | None) -> str | None:
+        return self.store.experiment_of_run(self.session, run_id)
+
+    def experiment_of_model(self, model_id: str) -> str | None:
+        return self.store.experiment_of_logged_model(self.session, model_id)
+
+
+@dataclass(frozen=True)
+class Hook:
+    describe: Callable[..., Described | None]
+    before: Callable[..., Any] | None = None
+
+
+def _run_event(ctx: WriteContext, run_id: str, kind: str, payload: dict[str, Any]) -> Described:
+    return Described(chain_for_run(run_id), kind, payload, ctx.experiment_of_run(run_id), run_id)
+
+
+def _experiment_event(experiment_id: Any, kind: str, payload: dict[str, Any]) -> Described:
+    experiment_id = str(experiment_id)
+    return Described(chain_for_experiment(experiment_id), kind, payload, experiment_id)
+
+
+def _model_event(ctx: WriteContext, model_id: str, kind: str, payload: dict[str, Any]) -> Described:
+    return Described(f"logged_model:{model_id}", kind, {"model_id": model_id, **payload},
+                     ctx.experiment_of_model(model_id))
+
+
+def _tag_dict(tags: Iterable[Any] | None) -> dict[str, str]:
+    return {tag.key: tag.value for tag in tags or ()}
+
+
+# --- experiments ------------------------------------------------------------------------------
+
+def experiment_created(ctx: WriteContext, name, artifact_location=None, tags=None):
+    from mlflow.store.tracking.dbmodels.models import SqlExperiment
+
+    experiment = ctx.created(SqlExperiment)
+    if experiment is None:
+        return None
+    return _experiment_event(experiment.experiment_id, "experiment.created", {
+        "name": name, "artifact_location": experiment.artifact_location, "tags": _tag_dict(tags)})
+
+
+def experiment_renamed(ctx: WriteContext, experiment_id, new_name):
+    return _experiment_event(experiment_id, "experiment.renamed",
+                             {"old_name": ctx.before, "new_name": new_name})
+
+
+def experiment_deleted(ctx: WriteContext, experiment_id):
+    return _experiment_event(experiment_id, "experiment.deleted", {})
+
+
+def experiment_restored(ctx: WriteContext, experiment_id):
+    return _experiment_event(experiment_id, "experiment.restored", {})
+
+
+def experiment_tag_set(ctx: WriteContext, experiment_id, tag):
+    return _experiment_event(experiment_id, "experiment.tag_set",
+                             {"key": tag.key, "value": tag.value, "old_value": ctx.before})
+
+
+def experiment_tag_deleted(ctx: WriteContext, experiment_id, key):
+    return _experiment_event(experiment_id, "experiment.tag_deleted",
+                             {"key": key, "old_value": ctx.before})
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+def run_created(ctx: WriteContext, experiment_id, user_id, start_time, tags, run_name):
+    from mlflow.store.tracking.dbmodels.models import SqlRun
+
+    run = ctx.created(SqlRun)
+    if run is None:
+        return None
+    return Described(chain_for_run(run.run_uuid), "run.created", {
+        "run_name": run.name, "user_id": user_id, "start_time": start_time,
+        "tags": _tag_dict(tags), "environment": capture_environment(),
+    }, str(run.experiment_id), run.run_uuid)
+
+
+def run_updated(ctx: WriteContext, run_id, run_status, end_time, run_name):
+    old_status, old_name = ctx.before or (None, None)
+    new_status = RunStatus.to_string(run_status) if run_status is not None else old_status
+    return _run_event(ctx, run_id, "run.updated", {
+        "old_status": old_status, "new_status": new_status, "end_time": end_time,
+        "old_name": old_name, "new_name": run_name or old_name})
+
+
+def run_deleted(ctx: WriteContext, run_id):
+    return _run_event(ctx, run_id, "run.deleted", {})
+
+
+def run_restored(ctx: WriteContext, run_id):
+    return _run_event(ctx, run_id, "run.restored", {})
+
+
+def metrics_logged(ctx: WriteContext, run_id, metrics):
+    if not metrics:
+        return None
+    steps = [m.step for m in metrics]
+    times = [m.timestamp for m in metrics]
+    payload: dict[str, Any] = {
+        "keys": sorted({m.key for m in metrics}), "count": len(metrics),
+        "step_min": min(steps), "step_max": max(steps),
+        "time_min": min(times), "time_max": max(times),
+    }
+    datasets = sorted({(m.dataset_name, m.dataset_digest) for m in metrics
+                       if getattr(m, "dataset_name", None)})
+    if datasets:
+        payload["datasets"] = [{"name": name, "digest": digest} for name, digest in datasets]
+    model_ids = sorted({m.model_id for m in metrics if getattr(m, "model_id", None)})
+    if model_ids:
+        payload["model_ids"] = model_ids
+    return _run_event(ctx, run_id, "metrics.logged", payload)
+
+
+def model_metrics_logged(ctx: WriteContext, run_id, metrics, experiment_id=None):
+    linked = [m for m in metrics if getattr(m, "model_id", None)]
+    if not linked:
+        return None
+    return _run_event(ctx, run_id, "logged_model.metrics_logged", {
+        "model_ids": sorted({m.model_id for m in linked}),
+        "keys": sorted({m.key for m in linked}), "count": len(linked)})
+
+
+def param_logged(ctx: WriteContext, run_id, param):
+    return _run_event(ctx, run_id, "params.logged", {"params": {param.key: param.value}})
+
+
+def params_logged(ctx: WriteContext, run_id, params):
+    if not params:
+        return None
+    return _run_event(ctx, run_id, "params.logged", {"params": _tag_dict(params)})
+
+
+def tag_set(ctx: WriteContext, run_id, tag):
+    return _run_event(ctx, run_id, "tags.set", {"tags": {tag.key: tag.value},
+                                                 "old": {tag.key: (ctx.before or {}).get(tag.key)}})
+
+
+def tags_set(ctx: WriteContext, run_id, tags):
+    if not tags:
+        return None
+    old = ctx.before or {}
+    return _run_event(ctx, run_id, "tags.set",
+                      {"tags": _tag_dict(tags), "old": {t.key: old.get(t.key) for t in tags}})
+
+
+def tag_deleted(ctx: WriteContext, run_id, key):
+    return _run_event(ctx, run_id, "tag.deleted",
+                      {"key": key, "old_value": (ctx.before or {}).get(key)})
+
+
+def _dataset_summary(dataset_input: Any) -> dict[str, Any]:
+    dataset = dataset_input.dataset
+    return {"name": dataset.name, "digest": dataset.digest, "source_type": dataset.source_type,
+            "source": dataset.source,
+            "context": _tag_dict(dataset_input.tags).get(DATASET_CONTEXT_TAG)}
+
+
+def inputs_logged(ctx: WriteContext, run_id, datasets=None, models=None):
+    if not datasets and not models:
+        return None
+    return _run_event(ctx, run_id, "inputs.logged", {
+        "datasets": [_dataset_summary(d) for d in datasets or ()],
+        "models": [m.model_id for m in models or ()]})
+
+
+def outputs_logged(ctx: WriteContext, run_id, models):
+    return _run_event(ctx, run_id, "outputs.logged",
+                      {"models": [{"model_id": m.model_id, "step": m.step} for m in models or ()]})
+
+
+def logged_model_recorded(ctx: WriteContext, run_id, mlflow_model):
+    return _run_event(ctx, run_id, "logged_model.recorded", {
+        "artifact_path": mlflow_model.artifact_path, "model_uuid": mlflow_model.model_uuid,
+        "model_id": getattr(mlflow_model, "model_id", None),
+        "flavors": sorted(mlflow_model.flavors)})
+
+
+def traces_linked(ctx: WriteContext, trace_ids, run_id):
+    return _run_event(ctx, run_id, "traces.linked", {"trace_ids": list(trace_ids)})
+
+
+def traces_unlinked(ctx: WriteContext, trace_ids, run_id):
+    return _run_event(ctx, run_id, "traces.unlinked", {"trace_ids": list(trace_ids)})
+
+
+# --- logged models (MLflow 3) -----------------------------------------------------------------
+
+def logged_model_created(ctx: WriteContext, experiment_id, name=None, source_run_id=None,
+                         tags=None, params=None, model_type=None):
+    from mlflow.store.tracking.dbmodels.models import SqlLoggedModel
+
+    model = ctx.created(SqlLoggedModel)
+    if model is None:
+        return None
+    return Described(f"logged_model:{model.model_id}", "logged_model.created", {
+        "model_id": model.model_id, "name": model.name, "source_run_id": source_run_id,
+        "model_type": model_type, "tags": _tag_dict(tags), "params": _tag_dict(params),
+    }, str(experiment_id), source_run_id)
+
+
+def logged_model_finalized(ctx: WriteContext, model_id, status):
+    return _model_event(ctx, model_id, "logged_model.finalized",
+                        {"status": getattr(status, "name", str(status))})
+
+
+def logged_model_deleted(ctx: WriteContext, model_id):
+    return _model_event(ctx, model_id, "logged_model.deleted", {})
+
+
+def logged_model_tags_set(ctx: WriteContext, model_id, tags):
+    return _model_event(ctx, model_id, "logged_model.tags_set", {"tags": _tag_dict(tags)})
+
+
+def logged_model_tag_deleted(ctx: WriteContext, model_id, key):
+    return _model_event(ctx, model_id, "logged_model.tag_deleted", {"key": key})
+
+
+def logged_model_params_logged(ctx: WriteContext, model_id, params):
+    return _model_event(ctx, model_id, "logged_model.params_logged", {"params": _tag_dict(params)})
+
+
+# --- model registry ---------------------------------------------------------------------------
+
+def _registry_event(name: str, kind: str, payload: dict[str, Any], run_id: str | None = None,
+                    experiment_id: str | None = None) -> Described:
+    return Described(f"model:{name}", kind, {"name": name, **payload}, experiment_id, run_id)
+
+
+def registered_model_created(ctx, name, tags=None, description=None, deployment_job_id=None):
+    return _registry_event(name, "registered_model.created",
+                           {"tags": _tag_dict(tags), "description": description})
+
+
+def registered_model_updated(ctx, name, description, deployment_job_id=None):
+    return _registry_event(name, "registered_model.updated", {"description": description})
+
+
+def registered_model_renamed(ctx, name, new_name):
+    return _registry_event(name, "registered_model.renamed", {"new_name": new_name})
+
+
+def registered_model_deleted(ctx, name):
+    return _registry_event(name, "registered_model.deleted", {})
+
+
+def registered_model_tag_set(ctx, name, tag):
+    return _registry_event(name, "registered_model.tag_set", {"key": tag.key, "value": tag.value})
+
+
+def registered_model_tag_deleted(ctx, name, key):
+    return _registry_event(name, "registered_model.tag_deleted", {"key": key})
+
+
+def model_version_created(ctx, name, source, run_id=None, tags=None, run_link=None,
+                          description=None, local_model_path=None, model_id=None):
+    from mlflow.store.model_registry.dbmodels.models import SqlModelVersion
+
+    version = ctx.created(SqlModelVersion)
+    return _registry_event(name, "model_version.created", {
+        "version": version.version if version is not None else None, "source": source,
+        "run_id": run_id, "model_id": model_id, "tags": _tag_dict(tags),
+    }, run_id, ctx.experiment_of_run(run_id))
+
+
+def model_version_updated(ctx, name, version, description):
+    return _registry_event(name, "model_version.updated",
+                           {"version": int(version), "description": description})
+
+
+def model_version_stage_transitioned(ctx, name, version, stage, archive_existing_versions):
+    return _registry_event(name, "model_version.stage_transitioned", {
+        "version": int(version), "stage": stage, "archive_existing_versions":
+        bool(archive_existing_versions)})
+
+
+def model_version_deleted(ctx, name, version):
+    return _registry_event(name, "model_version.deleted", {"version": int(version)})
+
+
+def model_version_tag_set(ctx, name, version, tag):
+    return _registry_event(name, "model_version.tag_set",
+                           {"version": int(version), "key": tag.key, "value": tag.value})
+
+
+def model_version_tag_deleted(ctx, name, version, key):
+    return _registry_event(name, "model_version.tag_deleted", {"version": int(version), "key": key})
+
+
+def alias_set(ctx, name, alias, version):
+    return _registry_event(name, "registered_model.alias_set",
+                           {"alias": alias, "version": int(version)})
+
+
+def alias_deleted(ctx, name, alias):
+    return _registry_event(name, "registered_model.alias_deleted", {"alias": alias})
+
+
+# --- pre-reads: values a write is about to overwrite ---------------------------------------------
+
+def _old_experiment_name(store, experiment_id, new_name):
+    return store.read_experiment_name(experiment_id)
+
+
+def _old_experiment_tag(store, experiment_id, tag_or_key):
+    key = getattr(tag_or_key, "key", tag_or_key)
+    return store.read_experiment_tags(experiment_id, [key]).get(key)
+
+
+def _old_run_tag(store, run_id, tag):
+    return store.read_run_tags(run_id, [tag.key])
+
+
+def _old_run_tags(store, run_id, tags):
+    return store.read_run_tags(run_id, [t.key for t in tags or ()]) if tags else {}
+
+
+def _old_run_tag_by_key(store, run_id, key):
+    return store.read_run_tags(run_id, [key])
+
+
+def _old_status_and_name(store, run_id, run_status, end_time, run_name):
+    return store.read_run_status_and_name(run_id)
+
+
+TRACKING_HOOKS: dict[str, Hook] = {
+    "create_experiment": Hook(experiment_created),
+    "rename_experiment": Hook(experiment_renamed, _old_experiment_name),
+    "delete_experiment": Hook(experiment_deleted),
+    "restore_experiment": Hook(experiment_restored),
+    "set_experiment_tag": Hook(experiment_tag_set, _old_experiment_tag),
+    "delete_experiment_tag": Hook(experiment_tag_deleted, _old_experiment_tag),
+    "create_run": Hook(run_created),
+    "update_run_info": Hook(run_updated, _old_status_and_name),
+    "delete_run": Hook(run_deleted),
+    "restore_run": Hook(run_restored),
+    "_log_metrics": Hook(metrics_logged),
+    "_log_model_metrics": Hook(model_metrics_logged),
+    "log_param": Hook(param_logged),
+    "_log_params": Hook(params_logged),
+    "set_tag": Hook(tag_set, _old_run_tag),
+    "_set_tags": Hook(tags_set, _old_run_tags),
+    "delete_tag": Hook(tag_deleted, _old_run_tag_by_key),
+    "log_inputs": Hook(inputs_logged),
+    "log_outputs": Hook(outputs_logged),
+    "record_logged_model": Hook(logged_model_recorded),
+    "link_traces_to_run": Hook(traces_linked),
+    "unlink_traces_from_run": Hook(traces_unlinked),
+    "create_logged_model": Hook(logged_model_created),
+    "finalize_logged_model": Hook(logged_model_finalized),
+    "delete_logged_model": Hook(logged_model_deleted),
+    "set_logged_model_tags": Hook(logged_model_tags_set),
+    "delete_logged_model_tag": Hook(logged_model_tag_deleted),
+    "log_logged_model_params": Hook(logged_model_params_logged),
+}
+
+REGISTRY_HOOKS: dict[str, Hook] = {
+    "create_registered_model": Hook(registered_model_created),
+    "update_registered_model": Hook(registered_model_updated),
+    "rename_registered_model": Hook(registered_model_renamed),
+    "delete_registered_model": Hook(registered_model_deleted),
+    "set_registered_model_tag": Hook(registered_model_tag_set),
+    "delete_registered_model_tag": Hook(registered_model_tag_deleted),
+    "create_model_version": Hook(model_version_created),
+    "update_model_version": Hook(model_version_updated),
+    "transition_model_version_stage": Hook(model_version_stage_transitioned),
+    "delete_model_version": Hook(model_version_deleted),
+    "set_model_version_tag": Hook(model_version_tag_set),
+    "delete_model_version_tag": Hook(model_version_tag_deleted),
+    "set_registered_model_alias": Hook(alias_set),
+    "delete_registered_model_alias": Hook(alias_deleted),
+}
+
+JOURNALED_THROUGH: dict[str, tuple[str, ...]] = {
+    "log_metric": ("_log_metrics", "_log_model_metrics"),
+    "log_batch": ("_log_params", "_log_metrics", "_log_model_metrics", "_set_tags"),
+    "log_metric_async": ("_log_metrics",),
+    "log_param_async": ("_log_params",),
+    "set_tag_async": ("_set_tags",),
+    "log_batch_async": ("_log_params", "_log_metrics", "_set_tags"),
+    "copy_model_version": ("create_model_version",),
+}

@@ -1,0 +1,329 @@
+"""The ``prov`` tracking and model-registry stores: MLflow's SQL stores plus a journal.
+
+How an event lands in the same transaction as the write it describes:
+
+1. Each hooked write method (see :mod:`mlflow_prov.events`) opens a *write scope* on a
+   thread-local stack before calling MLflow's own implementation.
+2. Every session MLflow opens while a scope is innermost is bound to that scope.
+3. At ``before_commit`` of a bound session that executed DML, the scope's describer builds
+   the event and :func:`mlflow_prov.journal.append_event` inserts it through that session,
+   so it commits, or rolls back, with MLflow's rows. A rollback re-arms the scope, so
+   MLflow's own retry paths (integrity-error recovery, deadlock retries) journal the attempt
+   that finally commits, once.
+
+The classes subclass MLflow's ``SqlAlchemyStore`` classes so MLflow's ``isinstance`` gates
+(server-info ``store_type: SqlStore``, the UI's features) keep working; the journaling is a
+mixin that can also sit on MLflow's workspace-aware stores.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
+from mlflow.store.db.utils import _get_managed_session_maker, _get_routing_session_maker
+from mlflow.store.model_registry.sqlalchemy_store import (
+    SqlAlchemyStore as SqlAlchemyRegistryStore,
+)
+from mlflow.store.tracking.dbmodels.models import (
+    SqlExperiment,
+    SqlExperimentTag,
+    SqlLoggedModel,
+    SqlRun,
+    SqlTag,
+)
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from mlflow_prov.events import REGISTRY_HOOKS, TRACKING_HOOKS, Hook, WriteContext
+from mlflow_prov.identity import writer_identity
+from mlflow_prov.journal import append_event, ensure_tables, now_us
+from mlflow_prov.uri import ProvLocation, parse_prov_uri
+
+_logger = logging.getLogger(__name__)
+
+_SCOPE = "mlflow_prov.scope"
+_WROTE = "mlflow_prov.wrote"
+_NEW = "mlflow_prov.new_objects"
+_EMITTED = "mlflow_prov.emitted"
+_SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
+_EXPERIMENT_CACHE_SIZE = 4096
+
+
+@dataclass
+class WriteScope:
+    """One hooked write in progress: what to describe, and whether its event is written."""
+
+    store: Any
+    hook: Hook
+    args: tuple
+    kwargs: dict
+    before: Any = None
+    emitted: bool = False
+    emitting: bool = field(default=False, repr=False)
+
+
+_local = threading.local()
+
+
+def _scope_stack() -> list[WriteScope]:
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+def _current_scope() -> WriteScope | None:
+    stack = _scope_stack()
+    return stack[-1] if stack else None
+
+
+# --- session listeners ---------------------------------------------------------------------
+
+def _after_flush(session: Session, flush_context: Any) -> None:
+    session.info[_WROTE] = True
+    session.info.setdefault(_NEW, []).extend(session.new)
+
+
+def _on_execute(orm_execute_state: Any) -> None:
+    if orm_execute_state.is_insert or orm_execute_state.is_update or orm_execute_state.is_delete:
+        orm_execute_state.session.info[_WROTE] = True
+
+
+def _before_commit(session: Session) -> None:
+    scope: WriteScope | None = session.info.get(_SCOPE)
+    if scope is None or scope.emitted or scope.emitting:
+        return
+    session.flush()
+    if not session.info.get(_WROTE):
+        return
+    scope.emitting = True
+    try:
+        context = WriteContext(scope.store, session, session.info.get(_NEW, []), scope.before)
+        described = scope.hook.describe(context, *scope.args, **scope.kwargs)
+        if described is not None:
+            append_event(session, chain=described.chain, kind=described.kind,
+                         experiment_id=described.experiment_id, run_id=described.run_id,
+                         payload=described.payload, writer=writer_identity(), time_us=now_us())
+        scope.emitted = True
+        session.info[_EMITTED] = scope
+    finally:
+        scope.emitting = False
+
+
+def _after_commit(session: Session) -> None:
+    _reset_transaction_state(session)
+
+
+def _after_rollback(session: Session) -> None:
+    emitted: WriteScope | None = session.info.get(_EMITTED)
+    if emitted is not None:
+        emitted.emitted = False
+    _reset_transaction_state(session)
+
+
+def _reset_transaction_state(session: Session) -> None:
+    for key in (_WROTE, _NEW, _EMITTED):
+        session.info.pop(key, None)
+
+
+def _journaling_session_maker(engine: sa.engine.Engine) -> sa.orm.sessionmaker:
+    maker = sa.orm.sessionmaker(bind=engine)
+    sa_event.listen(maker, "after_flush", _after_flush)
+    sa_event.listen(maker, "do_orm_execute", _on_execute)
+    sa_event.listen(maker, "before_commit", _before_commit)
+    sa_event.listen(maker, "after_commit", _after_commit)
+    sa_event.listen(maker, "after_rollback", _after_rollback)
+    return maker
+
+
+def _bind_to_scope(managed: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap MLflow's managed-session factory so each new session joins the current scope."""
+
+    @contextmanager
+    def managed_session(read_only: bool = True) -> Iterator[Session]:
+        with managed(read_only=read_only) as session:
+            session.info[_SCOPE] = _current_scope()
+            yield session
+
+    return managed_session
+
+
+def _hooked(name: str, hook: Hook, mixin: type) -> Callable[..., Any]:
+    """A method that runs MLflow's ``name`` inside a write scope described by ``hook``."""
+
+    def method(self, *args: Any, **kwargs: Any) -> Any:
+        before = hook.before(self, *args, **kwargs) if hook.before else None
+        stack = _scope_stack()
+        stack.append(WriteScope(self, hook, args, kwargs, before))
+        try:
+            return getattr(super(mixin, self), name)(*args, **kwargs)
+        finally:
+            stack.pop()
+
+    method.__name__ = name
+    method.__qualname__ = f"{mixin.__name__}.{name}"
+    method.__doc__ = f"MLflow's ``{name}``, journaled in the same transaction."
+    return method
+
+
+def _install_hooks(mixin: type, hooks: dict[str, Hook]) -> None:
+    for name, hook in hooks.items():
+        setattr(mixin, name, _hooked(name, hook, mixin))
+
+
+# --- the mixins ------------------------------------------------------------------------------
+
+class _JournalingMixin:
+    """Shared set-up: journal tables, sqlite WAL, and journaling sessions."""
+
+    engine: sa.engine.Engine
+    db_type: str
+
+    def _setup_journal(self) -> None:
+        if self.db_type == "sqlite":
+            self._configure_sqlite()
+        ensure_tables(self.engine)
+        writes = _journaling_session_maker(self.engine)
+        read_engine = getattr(self, "read_engine", None)
+        if read_engine is None:
+            managed = _get_managed_session_maker(writes, self.db_type)
+        else:
+            reads = sa.orm.sessionmaker(bind=read_engine)
+            managed = _get_routing_session_maker(writes, reads, self.db_type)
+        self.ManagedSessionMaker = _bind_to_scope(managed)
+        self._experiment_ids: dict[str, str] = {}
+
+    def _configure_sqlite(self) -> None:
+        """WAL lets readers (the UI, exporters) run beside writers; set once per database."""
+        with self.engine.connect() as connection:
+            for pragma in _SQLITE_PRAGMAS:
+                connection.exec_driver_sql(pragma)
+        sa_event.listen(self.engine, "connect", _sqlite_connection_pragmas)
+
+    def experiment_of_run(self, session: Session, run_id: str | None) -> str | None:
+        """A run's experiment id, cached: runs never move between experiments."""
+        if not run_id:
+            return None
+        cached = self._experiment_ids.get(run_id)
+        if cached is None:
+            found = session.execute(sa.select(SqlRun.experiment_id)
+                                    .where(SqlRun.run_uuid == run_id)).scalar()
+            if found is None:
+                return None
+            cached = str(found)
+            if len(self._experiment_ids) >= _EXPERIMENT_CACHE_SIZE:
+                self._experiment_ids.clear()
+            self._experiment_ids[run_id] = cached
+        return cached
+
+    def experiment_of_logged_model(self, session: Session, model_id: str) -> str | None:
+        found = session.execute(sa.select(SqlLoggedModel.experiment_id)
+                                .where(SqlLoggedModel.model_id == model_id)).scalar()
+        return None if found is None else str(found)
+
+    def _read(self, query: sa.Select) -> list[Any]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(query))
+
+    def read_run_tags(self, run_id: str, keys: list[str]) -> dict[str, str]:
+        rows = self._read(sa.select(SqlTag.key, SqlTag.value)
+                          .where(SqlTag.run_uuid == run_id, SqlTag.key.in_(keys)))
+        return {row.key: row.value for row in rows}
+
+    def read_experiment_tags(self, experiment_id: str, keys: list[str]) -> dict[str, str]:
+        rows = self._read(sa.select(SqlExperimentTag.key, SqlExperimentTag.value).where(
+            SqlExperimentTag.experiment_id == int(experiment_id),
+            SqlExperimentTag.key.in_(keys)))
+        return {row.key: row.value for row in rows}
+
+    def read_experiment_name(self, experiment_id: str) -> str | None:
+        rows = self._read(sa.select(SqlExperiment.name)
+                          .where(SqlExperiment.experiment_id == int(experiment_id)))
+        return rows[0].name if rows else None
+
+    def read_run_status_and_name(self, run_id: str) -> tuple[str, str] | None:
+        rows = self._read(sa.select(SqlRun.status, SqlRun.name).where(SqlRun.run_uuid == run_id))
+        return (rows[0].status, rows[0].name) if rows else None
+
+
+def _sqlite_connection_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class ProvTrackingMixin(_JournalingMixin):
+    """Journals every tracking write listed in :data:`mlflow_prov.events.TRACKING_HOOKS`.
+
+    ``artifact_uri`` is what MLflow passes (``None`` client side; ``mlflow server``'s
+    ``--default-artifact-root``); an ``?artifact_root=`` in the URI wins over both.
+    """
+
+    def __init__(self, store_uri: str, artifact_uri: str | None = None, **kwargs: Any) -> None:
+        location, root = _resolve(store_uri, artifact_uri)
+        self.prov_uri = store_uri
+        super().__init__(location.db_uri, root, **kwargs)
+        self._setup_journal()
+
+
+class ProvRegistryMixin(_JournalingMixin):
+    """Journals every registry write listed in :data:`mlflow_prov.events.REGISTRY_HOOKS`."""
+
+    def __init__(self, store_uri: str, **kwargs: Any) -> None:
+        location, _ = _resolve(store_uri, None)
+        self.prov_uri = store_uri
+        super().__init__(location.db_uri, **kwargs)
+        self._setup_journal()
+
+
+_install_hooks(ProvTrackingMixin, TRACKING_HOOKS)
+_install_hooks(ProvRegistryMixin, REGISTRY_HOOKS)
+
+
+def _resolve(store_uri: str, artifact_uri: str | None) -> tuple[ProvLocation, str]:
+    location = parse_prov_uri(store_uri)
+    explicit = "artifact_root=" in store_uri
+    root = location.default_artifact_root if explicit or not artifact_uri else artifact_uri
+    if location.embedded_dir is not None:
+        location.embedded_dir.mkdir(parents=True, exist_ok=True)
+    return location, root
+
+
+class ProvTrackingStore(ProvTrackingMixin, SqlAlchemyStore):
+    """MLflow's SQL tracking store that also journals provenance."""
+
+
+class ProvRegistryStore(ProvRegistryMixin, SqlAlchemyRegistryStore):
+    """MLflow's SQL model-registry store that also journals provenance."""
+
+
+@functools.cache
+def _workspace_classes() -> tuple[type, type]:
+    from mlflow.store.model_registry.sqlalchemy_workspace_store import (
+        WorkspaceAwareSqlAlchemyStore as WorkspaceRegistryStore,
+    )
+    from mlflow.store.tracking.sqlalchemy_workspace_store import (
+        WorkspaceAwareSqlAlchemyStore as WorkspaceTrackingStore,
+    )
+
+    tracking = type("WorkspaceProvTrackingStore", (ProvTrackingMixin, WorkspaceTrackingStore), {})
+    registry = type("WorkspaceProvRegistryStore", (ProvRegistryMixin, WorkspaceRegistryStore), {})
+    return tracking, registry
+
+
+def tracking_store_class() -> type:
+    """The tracking store class for this process: workspace-aware when MLflow's switch is on."""
+    return _workspace_classes()[0] if MLFLOW_ENABLE_WORKSPACES.get() else ProvTrackingStore
+
+
+def registry_store_class() -> type:
+    return _workspace_classes()[1] if MLFLOW_ENABLE_WORKSPACES.get() else ProvRegistryStore
