@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 JOURNAL_TABLE = "prov_journal"
@@ -55,6 +57,15 @@ heads_table = sa.Table(
     sa.Column("last_hash", sa.String(64), nullable=True),
     sa.Column("length", sa.Integer, nullable=False, default=0),
 )
+
+
+# Built once: constructing a statement costs more than sqlite takes to run it (design note:
+# per-write overhead budget). Executed with parameter dicts.
+_SELECT_HEAD = (sa.select(heads_table.c.last_hash)
+                .where(heads_table.c.chain == sa.bindparam("head_chain")).with_for_update())
+_INSERT_EVENT = events_table.insert()
+_ADVANCE_HEAD = (heads_table.update().where(heads_table.c.chain == sa.bindparam("head_chain"))
+                 .values(last_hash=sa.bindparam("new_hash"), length=heads_table.c.length + 1))
 
 
 @dataclass(frozen=True)
@@ -133,29 +144,46 @@ def append_event(session: Session, *, chain: str, kind: str, experiment_id: str 
                  time_us: int) -> None:
     """Append one event inside the caller's transaction, extending its chain.
 
+    Statements go to the session's connection (the same transaction) rather than through
+    the ORM layer: a third of the per-write cost disappears, and MLflow's ORM listeners
+    never see journal rows.
+
     The chain's head row is read ``FOR UPDATE`` (PostgreSQL/MySQL); on sqlite the caller's
     transaction already holds the database write lock, because the MLflow write it describes
     came first. Either way concurrent writers to one chain are serialised and never fork it.
     """
-    head = _lock_head(session, chain)
+    connection = session.connection()
+    head = _lock_head(connection, chain)
+    if head is None:
+        _create_head(connection, chain)
+        head = _lock_head(connection, chain)
     payload_json = canonical_json(payload)
     writer_json = canonical_json(writer)
-    prev_hash = head.last_hash if head else None
+    prev_hash = head.last_hash
     digest = event_hash(prev_hash, chain, time_us, kind, experiment_id, run_id,
                         payload_json, writer_json)
-    session.execute(events_table.insert().values(
-        time_us=time_us, chain=chain, experiment_id=experiment_id, run_id=run_id, kind=kind,
-        payload=payload_json, writer=writer_json, prev_hash=prev_hash, hash=digest))
-    if head is None:
-        session.execute(heads_table.insert().values(chain=chain, last_hash=digest, length=1))
+    connection.execute(_INSERT_EVENT, {
+        "time_us": time_us, "chain": chain, "experiment_id": experiment_id, "run_id": run_id,
+        "kind": kind, "payload": payload_json, "writer": writer_json, "prev_hash": prev_hash,
+        "hash": digest})
+    connection.execute(_ADVANCE_HEAD, {"head_chain": chain, "new_hash": digest})
+
+
+def _create_head(connection: sa.Connection, chain: str) -> None:
+    """Insert an empty head row; a concurrent transaction creating the same one is not an error."""
+    dialect = connection.dialect.name
+    values = {"chain": chain, "last_hash": None, "length": 0}
+    if dialect in ("postgresql", "sqlite"):
+        insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[dialect]
+        connection.execute(insert(heads_table).values(**values).on_conflict_do_nothing())
+    elif dialect == "mysql":
+        connection.execute(heads_table.insert().prefix_with("IGNORE").values(**values))
     else:
-        session.execute(heads_table.update().where(heads_table.c.chain == chain)
-                        .values(last_hash=digest, length=heads_table.c.length + 1))
+        connection.execute(heads_table.insert().values(**values))
 
 
-def _lock_head(session: Session, chain: str):
-    query = sa.select(heads_table.c.last_hash).where(heads_table.c.chain == chain)
-    return session.execute(query.with_for_update()).first()
+def _lock_head(connection: sa.Connection, chain: str) -> sa.Row | None:
+    return connection.execute(_SELECT_HEAD, {"head_chain": chain}).first()
 
 
 def now_us() -> int:

@@ -54,7 +54,6 @@ _SCOPE = "mlflow_prov.scope"
 _WROTE = "mlflow_prov.wrote"
 _NEW = "mlflow_prov.new_objects"
 _EMITTED = "mlflow_prov.emitted"
-_SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
 _EXPERIMENT_CACHE_SIZE = 4096
 
 
@@ -203,11 +202,14 @@ class _JournalingMixin:
         self._experiment_ids: dict[str, str] = {}
 
     def _configure_sqlite(self) -> None:
-        """WAL lets readers (the UI, exporters) run beside writers; set once per database."""
+        """Switch the database to WAL, once (the mode is stored in the file).
+
+        WAL lets readers (the UI, exporters) run beside writers and several processes log
+        at once without "database is locked". Durability stays MLflow's: ``synchronous`` is
+        left at sqlite's default (FULL), so a committed write survives a power cut too.
+        """
         with self.engine.connect() as connection:
-            for pragma in _SQLITE_PRAGMAS:
-                connection.exec_driver_sql(pragma)
-        sa_event.listen(self.engine, "connect", _sqlite_connection_pragmas)
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
 
     def experiment_of_run(self, session: Session, run_id: str | None) -> str | None:
         """A run's experiment id, cached: runs never move between experiments."""
@@ -253,12 +255,6 @@ class _JournalingMixin:
     def read_run_status_and_name(self, run_id: str) -> tuple[str, str] | None:
         rows = self._read(sa.select(SqlRun.status, SqlRun.name).where(SqlRun.run_uuid == run_id))
         return (rows[0].status, rows[0].name) if rows else None
-
-
-def _sqlite_connection_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 class ProvTrackingMixin(_JournalingMixin):
