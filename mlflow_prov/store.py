@@ -287,8 +287,8 @@ _install_hooks(ProvRegistryMixin, REGISTRY_HOOKS)
 
 def _resolve(store_uri: str, artifact_uri: str | None) -> tuple[ProvLocation, str]:
     location = parse_prov_uri(store_uri)
-    explicit = "artifact_root=" in store_uri
-    root = location.default_artifact_root if explicit or not artifact_uri else artifact_uri
+    use_uri_root = location.artifact_root_in_uri or not artifact_uri
+    root = location.default_artifact_root if use_uri_root else artifact_uri
     if location.embedded_dir is not None:
         location.embedded_dir.mkdir(parents=True, exist_ok=True)
     return location, root

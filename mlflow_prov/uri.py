@@ -45,6 +45,7 @@ class ProvLocation:
     db_uri: str
     default_artifact_root: str
     embedded_dir: Path | None = None
+    artifact_root_in_uri: bool = False
 
 
 def is_prov_uri(uri: str | None) -> bool:
@@ -60,6 +61,11 @@ def parse_prov_uri(uri: str) -> ProvLocation:
     artifact_root = query.pop(ARTIFACT_ROOT_PARAM, None) or None
     if scheme == "prov":
         return _embedded_location(parts, query, artifact_root, uri)
+    return _wrapped_location(parts, scheme, query, artifact_root, uri)
+
+
+def _wrapped_location(parts, scheme: str, query: dict, artifact_root: str | None,
+                      uri: str) -> ProvLocation:
     prefix, _, rest = scheme.partition("+")
     backend, _, driver = rest.partition("+")
     if prefix != "prov" or backend not in _BACKENDS:
@@ -70,7 +76,8 @@ def parse_prov_uri(uri: str) -> ProvLocation:
         raise _malformed(uri, f"a {backend} URI needs a host and a database name")
     db_scheme = f"{backend}+{driver}" if driver else backend
     db_uri = urlunsplit((db_scheme, parts.netloc, parts.path, urlencode(query), ""))
-    return ProvLocation(db_uri, artifact_root or _server_artifact_root())
+    return ProvLocation(db_uri, artifact_root or _server_artifact_root(),
+                        artifact_root_in_uri=artifact_root is not None)
 
 
 def _embedded_location(parts, query, artifact_root: str | None, uri: str) -> ProvLocation:
@@ -84,7 +91,8 @@ def _embedded_location(parts, query, artifact_root: str | None, uri: str) -> Pro
     directory = Path(os.path.expanduser(parts.path)).resolve()
     db_path = directory / EMBEDDED_DB_NAME
     root = artifact_root or (directory / EMBEDDED_ARTIFACTS_DIR).as_uri()
-    return ProvLocation(f"sqlite:///{db_path}", root, embedded_dir=directory)
+    return ProvLocation(f"sqlite:///{db_path}", root, embedded_dir=directory,
+                        artifact_root_in_uri=artifact_root is not None)
 
 
 def _sqlite_location(parts, query, artifact_root: str | None, uri: str) -> ProvLocation:
@@ -94,7 +102,8 @@ def _sqlite_location(parts, query, artifact_root: str | None, uri: str) -> ProvL
         raise _malformed(uri, "prov+sqlite needs a file path: prov+sqlite:///path/to/file.db")
     db_path = Path(os.path.expanduser(parts.path)).resolve()
     root = artifact_root or (db_path.parent / EMBEDDED_ARTIFACTS_DIR).as_uri()
-    return ProvLocation(f"sqlite:///{db_path}", root, embedded_dir=db_path.parent)
+    return ProvLocation(f"sqlite:///{db_path}", root, embedded_dir=db_path.parent,
+                        artifact_root_in_uri=artifact_root is not None)
 
 
 def _server_artifact_root() -> str:
