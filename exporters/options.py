@@ -13,14 +13,12 @@ from pathlib import Path
 DEFAULT_FORMATS: tuple[str, ...] = ("prov-json", "dot")
 DEFAULT_MAX_NODES = 2000
 DEFAULT_CONTEXT_PREFIXES: dict[str, str] = {
-    "train": "training",
-    "training": "training",
-    "val": "validation",
-    "valid": "validation",
-    "validation": "validation",
-    "test": "testing",
-    "testing": "testing",
-    "eval": "evaluation",
+    "train/": "training",
+    "val/": "validation",
+    "valid/": "validation",
+    "validation/": "validation",
+    "test/": "testing",
+    "eval/": "evaluation",
 }
 
 
@@ -33,7 +31,7 @@ class ExportOptions:
     one from ``formats`` (netcdf for rocrate), or writes none and PROV points at MLflow.
     ``max_artifact_bytes``: artifacts above it are listed with their size but neither hashed
     nor copied into a crate; ``None`` means no limit.
-    ``context_prefixes``: metric-key prefix (before ``/`` or ``_``) -> context name.
+    ``context_prefixes``: metric-key prefix (``train/``) -> context name (``training``).
     """
 
     formats: tuple[str, ...] = DEFAULT_FORMATS

@@ -1,0 +1,390 @@
+"""Read an MLflow experiment into typed records through MLflow's public client API.
+
+Only ``MlflowClient``, ``mlflow.artifacts`` and the journal's ``read_events`` are used, so the
+same code reads ``sqlite:``, ``postgresql:``, ``http(s):`` servers and ``prov`` stores. Metric
+points are fetched one series at a time (:func:`metric_series`), never for a whole run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.entities import Experiment, LoggedModel, Metric, Run, ViewType
+from mlflow.exceptions import MlflowException
+
+from exporters.contexts import metric_context, metric_source, normalise_context
+from exporters.errors import ReaderError
+from exporters.options import ExportOptions
+from exporters.privacy import Pseudonymizer, redact_mapping, redact_uri, redact_value
+from exporters.records import (
+    ArtifactRecord,
+    DatasetRecord,
+    ExperimentRecord,
+    HistoryEvent,
+    LoggedModelRecord,
+    MetricLocation,
+    MetricSeries,
+    MetricSummary,
+    ModelVersionRecord,
+    RunRecord,
+)
+
+CONTEXT_TAG = "mlflow.data.context"
+HASH_CHUNK = 1 << 20
+# MLflow's SQL stores save +/-inf as +/-DBL_MAX; report them as the infinities they were.
+DBL_MAX = sys.float_info.max
+
+
+def to_datetime(ms: int | None) -> datetime | None:
+    """MLflow's epoch milliseconds as an aware UTC datetime (None stays None)."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def open_client(tracking_uri: str) -> MlflowClient:
+    """A client bound to ``tracking_uri`` (the registry URI follows it, as MLflow's default)."""
+    try:
+        return MlflowClient(tracking_uri=tracking_uri)
+    except MlflowException as exc:
+        raise ReaderError(f"cannot open tracking URI {redact_uri(tracking_uri)}: "
+                          f"{exc.message}") from exc
+
+
+def find_experiment(client: MlflowClient, name_or_id: str) -> Experiment:
+    """The experiment by exact name, else by id; a ReaderError naming both tries otherwise."""
+    try:
+        experiment = client.get_experiment_by_name(name_or_id)
+        if experiment is None and name_or_id.isdigit():
+            experiment = client.get_experiment(name_or_id)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            experiment = None
+        else:
+            raise ReaderError(f"cannot read experiment {name_or_id!r}: {exc.message}") from exc
+    if experiment is None:
+        raise ReaderError(f"no experiment named or numbered {name_or_id!r}")
+    return experiment
+
+
+def find_runs(client: MlflowClient, experiment_id: str, run_ids: tuple[str, ...] = (),
+              filter_string: str | None = None) -> list[Run]:
+    """The runs to export, oldest first; deleted runs included (they become invalidations)."""
+    try:
+        if run_ids:
+            runs = [client.get_run(run_id) for run_id in run_ids]
+            foreign = [r.info.run_id for r in runs if r.info.experiment_id != experiment_id]
+            if foreign:
+                raise ReaderError(f"run(s) {', '.join(foreign)} are not in experiment "
+                                  f"{experiment_id}")
+        else:
+            runs = _search_all_runs(client, experiment_id, filter_string)
+    except MlflowException as exc:
+        raise ReaderError(f"cannot list runs of experiment {experiment_id}: "
+                          f"{exc.message}") from exc
+    return sorted(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id))
+
+
+def _search_all_runs(client: MlflowClient, experiment_id: str,
+                     filter_string: str | None) -> list[Run]:
+    runs: list[Run] = []
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], filter_string or "",
+                                  run_view_type=ViewType.ALL, max_results=1000,
+                                  page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def read_history(tracking_uri: str, experiment_id: str, pseudonymize: Pseudonymizer
+                 ) -> tuple[bool, list[HistoryEvent], dict[str, list[HistoryEvent]]]:
+    """The journal events of the experiment and of each run, or ``(False, [], {})``
+    when the store has no journal (any non-prov URI)."""
+    from mlflow_prov.journal import JournalUnavailableError, read_events
+
+    experiment_events: list[HistoryEvent] = []
+    run_events: dict[str, list[HistoryEvent]] = defaultdict(list)
+    try:
+        for event in read_events(tracking_uri, experiment_id=experiment_id):
+            record = HistoryEvent(seq=event.seq, time=event.time, kind=event.kind,
+                                  payload=_redact_payload(event.payload),
+                                  writer=_private_writer(event.writer, pseudonymize))
+            if event.run_id:
+                run_events[event.run_id].append(record)
+            else:
+                experiment_events.append(record)
+    except JournalUnavailableError:
+        return False, [], {}
+    except Exception as exc:  # a broken journal must not pass for "no history"
+        raise ReaderError(f"cannot read the provenance journal: {exc}") from exc
+    return True, experiment_events, dict(run_events)
+
+
+def _redact_payload(payload: dict) -> dict:
+    """Secrets stay out of history too: tag/param dicts and single key/value payloads."""
+    cleaned = dict(payload)
+    for field_name in ("tags", "old", "params"):
+        if isinstance(cleaned.get(field_name), dict):
+            cleaned[field_name] = redact_mapping(cleaned[field_name])
+    if "key" in cleaned:
+        for field_name in ("value", "old_value"):
+            if field_name in cleaned:
+                cleaned[field_name] = redact_value(str(cleaned["key"]), cleaned[field_name])
+    return cleaned
+
+
+def _private_writer(writer: dict, pseudonymize: Pseudonymizer) -> dict:
+    cleaned = dict(writer)
+    cleaned["user"] = pseudonymize(cleaned.get("user"), "user")
+    cleaned["host"] = pseudonymize(cleaned.get("host"), "host")
+    if pseudonymize.enabled:
+        cleaned.pop("client_address", None)
+    return cleaned
+
+
+def experiment_record(experiment: Experiment, tracking_uri: str, history_available: bool,
+                      history: list[HistoryEvent]) -> ExperimentRecord:
+    """The experiment's own facts, tags redacted."""
+    return ExperimentRecord(
+        experiment_id=experiment.experiment_id, name=experiment.name,
+        artifact_location=experiment.artifact_location,
+        lifecycle_stage=experiment.lifecycle_stage,
+        tags=redact_mapping(dict(experiment.tags)),
+        creation_time=to_datetime(experiment.creation_time),
+        last_update_time=to_datetime(experiment.last_update_time),
+        tracking_uri=redact_uri(tracking_uri), history_available=history_available,
+        history=tuple(history))
+
+
+def logged_models_by_run(client: MlflowClient, experiment_id: str) -> dict[str, list[LoggedModel]]:
+    """The experiment's LoggedModels grouped by the run that created them."""
+    grouped: dict[str, list[LoggedModel]] = defaultdict(list)
+    token = None
+    try:
+        while True:
+            page = client.search_logged_models(experiment_ids=[experiment_id],
+                                               max_results=100, page_token=token)
+            for model in page:
+                grouped[model.source_run_id or ""].append(model)
+            token = page.token
+            if not token:
+                return dict(grouped)
+    except MlflowException as exc:
+        raise ReaderError(f"cannot list logged models: {exc.message}") from exc
+
+
+def run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
+               pseudonymize: Pseudonymizer, models: list[LoggedModel],
+               history: list[HistoryEvent]) -> RunRecord:
+    """Everything about one run except its metric summaries (filled while streaming)."""
+    info, data = run.info, run.data
+    tags = dict(data.tags)
+    outputs_step = {o.model_id: o.step for o in (run.outputs.model_outputs if run.outputs else [])}
+    try:
+        artifacts = run_artifacts(client, info.run_id, info.artifact_uri,
+                                  options.max_artifact_bytes)
+        versions = model_versions(client, info.run_id)
+    except MlflowException as exc:
+        raise ReaderError(f"cannot read run {info.run_id}: {exc.message}") from exc
+    return RunRecord(
+        run_id=info.run_id, name=info.run_name or info.run_id,
+        experiment_id=info.experiment_id, status=info.status,
+        lifecycle_stage=info.lifecycle_stage, start_time=to_datetime(info.start_time),
+        end_time=to_datetime(info.end_time), user=pseudonymize(info.user_id or None),
+        artifact_uri=info.artifact_uri,
+        source_name=tags.get("mlflow.source.name"), source_type=tags.get("mlflow.source.type"),
+        entry_point=tags.get("mlflow.project.entryPoint"),
+        git_commit=tags.get("mlflow.source.git.commit"),
+        git_repo_url=tags.get("mlflow.source.git.repoURL"),
+        parent_run_id=tags.get("mlflow.parentRunId"),
+        params=redact_mapping(dict(data.params)), tags=_private_tags(tags, pseudonymize),
+        metric_keys=tuple(sorted(data.metrics)),
+        datasets=dataset_records(run, pseudonymize),
+        artifacts=artifacts,
+        logged_models=tuple(logged_model_record(client, m, outputs_step.get(m.model_id),
+                                                options.max_artifact_bytes) for m in models),
+        input_model_ids=tuple(m.model_id for m in (run.inputs.model_inputs or [])
+                              ) if run.inputs else (),
+        model_versions=versions,
+        history=tuple(history))
+
+
+def _private_tags(tags: dict[str, str], pseudonymize: Pseudonymizer) -> dict[str, str]:
+    cleaned = redact_mapping(tags)
+    if "mlflow.user" in cleaned:
+        cleaned["mlflow.user"] = pseudonymize(cleaned["mlflow.user"])
+    return cleaned
+
+
+def dataset_records(run: Run, pseudonymize: Pseudonymizer) -> tuple[DatasetRecord, ...]:
+    """The run's ``log_input`` datasets with their normalised contexts."""
+    if run.inputs is None:
+        return ()
+    records = []
+    for dataset_input in run.inputs.dataset_inputs:
+        ds = dataset_input.dataset
+        context = next((t.value for t in dataset_input.tags if t.key == CONTEXT_TAG), None)
+        records.append(DatasetRecord(
+            name=ds.name, digest=ds.digest, source_type=ds.source_type,
+            source=_private_source(ds.source, pseudonymize), schema=ds.schema,
+            profile=ds.profile,
+            context=normalise_context(context)))
+    return tuple(records)
+
+
+def _private_source(source: str, pseudonymize: Pseudonymizer) -> str:
+    """A dataset source without credentials; code sources embed ``mlflow.user``."""
+    if not pseudonymize.enabled or "mlflow.user" not in source:
+        return redact_value("source", source)
+    try:
+        parsed = json.loads(source)
+        parsed["tags"]["mlflow.user"] = pseudonymize(parsed["tags"]["mlflow.user"])
+    except (ValueError, KeyError, TypeError):
+        return redact_value("source", source)
+    return redact_value("source", json.dumps(parsed))
+
+
+def model_versions(client: MlflowClient, run_id: str) -> tuple[ModelVersionRecord, ...]:
+    """Registry versions whose source is this run (registry unavailable -> none)."""
+    try:
+        versions = client.search_model_versions(f"run_id = '{run_id}'")
+    except MlflowException:
+        return ()  # some servers run without a registry: nothing registered to report
+    return tuple(sorted((ModelVersionRecord(
+        name=v.name, version=int(v.version), source=v.source, run_id=v.run_id,
+        model_id=getattr(v, "model_id", None), status=str(v.status),
+        creation_time=to_datetime(v.creation_timestamp),
+        current_stage=v.current_stage, aliases=tuple(v.aliases or ())) for v in versions),
+        key=lambda v: (v.name, v.version)))
+
+
+def logged_model_record(client: MlflowClient, model: LoggedModel, step: int | None,
+                        max_bytes: int | None) -> LoggedModelRecord:
+    """A LoggedModel with its params, tags, last metric values and hashed artifact files."""
+    status = getattr(model.status, "value", None) or str(model.status)
+    metrics = {m.key: _decode_value(m.value) for m in (model.metrics or [])}
+    files = _walk(lambda path: client.list_logged_model_artifacts(model.model_id, path))
+    artifacts = tuple(_hash_file(model.artifact_location, f.path, f.file_size, max_bytes)
+                      for f in files)
+    return LoggedModelRecord(
+        model_id=model.model_id, name=model.name, experiment_id=model.experiment_id,
+        source_run_id=model.source_run_id, status=status, model_type=model.model_type,
+        artifact_location=model.artifact_location,
+        creation_time=to_datetime(model.creation_timestamp),
+        params=redact_mapping(dict(model.params or {})),
+        tags=redact_mapping(dict(model.tags or {})), metrics=metrics,
+        artifacts=artifacts, step=step)
+
+
+def run_artifacts(client: MlflowClient, run_id: str, artifact_uri: str,
+                  max_bytes: int | None) -> tuple[ArtifactRecord, ...]:
+    """Every artifact file of a run, sized and sha256-hashed (streamed)."""
+    files = _walk(lambda path: client.list_artifacts(run_id, path))
+    return tuple(_hash_file(artifact_uri, f.path, f.file_size, max_bytes) for f in files)
+
+
+def _walk(list_dir) -> list:
+    """All files below the root of an artifact listing function, depth first."""
+    files, pending = [], [None]
+    while pending:
+        for info in list_dir(pending.pop()):
+            (pending if info.is_dir else files).append(info.path if info.is_dir else info)
+    return sorted(files, key=lambda f: f.path)
+
+
+def _hash_file(root_uri: str, path: str, size: int | None,
+               max_bytes: int | None) -> ArtifactRecord:
+    """Size and sha256 of one artifact: read in place when local, else downloaded to a
+    temporary folder (MLflow's artifact API), hashed in 1 MiB chunks and deleted."""
+    uri = f"{root_uri.rstrip('/')}/{path}"
+    if max_bytes is not None and size is not None and size > max_bytes:
+        return ArtifactRecord(path=path, size=size, sha256=None, uri=uri)
+    local = _local_path(uri)
+    if local is not None and local.is_file():
+        return ArtifactRecord(path=path, size=local.stat().st_size, sha256=_sha256(local),
+                              uri=uri)
+    with tempfile.TemporaryDirectory(prefix="mlflow-prov-") as tmp:
+        try:
+            downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri,
+                                                                  dst_path=tmp))
+        except MlflowException as exc:
+            raise ReaderError(f"cannot download artifact {uri}: {exc.message}") from exc
+        return ArtifactRecord(path=path, size=downloaded.stat().st_size,
+                              sha256=_sha256(downloaded), uri=uri)
+
+
+def _local_path(uri: str) -> Path | None:
+    parts = urlsplit(uri)
+    if parts.scheme in ("", "file") and not parts.netloc:
+        return Path(unquote(parts.path))
+    return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _decode_value(value: float) -> float:
+    """Undo the SQL stores' inf -> DBL_MAX substitution."""
+    if value == DBL_MAX:
+        return math.inf
+    if value == -DBL_MAX:
+        return -math.inf
+    return float(value)
+
+
+def metric_series(client: MlflowClient, run: RunRecord, key: str,
+                  prefixes: Mapping[str, str]) -> Iterator[MetricSeries]:
+    """The full history of one key, split by context, in ``get_metric_history`` order."""
+    try:
+        history = client.get_metric_history(run.run_id, key)
+    except MlflowException as exc:
+        raise ReaderError(f"cannot read metric {key!r} of run {run.run_id}: "
+                          f"{exc.message}") from exc
+    groups: dict[tuple[str | None, str | None, str | None], list[Metric]] = defaultdict(list)
+    for point in history:
+        context = metric_context(key, point.dataset_digest, run.datasets, prefixes)
+        groups[(context, point.dataset_digest, point.model_id)].append(point)
+    for (context, digest, model_id), points in groups.items():
+        yield MetricSeries(
+            run_id=run.run_id, key=key, context=context, source=metric_source(key),
+            steps=np.fromiter((p.step for p in points), dtype=np.int64, count=len(points)),
+            timestamps_ms=np.fromiter((p.timestamp for p in points), dtype=np.int64,
+                                      count=len(points)),
+            values=np.fromiter((_decode_value(p.value) for p in points), dtype=np.float64,
+                               count=len(points)),
+            dataset_digest=digest, model_id=model_id)
+
+
+def summarise(series: MetricSeries, location: MetricLocation | None) -> MetricSummary:
+    """Count, step and time range, min/max (NaN-aware: NaN only if every value is NaN)."""
+    values = series.values
+    finite_or_inf = values[~np.isnan(values)]
+    low = float(finite_or_inf.min()) if finite_or_inf.size else math.nan
+    high = float(finite_or_inf.max()) if finite_or_inf.size else math.nan
+    return MetricSummary(
+        key=series.key, context=series.context, source=series.source, count=int(values.size),
+        first_step=int(series.steps[0]), last_step=int(series.steps[-1]),
+        first_time=to_datetime(int(series.timestamps_ms.min())),
+        last_time=to_datetime(int(series.timestamps_ms.max())),
+        min=low, max=high, last=float(values[-1]), location=location,
+        dataset_digest=series.dataset_digest, model_id=series.model_id)

@@ -1,0 +1,167 @@
+"""The export loop: MLflow -> records -> metric files -> PROV documents -> files.
+
+Streaming: a run's metric series are fetched one key at a time, summarised, handed to the
+metric sinks and dropped, so peak memory is the largest single series, not the experiment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tqdm import tqdm
+
+from exporters import collect
+from exporters.errors import ExportError, WriterError
+from exporters.options import ExportOptions, WriterContext
+from exporters.privacy import Pseudonymizer
+from exporters.prov_model import LineageIndex, experiment_document, run_document
+from exporters.records import ExperimentRecord, MetricSummary, RunRecord
+from exporters.writers import METRIC_FORMATS, MetricSink, document_formats, get_writer
+
+UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+DOTS = re.compile(r"\.{2,}")
+MAX_NAME = 80
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Where the export went and what it wrote."""
+
+    experiment_dir: Path
+    files: tuple[Path, ...]
+    run_count: int
+
+
+def export(experiment: str, out_dir: str | os.PathLike[str], *,
+           tracking_uri: str | None = None, run_ids: Sequence[str] = (),
+           filter_string: str | None = None,
+           options: ExportOptions | None = None) -> ExportResult:
+    """Export one experiment (all runs, the given ``run_ids``, or those matching the MLflow
+    search ``filter_string``) to ``out_dir/<experiment>/``. Raises :class:`ExportError`."""
+    options = options or ExportOptions()
+    validate_formats(options)
+    uri = tracking_uri or _default_tracking_uri()
+    client = collect.open_client(uri)
+    found = collect.find_experiment(client, experiment)
+    runs = collect.find_runs(client, found.experiment_id, tuple(run_ids), filter_string)
+    pseudonymize = Pseudonymizer(options.pseudonymize)
+    available, exp_events, run_events = collect.read_history(uri, found.experiment_id,
+                                                             pseudonymize)
+    exp_record = collect.experiment_record(found, uri, available, exp_events)
+    models = collect.logged_models_by_run(client, found.experiment_id)
+    exp_dir = Path(out_dir) / safe_name(found.name, f"experiment-{found.experiment_id}")
+    records, written = [], {}
+    for run in _progress(runs, options, "reading runs"):
+        record = collect.run_record(client, run, options=options, pseudonymize=pseudonymize,
+                                    models=models.get(run.info.run_id, []),
+                                    history=run_events.get(run.info.run_id, []))
+        record, files = stream_metrics(client, record, run_dir_of(exp_dir, record), options)
+        records.append(record)
+        written[record.run_id] = files
+    files = write_documents(exp_record, records, written, exp_dir, uri, options)
+    return ExportResult(experiment_dir=exp_dir, files=tuple(files), run_count=len(records))
+
+
+def _default_tracking_uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+def validate_formats(options: ExportOptions) -> None:
+    """Fail before reading anything when a format name is unknown."""
+    for name in options.formats:
+        get_writer(name)
+    if options.metrics_format and options.metrics_format not in METRIC_FORMATS:
+        raise ExportError(f"--metrics-format must be one of {', '.join(METRIC_FORMATS)}, "
+                          f"not {options.metrics_format!r}")
+
+
+def safe_name(text: str, fallback: str) -> str:
+    """A folder name from a user string: ASCII letters, digits, ``._-`` only, never ``..``;
+    a short hash of the original keeps two different names from colliding."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = DOTS.sub(".", UNSAFE.sub("_", ascii_text)).strip("._-")[:MAX_NAME] or fallback
+    if slug != text:
+        slug = f"{slug}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
+    return slug
+
+
+def run_dir_of(exp_dir: Path, run: RunRecord) -> Path:
+    return exp_dir / f"run-{safe_name(run.run_id, 'unknown')}"
+
+
+def metric_sink_names(options: ExportOptions) -> list[str]:
+    """The metric formats to write: ``--metrics-format`` first, then those in ``--format``;
+    netcdf when only a crate asks for metric files."""
+    names = [options.metrics_format] if options.metrics_format else []
+    names += [f for f in options.formats if f in METRIC_FORMATS and f not in names]
+    if not names and "rocrate" in options.formats:
+        names = ["netcdf"]
+    return names
+
+
+def stream_metrics(client, run: RunRecord, run_dir: Path,
+                   options: ExportOptions) -> tuple[RunRecord, list[Path]]:
+    """Fetch, summarise and sink each series of the run, one at a time."""
+    sink_classes = [get_writer(name).load() for name in metric_sink_names(options)]
+    if sink_classes:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    sinks: list[MetricSink] = [cls(run, run_dir) for cls in sink_classes]
+    summaries: list[MetricSummary] = []
+    try:
+        for key in _progress(run.metric_keys, options, f"metrics of {run.name}", leave=False):
+            for series in collect.metric_series(client, run, key, options.context_prefixes):
+                locations = [sink.add(series) for sink in sinks]
+                summaries.append(collect.summarise(series, locations[0] if locations else None))
+    finally:
+        files = [path for sink in sinks for path in sink.close()]
+    return replace(run, metrics=tuple(summaries)), files
+
+
+def write_documents(experiment: ExperimentRecord, runs: list[RunRecord],
+                    written: dict[str, list[Path]], exp_dir: Path, tracking_uri: str,
+                    options: ExportOptions) -> list[Path]:
+    """Build each run's document and the experiment's, and hand them to every writer."""
+    writers = [(name, get_writer(name).load()()) for name in document_formats(options.formats)]
+    index = LineageIndex.build(runs)
+    context = WriterContext(options=options, out_dir=exp_dir.parent,
+                            tracking_uri=experiment.tracking_uri)
+    all_files: list[Path] = []
+    for run in _progress(runs, options, "writing runs"):
+        run_dir = run_dir_of(exp_dir, run)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        doc = run_document(run, experiment, index)
+        files = list(written.get(run.run_id, []))
+        for name, writer in writers:
+            files += _guarded(name, writer.write_run, replace(context, written=tuple(files)),
+                              run, doc, run_dir)
+        all_files += files
+    doc = experiment_document(experiment, runs, index)
+    for name, writer in writers:
+        all_files += _guarded(name, writer.write_experiment,
+                              replace(context, written=tuple(all_files)), experiment, runs,
+                              doc, exp_dir)
+    return all_files
+
+
+def _guarded(name: str, method, *args) -> list[Path]:
+    """Run one writer; an OSError (disk full, permissions) becomes a WriterError naming it."""
+    try:
+        return list(method(*args))
+    except OSError as exc:
+        raise WriterError(f"{name} writer failed: {exc}") from exc
+
+
+def _progress(items, options: ExportOptions, label: str, leave: bool = True):
+    """A tqdm bar on a terminal (stderr), nothing when piped or when told to be quiet."""
+    show = sys.stderr.isatty() if options.show_progress is None else options.show_progress
+    return tqdm(items, desc=label, unit="run" if leave else "metric", disable=not show,
+                leave=leave, file=sys.stderr)

@@ -1,0 +1,83 @@
+"""Keep secrets and (on request) identities out of exported provenance.
+
+Provenance files get shared; MLflow tags and params sometimes hold tokens, passwords or
+connection strings. Values are redacted when their *key* names a secret, or when the *value*
+itself looks like a credential, whatever its key. Pseudonyms are salted per export so a
+short user name cannot be recovered by hashing candidate names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+REDACTED = "[redacted]"
+
+SECRET_KEY_PATTERN = re.compile(
+    r"(pass(word|wd|phrase)?|pwd|token|secret|credential|auth|api[-_.]?key|private[-_.]?key"
+    r"|access[-_.]?key|(^|[-_./\s])key($|[-_./\s])|cookie|session[-_.]?id)",
+    re.IGNORECASE,
+)
+CREDENTIAL_VALUE_PATTERNS = tuple(re.compile(p) for p in (
+    r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key id
+    r"\bgh[pousr]_[A-Za-z0-9]{30,}",  # GitHub tokens
+    r"\bgithub_pat_[A-Za-z0-9_]{30,}",
+    r"\bxox[abprs]-[A-Za-z0-9-]{10,}",  # Slack
+    r"\bsk-[A-Za-z0-9_-]{20,}",  # OpenAI-style secret keys
+    r"\bhf_[A-Za-z0-9]{30,}",  # Hugging Face
+    r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.",  # JWT
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+    r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}",
+    r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@",  # URL with user:password@
+))
+
+
+def is_secret_key(key: str) -> bool:
+    """True when a tag/param key names something secret (password, token, api_key ...)."""
+    return bool(SECRET_KEY_PATTERN.search(key))
+
+
+def looks_like_credential(value: str) -> bool:
+    """True when a value has the shape of a known credential, whatever its key."""
+    return any(p.search(value) for p in CREDENTIAL_VALUE_PATTERNS)
+
+
+def redact_value(key: str, value: Any) -> Any:
+    """The value, or :data:`REDACTED` when the key or the value says it is a secret."""
+    if value is None:
+        return None
+    if is_secret_key(key) or (isinstance(value, str) and looks_like_credential(value)):
+        return REDACTED
+    return value
+
+
+def redact_mapping(values: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a key->value mapping with secret values redacted."""
+    return {k: redact_value(k, v) for k, v in values.items()}
+
+
+def redact_uri(uri: str) -> str:
+    """Drop the password from a URI's user info (``postgresql://u:pw@h/db`` -> ``u:***@``)."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Pseudonymizer:
+    """Maps user and host names to stable-within-one-export pseudonyms, or passes them on."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._salt = secrets.token_bytes(16)
+
+    def __call__(self, name: str | None, kind: str = "user") -> str | None:
+        """``user-3f2a9c1b0d`` for ``alice`` when enabled; the name itself otherwise."""
+        if not self.enabled or not name:
+            return name
+        digest = hashlib.sha256(self._salt + name.encode("utf-8")).hexdigest()[:10]
+        return f"{kind}-{digest}"

@@ -1,0 +1,569 @@
+"""Records -> W3C PROV: one small function per sub-model, combined in :data:`MODELS` order.
+
+Identifiers live in the ``mlflow`` namespace (``urn:mlflow:``) and are derived from MLflow
+ids only (run id, model id, dataset digest, artifact path), so a run's statements are the
+same in its own ``prov.json`` and inside ``experiment.prov.json``, and another run's document
+can point at them (lineage across runs). User strings in ids are percent-encoded, which keeps
+them valid PROV-N qualified names; the readable text is in ``prov:label`` and attributes.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from urllib.parse import quote, unquote, urlsplit
+
+from prov.model import PROV, Literal, Namespace, ProvBundle, ProvDocument, QualifiedName
+
+from exporters.records import (
+    ArtifactRecord,
+    DatasetRecord,
+    ExperimentRecord,
+    HistoryEvent,
+    LoggedModelRecord,
+    MetricSummary,
+    RunRecord,
+)
+
+MLFLOW = Namespace("mlflow", "urn:mlflow:")
+MLFLOWPROV = Namespace("mlflowprov", "https://w3id.org/mlflow-prov/ns#")
+PROVML = Namespace("provml", "https://w3id.org/provml/ns#")
+DCTERMS = Namespace("dcterms", "http://purl.org/dc/terms/")
+NAMESPACES = (MLFLOW, MLFLOWPROV, PROVML, DCTERMS)
+
+NON_FINITE = MLFLOWPROV["nonFiniteDouble"]
+HISTORY_UNAVAILABLE = ("history unavailable: this tracking store has no mlflow-prov journal, "
+                       "so earlier tag values, status changes and deletion times are unknown")
+
+
+def qid(*parts: str) -> QualifiedName:
+    """A ``mlflow:`` id from dot-joined parts, each percent-encoded (``/``, spaces, unicode)."""
+    return MLFLOW[".".join(quote(str(p), safe="-_") for p in parts)]
+
+
+def number(value: float | int) -> float | int | Literal:
+    """A number for PROV; NaN and +/-inf become ``"NaN"``/``"INF"``/``"-INF"`` literals of
+    type ``mlflowprov:nonFiniteDouble`` (JSON has no NaN, and a ``xsd:double`` NaN would
+    not compare equal to itself after a round trip)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        lexical = "NaN" if math.isnan(value) else ("INF" if value > 0 else "-INF")
+        return Literal(lexical, NON_FINITE)
+    return value
+
+
+def _attrs(pairs: Iterable[tuple[QualifiedName, object]]) -> list[tuple[QualifiedName, object]]:
+    """Attribute list without ``None`` values (PROV has no null)."""
+    return [(k, v) for k, v in pairs if v is not None and v != ""]
+
+
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# --- ids shared across documents ----------------------------------------------------------
+
+def run_id_of(run_id: str) -> QualifiedName:
+    return qid("run", run_id)
+
+
+def bundle_id_of(run_id: str) -> QualifiedName:
+    return qid("bundle", run_id)
+
+
+def artifact_id_of(run_id: str, path: str) -> QualifiedName:
+    return qid("run", run_id, "artifact", path)
+
+
+def model_id_of(model_id: str) -> QualifiedName:
+    return qid("model", model_id)
+
+
+def experiment_id_of(experiment_id: str) -> QualifiedName:
+    return qid("experiment", experiment_id)
+
+
+def user_id_of(user: str) -> QualifiedName:
+    return qid("user", user)
+
+
+# --- lineage index ------------------------------------------------------------------------
+
+@dataclass
+class LineageIndex:
+    """Which run generated which artifact/model, by URI and by sha256, across the export.
+
+    Built once from every exported run so that each run's document can point at the entity
+    another run generated.
+    """
+
+    by_uri: dict[str, QualifiedName] = field(default_factory=dict)
+    by_digest: dict[str, QualifiedName] = field(default_factory=dict)
+    producer: dict[QualifiedName, str] = field(default_factory=dict)
+    models: dict[str, LoggedModelRecord] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, runs: Iterable[RunRecord]) -> LineageIndex:
+        index = cls()
+        for run in runs:
+            for artifact in run.artifacts:
+                index.add(artifact_id_of(run.run_id, artifact.path), run.run_id,
+                          artifact.uri, artifact.sha256)
+            for model in run.logged_models:
+                index.models[model.model_id] = model
+                index.add(model_id_of(model.model_id), run.run_id,
+                          f"models:/{model.model_id}", None)
+        return index
+
+    def add(self, entity: QualifiedName, run_id: str, uri: str, sha256: str | None) -> None:
+        self.by_uri[normalise_uri(uri)] = entity
+        self.producer[entity] = run_id
+        if sha256:
+            self.by_digest[sha256] = entity
+
+    def source_of(self, uri: str | None, digest: str | None) -> QualifiedName | None:
+        """The entity another run generated at ``uri`` (or ``runs:/<id>/<path>``) or with
+        ``digest`` as its sha256."""
+        if uri:
+            runs_form = _runs_uri_entity(uri)
+            found = runs_form or self.by_uri.get(normalise_uri(uri))
+            if found is not None:
+                return found
+        if digest:
+            return self.by_digest.get(digest.removeprefix("sha256:"))
+        return None
+
+
+def normalise_uri(uri: str) -> str:
+    """``file:///x`` and ``/x`` name the same local file; trailing slashes do not matter."""
+    parts = urlsplit(uri)
+    if parts.scheme in ("", "file") and not parts.netloc:
+        return unquote(parts.path).rstrip("/")
+    return uri.rstrip("/")
+
+
+def _runs_uri_entity(uri: str) -> QualifiedName | None:
+    if not uri.startswith("runs:/"):
+        return None
+    run_id, _, path = uri.removeprefix("runs:/").partition("/")
+    return artifact_id_of(run_id, path.strip("/")) if run_id and path else None
+
+
+def dataset_uri(dataset: DatasetRecord) -> str | None:
+    """The URI inside MLflow's JSON ``source`` (``uri``, ``url`` or ``path`` field)."""
+    import json
+
+    try:
+        source = json.loads(dataset.source)
+    except (TypeError, ValueError):
+        return dataset.source or None
+    if isinstance(source, dict):
+        return next((source[k] for k in ("uri", "url", "path") if isinstance(source.get(k), str)),
+                    None)
+    return None
+
+
+# --- the builder --------------------------------------------------------------------------
+
+@dataclass
+class RunScope:
+    """What every sub-model function of one run needs."""
+
+    bundle: ProvBundle
+    run: RunRecord
+    experiment: ExperimentRecord
+    index: LineageIndex
+    upstream: list[QualifiedName] = field(default_factory=list)
+
+
+def add_run_activity(scope: RunScope) -> None:
+    """The run as an activity with times, status and MLflow ids."""
+    run = scope.run
+    scope.bundle.activity(run_id_of(run.run_id), run.start_time, run.end_time, _attrs([
+        (PROV["type"], MLFLOWPROV["Run"]),
+        (PROV["label"], run.name),
+        (MLFLOWPROV["runId"], run.run_id),
+        (MLFLOWPROV["status"], run.status),
+        (MLFLOWPROV["lifecycleStage"], run.lifecycle_stage),
+        (MLFLOWPROV["artifactUri"], run.artifact_uri),
+        (MLFLOWPROV["historyAvailable"], scope.experiment.history_available),
+    ]))
+
+
+def add_agents(scope: RunScope) -> None:
+    """The user (prov:Person) under the plan (source, entry point, git), and software."""
+    run, bundle = scope.run, scope.bundle
+    plan = qid("run", run.run_id, "plan")
+    bundle.entity(plan, _attrs([
+        (PROV["type"], PROV["Plan"]),
+        (MLFLOWPROV["sourceName"], run.source_name),
+        (MLFLOWPROV["sourceType"], run.source_type),
+        (MLFLOWPROV["entryPoint"], run.entry_point),
+        (MLFLOWPROV["gitCommit"], run.git_commit),
+        (MLFLOWPROV["gitRepoUrl"], run.git_repo_url),
+    ]))
+    if run.user:
+        bundle.agent(user_id_of(run.user), [(PROV["type"], PROV["Person"]),
+                                            (PROV["label"], run.user)])
+        bundle.wasAssociatedWith(run_id_of(run.run_id), user_id_of(run.user), plan)
+    for name, ver in software_versions():
+        agent = qid("software", name, ver)
+        bundle.agent(agent, [(PROV["type"], PROV["SoftwareAgent"]), (PROV["label"], name),
+                             (MLFLOWPROV["version"], ver)])
+        bundle.wasAssociatedWith(run_id_of(run.run_id), agent)
+
+
+def software_versions() -> list[tuple[str, str]]:
+    """MLflow, Python and mlflow-prov versions of the exporting environment."""
+    return [("mlflow", _package_version("mlflow")), ("python", platform.python_version()),
+            ("mlflow-prov", _package_version("mlflow-prov"))]
+
+
+def add_parent(scope: RunScope) -> None:
+    """A child run was informed by its parent run."""
+    run = scope.run
+    if run.parent_run_id:
+        scope.bundle.wasInformedBy(run_id_of(run.run_id), run_id_of(run.parent_run_id),
+                                   other_attributes=[(PROV["type"],
+                                                      MLFLOWPROV["ParentRun"])])
+
+
+def context_activity(scope: RunScope, context: str | None) -> QualifiedName:
+    """The context's activity (created once, informed by the run); the run itself if None."""
+    run_activity = run_id_of(scope.run.run_id)
+    if context is None:
+        return run_activity
+    activity = qid("run", scope.run.run_id, "context", context)
+    if scope.bundle.get_record(activity):
+        return activity
+    scope.bundle.activity(activity, other_attributes=[
+        (PROV["type"], PROVML["Context"]), (PROV["label"], context),
+        (MLFLOWPROV["context"], context)])
+    scope.bundle.wasInformedBy(activity, run_activity)
+    return activity
+
+
+def add_params(scope: RunScope) -> None:
+    """Params are inputs: entities *used* by the run, never generated by it."""
+    run = scope.run
+    logged_at = _first_event_times(run.history, "params.logged", "params")
+    for key, value in sorted(run.params.items()):
+        entity = qid("run", run.run_id, "param", key)
+        scope.bundle.entity(entity, [(PROV["type"], PROVML["HyperParameter"]),
+                                     (PROV["label"], key), (MLFLOWPROV["key"], key),
+                                     (PROV["value"], value)])
+        scope.bundle.used(run_id_of(run.run_id), entity, logged_at.get(key))
+
+
+def _first_event_times(history: Sequence[HistoryEvent], kind: str,
+                       field_name: str) -> dict[str, datetime]:
+    times: dict[str, datetime] = {}
+    for event in history:
+        if event.kind == kind:
+            for key in event.payload.get(field_name) or {}:
+                times.setdefault(key, event.time)
+    return times
+
+
+def add_datasets(scope: RunScope) -> None:
+    """Datasets used by their context; a source another run generated is used directly."""
+    for dataset in scope.run.datasets:
+        entity = qid("dataset", dataset.digest, dataset.name)
+        scope.bundle.entity(entity, _attrs([
+            (PROV["type"], PROVML["Dataset"]), (PROV["label"], dataset.name),
+            (MLFLOWPROV["name"], dataset.name), (MLFLOWPROV["digest"], dataset.digest),
+            (MLFLOWPROV["sourceType"], dataset.source_type),
+            (MLFLOWPROV["source"], dataset.source), (MLFLOWPROV["schema"], dataset.schema),
+            (MLFLOWPROV["profile"], dataset.profile), (MLFLOWPROV["context"], dataset.context),
+        ]))
+        user = context_activity(scope, dataset.context)
+        scope.bundle.used(user, entity)
+        origin = scope.index.source_of(dataset_uri(dataset), dataset.digest)
+        if origin is not None and scope.index.producer.get(origin) != scope.run.run_id:
+            scope.bundle.used(user, origin)
+            scope.bundle.wasDerivedFrom(entity, origin)
+            scope.upstream.append(origin)
+
+
+def add_input_models(scope: RunScope) -> None:
+    """Logged models the run used (``log_inputs``); another run's model is upstream."""
+    for model_id in scope.run.input_model_ids:
+        entity = model_id_of(model_id)
+        scope.bundle.used(run_id_of(scope.run.run_id), entity)
+        if scope.index.producer.get(entity, scope.run.run_id) != scope.run.run_id:
+            scope.upstream.append(entity)
+
+
+def add_metrics(scope: RunScope) -> None:
+    """One entity per (key, context) with its summary and where the full series lives."""
+    for summary in scope.run.metrics:
+        entity = metric_entity_id(scope.run.run_id, summary)
+        scope.bundle.entity(entity, metric_attributes(summary))
+        activity = context_activity(scope, summary.context)
+        scope.bundle.wasGeneratedBy(entity, activity, summary.last_time)
+
+
+def metric_entity_id(run_id: str, summary: MetricSummary) -> QualifiedName:
+    return qid("run", run_id, "metric", summary.key, summary.context or "-")
+
+
+def metric_attributes(summary: MetricSummary) -> list[tuple[QualifiedName, object]]:
+    location = summary.location
+    return _attrs([
+        (PROV["type"], PROVML["Metric"]), (PROV["label"], summary.key),
+        (MLFLOWPROV["key"], summary.key), (MLFLOWPROV["context"], summary.context),
+        (MLFLOWPROV["source"], summary.source), (MLFLOWPROV["count"], summary.count),
+        (MLFLOWPROV["firstStep"], summary.first_step), (MLFLOWPROV["lastStep"], summary.last_step),
+        (MLFLOWPROV["firstTime"], summary.first_time), (MLFLOWPROV["lastTime"], summary.last_time),
+        (MLFLOWPROV["min"], number(summary.min)), (MLFLOWPROV["max"], number(summary.max)),
+        (MLFLOWPROV["last"], number(summary.last)),
+        (MLFLOWPROV["file"], location.file if location else None),
+        (MLFLOWPROV["variable"], location.variable if location else None),
+        (MLFLOWPROV["seriesSource"], None if location else "mlflow:get_metric_history"),
+        (MLFLOWPROV["datasetDigest"], summary.dataset_digest),
+        (MLFLOWPROV["modelId"], summary.model_id),
+    ])
+
+
+def add_artifacts(scope: RunScope) -> None:
+    """Artifact files generated by the run, with path, size and sha256."""
+    for artifact in scope.run.artifacts:
+        entity = artifact_id_of(scope.run.run_id, artifact.path)
+        scope.bundle.entity(entity, artifact_attributes(artifact, MLFLOWPROV["Artifact"]))
+        scope.bundle.wasGeneratedBy(entity, run_id_of(scope.run.run_id))
+
+
+def artifact_attributes(artifact: ArtifactRecord, kind: QualifiedName):
+    return _attrs([
+        (PROV["type"], kind), (PROV["label"], artifact.path),
+        (MLFLOWPROV["path"], artifact.path), (MLFLOWPROV["size"], artifact.size),
+        (MLFLOWPROV["sha256"], artifact.sha256), (PROV["location"], artifact.uri),
+    ])
+
+
+def add_logged_models(scope: RunScope) -> None:
+    """LoggedModels generated by the run (a collection of their files), with params,
+    metrics, and a revision link to the previous model of the same name."""
+    for model in scope.run.logged_models:
+        entity = model_id_of(model.model_id)
+        attributes = _attrs([
+            (PROV["type"], PROVML["Model"]), (PROV["type"], PROV["Collection"]),
+            (PROV["label"], model.name), (MLFLOWPROV["modelId"], model.model_id),
+            (MLFLOWPROV["name"], model.name), (MLFLOWPROV["status"], model.status),
+            (MLFLOWPROV["modelType"], model.model_type),
+            (PROV["location"], model.artifact_location),
+        ])
+        attributes += [(MLFLOWPROV[f"param.{quote(k, safe='-_')}"], v)
+                       for k, v in sorted(model.params.items())]
+        attributes += [(MLFLOWPROV[f"metric.{quote(k, safe='-_')}"], number(v))
+                       for k, v in sorted(model.metrics.items())]
+        scope.bundle.entity(entity, attributes)
+        scope.bundle.wasGeneratedBy(entity, run_id_of(scope.run.run_id), model.creation_time)
+        for artifact in model.artifacts:
+            file_entity = qid("model", model.model_id, "file", artifact.path)
+            scope.bundle.entity(file_entity, artifact_attributes(artifact, MLFLOWPROV["ModelFile"]))
+            scope.bundle.hadMember(entity, file_entity)
+        previous = previous_model(scope.index, model)
+        if previous is not None:
+            scope.bundle.wasRevisionOf(entity, model_id_of(previous.model_id))
+
+
+def previous_model(index: LineageIndex, model: LoggedModelRecord) -> LoggedModelRecord | None:
+    """The latest earlier LoggedModel with the same name in the export, if any."""
+    earlier = [m for m in index.models.values()
+               if m.name == model.name and m.creation_time < model.creation_time]
+    return max(earlier, key=lambda m: m.creation_time, default=None)
+
+
+def add_model_versions(scope: RunScope) -> None:
+    """Registry versions: derived from the run's model, chained by version number."""
+    for mv in scope.run.model_versions:
+        entity = qid("registered", mv.name, str(mv.version))
+        scope.bundle.entity(entity, _attrs([
+            (PROV["type"], MLFLOWPROV["ModelVersion"]), (PROV["label"], f"{mv.name} v{mv.version}"),
+            (MLFLOWPROV["name"], mv.name), (MLFLOWPROV["version"], mv.version),
+            (MLFLOWPROV["status"], mv.status), (MLFLOWPROV["stage"], mv.current_stage),
+            (PROV["location"], mv.source)]))
+        if mv.version > 1:
+            scope.bundle.wasRevisionOf(entity, qid("registered", mv.name, str(mv.version - 1)))
+        source = model_id_of(mv.model_id) if mv.model_id else scope.index.source_of(mv.source, None)
+        if source is not None:
+            scope.bundle.wasDerivedFrom(entity, source)
+
+
+def add_tags(scope: RunScope) -> None:
+    """User tags (not ``mlflow.*``) as entities; from the journal, each earlier value as a
+    revision and each deletion as an invalidation."""
+    run = scope.run
+    for key, value in sorted(run.tags.items()):
+        if not key.startswith("mlflow."):
+            entity = qid("run", run.run_id, "tag", key)
+            scope.bundle.entity(entity, [(PROV["type"], MLFLOWPROV["Tag"]), (PROV["label"], key),
+                                         (MLFLOWPROV["key"], key), (PROV["value"], value)])
+            scope.bundle.wasGeneratedBy(entity, run_id_of(run.run_id))
+    add_tag_history(scope)
+
+
+def add_tag_history(scope: RunScope) -> None:
+    """Walk tag events in order: every earlier value gets a revision entity, chained; the
+    live value revises the last one; a deleted value is invalidated at the deletion time."""
+    run, bundle = scope.run, scope.bundle
+    last: dict[str, QualifiedName] = {}
+    counts: dict[str, int] = {}
+    for event in run.history:
+        for key, old in _tag_changes(event):
+            if key.startswith("mlflow.") or old is None:
+                continue
+            counts[key] = counts.get(key, 0) + 1
+            old_entity = qid("run", run.run_id, "tag", key, f"rev{counts[key]}")
+            bundle.entity(old_entity, [(PROV["type"], MLFLOWPROV["Tag"]), (PROV["label"], key),
+                                       (MLFLOWPROV["key"], key), (PROV["value"], old)])
+            bundle.wasInvalidatedBy(old_entity, run_id_of(run.run_id), event.time)
+            if key in last:
+                bundle.wasRevisionOf(old_entity, last[key])
+            last[key] = old_entity
+    for key, entity in last.items():
+        current = qid("run", run.run_id, "tag", key)
+        if bundle.get_record(current):
+            bundle.wasRevisionOf(current, entity)
+
+
+def _tag_changes(event: HistoryEvent) -> list[tuple[str, object]]:
+    if event.kind == "tags.set":
+        old = event.payload.get("old") or {}
+        return [(k, old.get(k)) for k in (event.payload.get("tags") or {})]
+    if event.kind == "tag.deleted":
+        return [(event.payload.get("key", ""), event.payload.get("old_value"))]
+    return []
+
+
+def add_status_history(scope: RunScope) -> None:
+    """Status transitions from the journal as a revision chain of status entities."""
+    run, bundle = scope.run, scope.bundle
+    previous: QualifiedName | None = None
+    changes = [e for e in run.history if e.kind == "run.updated"
+               and e.payload.get("new_status") and e.payload.get("new_status")
+               != e.payload.get("old_status")]
+    for n, event in enumerate(changes, start=1):
+        status = qid("run", run.run_id, "status", str(n))
+        bundle.entity(status, [(PROV["type"], MLFLOWPROV["RunStatus"]),
+                               (PROV["value"], str(event.payload["new_status"]))])
+        bundle.wasGeneratedBy(status, run_id_of(run.run_id), event.time)
+        if previous is not None:
+            bundle.wasRevisionOf(status, previous)
+            bundle.wasInvalidatedBy(previous, run_id_of(run.run_id), event.time)
+        previous = status
+
+
+def add_deletion(scope: RunScope) -> None:
+    """A deleted run: its provenance bundle is invalidated by a deletion activity (at the
+    journal's time when known), and each restore is recorded too."""
+    run, bundle = scope.run, scope.bundle
+    deletions = [e for e in run.history if e.kind in ("run.deleted", "run.restored")]
+    for n, event in enumerate(deletions, start=1):
+        activity = qid("run", run.run_id, event.kind.removeprefix("run."), str(n))
+        kind = MLFLOWPROV["Deletion"] if event.kind == "run.deleted" else MLFLOWPROV["Restore"]
+        bundle.activity(activity, event.time, event.time, [(PROV["type"], kind)])
+        if event.kind == "run.deleted":
+            bundle.wasInvalidatedBy(bundle_id_of(run.run_id), activity, event.time)
+    if run.lifecycle_stage == "deleted" and not deletions:
+        activity = qid("run", run.run_id, "deleted")
+        bundle.activity(activity, other_attributes=[(PROV["type"], MLFLOWPROV["Deletion"])])
+        bundle.wasInvalidatedBy(bundle_id_of(run.run_id), activity)
+
+
+def add_lineage(scope: RunScope) -> None:
+    """Everything the run generated derives from what it used that another run generated."""
+    outputs = [artifact_id_of(scope.run.run_id, a.path) for a in scope.run.artifacts]
+    outputs += [model_id_of(m.model_id) for m in scope.run.logged_models]
+    for origin in dict.fromkeys(scope.upstream):
+        producer = scope.index.producer.get(origin)
+        for output in outputs:
+            scope.bundle.wasDerivedFrom(output, origin)
+        if producer:
+            scope.bundle.wasInformedBy(run_id_of(scope.run.run_id), run_id_of(producer))
+
+
+MODELS: tuple[Callable[[RunScope], None], ...] = (
+    add_run_activity, add_agents, add_parent, add_params, add_datasets, add_input_models,
+    add_metrics, add_artifacts, add_logged_models, add_model_versions, add_tags,
+    add_status_history, add_deletion, add_lineage,
+)
+
+
+def new_document() -> ProvDocument:
+    doc = ProvDocument()
+    for ns in NAMESPACES:
+        doc.add_namespace(ns)
+    return doc
+
+
+def add_experiment(doc: ProvDocument, experiment: ExperimentRecord) -> None:
+    """The experiment as a collection, saying whether history was available."""
+    attributes = _attrs([
+        (PROV["type"], PROV["Collection"]), (PROV["type"], MLFLOWPROV["Experiment"]),
+        (PROV["label"], experiment.name), (MLFLOWPROV["experimentId"], experiment.experiment_id),
+        (MLFLOWPROV["artifactLocation"], experiment.artifact_location),
+        (MLFLOWPROV["lifecycleStage"], experiment.lifecycle_stage),
+        (MLFLOWPROV["trackingUri"], experiment.tracking_uri),
+        (DCTERMS["created"], experiment.creation_time),
+        (MLFLOWPROV["historyAvailable"], experiment.history_available),
+        (MLFLOWPROV["historyNote"], None if experiment.history_available
+         else HISTORY_UNAVAILABLE),
+    ])
+    doc.entity(experiment_id_of(experiment.experiment_id), attributes)
+    add_experiment_history(doc, experiment)
+
+
+def add_experiment_history(doc: ProvDocument, experiment: ExperimentRecord) -> None:
+    """Earlier experiment names (journal renames) as revisions of the experiment."""
+    current = experiment_id_of(experiment.experiment_id)
+    renames = [e for e in experiment.history if e.kind == "experiment.renamed"]
+    for n, event in enumerate(renames, start=1):
+        old = qid("experiment", experiment.experiment_id, f"name{n}")
+        doc.entity(old, [(PROV["type"], MLFLOWPROV["Experiment"]),
+                         (PROV["label"], str(event.payload.get("old_name")))])
+        doc.wasRevisionOf(current, old)
+        doc.wasInvalidatedBy(old, None, event.time)
+
+
+def fill_run(bundle: ProvBundle, run: RunRecord, experiment: ExperimentRecord,
+             index: LineageIndex) -> None:
+    """Apply every sub-model of :data:`MODELS` to one run."""
+    scope = RunScope(bundle=bundle, run=run, experiment=experiment, index=index)
+    for model in MODELS:
+        model(scope)
+
+
+def add_membership(doc: ProvDocument, experiment: ExperimentRecord, run: RunRecord) -> None:
+    """The run's provenance (a bundle, an entity in PROV) is a member of the experiment."""
+    doc.entity(bundle_id_of(run.run_id), [(PROV["type"], PROV["Bundle"]),
+                                          (PROV["label"], f"provenance of run {run.name}")])
+    doc.hadMember(experiment_id_of(experiment.experiment_id), bundle_id_of(run.run_id))
+
+
+def run_document(run: RunRecord, experiment: ExperimentRecord,
+                 index: LineageIndex) -> ProvDocument:
+    """One run's provenance: the statements of its bundle at top level, plus the experiment."""
+    doc = new_document()
+    add_experiment(doc, experiment)
+    add_membership(doc, experiment, run)
+    fill_run(doc, run, experiment, index)
+    return doc
+
+
+def experiment_document(experiment: ExperimentRecord, runs: Sequence[RunRecord],
+                        index: LineageIndex) -> ProvDocument:
+    """The whole experiment: the collection at top level and one bundle per run."""
+    doc = new_document()
+    add_experiment(doc, experiment)
+    for run in runs:
+        add_membership(doc, experiment, run)
+        fill_run(doc.bundle(bundle_id_of(run.run_id)), run, experiment, index)
+    return doc

@@ -1,0 +1,59 @@
+"""SVG pictures rendered by Graphviz ``dot``: ``graph.svg`` and ``experiment.svg``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from prov.model import ProvDocument
+
+from exporters.errors import WriterError
+from exporters.graph import to_dot
+from exporters.options import WriterContext
+from exporters.records import ExperimentRecord, RunRecord
+
+RENDER_TIMEOUT_S = 120
+
+
+class SvgWriter:
+    """Pipes the (summarised) DOT source through ``dot -Tsvg``."""
+
+    def __init__(self) -> None:
+        self.dot_program = find_dot()
+
+    def write_run(self, ctx: WriterContext, run: RunRecord, doc: ProvDocument,
+                  run_dir: Path) -> list[Path]:
+        return [self.render(doc, run_dir / "graph.svg", ctx.options.max_nodes)]
+
+    def write_experiment(self, ctx: WriterContext, experiment: ExperimentRecord,
+                         runs: Sequence[RunRecord], doc: ProvDocument,
+                         exp_dir: Path) -> list[Path]:
+        return [self.render(doc, exp_dir / "experiment.svg", ctx.options.max_nodes)]
+
+    def render(self, doc: ProvDocument, path: Path, max_nodes: int) -> Path:
+        source = to_dot(doc, max_nodes).to_string()
+        try:
+            result = subprocess.run([self.dot_program, "-Tsvg"], input=source.encode("utf-8"),
+                                    capture_output=True, timeout=RENDER_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise WriterError(f"Graphviz dot took over {RENDER_TIMEOUT_S} s for {path.name}; "
+                              "lower --max-nodes") from exc
+        if result.returncode != 0:
+            reason = result.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise WriterError(f"Graphviz dot failed for {path.name}: "
+                              f"{reason[-1] if reason else result.returncode}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(result.stdout)
+        return path
+
+
+def find_dot() -> str:
+    """The ``dot`` executable, or a WriterError saying how to install it."""
+    program = shutil.which("dot")
+    if program is None:
+        raise WriterError("SVG output needs Graphviz's 'dot' program, which is not on PATH: "
+                          "install it with 'apt-get install graphviz' (Debian/Ubuntu), "
+                          "'brew install graphviz' (macOS) or 'conda install graphviz'")
+    return program

@@ -1,0 +1,173 @@
+"""End-to-end export of a real experiment: validity by the field's checks, and graph content."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from prov.model import ProvDocument
+
+from exporters import ExportOptions, export
+from exporters.prov_model import HISTORY_UNAVAILABLE
+
+SCHEMA = json.loads((Path(__file__).parent.parent / "data" / "prov-json.schema.json")
+                    .read_text(encoding="utf-8"))
+ALL_FORMATS = ("prov-json", "provn", "dot", "svg")
+
+
+@pytest.fixture(scope="module")
+def exported(prov_experiment, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    result = export(prov_experiment.experiment_id, out, tracking_uri=prov_experiment.tracking_uri,
+                    options=ExportOptions(formats=ALL_FORMATS))
+    return prov_experiment, result
+
+
+def load(path: Path) -> ProvDocument:
+    return ProvDocument.deserialize(content=path.read_text(encoding="utf-8"), format="json")
+
+
+def provn(result, run_id: str | None = None) -> str:
+    folder = result.experiment_dir / f"run-{run_id}" if run_id else result.experiment_dir
+    name = "prov.provn" if run_id else "experiment.provn"
+    return (folder / name).read_text(encoding="utf-8")
+
+
+def test_layout(exported):
+    sample, result = exported
+    assert result.experiment_dir.parent.exists()
+    assert ".." not in result.experiment_dir.name and "/" not in result.experiment_dir.name
+    for name in ("experiment.prov.json", "experiment.provn", "experiment.dot", "experiment.svg"):
+        assert (result.experiment_dir / name).is_file()
+    run_dir = result.experiment_dir / f"run-{sample.producer}"
+    assert {p.name for p in run_dir.iterdir()} == {"prov.json", "prov.provn", "graph.dot",
+                                                   "graph.svg"}
+    assert result.run_count == 5
+
+
+def test_every_prov_json_is_valid_and_round_trips(exported):
+    _, result = exported
+    files = list(result.experiment_dir.rglob("*.json"))
+    assert len(files) == 6
+    for path in files:
+        content = json.loads(path.read_text(encoding="utf-8"))
+        jsonschema.validate(content, SCHEMA)
+        once = load(path)
+        assert ProvDocument.deserialize(content=once.serialize(format="json"),
+                                        format="json") == once
+
+
+def test_prov_json_equals_provn(exported):
+    _, result = exported
+    for path in result.experiment_dir.rglob("*.provn"):
+        parsed = ProvDocument.deserialize(content=path.read_text(encoding="utf-8"),
+                                          format="provn")
+        json_name = "experiment.prov.json" if path.name == "experiment.provn" else "prov.json"
+        assert parsed == load(path.parent / json_name)
+
+
+def test_namespaces_are_uris_and_types_qualified(exported):
+    _, result = exported
+    content = json.loads((result.experiment_dir / "experiment.prov.json").read_text())
+    for prefix, uri in content["prefix"].items():
+        assert uri.startswith(("http://", "https://", "urn:")), prefix
+    # xsd and prov are predefined by PROV-JSON; if bound, it must be to the right URI
+    assert content["prefix"].get("xsd", "http://www.w3.org/2001/XMLSchema#") == \
+        "http://www.w3.org/2001/XMLSchema#"
+    types = [attrs["prov:type"] for bundle in content["bundle"].values()
+             for attrs in bundle.get("entity", {}).values() if "prov:type" in attrs]
+    flat = [t for value in types for t in (value if isinstance(value, list) else [value])]
+    assert flat and all(t["type"] == "xsd:QName" for t in flat)
+
+
+def test_params_are_used_not_generated(exported):
+    sample, result = exported
+    text = provn(result, sample.producer)
+    param = f"mlflow:run.{sample.producer}.param.lr"
+    assert f"used(mlflow:run.{sample.producer}, {param}" in text
+    assert f"wasGeneratedBy({param}" not in text
+
+
+def test_lineage_across_runs(exported):
+    sample, result = exported
+    text = provn(result, sample.consumer)
+    artifact = f"mlflow:run.{sample.producer}.artifact.data%2Ffeatures.csv"
+    assert f"used(mlflow:run.{sample.consumer}.context.training, {artifact}" in text
+    assert f"wasDerivedFrom(mlflow:run.{sample.consumer}.artifact.report.txt, {artifact}" in text
+    assert f"wasInformedBy(mlflow:run.{sample.consumer}, mlflow:run.{sample.producer})" in text
+    producer = provn(result, sample.producer)
+    assert f"entity({artifact}," in producer and 'mlflowprov:sha256="' in producer
+
+
+def test_parent_child_contexts_and_model(exported):
+    sample, result = exported
+    text = provn(result, sample.producer)
+    assert (f"wasInformedBy(mlflow:run.{sample.producer}, mlflow:run.{sample.parent}, "
+            "[prov:type='mlflowprov:ParentRun'])") in text
+    assert (f"wasInformedBy(mlflow:run.{sample.producer}.context.validation, "
+            f"mlflow:run.{sample.producer})") in text
+    assert f"wasGeneratedBy(mlflow:model.{sample.model_id}, mlflow:run.{sample.producer}" in text
+    assert "wasAssociatedWith(mlflow:run." in text and "prov:type='prov:Person'" in text
+
+
+def test_metrics_summaries_with_non_finite_values(exported):
+    sample, result = exported
+    text = provn(result, sample.producer)
+    assert "metric.train%2Floss.training, [prov:type='provml:Metric'" in text
+    assert 'mlflowprov:max="INF" %% mlflowprov:nonFiniteDouble' in text
+    assert 'mlflowprov:min="-INF" %% mlflowprov:nonFiniteDouble' in text
+    assert "metric.m%C3%A9trique%2F%C3%BC" in text and 'prov:label="métrique/ü"' in text
+    assert text.count("provml:Metric") == 3
+
+
+def test_journal_history_tag_status_deletion(exported):
+    sample, result = exported
+    text = provn(result, sample.producer)
+    old = f"mlflow:run.{sample.producer}.tag.stage.rev1"
+    assert f'entity({old}, [prov:type=\'mlflowprov:Tag\', prov:label="stage", ' \
+           'mlflowprov:key="stage", prov:value="draft"])' in text
+    assert f"wasDerivedFrom(mlflow:run.{sample.producer}.tag.stage, {old}" in text
+    failed = provn(result, sample.failed)
+    assert 'prov:value="FAILED"' in failed and 'mlflowprov:status="FAILED"' in failed
+    deleted = provn(result, sample.deleted)
+    assert f"wasInvalidatedBy(mlflow:bundle.{sample.deleted}, mlflow:run.{sample.deleted}" \
+           ".deleted.1" in deleted
+
+
+def test_secrets_redacted(exported):
+    sample, result = exported
+    text = provn(result, sample.producer)
+    assert "abc123" not in text and 'prov:value="[redacted]"' in text
+
+
+def test_experiment_is_collection_of_run_bundles(exported):
+    sample, result = exported
+    doc = load(result.experiment_dir / "experiment.prov.json")
+    assert len(list(doc.bundles)) == 5
+    text = provn(result)
+    assert f"hadMember(mlflow:experiment.{sample.experiment_id}, mlflow:bundle.{sample.consumer})" \
+        in text
+
+
+def test_sqlite_store_says_history_unavailable(sqlite_experiment, tmp_path):
+    result = export(sqlite_experiment.name, tmp_path, tracking_uri=sqlite_experiment.tracking_uri,
+                    options=ExportOptions(formats=("prov-json", "provn"), pseudonymize=True))
+    text = (result.experiment_dir / "experiment.provn").read_text(encoding="utf-8")
+    assert HISTORY_UNAVAILABLE in text
+    assert 'mlflowprov:historyAvailable="false" %% xsd:boolean' in text
+    assert "tag.stage.rev1" not in text
+    assert "wasInvalidatedBy(mlflow:bundle." in text  # deletion known without the journal
+    assert 'prov:label="root"' not in text and '\\"mlflow.user\\": \\"root' not in text
+    assert "mlflow:user.user-" in text
+
+
+def test_run_selection_and_filter(prov_experiment, tmp_path):
+    only = export(prov_experiment.experiment_id, tmp_path / "a",
+                  tracking_uri=prov_experiment.tracking_uri, run_ids=[prov_experiment.failed])
+    assert only.run_count == 1
+    filtered = export(prov_experiment.experiment_id, tmp_path / "b",
+                      tracking_uri=prov_experiment.tracking_uri,
+                      filter_string="params.batch_size = '32'")
+    assert filtered.run_count == 1
