@@ -26,7 +26,7 @@ def postgres_available() -> str:
     try:
         with _admin_engine().connect() as connection:
             connection.exec_driver_sql("SELECT 1")
-    except Exception as error:  # any driver or connection failure means "no server here"
+    except sa.exc.OperationalError as error:  # refused, timed out: no server here
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URI} ({type(error).__name__}); "
                     "start it with: pg_ctlcluster --skip-systemctl-redirect "
                     "$(ls /etc/postgresql) main start")
@@ -80,8 +80,10 @@ def sqlite_uri(tmp_path) -> str:
 def _isolated_mlflow_state(monkeypatch, tmp_path) -> Iterator[None]:
     """No test leaks an active run, experiment or tracking URI into the next."""
     import mlflow
+    from mlflow.tracking import fluent
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
@@ -91,3 +93,4 @@ def _isolated_mlflow_state(monkeypatch, tmp_path) -> Iterator[None]:
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
     mlflow.set_registry_uri(None)
+    fluent._active_experiment_id = None
