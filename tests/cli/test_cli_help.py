@@ -1,0 +1,70 @@
+"""Every command answers --help (with examples); failures exit non-zero with one line."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from exporters.cli import main
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += all_commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize("command", all_commands(main), ids=lambda c: " ".join(c) or "main")
+def test_help(command):
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_export_help_has_examples():
+    result = CliRunner().invoke(main, ["export", "--help"])
+    assert "Examples:" in result.output and "--format" in result.output
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and "mlflow-prov" in result.output
+
+
+def test_unknown_experiment_fails_with_one_line(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = CliRunner().invoke(main, ["export", "--tracking-uri", uri, "--experiment", "nope",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert errors == ["Error: no experiment named or numbered 'nope'"]
+
+
+def test_unknown_format_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(main, ["export", "--experiment", "x", "--out", str(tmp_path),
+                                       "--format", "prov-json,pdf"])
+    assert result.exit_code == 2 and "pdf" in result.output
+
+
+def test_cli_export_writes_files(sqlite_experiment, tmp_path):
+    result = CliRunner().invoke(main, ["export", "--tracking-uri", sqlite_experiment.tracking_uri,
+                                       "--experiment", sqlite_experiment.experiment_id,
+                                       "--out", str(tmp_path), "--format", "prov-json"])
+    assert result.exit_code == 0, result.output
+    assert "exported 5 run(s)" in result.output
+    assert len(list(tmp_path.rglob("prov.json"))) == 5
+
+
+def test_missing_graphviz_names_the_package(sqlite_experiment, tmp_path, monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    result = CliRunner().invoke(main, ["export", "--tracking-uri", sqlite_experiment.tracking_uri,
+                                       "--experiment", sqlite_experiment.experiment_id,
+                                       "--out", str(tmp_path), "--format", "svg"])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and "apt-get install graphviz" in errors[0]

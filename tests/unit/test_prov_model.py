@@ -1,0 +1,103 @@
+"""Unit checks of the PROV building blocks: ids, non-finite numbers, privacy, names, graphs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from prov.model import Literal, ProvDocument
+
+from exporters.contexts import context_from_key, normalise_context
+from exporters.graph import summarise, to_dot
+from exporters.options import DEFAULT_CONTEXT_PREFIXES
+from exporters.pipeline import safe_name
+from exporters.privacy import REDACTED, Pseudonymizer, redact_uri, redact_value
+from exporters.prov_model import NON_FINITE, PROVML, new_document, number, qid
+
+
+@pytest.mark.parametrize(("value", "lexical"), [(math.nan, "NaN"), (math.inf, "INF"),
+                                                (-math.inf, "-INF")])
+def test_non_finite_numbers_are_explicit_literals(value, lexical):
+    assert number(value) == Literal(lexical, NON_FINITE)
+
+
+def test_finite_numbers_stay_numbers():
+    assert number(0.5) == 0.5 and number(3) == 3
+
+
+def test_ids_survive_provn_round_trip():
+    doc = new_document()
+    doc.entity(qid("run", "r1", "metric", "train/loss ü", "-"))
+    doc.entity(qid("run", "r1", "tag", "a=b,c:(d)"))
+    parsed = ProvDocument.deserialize(content=doc.get_provn(), format="provn")
+    assert parsed == doc
+
+
+@pytest.mark.parametrize("name", ["../x", "/", "a/b", "..", "Ω", "ëxp ../../etc"])
+def test_safe_names(name):
+    safe = safe_name(name, "fallback")
+    assert "/" not in safe and ".." not in safe and safe.isascii() and safe
+
+
+def test_safe_names_keep_plain_names_and_do_not_collide():
+    assert safe_name("mnist-v2", "x") == "mnist-v2"
+    assert safe_name("a/b", "x") != safe_name("a_b", "x")
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("db_password", "hunter2"), ("API_KEY", "x"), ("hf_token", "x"), ("aws.secret", "x"),
+    ("url", "postgresql://u:pw@db/x"), ("note", "ghp_" + "a" * 36),
+    ("auth_header", "Bearer abcdefghijklmnopqrstuvwxyz"),
+])
+def test_secrets_redacted(key, value):
+    assert redact_value(key, value) == REDACTED
+
+
+@pytest.mark.parametrize(("key", "value"), [("lr", "0.01"), ("monkey", "x"),
+                                            ("source", "s3://bucket/data.csv")])
+def test_ordinary_values_kept(key, value):
+    assert redact_value(key, value) == value
+
+
+def test_redact_uri_drops_password_only():
+    assert redact_uri("postgresql://u:pw@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert redact_uri("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_pseudonyms_are_stable_within_an_export_and_hide_names():
+    pseudo = Pseudonymizer(True)
+    assert pseudo("alice") == pseudo("alice") != pseudo("bob")
+    assert "alice" not in pseudo("alice")
+    assert Pseudonymizer(False)("alice") == "alice"
+
+
+def test_contexts():
+    assert normalise_context(" Train ") == "training"
+    assert context_from_key("val/acc", DEFAULT_CONTEXT_PREFIXES) == "validation"
+    assert context_from_key("validation/acc", DEFAULT_CONTEXT_PREFIXES) == "validation"
+    assert context_from_key("loss", DEFAULT_CONTEXT_PREFIXES) is None
+    assert context_from_key("dev_loss", {"dev_": "validation"}) == "validation"
+
+
+def big_document(params: int) -> ProvDocument:
+    doc = new_document()
+    run = qid("run", "r1")
+    doc.activity(run)
+    for n in range(params):
+        entity = qid("run", "r1", "param", f"p{n}")
+        doc.entity(entity, [("prov:type", PROVML["HyperParameter"])])
+        doc.used(run, entity)
+    return doc
+
+
+def test_small_graphs_are_not_summarised():
+    doc = big_document(5)
+    assert summarise(doc, 100) == (doc, None)
+
+
+def test_large_graphs_are_summarised_and_say_so():
+    summary, note = summarise(big_document(300), 50)
+    assert note is not None and "301 nodes exceed --max-nodes 50" in note
+    assert len(list(summary.get_records())) == 3  # run, one summary node, one usage
+    dot = to_dot(big_document(300), 50).to_string()
+    assert "Summarised graph" in dot and "300 HyperParameter" in dot
