@@ -262,9 +262,23 @@ def _crate_target(directory: Path, stem: str, as_folder: bool) -> Path:
     return directory / (f"{stem}.crate" if as_folder else f"{stem}.crate.zip")
 
 
-def _files_under(directory: Path) -> Iterator[Path]:
-    return (p for p in sorted(directory.rglob("*")) if p.is_file()) if directory.is_dir() \
-        else iter(())
+def _is_crate(path: Path) -> bool:
+    """A crate this writer made earlier (a run's crate is in the experiment's file list)."""
+    return path.name.endswith(".crate.zip") or any(p.name.endswith(".crate")
+                                                   for p in path.parents)
+
+
+def _experiment_files(written: Sequence[Path], runs: Sequence[RunRecord],
+                      exp_dir: Path) -> dict[str, Path]:
+    """Crate path -> file: what the export loop reports plus each run folder's contents
+    (the loop passes every run's files; a caller may pass only the experiment's own)."""
+    files = {_relative(p, exp_dir): p for p in written if not _is_crate(p)}
+    for run in runs:
+        run_dir = exp_dir / _run_dir_name(run.run_id)
+        if run_dir.is_dir():
+            for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+                files.setdefault(_relative(path, exp_dir), path)
+    return files
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -286,14 +300,18 @@ class RoCrateWriter:
 
     def write_run(self, ctx: WriterContext, run: RunRecord, doc: ProvDocument,
                   run_dir: Path) -> list[Path]:
-        """``run-<id>.crate.zip`` beside the run folder, holding ``ctx.written`` and artifacts."""
+        """``run-<id>.crate.zip`` beside the run folder, holding ``ctx.written`` and artifacts.
+
+        The folder name follows the export loop's ``run-<run_id>`` (MLflow run ids are hex, so
+        its name sanitising leaves them unchanged)."""
         target = _crate_target(run_dir.parent, _run_dir_name(run.run_id),
                                ctx.options.crate_as_folder)
         with self._builder(ctx, f"MLflow run {run.name or run.run_id}",
                            f"Process Run Crate of MLflow run {run.run_id} "
                            f"(experiment {run.experiment_id})",
                            run.tags.get(LICENSE_TAG)) as builder:
-            results = [builder.add_file(p, _relative(p, run_dir)) for p in ctx.written]
+            results = [builder.add_file(p, _relative(p, run_dir)) for p in ctx.written
+                       if not _is_crate(p)]
             results += self._artifacts(builder, run, "artifacts")
             builder.add_run(run, results)
             return [self._write(builder, target, ctx)]
@@ -308,13 +326,12 @@ class RoCrateWriter:
                            f"Process Run Crate of MLflow experiment {experiment.experiment_id}"
                            f" ({len(runs)} runs)",
                            experiment.tags.get(LICENSE_TAG)) as builder:
-            for path in ctx.written:
-                builder.add_file(path, _relative(path, exp_dir))
+            files = _experiment_files(ctx.written, runs, exp_dir)
+            ids = {dest: builder.add_file(path, dest) for dest, path in sorted(files.items())}
             for run in runs:
-                run_dir = exp_dir / _run_dir_name(run.run_id)
-                results = [builder.add_file(p, f"{run_dir.name}/{_relative(p, run_dir)}")
-                           for p in _files_under(run_dir)]
-                results += self._artifacts(builder, run, f"{run_dir.name}/artifacts")
+                prefix = _run_dir_name(run.run_id)
+                results = [i for dest, i in ids.items() if dest.startswith(f"{prefix}/")]
+                results += self._artifacts(builder, run, f"{prefix}/artifacts")
                 builder.add_run(run, results)
             return [self._write(builder, target, ctx)]
 
