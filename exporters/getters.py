@@ -149,6 +149,8 @@ def get_metric(doc: ProvenanceDocument, key: str, context: str | None = None,
     ``"training"`` finds ``Context.TRAINING``. Raises KeyError for an unknown or ambiguous
     key, ProvenanceReadError when the points cannot be read exactly.
     """
+    if not isinstance(context, str):
+        context = None  # list_metrics gives NaN/None for "no context"
     ref = _find_metric(doc, key, context, run_id)
     frame = _SERIES_READERS[ref.storage](doc, ref)
     frame["epoch"] = frame["step"]

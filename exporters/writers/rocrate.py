@@ -264,15 +264,15 @@ def _crate_target(directory: Path, stem: str, as_folder: bool) -> Path:
 
 def _is_crate(path: Path) -> bool:
     """A crate this writer made earlier (a run's crate is in the experiment's file list)."""
-    return path.name.endswith(".crate.zip") or any(p.name.endswith(".crate")
-                                                   for p in path.parents)
+    return path.name.endswith((".crate.zip", ".crate")) or any(
+        p.name.endswith(".crate") for p in path.parents)
 
 
 def _experiment_files(written: Sequence[Path], runs: Sequence[RunRecord],
                       exp_dir: Path) -> dict[str, Path]:
     """Crate path -> file: what the export loop reports plus each run folder's contents
     (the loop passes every run's files; a caller may pass only the experiment's own)."""
-    files = {_relative(p, exp_dir): p for p in written if not _is_crate(p)}
+    files = {_relative(p, exp_dir): p for p in written if p.is_file() and not _is_crate(p)}
     for run in runs:
         run_dir = exp_dir / _run_dir_name(run.run_id)
         if run_dir.is_dir():
@@ -311,7 +311,7 @@ class RoCrateWriter:
                            f"(experiment {run.experiment_id})",
                            run.tags.get(LICENSE_TAG)) as builder:
             results = [builder.add_file(p, _relative(p, run_dir)) for p in ctx.written
-                       if not _is_crate(p)]
+                       if p.is_file() and not _is_crate(p)]
             results += self._artifacts(builder, run, "artifacts")
             builder.add_run(run, results)
             return [self._write(builder, target, ctx)]
