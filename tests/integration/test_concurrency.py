@@ -1,0 +1,60 @@
+"""Several processes logging into one run at once: no point lost, no chain forked, no lock error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from mlflow_prov.journal import read_events, verify_chain
+
+WRITER = Path(__file__).with_name("concurrent_writer.py")
+PROCESSES = 4
+POINTS = 2000
+
+
+def _log_concurrently(tracking_uri: str) -> tuple[str, list[subprocess.CompletedProcess]]:
+    client = MlflowClient(tracking_uri)
+    run_id = client.create_run(client.create_experiment("concurrent")).info.run_id
+    workers = [subprocess.Popen([sys.executable, str(WRITER), tracking_uri, run_id, f"w{i}",
+                                 str(POINTS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for i in range(PROCESSES)]
+    results = []
+    for worker in workers:
+        stdout, stderr = worker.communicate(timeout=300)
+        results.append(subprocess.CompletedProcess(worker.args, worker.returncode, stdout, stderr))
+    return run_id, results
+
+
+def _assert_complete_and_intact(tracking_uri: str, run_id: str, results) -> None:
+    for result in results:
+        assert "database is locked" not in result.stderr
+        assert result.returncode == 0, result.stderr[-2000:]
+    client = MlflowClient(tracking_uri)
+    for i in range(PROCESSES):
+        history = client.get_metric_history(run_id, f"w{i}")
+        assert sorted(m.step for m in history) == list(range(POINTS)), f"w{i} lost points"
+    events = [e for e in read_events(tracking_uri, run_id=run_id) if e.kind == "metrics.logged"]
+    assert sum(e.payload["count"] for e in events) == PROCESSES * POINTS
+    writers = {e.writer["pid"] for e in events}
+    assert len(writers) == PROCESSES
+    report = verify_chain(tracking_uri, f"run:{run_id}")
+    assert report.intact, report.problems[:5]
+    assert report.length == PROCESSES * POINTS + 1
+
+
+@pytest.mark.slow
+def test_four_processes_into_one_sqlite_store(prov_uri):
+    MlflowClient(prov_uri).search_experiments()
+    run_id, results = _log_concurrently(prov_uri)
+    _assert_complete_and_intact(prov_uri, run_id, results)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_four_processes_into_one_postgresql_store(prov_postgres_uri):
+    run_id, results = _log_concurrently(prov_postgres_uri)
+    _assert_complete_and_intact(prov_postgres_uri, run_id, results)
