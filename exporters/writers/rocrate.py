@@ -39,11 +39,10 @@ from exporters.writers.netcdf import unit_for_key
 PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
 EXTRA_TERMS = {"sha256": "http://schema.org/sha256",
                "resourceUsage": "https://w3id.org/ro/terms/workflow-run#resourceUsage"}
+# The profile allows only completed and failed; a run still going gets no actionStatus.
 ACTION_STATUS = {"FINISHED": "http://schema.org/CompletedActionStatus",
                  "FAILED": "http://schema.org/FailedActionStatus",
-                 "KILLED": "http://schema.org/FailedActionStatus",
-                 "RUNNING": "http://schema.org/ActiveActionStatus",
-                 "SCHEDULED": "http://schema.org/PotentialActionStatus"}
+                 "KILLED": "http://schema.org/FailedActionStatus"}
 ENCODING_FORMATS = {".nc": "application/x-netcdf", ".json": "application/json",
                     ".jsonld": "application/ld+json", ".provn": "text/provenance-notation",
                     ".dot": "text/vnd.graphviz", ".svg": "image/svg+xml", ".csv": "text/csv",
@@ -183,11 +182,11 @@ class _CrateBuilder:
                            f"status {run.status}",
             "identifier": run.run_id,
             "instrument": {"@id": self._instrument(run)},
-            "actionStatus": ACTION_STATUS.get(run.status, "http://schema.org/FailedActionStatus"),
         }
         if run.status in ("FAILED", "KILLED"):
             properties["error"] = f"MLflow run status {run.status}"
-        optional = {"startTime": _iso(run.start_time), "endTime": _iso(run.end_time)}
+        optional = {"startTime": _iso(run.start_time), "endTime": _iso(run.end_time),
+                    "actionStatus": ACTION_STATUS.get(run.status)}
         properties.update({k: v for k, v in optional.items() if v})
         links = {"agent": [self._agent(run.user)] if run.user else [],
                  "object": self._objects(run), "result": list(result_ids),

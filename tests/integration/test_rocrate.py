@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -175,3 +177,15 @@ def test_failed_run_and_experiment_crate(experiment):
     assert status[runs[2].run_id] == "http://schema.org/FailedActionStatus"
     assert f"run-{runs[0].run_id}/metrics.nc" in entities
     assert "experiment.prov.json" in entities
+
+
+def test_running_run_has_no_action_status_and_still_validates(experiment, cache, tmp_path):
+    _, runs, written, exp_dir, _ = experiment
+    running = replace(runs[1], status="RUNNING", end_time=None)
+    run_dir = tmp_path / f"run-{running.run_id}"
+    shutil.copytree(exp_dir / f"run-{running.run_id}", run_dir)
+    ctx = _context(tmp_path, sorted(run_dir.iterdir()))
+    crate = RoCrateWriter().write_run(ctx, running, ProvDocument(), run_dir)[0]
+    action = _entities(_metadata(crate))[f"#run-{running.run_id}"]
+    assert "actionStatus" not in action and "endTime" not in action
+    assert validate_crate(crate, cache, "REQUIRED").passed
