@@ -1,0 +1,111 @@
+"""mlflow-prov's monitors riding on MLflow's own switch, in a real ``prov`` store."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import mlflow
+import pytest
+
+from mlflow_prov import system_metrics
+from mlflow_prov.system_metrics import carbon, config
+from mlflow_prov.system_metrics.attach import MONITORS_TAG
+
+PROCESS_KEYS = {"system/process_rss_megabytes", "system/process_cpu_percentage"}
+CARBON_KEYS = {f"system/{key}" for key in carbon.KEYS}
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A fresh prov store, cwd in an empty folder, 0.25 s sampling, network calls refused."""
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    for name in (config.ENV_CARBON, config.ENV_COUNTRY, config.ENV_CARBON_TRACKING_MODE,
+                 "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.25")
+    attempts = []
+
+    def refuse(self, address, *args):
+        attempts.append(address)
+        raise OSError(f"network refused in tests: {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    uri = f"prov:///{tmp_path / 'runs'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("system-metrics")
+    yield mlflow.MlflowClient(uri), workdir, attempts
+    while mlflow.active_run():
+        mlflow.end_run()
+
+
+def busy(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        sum(range(10_000))
+
+
+def test_log_system_metrics_also_starts_ours_with_offline_carbon(store, capfd):
+    client, workdir, attempts = store
+    with mlflow.start_run(log_system_metrics=True) as run:
+        busy(2.5)
+    data = client.get_run(run.info.run_id).data
+    assert PROCESS_KEYS | CARBON_KEYS <= set(data.metrics)
+    assert "system/cpu_utilization_percentage" in data.metrics  # MLflow's own, untouched
+    assert data.metrics["system/process_rss_megabytes"] > 10
+    assert data.metrics["system/carbon/energy_consumed_kwh"] > 0
+    assert data.metrics["system/carbon/emissions_kg"] > 0
+    history = client.get_metric_history(run.info.run_id, "system/carbon/energy_consumed_kwh")
+    assert [m.value for m in history] == sorted(m.value for m in history)  # totals since start
+    tags = data.tags
+    assert set(tags[MONITORS_TAG].split(",")) >= {"process", "carbon"}
+    assert tags["mlflow_prov.carbon.country"] == config.DEFAULT_COUNTRY
+    assert tags["mlflow_prov.carbon.tracking_mode"] == "machine"
+    assert tags["mlflow_prov.carbon.tracker"].endswith("OfflineEmissionsTracker")
+    assert tags["mlflow_prov.carbon.estimated"]  # "cpu,ram" without RAPL, "none" if measured
+    assert attempts == []
+    assert os.listdir(workdir) == []
+    assert "[codecarbon" not in capfd.readouterr().err
+
+
+def test_environment_switch_and_carbon_off(store, monkeypatch):
+    client, _, _ = store
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+    monkeypatch.setenv(config.ENV_CARBON, "false")
+    with mlflow.start_run() as run:
+        busy(0.8)
+    data = client.get_run(run.info.run_id).data
+    assert PROCESS_KEYS <= set(data.metrics)
+    assert not CARBON_KEYS & set(data.metrics)
+    assert "carbon" not in data.tags[MONITORS_TAG]
+    assert not any(tag.startswith("mlflow_prov.carbon.") for tag in data.tags)
+
+
+def test_no_switch_no_monitors(store):
+    client, _, _ = store
+    with mlflow.start_run() as run:
+        busy(0.3)
+    data = client.get_run(run.info.run_id).data
+    assert not any(key.startswith("system/") for key in data.metrics)
+    assert MONITORS_TAG not in data.tags
+
+
+def test_enable_starts_monitoring_the_active_run(store, monkeypatch):
+    client, _, _ = store
+    monkeypatch.setattr(mlflow.tracking.fluent, "run_id_to_system_metrics_monitor", {})
+    for name in (config.ENV_CARBON, config.ENV_COUNTRY, "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"):
+        monkeypatch.setenv(name, "")  # enable() sets them: restored after the test
+    with mlflow.start_run(log_system_metrics=False) as run:
+        system_metrics.enable(carbon=False, country="fra", sampling_interval=0.25)
+        assert os.environ[config.ENV_COUNTRY] == "FRA"
+        busy(0.8)
+    data = client.get_run(run.info.run_id).data
+    assert PROCESS_KEYS <= set(data.metrics)
+    monitors = data.tags[MONITORS_TAG].split(",")
+    assert "process" in monitors and "carbon" not in monitors
+    with pytest.raises(ValueError, match="alpha-3"):
+        system_metrics.enable(country="Germany")
