@@ -15,6 +15,7 @@ so peak memory is the largest single series, not the run or the experiment.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -77,13 +78,13 @@ def sanitize_name(text: str) -> str:
     return name if name[:1].isalpha() else f"m_{name}"
 
 
-def _unique(candidates: list[str], taken: set[str]) -> str:
+def _unique(candidates: list[str], taken: Callable[[str], bool]) -> str:
     """The first candidate not yet taken, else the last one with a counter appended."""
     for candidate in candidates:
-        if candidate not in taken:
+        if not taken(candidate):
             return candidate
     base, counter = candidates[-1], 2
-    while f"{base}_{counter}" in taken:
+    while taken(f"{base}_{counter}"):
         counter += 1
     return f"{base}_{counter}"
 
@@ -107,7 +108,6 @@ class NetCDFSink:
     def __init__(self, run: RunRecord, run_dir: Path) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / FILE_NAME
-        self._names: set[str] = set()
         self._dataset = netCDF4.Dataset(self.path, "w", format="NETCDF4")
         self._write_global_attributes(run)
 
@@ -132,9 +132,14 @@ class NetCDFSink:
         candidates = [sanitize_name(series.key)]
         if series.context:
             candidates.append(sanitize_name(f"{series.key}_{series.context}"))
-        name = _unique(candidates, self._names)
-        self._names.add(name)
-        return name
+        return _unique(candidates, self._taken)
+
+    def _taken(self, name: str) -> bool:
+        """Whether a metric named ``name`` would clash with any variable or dimension so far
+        (``loss`` owns ``loss_time``, so a key ``loss_time`` must get another name)."""
+        variables = self._dataset.variables
+        return (f"{name}_obs" in self._dataset.dimensions
+                or any(n in variables for n in (name, f"{name}_time", f"{name}_step")))
 
     def add(self, series: MetricSeries) -> MetricLocation:
         """Write one series to disk now and keep nothing of it but its variable name."""

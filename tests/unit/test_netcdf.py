@@ -119,6 +119,19 @@ def test_netcdf_preserves_true_infinities_and_same_key_in_two_contexts(tmp_path,
         assert ds[second.variable].context == "validation"
 
 
+def test_netcdf_names_never_clash_with_coordinates_of_other_metrics(tmp_path, mlflow_run):
+    client, run_id = mlflow_run
+    sink = NetCDFSink(run_record(client, run_id), tmp_path)
+    keys = ["loss", "loss_time", "loss/step", "loss_obs", "empty"]
+    locations = [sink.add(_series(key, [float(n)] * (n + 1) if key != "empty" else []))
+                 for n, key in enumerate(keys)]
+    path = sink.close()[0]
+    assert len({loc.variable for loc in locations}) == len(keys)
+    with netCDF4.Dataset(path) as ds:
+        assert [ds[loc.variable].mlflow_key for loc in locations] == keys
+        assert [ds[loc.variable].size for loc in locations] == [1, 2, 3, 4, 0]
+
+
 def test_csv_series_equal_metric_history(mlflow_run, tmp_path):
     client, run_id = mlflow_run
     locations, files = _export(CsvSink, client, run_id, tmp_path)
