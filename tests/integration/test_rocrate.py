@@ -189,3 +189,15 @@ def test_running_run_has_no_action_status_and_still_validates(experiment, cache,
     action = _entities(_metadata(crate))[f"#run-{running.run_id}"]
     assert "actionStatus" not in action and "endTime" not in action
     assert validate_crate(crate, cache, "REQUIRED").passed
+
+
+@pytest.mark.parametrize(("tag", "expected"), [
+    ("CC-BY-4.0", {"@id": "https://spdx.org/licenses/CC-BY-4.0"}),
+    ("https://example.org/terms", {"@id": "https://example.org/terms"}),
+    ("internal use only", "internal use only")])
+def test_license_comes_from_the_license_tag(experiment, tmp_path, tag, expected):
+    _, runs, _, _, _ = experiment
+    run = replace(runs[1], tags={**runs[1].tags, "license": tag})
+    crate = RoCrateWriter().write_run(_context(tmp_path, []), run, ProvDocument(),
+                                      tmp_path / f"run-{run.run_id}")[0]
+    assert _entities(_metadata(crate))["./"]["license"] == expected
