@@ -1,7 +1,8 @@
 """What each MLflow write means, as a journal event: one small describer per write method.
 
 A describer receives a :class:`WriteContext` and the write method's own arguments, and returns
-the event to append (or ``None`` when the call wrote nothing worth an event). Describers run
+the event to append (or ``None`` when the call wrote nothing worth an event; or a list, when
+one MLflow write changes several things, as deleting an experiment deletes its runs). Describers run
 inside the write's transaction, just before it commits, so they can see rows MLflow just
 created (a new run's id, an experiment's autoincremented id) and must not open sessions of
 their own. Optional ``before`` functions read values the write is about to overwrite (a tag's
@@ -39,17 +40,24 @@ class Described:
 
 
 class WriteContext:
-    """What a describer may use: the write's session, rows it created, and the pre-read."""
+    """What a describer may use: the write's session, rows it created or changed, the pre-read."""
 
-    def __init__(self, store: Any, session: Any, new_objects: list[Any], before: Any) -> None:
+    def __init__(self, store: Any, session: Any, new_objects: list[Any],
+                 changed_objects: list[Any], before: Any) -> None:
         self.store = store
         self.session = session
         self.new_objects = new_objects
+        self.changed_objects = changed_objects
         self.before = before
 
     def created(self, model_class: type) -> Any | None:
         """The first row of ``model_class`` this transaction inserted (e.g. the new SqlRun)."""
         return next((o for o in self.new_objects if isinstance(o, model_class)), None)
+
+    def changed(self, model_class: type) -> list[Any]:
+        """Rows of ``model_class`` this transaction updated (e.g. runs deleted with their
+        experiment)."""
+        return [o for o in self.changed_objects if isinstance(o, model_class)]
 
     def experiment_of_run(self, run_id: str | None) -> str | None:
         return self.store.experiment_of_run(self.session, run_id)
@@ -60,7 +68,7 @@ class WriteContext:
 
 @dataclass(frozen=True)
 class Hook:
-    describe: Callable[..., Described | None]
+    describe: Callable[..., Described | list[Described] | None]
     before: Callable[..., Any] | None = None
 
 
@@ -99,12 +107,25 @@ def experiment_renamed(ctx: WriteContext, experiment_id, new_name):
                              {"old_name": ctx.before, "new_name": new_name})
 
 
+def _cascade(ctx: WriteContext, experiment_id, kind: str, run_kind: str,
+             lifecycle_stage: str) -> list[Described]:
+    """MLflow deletes (restores) every run with its experiment: say so on each run's chain."""
+    from mlflow.store.tracking.dbmodels.models import SqlRun
+
+    run_ids = sorted(run.run_uuid for run in ctx.changed(SqlRun)
+                     if run.lifecycle_stage == lifecycle_stage)
+    cause = {"cause": kind, "experiment_id": str(experiment_id)}
+    return [_experiment_event(experiment_id, kind, {"run_ids": run_ids}),
+            *(Described(chain_for_run(run_id), run_kind, cause, str(experiment_id), run_id)
+              for run_id in run_ids)]
+
+
 def experiment_deleted(ctx: WriteContext, experiment_id):
-    return _experiment_event(experiment_id, "experiment.deleted", {})
+    return _cascade(ctx, experiment_id, "experiment.deleted", "run.deleted", "deleted")
 
 
 def experiment_restored(ctx: WriteContext, experiment_id):
-    return _experiment_event(experiment_id, "experiment.restored", {})
+    return _cascade(ctx, experiment_id, "experiment.restored", "run.restored", "active")
 
 
 def experiment_tag_set(ctx: WriteContext, experiment_id, tag):
@@ -167,7 +188,8 @@ def metrics_logged(ctx: WriteContext, run_id, metrics):
     return _run_event(ctx, run_id, "metrics.logged", payload)
 
 
-def model_metrics_logged(ctx: WriteContext, run_id, metrics, experiment_id=None):
+def model_metrics_logged(ctx: WriteContext, run_id, metrics, experiment_id=None,
+                         dataset_uuid=None):
     linked = [m for m in metrics if getattr(m, "model_id", None)]
     if not linked:
         return None
@@ -352,7 +374,8 @@ def alias_deleted(ctx, name, alias):
 
 
 # --- pre-reads: values a write is about to overwrite ---------------------------------------------
-
+# They run before MLflow validates the call; the store treats a failing one as "no old value
+# known" and lets MLflow's own call answer (see mlflow_prov.store._pre_read).
 def _old_experiment_name(store, experiment_id, new_name):
     return store.read_experiment_name(experiment_id)
 

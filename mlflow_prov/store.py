@@ -53,6 +53,7 @@ _logger = logging.getLogger(__name__)
 _SCOPE = "mlflow_prov.scope"
 _WROTE = "mlflow_prov.wrote"
 _NEW = "mlflow_prov.new_objects"
+_CHANGED = "mlflow_prov.changed_objects"
 _EMITTED = "mlflow_prov.emitted"
 _EXPERIMENT_CACHE_SIZE = 4096
 
@@ -90,6 +91,8 @@ def _current_scope() -> WriteScope | None:
 def _after_flush(session: Session, flush_context: Any) -> None:
     session.info[_WROTE] = True
     session.info.setdefault(_NEW, []).extend(session.new)
+    session.info.setdefault(_CHANGED, []).extend(
+        obj for obj in session.dirty if session.is_modified(obj))
 
 
 def _on_execute(orm_execute_state: Any) -> None:
@@ -106,12 +109,15 @@ def _before_commit(session: Session) -> None:
         return
     scope.emitting = True
     try:
-        context = WriteContext(scope.store, session, session.info.get(_NEW, []), scope.before)
+        context = WriteContext(scope.store, session, session.info.get(_NEW, []),
+                               session.info.get(_CHANGED, []), scope.before)
         described = scope.hook.describe(context, *scope.args, **scope.kwargs)
-        if described is not None:
-            append_event(session, chain=described.chain, kind=described.kind,
-                         experiment_id=described.experiment_id, run_id=described.run_id,
-                         payload=described.payload, writer=writer_identity(), time_us=now_us())
+        events = described if isinstance(described, list) else [described]
+        writer, time_us = writer_identity(), now_us()
+        for event in filter(None, events):
+            append_event(session, chain=event.chain, kind=event.kind,
+                         experiment_id=event.experiment_id, run_id=event.run_id,
+                         payload=event.payload, writer=writer, time_us=time_us)
         scope.emitted = True
         session.info[_EMITTED] = scope
     finally:
@@ -130,7 +136,7 @@ def _after_rollback(session: Session) -> None:
 
 
 def _reset_transaction_state(session: Session) -> None:
-    for key in (_WROTE, _NEW, _EMITTED):
+    for key in (_WROTE, _NEW, _CHANGED, _EMITTED):
         session.info.pop(key, None)
 
 
@@ -160,7 +166,7 @@ def _hooked(name: str, hook: Hook, mixin: type) -> Callable[..., Any]:
     """A method that runs MLflow's ``name`` inside a write scope described by ``hook``."""
 
     def method(self, *args: Any, **kwargs: Any) -> Any:
-        before = hook.before(self, *args, **kwargs) if hook.before else None
+        before = _pre_read(hook, self, args, kwargs)
         stack = _scope_stack()
         stack.append(WriteScope(self, hook, args, kwargs, before))
         try:
@@ -172,6 +178,22 @@ def _hooked(name: str, hook: Hook, mixin: type) -> Callable[..., Any]:
     method.__qualname__ = f"{mixin.__name__}.{name}"
     method.__doc__ = f"MLflow's ``{name}``, journaled in the same transaction."
     return method
+
+
+def _pre_read(hook: Hook, store: Any, args: tuple, kwargs: dict) -> Any:
+    """Read what the write will overwrite; never let that read decide the write's outcome.
+
+    It runs before MLflow validates the call, so malformed input (an experiment id that is
+    not a number, a numeric tag key on PostgreSQL) can fail here first. MLflow's own call,
+    made next, then answers with MLflow's own error; the old value is simply not known.
+    """
+    if hook.before is None:
+        return None
+    try:
+        return hook.before(store, *args, **kwargs)
+    except (ValueError, TypeError, OverflowError, sa.exc.SQLAlchemyError) as error:
+        _logger.debug("pre-read for %s skipped: %s", hook.describe.__name__, error)
+        return None
 
 
 def _install_hooks(mixin: type, hooks: dict[str, Hook]) -> None:

@@ -283,18 +283,17 @@ def test_journal_keeps_experiment_history(played: Played) -> None:
     assert scratch == ["experiment.created", "experiment.deleted", "experiment.restored"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "journal gap: MLflow's delete_experiment/restore_experiment also delete/restore every run "
-    "of the experiment, but the journal records only experiment.deleted/restored, naming no run"))
 def test_journal_keeps_runs_deleted_with_their_experiment(played: Played) -> None:
+    """MLflow deletes and restores every run with its experiment; each run's chain says so."""
     run_id = played.prov.run_ids["scratch-run"]
     events = played.events()
-    on_run = [e.kind for e in events if e.run_id == run_id]
-    named = [e.kind for e in events if e.kind.startswith("experiment.")
-             and run_id in str(e.payload)]
-    assert "run.deleted" in on_run or "experiment.deleted" in named, (
-        f"the run's deletion with its experiment is not in the journal: run events {on_run}")
-    assert "run.restored" in on_run or "experiment.restored" in named
+    on_run = [(e.kind, e.payload.get("cause")) for e in events if e.run_id == run_id]
+    assert ("run.deleted", "experiment.deleted") in on_run, on_run
+    assert ("run.restored", "experiment.restored") in on_run, on_run
+    named = {e.kind: e.payload["run_ids"] for e in events
+             if e.kind in ("experiment.deleted", "experiment.restored")
+             and run_id in e.payload["run_ids"]}
+    assert set(named) == {"experiment.deleted", "experiment.restored"}, named
 
 
 def test_journal_keeps_registry_and_logged_model_history(played: Played) -> None:
