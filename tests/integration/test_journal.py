@@ -217,3 +217,20 @@ def test_journal_on_postgresql(prov_postgres_uri):
         "run.created", "tags.set", "tags.set", "run.updated"]
     assert _events(prov_postgres_uri, "tags.set", run_id=run_id)[1].payload["old"] == {"k": "v1"}
     assert verify_chain(prov_postgres_uri, f"run:{run_id}").intact
+
+
+def test_workspace_aware_store_is_journaled_too(prov_uri, monkeypatch):
+    from mlflow.store.tracking.sqlalchemy_workspace_store import WorkspaceAwareSqlAlchemyStore
+
+    from mlflow_prov.builders import build_tracking_store
+
+    monkeypatch.setenv("MLFLOW_ENABLE_WORKSPACES", "true")
+    store = build_tracking_store(prov_uri)
+    assert isinstance(store, WorkspaceAwareSqlAlchemyStore)
+    mlflow.set_workspace("default")
+    try:
+        run_id = store.create_run(store.create_experiment("ws"), "me", 0, [], "r").info.run_id
+        store.log_param(run_id, Param("a", "1"))
+    finally:
+        mlflow.set_workspace(None)
+    assert _kinds(prov_uri, run_id=run_id) == ["run.created", "params.logged"]
