@@ -33,7 +33,7 @@ from train_torch import export  # noqa: E402  (the examples share one export ste
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tracking-uri", default="prov:///./prov-runs")
+    parser.add_argument("--tracking-uri", default="prov:prov-runs")
     parser.add_argument("--experiment", default="ddp-ranks")
     parser.add_argument("--out", type=Path, default=Path("prov-export-ddp"))
     parser.add_argument("--no-export", action="store_true")

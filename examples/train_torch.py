@@ -24,7 +24,7 @@ from mlflow_prov import torch as prov_torch
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tracking-uri", default="prov:///./prov-runs")
+    parser.add_argument("--tracking-uri", default="prov:prov-runs")
     parser.add_argument("--experiment", default="train-torch")
     parser.add_argument("--out", type=Path, default=Path("prov-export"),
                         help="where `mlflow-prov export` writes its files")
