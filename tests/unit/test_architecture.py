@@ -1,0 +1,47 @@
+"""The two rooms: capture never imports the exporters; exporters read MLflow only through its
+public API and the journal's read API. Checked on the source, so a stray import fails here."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBLIC_MLFLOW = {"mlflow", "mlflow.entities", "mlflow.exceptions", "mlflow.artifacts",
+                 "mlflow.tracking", "mlflow.utils.file_utils"}
+JOURNAL_READ_API = {"mlflow_prov.journal": {"read_events", "verify_chain",
+                                            "JournalUnavailableError", "JournalEvent"}}
+
+
+def _imports(package: str) -> list[tuple[Path, str, list[str]]]:
+    """(file, module, imported names) for every import statement under ``package``."""
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                found += [(path, alias.name, []) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.append((path, node.module, [alias.name for alias in node.names]))
+    return found
+
+
+def test_capture_never_imports_exporters():
+    offenders = [f"{path.relative_to(ROOT)}: {module}" for path, module, _ in
+                 _imports("mlflow_prov") if module.split(".")[0] == "exporters"]
+    assert not offenders, offenders
+
+
+def _breaks_the_read_boundary(module: str, names: list[str]) -> bool:
+    top = module.split(".")[0]
+    if top == "mlflow":
+        return module not in PUBLIC_MLFLOW
+    if top == "mlflow_prov":
+        return not names or not set(names) <= JOURNAL_READ_API.get(module, set())
+    return False
+
+
+def test_exporters_use_public_mlflow_and_the_journal_read_api():
+    offenders = [f"{path.relative_to(ROOT)}: {module} {names}"
+                 for path, module, names in _imports("exporters")
+                 if _breaks_the_read_boundary(module, names)]
+    assert not offenders, offenders
