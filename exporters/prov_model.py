@@ -212,17 +212,29 @@ def add_agents(scope: RunScope) -> None:
         bundle.agent(user_id_of(run.user), [(PROV["type"], PROV["Person"]),
                                             (PROV["label"], run.user)])
         bundle.wasAssociatedWith(run_id_of(run.run_id), user_id_of(run.user), plan)
-    for name, ver in software_versions():
+    versions, source = software_versions(run)
+    for name, ver in versions:
         agent = qid("software", name, ver)
         bundle.agent(agent, [(PROV["type"], PROV["SoftwareAgent"]), (PROV["label"], name),
-                             (MLFLOWPROV["version"], ver)])
+                             (MLFLOWPROV["version"], ver), (MLFLOWPROV["versionSource"], source)])
         bundle.wasAssociatedWith(run_id_of(run.run_id), agent)
 
 
-def software_versions() -> list[tuple[str, str]]:
-    """MLflow, Python and mlflow-prov versions of the exporting environment."""
+def software_versions(run: RunRecord) -> tuple[list[tuple[str, str]], str]:
+    """The software a run was logged with, and where that list comes from.
+
+    A prov store's journal recorded Python and the library versions when the run was created
+    (``"logging"``); without a journal only the exporting environment is known (``"export"``),
+    which may differ from what trained the model, and the attribute says so.
+    """
+    created = next((e.payload for e in run.history if e.kind == "run.created"), {})
+    environment = created.get("environment") or {}
+    if environment:
+        packages = sorted((environment.get("packages") or {}).items())
+        versions = [("python", environment.get("python")), *packages]
+        return [(name, ver) for name, ver in versions if ver], "logging"
     return [("mlflow", _package_version("mlflow")), ("python", platform.python_version()),
-            ("mlflow-prov", _package_version("mlflow-prov"))]
+            ("mlflow-prov", _package_version("mlflow-prov"))], "export"
 
 
 def add_parent(scope: RunScope) -> None:

@@ -171,3 +171,31 @@ def test_run_selection_and_filter(prov_experiment, tmp_path):
                       tracking_uri=prov_experiment.tracking_uri,
                       filter_string="params.batch_size = '32'")
     assert filtered.run_count == 1
+
+
+def _software_agents(document: ProvDocument) -> dict[str, tuple[str, str]]:
+    """label -> (version, versionSource) of every prov:SoftwareAgent in the document."""
+    agents = {}
+    for record in document.get_records():
+        attributes = {str(k): v for k, v in record.attributes}
+        if str(attributes.get("prov:type")) == "prov:SoftwareAgent":
+            agents[attributes["prov:label"]] = (attributes["mlflowprov:version"],
+                                                attributes["mlflowprov:versionSource"])
+    return agents
+
+
+def test_software_agents_are_the_versions_the_run_was_logged_with(exported):
+    import mlflow
+
+    sample, result = exported
+    agents = _software_agents(load(result.experiment_dir / f"run-{sample.producer}" / "prov.json"))
+    assert agents["mlflow"] == (mlflow.__version__, "logging")
+    assert agents["python"][1] == "logging" and "mlflow-prov" in agents
+
+
+def test_without_a_journal_software_versions_say_they_are_the_exporters(sqlite_experiment,
+                                                                        tmp_path):
+    result = export(sqlite_experiment.experiment_id, tmp_path,
+                    tracking_uri=sqlite_experiment.tracking_uri)
+    run_doc = load(result.experiment_dir / f"run-{sqlite_experiment.producer}" / "prov.json")
+    assert {source for _, source in _software_agents(run_doc).values()} == {"export"}
