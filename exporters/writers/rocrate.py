@@ -127,10 +127,13 @@ class _CrateBuilder:
             return {"@id": self._add_entity(url, {"@type": "CreativeWork", "name": tag})}
         return tag
 
-    def add_file(self, path: Path, dest: str, description: str | None = None) -> str:
-        """Copy a local file into the crate with its size, media type and digest."""
+    def add_file(self, path: Path, dest: str, description: str | None = None,
+                 sha256: str | None = None) -> str:
+        """Copy a local file into the crate with its size, media type and digest (hashed
+        here unless the caller already knows it)."""
         properties = {"name": Path(dest).name, "contentSize": str(path.stat().st_size),
-                      "encodingFormat": encoding_format(dest), "sha256": sha256_of(path)}
+                      "encodingFormat": encoding_format(dest),
+                      "sha256": sha256 or sha256_of(path)}
         if description:
             properties["description"] = description
         entity: File = self.crate.add_file(path, dest_path=dest, properties=properties)
@@ -144,7 +147,8 @@ class _CrateBuilder:
         source = None if too_big or artifact.sha256 is None else self._fetch(artifact)
         if source is None:
             return self._reference(artifact)
-        return self.add_file(source, dest, description=f"MLflow artifact {artifact.path}")
+        return self.add_file(source, dest, description=f"MLflow artifact {artifact.path}",
+                             sha256=artifact.sha256)
 
     def _fetch(self, artifact: ArtifactRecord) -> Path | None:
         local = _local_path(artifact.uri)
