@@ -51,9 +51,16 @@ def metric_context(key: str, dataset_digest: str | None, datasets: tuple[Dataset
 
 
 def metric_source(key: str) -> MetricSource:
-    """``system`` for MLflow's system metrics, ``carbon`` for emissions, else ``user``."""
+    """``carbon`` for energy and emissions, ``system`` for the other system metrics, else
+    ``user``. Carbon keys live under ``system/``, so they are checked first."""
+    if key.startswith(CARBON_PREFIXES) or _is_system_carbon(key):
+        return "carbon"
     if key.startswith(SYSTEM_PREFIX):
         return "system"
-    if key.startswith(CARBON_PREFIXES):
-        return "carbon"
     return "user"
+
+
+def _is_system_carbon(key: str) -> bool:
+    """``system/carbon/...`` or, with MLflow's node ids, ``system/<node>/carbon/...``."""
+    parts = key.split("/")
+    return parts[0] == "system" and "carbon" in parts[1:3]

@@ -101,3 +101,15 @@ def test_large_graphs_are_summarised_and_say_so():
     assert len(list(summary.get_records())) == 3  # run, one summary node, one usage
     dot = to_dot(big_document(300), 50).to_string()
     assert "Summarised graph" in dot and "300 HyperParameter" in dot
+
+
+@pytest.mark.parametrize("key, source", [
+    ("system/carbon/emissions_kg", "carbon"), ("system/carbon/cpu_energy_kwh", "carbon"),
+    ("system/node-1/carbon/emissions_kg", "carbon"), ("carbon/emissions", "carbon"),
+    ("system/cpu_utilization_percentage", "system"), ("system/gpu_0_temperature_celsius", "system"),
+    ("train/loss", "user"), ("carbon_paper_count", "user"),
+])
+def test_metric_source_tells_carbon_from_other_system_metrics(key, source):
+    from exporters.contexts import metric_source
+
+    assert metric_source(key) == source
