@@ -3,30 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
 from prov.model import ProvDocument
 
 from exporters.graph import to_dot
 from exporters.options import WriterContext
-from exporters.records import ExperimentRecord, RunRecord
+from exporters.writers.text import TextDocumentWriter
 
 
-class DotWriter:
+class DotWriter(TextDocumentWriter):
     """Writes the DOT source; needs no Graphviz installation."""
 
-    def write_run(self, ctx: WriterContext, run: RunRecord, doc: ProvDocument,
-                  run_dir: Path) -> list[Path]:
-        return [write_dot(doc, run_dir / "graph.dot", ctx.options.max_nodes)]
+    run_file = "graph.dot"
+    experiment_file = "experiment.dot"
 
-    def write_experiment(self, ctx: WriterContext, experiment: ExperimentRecord,
-                         runs: Sequence[RunRecord], doc: ProvDocument,
-                         exp_dir: Path) -> list[Path]:
-        return [write_dot(doc, exp_dir / "experiment.dot", ctx.options.max_nodes)]
-
-
-def write_dot(doc: ProvDocument, path: Path, max_nodes: int) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_dot(doc, max_nodes).to_string(), encoding="utf-8")
-    return path
+    def render(self, doc: ProvDocument, ctx: WriterContext) -> str:
+        return to_dot(doc, ctx.options.max_nodes).to_string()
