@@ -77,7 +77,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         stores = {"sqlite": f"sqlite:///{Path(tmp) / 'plain.db'}",
                   "sqlite-wal": wal_database(Path(tmp) / "wal.db"),
-                  "prov": f"prov:///{Path(tmp) / 'prov'}"}
+                  "prov": f"prov://{Path(tmp) / 'prov'}"}
         for uri in stores.values():
             _client_and_run(uri)
         single = alternate(stores, args.rounds, lambda uri: time_log_metric(uri, args.calls))

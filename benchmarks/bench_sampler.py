@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        uri = f"prov:///{Path(tmp) / 'runs'}"
+        uri = f"prov://{Path(tmp) / 'runs'}"
         idle_start = process_cpu_seconds()
         time.sleep(2)
         idle = 100 * (process_cpu_seconds() - idle_start) / 2

@@ -88,7 +88,7 @@ def _embedded_location(parts, query, artifact_root: str | None, uri: str) -> Pro
         raise _malformed(uri, f"unknown query parameter(s) {sorted(query)}")
     if not parts.path:
         raise _malformed(uri, "no directory given")
-    directory = Path(os.path.expanduser(parts.path)).resolve()
+    directory = _local_path(parts.path)
     db_path = directory / EMBEDDED_DB_NAME
     root = artifact_root or (directory / EMBEDDED_ARTIFACTS_DIR).as_uri()
     return ProvLocation(f"sqlite:///{db_path}", root, embedded_dir=directory,
@@ -100,10 +100,18 @@ def _sqlite_location(parts, query, artifact_root: str | None, uri: str) -> ProvL
         raise _malformed(uri, f"unknown query parameter(s) {sorted(query)}")
     if parts.netloc or not parts.path or parts.path == "/":
         raise _malformed(uri, "prov+sqlite needs a file path: prov+sqlite:///path/to/file.db")
-    db_path = Path(os.path.expanduser(parts.path)).resolve()
+    db_path = _local_path(parts.path)
     root = artifact_root or (db_path.parent / EMBEDDED_ARTIFACTS_DIR).as_uri()
     return ProvLocation(f"sqlite:///{db_path}", root, embedded_dir=db_path.parent,
                         artifact_root_in_uri=artifact_root is not None)
+
+
+def _local_path(path: str) -> Path:
+    """An absolute, resolved path; ``prov:////abs`` (an f-string's extra slash) means ``/abs``,
+    not POSIX's implementation-defined ``//abs``."""
+    if path.startswith("//"):
+        path = "/" + path.lstrip("/")
+    return Path(os.path.expanduser(path)).resolve()
 
 
 def _server_artifact_root() -> str:

@@ -17,7 +17,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def run_example(name: str, tmp_path: Path, *args: str) -> tuple[str, Path]:
-    uri = f"prov:///{tmp_path / 'runs'}"
+    uri = f"prov://{tmp_path / 'runs'}"
     out = tmp_path / "export"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "CODECARBON_"))}
     done = subprocess.run(

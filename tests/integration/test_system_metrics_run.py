@@ -35,7 +35,7 @@ def store(tmp_path, monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    uri = f"prov:///{tmp_path / 'runs'}"
+    uri = f"prov://{tmp_path / 'runs'}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("system-metrics")
     yield mlflow.MlflowClient(uri), workdir, attempts

@@ -20,7 +20,7 @@ from mlflow_prov import torch as prov_torch  # noqa: E402
 @pytest.fixture
 def client(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    uri = f"prov:///{tmp_path / 'runs'}"
+    uri = f"prov://{tmp_path / 'runs'}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("helpers")
     yield mlflow.MlflowClient(uri)
@@ -164,7 +164,7 @@ def test_final_metrics_fire_on_explicit_end_run_and_skip_missing_keys(client, ca
 
 
 def test_final_metrics_fire_at_interpreter_exit(tmp_path):
-    uri = f"prov:///{tmp_path / 'runs'}"
+    uri = f"prov://{tmp_path / 'runs'}"
     script = textwrap.dedent(f"""
         import mlflow
         from mlflow_prov import torch as prov_torch

@@ -75,3 +75,9 @@ def test_malformed_uris_raise_mlflow_exception_listing_accepted_forms(uri, reaso
 ])
 def test_is_prov_uri(uri, expected):
     assert is_prov_uri(uri) is expected
+
+
+def test_extra_leading_slashes_still_mean_the_absolute_path(tmp_path):
+    location = parse_prov_uri(f"prov:///{tmp_path}/runs")
+    assert location.db_uri == f"sqlite:///{tmp_path}/runs/mlflow.db"
+    assert location.embedded_dir == tmp_path / "runs"
