@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote
 
 import mlflow
 import pytest
@@ -50,7 +51,14 @@ def test_train_torch(tmp_path):
                         "teacher-testing": "testing"}
     versions = mlflow.MlflowClient(uri).list_artifacts(run.info.run_id, "models/mlp")
     assert [Path(a.path).name for a in versions] == [f"v000{i}_step{i - 1}.pt" for i in (1, 2, 3)]
-    assert "activity" in prov_json(out, "train-torch", run.info.run_id)
+    document = prov_json(out, "train-torch", run.info.run_id)
+    assert "activity" in document
+    revisions = sorted((r["prov:generatedEntity"], r["prov:usedEntity"])
+                       for r in document.get("wasDerivedFrom", {}).values()
+                       if "v000" in r["prov:generatedEntity"])
+    names = [tuple(unquote(i).rsplit("/", 1)[-1] for i in pair) for pair in revisions]
+    assert names == [
+        ("v0002_step1.pt", "v0001_step0.pt"), ("v0003_step2.pt", "v0002_step1.pt")]
 
 
 @pytest.mark.slow

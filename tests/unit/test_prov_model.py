@@ -113,3 +113,19 @@ def test_metric_source_tells_carbon_from_other_system_metrics(key, source):
     from exporters.contexts import metric_source
 
     assert metric_source(key) == source
+
+
+def test_model_files_saved_as_versions_are_chained_oldest_first():
+    from exporters.prov_model import model_file_versions
+    from exporters.records import ArtifactRecord
+
+    def file(path):
+        return ArtifactRecord(path=path, size=1, sha256="0" * 64, uri=f"file:///a/{path}")
+
+    artifacts = [file("models/mlp/v0010_step9.pt"), file("models/mlp/v0002_step1.pt"),
+                 file("models/mlp/v0001_step0.pt"), file("models/other/only.pt"),
+                 file("models/pyfunc/MLmodel"), file("models/pyfunc/model.pkl"),
+                 file("notes/v1.txt"), file("notes/v2.txt")]
+    chains = model_file_versions(artifacts)
+    assert [[a.path for a in chain] for chain in chains] == [[
+        "models/mlp/v0001_step0.pt", "models/mlp/v0002_step1.pt", "models/mlp/v0010_step9.pt"]]
