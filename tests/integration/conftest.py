@@ -14,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 PG_ADMIN_URI = os.environ.get("MLFLOW_PROV_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+MYSQL_ADMIN_URI = os.environ.get("MLFLOW_PROV_TEST_MYSQL",
+                                 "mysql+pymysql://root@127.0.0.1:3306/test")
 
 
 def _admin_engine() -> sa.engine.Engine:
@@ -56,6 +58,24 @@ def _dispose_cached_engines(database: str) -> None:
     for cache in (SqlAlchemyStore._engine_map, getattr(RegistryStore, "_engine_map", {})):
         for uri in [uri for uri in cache if uri.endswith(f"/{database}")]:
             cache.pop(uri).dispose()
+
+
+@pytest.fixture
+def prov_mysql_uri() -> Iterator[str]:
+    """``prov+mysql+pymysql://`` over a fresh MySQL/MariaDB database, dropped afterwards."""
+    admin = sa.create_engine(MYSQL_ADMIN_URI, isolation_level="AUTOCOMMIT")
+    name = f"mlflow_prov_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
+    except sa.exc.OperationalError as error:  # refused, timed out: no server here
+        pytest.skip(f"MySQL/MariaDB not reachable at {MYSQL_ADMIN_URI} ({type(error).__name__})")
+    url = sa.engine.make_url(MYSQL_ADMIN_URI).set(database=name)
+    yield "prov+" + url.render_as_string(hide_password=False)
+    _dispose_cached_engines(name)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.dispose()
 
 
 @pytest.fixture

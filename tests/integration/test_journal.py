@@ -207,16 +207,19 @@ def test_a_removed_event_breaks_the_chain(prov_uri, which):
     assert not report.intact and report.length == 2
 
 
-def test_journal_on_postgresql(prov_postgres_uri):
-    client = MlflowClient(prov_postgres_uri)
-    run_id = client.create_run(client.create_experiment("pg")).info.run_id
+@pytest.mark.parametrize("server", ["prov_postgres_uri", "prov_mysql_uri"])
+def test_journal_on_database_servers(server, request):
+    uri = request.getfixturevalue(server)
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("server")).info.run_id
     client.set_tag(run_id, "k", "v1")
     client.set_tag(run_id, "k", "v2")
+    client.log_metric(run_id, "m", float("nan"))
     client.set_terminated(run_id)
-    assert _kinds(prov_postgres_uri, run_id=run_id) == [
-        "run.created", "tags.set", "tags.set", "run.updated"]
-    assert _events(prov_postgres_uri, "tags.set", run_id=run_id)[1].payload["old"] == {"k": "v1"}
-    assert verify_chain(prov_postgres_uri, f"run:{run_id}").intact
+    assert _kinds(uri, run_id=run_id) == [
+        "run.created", "tags.set", "tags.set", "metrics.logged", "run.updated"]
+    assert _events(uri, "tags.set", run_id=run_id)[1].payload["old"] == {"k": "v1"}
+    assert verify_chain(uri, f"run:{run_id}").intact
 
 
 def test_workspace_aware_store_is_journaled_too(prov_uri, monkeypatch):
