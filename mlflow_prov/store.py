@@ -28,6 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
+from mlflow.exceptions import MlflowException
 from mlflow.store.db.utils import _get_managed_session_maker, _get_routing_session_maker
 from mlflow.store.model_registry.sqlalchemy_store import (
     SqlAlchemyStore as SqlAlchemyRegistryStore,
@@ -279,7 +280,39 @@ class _JournalingMixin:
         return (rows[0].status, rows[0].name) if rows else None
 
 
-class ProvTrackingMixin(_JournalingMixin):
+class _ConcurrentDatasetInputs:
+    """Make ``log_inputs`` safe when several processes log one dataset at once.
+
+    MLflow looks for the experiment's existing dataset row, then inserts one if none was
+    found. Two processes logging the same dataset into one experiment at the same moment
+    (the ranks of a DDP job) both find none, and the second insert fails on the unique
+    constraint: that rank's whole ``log_inputs`` is lost, on plain MLflow too. Retrying
+    finds the row the other process committed and links the run to it.
+    """
+
+    _DATASET_RACE_RETRIES = 3
+
+    def log_inputs(self, run_id, datasets=None, models=None):
+        for attempt in range(self._DATASET_RACE_RETRIES):
+            try:
+                return super().log_inputs(run_id, datasets, models)
+            except MlflowException as error:
+                last = attempt == self._DATASET_RACE_RETRIES - 1
+                if last or not _caused_by(error, sa.exc.IntegrityError):
+                    raise
+                _logger.debug("log_inputs lost a dataset insert race; retrying: %s", error)
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    cause = error.__cause__ or error.__context__
+    while cause is not None:
+        if isinstance(cause, kind):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+class ProvTrackingMixin(_JournalingMixin, _ConcurrentDatasetInputs):
     """Journals every tracking write listed in :data:`mlflow_prov.events.TRACKING_HOOKS`.
 
     ``artifact_uri`` is what MLflow passes (``None`` client side; ``mlflow server``'s
