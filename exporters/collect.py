@@ -55,7 +55,14 @@ def to_datetime(ms: int | None) -> datetime | None:
 
 
 def open_client(tracking_uri: str) -> MlflowClient:
-    """A client bound to ``tracking_uri`` (the registry URI follows it, as MLflow's default)."""
+    """A client bound to ``tracking_uri`` (the registry URI follows it, as MLflow's default).
+    A ``prov:`` path that holds no store is an error here, not a new empty store."""
+    from mlflow_prov.journal import JournalUnavailableError, require_existing_store
+
+    try:
+        require_existing_store(tracking_uri)
+    except JournalUnavailableError as exc:
+        raise ReaderError(str(exc)) from exc
     try:
         return MlflowClient(tracking_uri=tracking_uri)
     except MlflowException as exc:

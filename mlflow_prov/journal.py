@@ -7,7 +7,8 @@ never disagree. Events of one chain (a run, an experiment, a registered model, a
 model) are linked by SHA-256 hashes: editing or deleting a row breaks the chain, which
 :func:`verify_chain` reports.
 
-Read API (the exporters' only way in): :func:`read_events` and :func:`verify_chain`.
+Read API (the exporters' only way in): :func:`read_events`, :func:`verify_chain` and
+:func:`require_existing_store`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -215,6 +217,24 @@ def _decode(row: Any) -> JournalEvent:
                         experiment_id=row.experiment_id, run_id=row.run_id, kind=row.kind,
                         payload=json.loads(row.payload), writer=json.loads(row.writer),
                         prev_hash=row.prev_hash, hash=row.hash)
+
+
+def require_existing_store(tracking_uri: str) -> None:
+    """Raise :class:`JournalUnavailableError` when a prov URI names a sqlite store that does
+    not exist. Readers call it first: opening an MLflow client on a prov URI creates the
+    store, so a mistyped path would quietly become a new, empty store. Other URIs (plain
+    MLflow stores, database servers, ``http://``) pass unchecked."""
+    from mlflow_prov.uri import is_prov_uri, parse_prov_uri
+
+    if not is_prov_uri(tracking_uri):
+        return
+    db_uri = parse_prov_uri(tracking_uri).db_uri
+    if db_uri.startswith("sqlite:///"):
+        database = Path(db_uri.removeprefix("sqlite:///"))
+        if not database.is_file():
+            raise JournalUnavailableError(
+                f"no prov store at {database.parent} ({database.name} is missing); "
+                "check the path in the tracking URI")
 
 
 def read_events(tracking_uri: str, experiment_id: str | None = None,

@@ -68,3 +68,16 @@ def test_missing_graphviz_names_the_package(sqlite_experiment, tmp_path, monkeyp
     assert result.exit_code == 1
     errors = [line for line in result.output.splitlines() if line.startswith("Error")]
     assert len(errors) == 1 and "apt-get install graphviz" in errors[0]
+
+
+def test_a_mistyped_prov_path_is_an_error_and_creates_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from exporters.cli import main
+
+    missing = tmp_path / "no-such-store"
+    result = CliRunner().invoke(main, ["export", "--tracking-uri", f"prov://{missing}",
+                                       "--experiment", "mnist", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert f"no prov store at {missing}" in result.output
+    assert not missing.exists()

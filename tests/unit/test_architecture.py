@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_MLFLOW = {"mlflow", "mlflow.entities", "mlflow.exceptions", "mlflow.artifacts",
                  "mlflow.tracking", "mlflow.utils.file_utils"}
 JOURNAL_READ_API = {"mlflow_prov.journal": {"read_events", "verify_chain",
+                                            "require_existing_store",
                                             "JournalUnavailableError", "JournalEvent"}}
 
 
