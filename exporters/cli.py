@@ -71,7 +71,8 @@ def main() -> None:
               help="Write full metric series in this format (netcdf or csv).")
 @click.option("--crate-as-folder", is_flag=True, help="Write the RO-Crate as a folder, not a zip.")
 @click.option("--max-artifact-bytes", type=click.IntRange(min=0),
-              help="Do not hash (or pack) artifacts larger than this many bytes.")
+              help="RO-Crates reference artifacts larger than this many bytes by URI "
+                   "instead of copying them (they are still sized and sha256-hashed).")
 @click.option("--max-nodes", type=click.IntRange(min=1), default=DEFAULT_MAX_NODES,
               show_default=True, help="Summarise graphs with more nodes than this.")
 @click.option("--pseudonymize", is_flag=True, help="Replace user and host names by pseudonyms.")

@@ -203,8 +203,7 @@ def run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
     tags = dict(data.tags)
     outputs_step = {o.model_id: o.step for o in (run.outputs.model_outputs if run.outputs else [])}
     try:
-        artifacts = run_artifacts(client, info.run_id, info.artifact_uri,
-                                  options.max_artifact_bytes)
+        artifacts = run_artifacts(client, info.run_id, info.artifact_uri)
         versions = model_versions(client, info.run_id)
     except MlflowException as exc:
         raise ReaderError(f"cannot read run {info.run_id}: {exc.message}") from exc
@@ -223,8 +222,8 @@ def run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
         metric_keys=tuple(sorted(data.metrics)),
         datasets=dataset_records(run, pseudonymize),
         artifacts=artifacts,
-        logged_models=tuple(logged_model_record(client, m, outputs_step.get(m.model_id),
-                                                options.max_artifact_bytes) for m in models),
+        logged_models=tuple(logged_model_record(client, m, outputs_step.get(m.model_id))
+                            for m in models),
         input_model_ids=tuple(m.model_id for m in (run.inputs.model_inputs or [])
                               ) if run.inputs else (),
         model_versions=versions,
@@ -280,14 +279,13 @@ def model_versions(client: MlflowClient, run_id: str) -> tuple[ModelVersionRecor
         key=lambda v: (v.name, v.version)))
 
 
-def logged_model_record(client: MlflowClient, model: LoggedModel, step: int | None,
-                        max_bytes: int | None) -> LoggedModelRecord:
+def logged_model_record(client: MlflowClient, model: LoggedModel,
+                        step: int | None) -> LoggedModelRecord:
     """A LoggedModel with its params, tags, last metric values and hashed artifact files."""
     status = getattr(model.status, "value", None) or str(model.status)
     metrics = {m.key: _decode_value(m.value) for m in (model.metrics or [])}
     files = _walk(lambda path: client.list_logged_model_artifacts(model.model_id, path))
-    artifacts = tuple(_hash_file(model.artifact_location, f.path, f.file_size, max_bytes)
-                      for f in files)
+    artifacts = tuple(_hash_file(model.artifact_location, f.path) for f in files)
     return LoggedModelRecord(
         model_id=model.model_id, name=model.name, experiment_id=model.experiment_id,
         source_run_id=model.source_run_id, status=status, model_type=model.model_type,
@@ -298,11 +296,12 @@ def logged_model_record(client: MlflowClient, model: LoggedModel, step: int | No
         artifacts=artifacts, step=step)
 
 
-def run_artifacts(client: MlflowClient, run_id: str, artifact_uri: str,
-                  max_bytes: int | None) -> tuple[ArtifactRecord, ...]:
-    """Every artifact file of a run, sized and sha256-hashed (streamed)."""
+def run_artifacts(client: MlflowClient, run_id: str,
+                  artifact_uri: str) -> tuple[ArtifactRecord, ...]:
+    """Every artifact file of a run, sized and sha256-hashed (streamed), however big: a
+    crate may reference a large file instead of copying it, but never without its hash."""
     files = _walk(lambda path: client.list_artifacts(run_id, path))
-    return tuple(_hash_file(artifact_uri, f.path, f.file_size, max_bytes) for f in files)
+    return tuple(_hash_file(artifact_uri, f.path) for f in files)
 
 
 def _walk(list_dir) -> list:
@@ -314,13 +313,10 @@ def _walk(list_dir) -> list:
     return sorted(files, key=lambda f: f.path)
 
 
-def _hash_file(root_uri: str, path: str, size: int | None,
-               max_bytes: int | None) -> ArtifactRecord:
+def _hash_file(root_uri: str, path: str) -> ArtifactRecord:
     """Size and sha256 of one artifact: read in place when local, else downloaded to a
     temporary folder (MLflow's artifact API), hashed in 1 MiB chunks and deleted."""
     uri = f"{root_uri.rstrip('/')}/{path}"
-    if max_bytes is not None and size is not None and size > max_bytes:
-        return ArtifactRecord(path=path, size=size, sha256=None, uri=uri)
     local = _local_path(uri)
     if local is not None and local.is_file():
         return ArtifactRecord(path=path, size=local.stat().st_size, sha256=_sha256(local),

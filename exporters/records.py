@@ -99,8 +99,8 @@ class DatasetRecord:
 
 @dataclass(frozen=True)
 class ArtifactRecord:
-    """One artifact file. ``sha256``/``size`` are ``None`` only when hashing was skipped
-    (``--max-artifact-bytes`` exceeded) or the file could not be read; ``uri`` is absolute."""
+    """One artifact file, sized and hashed at export whatever its size (``sha256``/``size``
+    are ``None`` only for records built without reading the file); ``uri`` is absolute."""
 
     path: str
     size: int | None

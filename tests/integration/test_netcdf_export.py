@@ -3,8 +3,10 @@ RO-Crates -> validators and getters, compared with ``MlflowClient.get_metric_his
 
 from __future__ import annotations
 
+import json
 import math
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -104,6 +106,18 @@ def test_cli_export_netcdf_rocrate_validates(store, tmp_path):
     for crate in crates:
         report = validate_crate(crate, cache, "REQUIRED")
         assert report.passed, (crate.name, report.issues)
+        with zipfile.ZipFile(crate) as archive:
+            graph = json.loads(archive.read("ro-crate-metadata.json"))["@graph"]
+        files = [e for e in graph if "File" in _types(e) and e["@id"] != "ro-crate-metadata.json"]
+        referenced = [f for f in files if f["@id"].startswith("file://")]
+        assert referenced, "with --max-artifact-bytes 4 some artifact must be referenced by URI"
+        assert all(len(f.get("sha256", "")) == 64 for f in files), [
+            f["@id"] for f in files if len(f.get("sha256", "")) != 64]
+
+
+def _types(entity: dict) -> list[str]:
+    kinds = entity.get("@type", [])
+    return [kinds] if isinstance(kinds, str) else kinds
 
 
 def test_cli_crate_as_folder_holds_metrics_and_prov(store, tmp_path):
