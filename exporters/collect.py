@@ -285,7 +285,8 @@ def logged_model_record(client: MlflowClient, model: LoggedModel,
     status = getattr(model.status, "value", None) or str(model.status)
     metrics = {m.key: _decode_value(m.value) for m in (model.metrics or [])}
     files = _walk(lambda path: client.list_logged_model_artifacts(model.model_id, path))
-    artifacts = tuple(_hash_file(model.artifact_location, f.path) for f in files)
+    artifacts = tuple(_hash_file(model.artifact_location, f.path, client.tracking_uri)
+                      for f in files)
     return LoggedModelRecord(
         model_id=model.model_id, name=model.name, experiment_id=model.experiment_id,
         source_run_id=model.source_run_id, status=status, model_type=model.model_type,
@@ -301,7 +302,7 @@ def run_artifacts(client: MlflowClient, run_id: str,
     """Every artifact file of a run, sized and sha256-hashed (streamed), however big: a
     crate may reference a large file instead of copying it, but never without its hash."""
     files = _walk(lambda path: client.list_artifacts(run_id, path))
-    return tuple(_hash_file(artifact_uri, f.path) for f in files)
+    return tuple(_hash_file(artifact_uri, f.path, client.tracking_uri) for f in files)
 
 
 def _walk(list_dir) -> list:
@@ -313,9 +314,11 @@ def _walk(list_dir) -> list:
     return sorted(files, key=lambda f: f.path)
 
 
-def _hash_file(root_uri: str, path: str) -> ArtifactRecord:
+def _hash_file(root_uri: str, path: str, tracking_uri: str) -> ArtifactRecord:
     """Size and sha256 of one artifact: read in place when local, else downloaded to a
-    temporary folder (MLflow's artifact API), hashed in 1 MiB chunks and deleted."""
+    temporary folder (MLflow's artifact API), hashed in 1 MiB chunks and deleted.
+    ``tracking_uri`` resolves ``mlflow-artifacts:`` URIs (a server's artifact proxy) against
+    the export's source rather than whatever the process-wide tracking URI happens to be."""
     uri = f"{root_uri.rstrip('/')}/{path}"
     local = _local_path(uri)
     if local is not None and local.is_file():
@@ -323,8 +326,8 @@ def _hash_file(root_uri: str, path: str) -> ArtifactRecord:
                               uri=uri)
     with tempfile.TemporaryDirectory(prefix="mlflow-prov-") as tmp:
         try:
-            downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri,
-                                                                  dst_path=tmp))
+            downloaded = Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri))
         except MlflowException as exc:
             raise ReaderError(f"cannot download artifact {uri}: {exc.message}") from exc
         return ArtifactRecord(path=path, size=downloaded.stat().st_size,

@@ -96,11 +96,12 @@ class _CrateBuilder:
     the crate is written, because rocrate copies sources only at write time)."""
 
     def __init__(self, name: str, description: str, license_tag: str | None,
-                 max_artifact_bytes: int | None, scratch: Path) -> None:
+                 max_artifact_bytes: int | None, scratch: Path, tracking_uri: str) -> None:
         self.crate = ROCrate(version="1.1")
         self.crate.metadata.extra_terms.update(EXTRA_TERMS)
         self.max_artifact_bytes = max_artifact_bytes
         self.scratch = scratch
+        self.tracking_uri = tracking_uri
         self.actions: list[str] = []
         root = self.crate.root_dataset
         root["name"] = name
@@ -158,8 +159,8 @@ class _CrateBuilder:
         from mlflow.exceptions import MlflowException
 
         try:
-            return Path(download_artifacts(artifact_uri=artifact.uri,
-                                           dst_path=str(self.scratch)))
+            return Path(download_artifacts(artifact_uri=artifact.uri, dst_path=str(self.scratch),
+                                           tracking_uri=self.tracking_uri))
         except (MlflowException, OSError):
             return None
 
@@ -299,7 +300,7 @@ class RoCrateWriter:
                  license_tag: str | None) -> Iterator[_CrateBuilder]:
         with tempfile.TemporaryDirectory(prefix="mlflow-prov-crate-") as scratch:
             yield _CrateBuilder(name, description, license_tag, ctx.options.max_artifact_bytes,
-                                Path(scratch))
+                                Path(scratch), ctx.tracking_uri)
 
     def write_run(self, ctx: WriterContext, run: RunRecord, doc: ProvDocument,
                   run_dir: Path) -> list[Path]:

@@ -130,6 +130,35 @@ def test_remote_writes_are_served_and_journaled_with_client_identity(server, bac
     assert verify_chain(backend_uri, f"run:{run_id}").intact
 
 
+def _export_over_http(server_url: str, run_id: str, out: Path) -> dict:
+    """Export from the server's URL: no journal there; artifacts hashed and packed into the
+    crate through the server's artifact proxy."""
+    from exporters import ExportOptions, export
+
+    result = export("remote", out, tracking_uri=server_url,
+                    options=ExportOptions(formats=("prov-json", "rocrate"), show_progress=False,
+                                          crate_as_folder=True))
+    crate = result.experiment_dir / f"run-{run_id}.crate"
+    assert (crate / "artifacts" / "notes" / "hello.txt").read_text() == "hello from the client"
+    return json.loads((result.experiment_dir / f"run-{run_id}" / "prov.json").read_text())
+
+
+@pytest.mark.slow
+def test_export_reads_a_remote_server_over_http(server, tmp_path):
+    import hashlib
+
+    client_run = _run_remote_client(server)
+    document = _export_over_http(server, client_run["run_id"], tmp_path / "out")
+    entities = document["entity"].values()
+    notes = next(e for e in entities if e.get("mlflowprov:path") == "notes/hello.txt")
+    expected = hashlib.sha256(b"hello from the client").hexdigest()
+    assert notes["mlflowprov:sha256"] == expected
+    assert notes["mlflowprov:size"] == {"$": str(len(b"hello from the client")), "type": "xsd:int"}
+    run = next(a for a in document["activity"].values()
+               if a.get("mlflowprov:runId") == client_run["run_id"])
+    assert run["mlflowprov:historyAvailable"] is False
+
+
 @pytest.mark.slow
 def test_mlflow_ui_browses_a_prov_store(tmp_path):
     store = f"prov://{tmp_path / 'runs'}"
