@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -119,18 +120,33 @@ def chain_for_experiment(experiment_id: str) -> str:
 
 
 def _json_safe(value: Any) -> Any:
-    """JSON has no NaN/Infinity: encode them as strings so payloads stay strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    """Strict JSON for any payload MLflow accepts.
+
+    JSON has no NaN/Infinity: they become the strings ``"NaN"``, ``"Infinity"``,
+    ``"-Infinity"``. Numbers of other types (numpy's ``int64`` step of a ``np.arange`` loop,
+    ``float32`` values) become plain ints and floats: MLflow takes them, so the journal must
+    too, or the user's write would fail with it.
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if math.isfinite(number):
+            return number
+        return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [_json_safe(v) for v in value]
     return value
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(_json_safe(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Sorted, compact, strict JSON; anything still unknown to JSON is written as its str()."""
+    return json.dumps(_json_safe(value), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, allow_nan=False, default=str)
 
 
 def event_hash(prev_hash: str | None, chain: str, time_us: int, kind: str,

@@ -237,3 +237,28 @@ def test_workspace_aware_store_is_journaled_too(prov_uri, monkeypatch):
     finally:
         mlflow.set_workspace(None)
     assert _kinds(prov_uri, run_id=run_id) == ["run.created", "params.logged"]
+
+
+def test_numpy_numbers_are_journaled_wherever_mlflow_takes_them(prov_uri, sqlite_uri):
+    """Training code hands MLflow numpy steps and values. Where plain MLflow stores them,
+    the prov store must too, and journal them, instead of failing the write on JSON."""
+    import numpy as np
+
+    histories = {}
+    for uri in (sqlite_uri, prov_uri):
+        mlflow.set_tracking_uri(uri)
+        with mlflow.start_run() as run:
+            mlflow.log_metric("loss", np.float32(0.25), step=np.int64(3))
+            mlflow.log_metrics({"acc": np.float64(0.5), "bad": np.float32("nan")},
+                               step=np.int32(7))
+            mlflow.log_param("width", np.int64(64))
+        client = MlflowClient(uri)
+        histories[uri] = [(m.key, m.step, m.value if m.value == m.value else "nan")
+                          for key in ("loss", "acc", "bad")
+                          for m in client.get_metric_history(run.info.run_id, key)]
+    assert histories[prov_uri] == histories[sqlite_uri]
+    logged = _events(prov_uri, "metrics.logged", run_id=run.info.run_id)
+    assert [(e.payload["step_min"], e.payload["count"]) for e in logged] == [(3, 1), (7, 2)]
+    assert _events(prov_uri, "params.logged", run_id=run.info.run_id)[0].payload == {
+        "params": {"width": "64"}}
+    assert verify_chain(prov_uri, f"run:{run.info.run_id}").intact
