@@ -102,6 +102,7 @@ class _CrateBuilder:
         self.max_artifact_bytes = max_artifact_bytes
         self.scratch = scratch
         self.tracking_uri = tracking_uri
+        self._downloads = 0
         self.actions: list[str] = []
         root = self.crate.root_dataset
         root["name"] = name
@@ -152,14 +153,20 @@ class _CrateBuilder:
                              sha256=artifact.sha256)
 
     def _fetch(self, artifact: ArtifactRecord) -> Path | None:
+        """The artifact as a local file: read in place when local, else downloaded into a
+        folder of its own, because MLflow names a download by its basename and rocrate copies
+        only at write time (``a/model.pkl`` and ``b/model.pkl`` must not share one path)."""
         local = _local_path(artifact.uri)
         if local is not None:
             return local if local.is_file() else None
         from mlflow.artifacts import download_artifacts
         from mlflow.exceptions import MlflowException
 
+        self._downloads += 1
+        folder = self.scratch / str(self._downloads)
         try:
-            return Path(download_artifacts(artifact_uri=artifact.uri, dst_path=str(self.scratch),
+            folder.mkdir()
+            return Path(download_artifacts(artifact_uri=artifact.uri, dst_path=str(folder),
                                            tracking_uri=self.tracking_uri))
         except (MlflowException, OSError):
             return None

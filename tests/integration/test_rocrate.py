@@ -201,3 +201,28 @@ def test_license_comes_from_the_license_tag(experiment, tmp_path, tag, expected)
     crate = RoCrateWriter().write_run(_context(tmp_path, []), run, ProvDocument(),
                                       tmp_path / f"run-{run.run_id}")[0]
     assert _entities(_metadata(crate))["./"]["license"] == expected
+
+
+def test_remote_artifacts_with_one_basename_keep_their_own_bytes(tmp_path):
+    """``runs:/`` URIs are downloaded (not read in place); two files named ``model.pkl`` in
+    different folders must each be packed with their own bytes."""
+    import hashlib
+
+    client = client_for(tmp_path)
+    run_id = new_run(client, "same-basename", tmp_path)
+    for folder in ("a", "b"):
+        source = tmp_path / folder / "model.pkl"
+        source.parent.mkdir()
+        source.write_bytes(f"weights of {folder}\n".encode())
+        client.log_artifact(run_id, str(source), artifact_path=folder)
+    client.set_terminated(run_id)
+    local = run_record(client, run_id)
+    remote = tuple(replace(a, uri=f"runs:/{run_id}/{a.path}") for a in local.artifacts)
+    run = replace(local, artifacts=remote)
+    ctx = WriterContext(options=ExportOptions(formats=("rocrate",)), out_dir=tmp_path,
+                        tracking_uri=client.tracking_uri)
+    crate = RoCrateWriter().write_run(ctx, run, ProvDocument(), tmp_path / f"run-{run_id}")[0]
+    with zipfile.ZipFile(crate) as archive:
+        for artifact in remote:
+            packed = archive.read(f"artifacts/{artifact.path}")
+            assert hashlib.sha256(packed).hexdigest() == artifact.sha256, artifact.path
