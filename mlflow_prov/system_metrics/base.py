@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import ClassVar
@@ -44,7 +45,9 @@ class ProvMetricsMonitor(BaseMetricsMonitor):
     def __init__(self) -> None:
         super().__init__()
         self._failed = False
-        self.tag_sink: TagSink | None = None
+        self._tag_lock = threading.Lock()
+        self._tag_sink: TagSink | None = None
+        self._pending_tags: dict[str, str] = {}
 
     @abc.abstractmethod
     def sample(self) -> None:
@@ -78,10 +81,33 @@ class ProvMetricsMonitor(BaseMetricsMonitor):
             if values
         }
 
+    @property
+    def tag_sink(self) -> TagSink | None:
+        """Where :meth:`publish_tags` sends run tags; ``None`` until attached to a run."""
+        return self._tag_sink
+
+    @tag_sink.setter
+    def tag_sink(self, sink: TagSink | None) -> None:
+        """Set the sink and hand it the tags published before it existed.
+
+        A monitor may publish from a thread its constructor started (carbon does), which can
+        finish before the attaching code has a sink to give it. The lock, held while the sink
+        runs, keeps those tags from being lost or delivered after newer ones.
+        """
+        with self._tag_lock:
+            self._tag_sink = sink
+            if sink is not None and self._pending_tags:
+                sink(self._pending_tags)
+                self._pending_tags = {}
+
     def publish_tags(self, tags: dict[str, str]) -> None:
-        """Hand run tags (how a figure was obtained) to whoever attached this monitor."""
-        if self.tag_sink is not None:
-            self.tag_sink(tags)
+        """Hand run tags (how a figure was obtained) to whoever attached this monitor, now or,
+        if nobody has yet, as soon as the sink is set."""
+        with self._tag_lock:
+            if self._tag_sink is None:
+                self._pending_tags.update(tags)
+            else:
+                self._tag_sink(tags)
 
     def close(self) -> dict[str, float]:
         """Release the hardware at run end; return final values worth logging once more."""

@@ -10,7 +10,7 @@ import mlflow
 import pytest
 
 from mlflow_prov import system_metrics
-from mlflow_prov.system_metrics import carbon, config
+from mlflow_prov.system_metrics import attach, carbon, config
 from mlflow_prov.system_metrics.attach import MONITORS_TAG
 
 PROCESS_KEYS = {"system/process_rss_megabytes", "system/process_cpu_percentage"}
@@ -70,6 +70,33 @@ def test_log_system_metrics_also_starts_ours_with_offline_carbon(store, capfd):
     assert attempts == []
     assert os.listdir(workdir) == []
     assert "[codecarbon" not in capfd.readouterr().err
+
+
+def test_every_run_in_a_process_gets_the_carbon_tags(store, monkeypatch):
+    """Warm (from the second run on) codecarbon starts in ~10 ms, and may publish its tags
+    before ``attach`` has given the monitor a sink. The real ``build_monitors``, made to wait
+    for that start, forces this order every time; nothing is faked."""
+    client, _, _ = store
+    build_monitors = attach.build_monitors
+
+    def build_and_let_carbon_start(*args, **kwargs):
+        monitors = build_monitors(*args, **kwargs)
+        for monitor in monitors:
+            if isinstance(monitor, carbon.CarbonMonitor):
+                monitor._starting.join()
+        return monitors
+
+    monkeypatch.setattr(attach, "build_monitors", build_and_let_carbon_start)
+    run_ids = []
+    for _ in range(2):
+        with mlflow.start_run(log_system_metrics=True) as run:
+            busy(0.3)
+        run_ids.append(run.info.run_id)
+    for run_id in run_ids:
+        tags = client.get_run(run_id).data.tags
+        assert "carbon" in tags[MONITORS_TAG].split(",")
+        assert tags["mlflow_prov.carbon.tracking_mode"] == "machine"
+        assert tags["mlflow_prov.carbon.estimated"]
 
 
 def test_environment_switch_and_carbon_off(store, monkeypatch):

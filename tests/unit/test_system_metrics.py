@@ -222,6 +222,24 @@ def test_carbon_monitor_needs_codecarbon(monkeypatch):
         carbon.CarbonMonitor("DEU")
 
 
+def test_carbon_tags_published_before_the_sink_is_set_reach_it():
+    """The real tracker, started and joined before the sink is wired: warm, it starts at once."""
+    monitor = carbon.CarbonMonitor("FRA", measure_power_secs=0.25)
+    try:
+        monitor._starting.join()
+        assert monitor._tracker is not None
+        received: list[dict[str, str]] = []
+        monitor.tag_sink = received.append
+        monitor.publish_tags({"later": "direct"})
+    finally:
+        monitor.close()
+    assert len(received) == 2 and received[1] == {"later": "direct"}
+    tags = received[0]
+    assert tags[carbon.TAG_PREFIX + "country"] == "FRA"
+    assert tags[carbon.TAG_PREFIX + "tracking_mode"] == "machine"
+    assert tags[carbon.TAG_PREFIX + "estimated"]
+
+
 def test_each_unavailable_monitor_is_named_once_at_info(monkeypatch, caplog):
     monkeypatch.setattr(gpu, "pynvml", None)
     monkeypatch.setattr(cpu_temperature, "_read_sensors", dict)
