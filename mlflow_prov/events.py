@@ -23,6 +23,7 @@ from typing import Any
 from mlflow.entities import RunStatus
 
 from mlflow_prov.environment import capture_environment
+from mlflow_prov.identity import serving_request
 from mlflow_prov.journal import chain_for_experiment, chain_for_run
 
 DATASET_CONTEXT_TAG = "mlflow.data.context"
@@ -141,14 +142,17 @@ def experiment_tag_deleted(ctx: WriteContext, experiment_id, key):
 # --- runs -------------------------------------------------------------------------------------
 
 def run_created(ctx: WriteContext, experiment_id, user_id, start_time, tags, run_name):
+    """Behind ``mlflow server`` the environment here is the server's, not the one that
+    trains: it is then left out (``None``) rather than recorded as the run's."""
     from mlflow.store.tracking.dbmodels.models import SqlRun
 
     run = ctx.created(SqlRun)
     if run is None:
         return None
+    environment = None if serving_request() else capture_environment()
     return Described(chain_for_run(run.run_uuid), "run.created", {
         "run_name": run.name, "user_id": user_id, "start_time": start_time,
-        "tags": _tag_dict(tags), "environment": capture_environment(),
+        "tags": _tag_dict(tags), "environment": environment,
     }, str(run.experiment_id), run.run_uuid)
 
 

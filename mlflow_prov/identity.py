@@ -1,11 +1,13 @@
 """Who made a write: the process (user, host, pid, rank) or, behind ``mlflow server``, the client.
 
 Client side, the writer is this process. Server side, the store runs in the server, so the
-process identity would name the server for every client. The client therefore announces
-itself in one request header (sent by :class:`ClientIdentityHeaderProvider`, registered as an
-``mlflow.request_header_provider`` entry point) and the server adds the socket address it saw.
-The announced fields are claims, not authentication: the address is the only fact the
-server observes itself, and the journal keeps the two apart (``client_address``, ``via``).
+process identity would name the server for every client: the server records the socket
+address it saw (``client_address``) and itself (``via``). A client may also announce its
+user, host, pid and rank in one request header (sent by :class:`ClientIdentityHeaderProvider`,
+an ``mlflow.request_header_provider`` entry point), but only when
+``MLFLOW_PROV_SEND_CLIENT_IDENTITY=true``: an installed plugin must not tell every MLflow
+server it talks to (hosted ones included) who and where its user is. The announced fields
+are claims, not authentication; the address is the only fact the server observes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from mlflow.tracking.request_header.abstract_request_header_provider import RequestHeaderProvider
 
 CLIENT_HEADER = "X-MLflow-Prov-Client"
+SEND_IDENTITY_VARIABLE = "MLFLOW_PROV_SEND_CLIENT_IDENTITY"
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID")
 _MAX_HEADER_CHARS = 1024
 _CLAIM_FIELDS = ("user", "host", "pid", "rank", "local_rank", "slurm_procid")
@@ -49,6 +52,15 @@ def process_identity() -> dict[str, Any]:
     return identity
 
 
+def serving_request() -> bool:
+    """True while this thread serves an HTTP request (the store runs inside mlflow server)."""
+    try:
+        from flask import has_request_context
+    except ImportError:
+        return False
+    return has_request_context()
+
+
 def writer_identity() -> dict[str, Any]:
     """The identity to journal for the write being made in this thread."""
     request_client = _request_client()
@@ -60,12 +72,10 @@ def writer_identity() -> dict[str, Any]:
 
 def _request_client() -> dict[str, Any] | None:
     """The client of the HTTP request this thread is serving, if any (Flask context)."""
-    try:
-        from flask import has_request_context, request
-    except ImportError:
+    if not serving_request():
         return None
-    if not has_request_context():
-        return None
+    from flask import request
+
     claims = _parse_claims(request.headers.get(CLIENT_HEADER, ""))
     return {**claims, "client_address": request.remote_addr}
 
@@ -88,10 +98,10 @@ def _is_claim_value(value: Any) -> bool:
 
 
 class ClientIdentityHeaderProvider(RequestHeaderProvider):
-    """Adds this process's identity to every REST request MLflow sends."""
+    """Adds this process's identity to the REST requests MLflow sends, when asked to."""
 
     def in_context(self) -> bool:
-        return True
+        return os.environ.get(SEND_IDENTITY_VARIABLE, "").strip().lower() in ("1", "true", "yes")
 
     def request_headers(self) -> dict[str, str]:
         return {CLIENT_HEADER: json.dumps(process_identity(), ensure_ascii=True)}

@@ -90,16 +90,19 @@ def server(backend_uri, tmp_path) -> Iterator[str]:
                        "--artifacts-destination", str(tmp_path / "served-artifacts")], tmp_path)
 
 
-def _run_remote_client(server_url: str) -> dict:
+def _run_remote_client(server_url: str, send_identity: bool = False) -> dict:
+    environment = _server_environment()
+    if send_identity:
+        environment["MLFLOW_PROV_SEND_CLIENT_IDENTITY"] = "true"
     result = subprocess.run([sys.executable, str(CLIENT), server_url], capture_output=True,
-                            text=True, timeout=120, env=_server_environment())
+                            text=True, timeout=120, env=environment)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
 def test_remote_writes_are_served_and_journaled_with_client_identity(server, backend_uri):
-    client_run = _run_remote_client(server)
+    client_run = _run_remote_client(server, send_identity=True)
     run_id = client_run["run_id"]
 
     fetched = requests.get(f"{server}/api/2.0/mlflow/runs/get", params={"run_id": run_id},
@@ -118,6 +121,7 @@ def test_remote_writes_are_served_and_journaled_with_client_identity(server, bac
     events = list(read_events(backend_uri, run_id=run_id))
     kinds = [e.kind for e in events]
     assert kinds[0] == "run.created" and kinds[-1] == "run.updated"
+    assert events[0].payload["environment"] is None, "the server's environment is not the run's"
     assert {"params.logged", "metrics.logged", "tags.set"} <= set(kinds)
     overwrite = [e for e in events if e.kind == "tags.set" and "phase" in e.payload["tags"]][-1]
     assert overwrite.payload["old"] == {"phase": "warmup"}
@@ -144,10 +148,13 @@ def _export_over_http(server_url: str, run_id: str, out: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_export_reads_a_remote_server_over_http(server, tmp_path):
+def test_export_reads_a_remote_server_over_http(server, backend_uri, tmp_path):
     import hashlib
 
     client_run = _run_remote_client(server)
+    writers = [e.writer for e in read_events(backend_uri, run_id=client_run["run_id"])]
+    assert writers and all(set(w) == {"client_address", "via"} for w in writers), (
+        "without MLFLOW_PROV_SEND_CLIENT_IDENTITY the client announces nothing")
     document = _export_over_http(server, client_run["run_id"], tmp_path / "out")
     entities = document["entity"].values()
     notes = next(e for e in entities if e.get("mlflowprov:path") == "notes/hello.txt")

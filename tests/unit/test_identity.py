@@ -59,6 +59,13 @@ def test_malformed_client_headers_yield_no_claims(header):
     assert _parse_claims(header) in ({}, )
 
 
+def test_header_provider_is_off_unless_asked(monkeypatch):
+    monkeypatch.delenv("MLFLOW_PROV_SEND_CLIENT_IDENTITY", raising=False)
+    assert not ClientIdentityHeaderProvider().in_context()
+    monkeypatch.setenv("MLFLOW_PROV_SEND_CLIENT_IDENTITY", "true")
+    assert ClientIdentityHeaderProvider().in_context()
+
+
 def test_header_provider_sends_ascii_json_identity():
     headers = ClientIdentityHeaderProvider().request_headers()
     decoded = json.loads(headers[CLIENT_HEADER])
