@@ -91,12 +91,15 @@ class CarbonMonitor(ProvMetricsMonitor):
             tracker.start()  # codecarbon swallows its own errors here; _start_time tells
             if getattr(tracker, "_start_time", None) is None:
                 raise RuntimeError("OfflineEmissionsTracker.start() did not start")
-            self.publish_tags(self._tags(tracker))
         except Exception:
             _logger.warning("mlflow-prov: codecarbon could not start; no carbon metrics",
                             exc_info=True)
             return
         self._tracker = tracker
+        try:
+            self.publish_tags(self._tags(tracker))
+        except Exception:
+            _logger.warning("mlflow-prov: the carbon run tags could not be set", exc_info=True)
 
     def _new_tracker(self):
         log_level = os.environ.get("CODECARBON_LOG_LEVEL", "error")
