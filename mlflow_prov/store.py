@@ -163,8 +163,9 @@ def _bind_to_scope(managed: Callable[..., Any]) -> Callable[..., Any]:
     return managed_session
 
 
-def _hooked(name: str, hook: Hook, mixin: type) -> Callable[..., Any]:
-    """A method that runs MLflow's ``name`` inside a write scope described by ``hook``."""
+def _hooked(name: str, hook: Hook, mixin: type, base: type) -> Callable[..., Any]:
+    """A method that runs MLflow's ``name`` inside a write scope described by ``hook``.
+    It carries MLflow's signature and docstring (``help()``, ``inspect``), as ``__wrapped__``."""
 
     def method(self, *args: Any, **kwargs: Any) -> Any:
         before = _pre_read(hook, self, args, kwargs)
@@ -175,9 +176,8 @@ def _hooked(name: str, hook: Hook, mixin: type) -> Callable[..., Any]:
         finally:
             stack.pop()
 
-    method.__name__ = name
+    functools.update_wrapper(method, getattr(base, name))
     method.__qualname__ = f"{mixin.__name__}.{name}"
-    method.__doc__ = f"MLflow's ``{name}``, journaled in the same transaction."
     return method
 
 
@@ -197,9 +197,9 @@ def _pre_read(hook: Hook, store: Any, args: tuple, kwargs: dict) -> Any:
         return None
 
 
-def _install_hooks(mixin: type, hooks: dict[str, Hook]) -> None:
+def _install_hooks(mixin: type, hooks: dict[str, Hook], base: type) -> None:
     for name, hook in hooks.items():
-        setattr(mixin, name, _hooked(name, hook, mixin))
+        setattr(mixin, name, _hooked(name, hook, mixin, base))
 
 
 # --- the mixins ------------------------------------------------------------------------------
@@ -336,8 +336,8 @@ class ProvRegistryMixin(_JournalingMixin):
         self._setup_journal()
 
 
-_install_hooks(ProvTrackingMixin, TRACKING_HOOKS)
-_install_hooks(ProvRegistryMixin, REGISTRY_HOOKS)
+_install_hooks(ProvTrackingMixin, TRACKING_HOOKS, SqlAlchemyStore)
+_install_hooks(ProvRegistryMixin, REGISTRY_HOOKS, SqlAlchemyRegistryStore)
 
 
 def _resolve(store_uri: str, artifact_uri: str | None) -> tuple[ProvLocation, str]:

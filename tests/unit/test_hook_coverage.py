@@ -83,11 +83,14 @@ def test_journaled_through_names_hooked_helpers():
         assert set(helpers) <= hooked, f"{public} is said to go through unhooked {helpers}"
 
 
-def test_hooked_methods_keep_mlflow_signatures():
+def test_hooked_methods_are_wrapped_and_keep_mlflow_signatures():
     for cls, base, hooks in ((ProvTrackingStore, SqlAlchemyStore, TRACKING_HOOKS),
                              (ProvRegistryStore, SqlRegistryStore, REGISTRY_HOOKS)):
         for name in hooks:
-            assert getattr(cls, name) is not getattr(base, name), f"{name} is not wrapped"
+            ours, mlflows = getattr(cls, name), getattr(base, name)
+            assert ours is not mlflows, f"{name} is not wrapped"
+            assert inspect.signature(ours) == inspect.signature(mlflows), name
+            assert ours.__doc__ == mlflows.__doc__, name
 
 
 def test_stores_keep_mlflows_isinstance_gates():
