@@ -27,7 +27,13 @@ from mlflow.exceptions import MlflowException
 from exporters.contexts import metric_context, metric_source, normalise_context
 from exporters.errors import ReaderError
 from exporters.options import ExportOptions
-from exporters.privacy import Pseudonymizer, redact_mapping, redact_uri, redact_value
+from exporters.privacy import (
+    Pseudonymizer,
+    redact_mapping,
+    redact_uri,
+    redact_value,
+    strip_userinfo,
+)
 from exporters.records import (
     ArtifactRecord,
     DatasetRecord,
@@ -42,6 +48,8 @@ from exporters.records import (
 )
 
 CONTEXT_TAG = "mlflow.data.context"
+LOCATION_TAGS = frozenset({"mlflow.source.name", "mlflow.source.git.repoURL",
+                           "mlflow.project.entryPoint"})
 HASH_CHUNK = 1 << 20
 # MLflow's SQL stores save +/-inf as +/-DBL_MAX; report them as the infinities they were.
 DBL_MAX = sys.float_info.max
@@ -200,7 +208,7 @@ def run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
                history: list[HistoryEvent]) -> RunRecord:
     """Everything about one run except its metric summaries (filled while streaming)."""
     info, data = run.info, run.data
-    tags = dict(data.tags)
+    tags = _private_tags(dict(data.tags), pseudonymize)
     outputs_step = {o.model_id: o.step for o in (run.outputs.model_outputs if run.outputs else [])}
     try:
         artifacts = run_artifacts(client, info.run_id, info.artifact_uri)
@@ -218,7 +226,7 @@ def run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
         git_commit=tags.get("mlflow.source.git.commit"),
         git_repo_url=tags.get("mlflow.source.git.repoURL"),
         parent_run_id=tags.get("mlflow.parentRunId"),
-        params=redact_mapping(dict(data.params)), tags=_private_tags(tags, pseudonymize),
+        params=redact_mapping(dict(data.params)), tags=tags,
         metric_keys=tuple(sorted(data.metrics)),
         datasets=dataset_records(run, pseudonymize),
         artifacts=artifacts,
@@ -231,10 +239,19 @@ def run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
 
 
 def _private_tags(tags: dict[str, str], pseudonymize: Pseudonymizer) -> dict[str, str]:
-    cleaned = redact_mapping(tags)
+    """Tags as exported: code locations without credentials or (when pseudonymising) home
+    folders, then secrets redacted; every field of the run record is read from these."""
+    located = {k: _private_location(v, pseudonymize) if k in LOCATION_TAGS else v
+               for k, v in tags.items()}
+    cleaned = redact_mapping(located)
     if "mlflow.user" in cleaned:
         cleaned["mlflow.user"] = pseudonymize(cleaned["mlflow.user"])
     return cleaned
+
+
+def _private_location(location: str, pseudonymize: Pseudonymizer) -> str:
+    """A code location (path or URL) without user info and, on request, home user names."""
+    return pseudonymize.home_paths(strip_userinfo(location))
 
 
 def dataset_records(run: Run, pseudonymize: Pseudonymizer) -> tuple[DatasetRecord, ...]:

@@ -21,6 +21,7 @@ SECRET_KEY_PATTERN = re.compile(
     r"|access[-_.]?key|(^|[-_./\s])key($|[-_./\s])|cookie|session[-_.]?id)",
     re.IGNORECASE,
 )
+HOME_PATH = re.compile(r"(/(?:home|Users)/)([^/\s\"']+)")
 CREDENTIAL_VALUE_PATTERNS = tuple(re.compile(p) for p in (
     r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key id
     r"\bgh[pousr]_[A-Za-z0-9]{30,}",  # GitHub tokens
@@ -68,6 +69,15 @@ def redact_uri(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def strip_userinfo(url: str) -> str:
+    """A URL without its user info (``https://user:token@host/x`` -> ``https://host/x``):
+    for a code or data location the user name is as sensitive as the token it came with."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 class Pseudonymizer:
     """Maps user and host names to stable-within-one-export pseudonyms, or passes them on."""
 
@@ -81,3 +91,10 @@ class Pseudonymizer:
             return name
         digest = hashlib.sha256(self._salt + name.encode("utf-8")).hexdigest()[:10]
         return f"{kind}-{digest}"
+
+    def home_paths(self, text: str) -> str:
+        """``/home/alice/x`` -> ``/home/user-3f2a9c1b0d/x`` (and ``/Users/alice``) when
+        enabled: a home folder names its user as plainly as ``mlflow.user`` does."""
+        if not self.enabled:
+            return text
+        return HOME_PATH.sub(lambda m: f"{m[1]}{self(m[2])}", text)

@@ -199,3 +199,29 @@ def test_without_a_journal_software_versions_say_they_are_the_exporters(sqlite_e
                     tracking_uri=sqlite_experiment.tracking_uri)
     run_doc = load(result.experiment_dir / f"run-{sqlite_experiment.producer}" / "prov.json")
     assert {source for _, source in _software_agents(run_doc).values()} == {"export"}
+
+
+def test_credentials_and_home_paths_stay_out_of_every_file(tmp_path):
+    """A token in the repo URL and the home folder in the source name reach neither PROV nor
+    the crate; under --pseudonymize the home folder's user becomes a pseudonym."""
+    from mlflow_runs import client_for
+
+    client = client_for(tmp_path)
+    experiment_id = client.create_experiment("leaks",
+                                             artifact_location=(tmp_path / "a").as_uri())
+    run = client.create_run(experiment_id, tags={
+        "mlflow.source.git.repoURL": "https://x-access-token:s3cretvalue123@github.com/acme/r.git",
+        "mlflow.source.name": "/home/carol/projects/train.py",
+        "mlflow.project.entryPoint": "/Users/carol/main.py"})
+    client.set_terminated(run.info.run_id)
+    result = export("leaks", tmp_path / "out", tracking_uri=client.tracking_uri,
+                    options=ExportOptions(formats=("prov-json", "provn", "rocrate"),
+                                          crate_as_folder=True, pseudonymize=True))
+    texts = [p.read_text(encoding="utf-8") for p in result.experiment_dir.rglob("*")
+             if p.suffix in (".json", ".provn")]
+    assert len(texts) >= 5
+    for text in texts:
+        assert "s3cretvalue123" not in text and "x-access-token" not in text
+        assert "carol" not in text
+    assert any("https://github.com/acme/r.git" in text for text in texts)
+    assert any("/home/user-" in text and "/projects/train.py" in text for text in texts)

@@ -129,3 +129,15 @@ def test_model_files_saved_as_versions_are_chained_oldest_first():
     chains = model_file_versions(artifacts)
     assert [[a.path for a in chain] for chain in chains] == [[
         "models/mlp/v0001_step0.pt", "models/mlp/v0002_step1.pt", "models/mlp/v0010_step9.pt"]]
+
+
+def test_locations_lose_user_info_and_home_users():
+    from exporters.privacy import strip_userinfo
+
+    assert strip_userinfo("https://x-access-token:t0k@github.com/a/r.git") == \
+        "https://github.com/a/r.git"
+    assert strip_userinfo("git@github.com:a/r.git") == "git@github.com:a/r.git"
+    pseudo = Pseudonymizer(True)
+    hidden = pseudo.home_paths("file:///Users/alice/x.py and /home/alice/y")
+    assert "alice" not in hidden and hidden.count(pseudo("alice")) == 2
+    assert Pseudonymizer(False).home_paths("/home/alice/y") == "/home/alice/y"
