@@ -173,6 +173,9 @@ def run_restored(ctx: WriteContext, run_id):
 
 
 def metrics_logged(ctx: WriteContext, run_id, metrics):
+    """Keys, count and ranges, not values (MLflow has those). The metric -> dataset link
+    (``log_metric(..., dataset=...)``) is kept per key: MLflow's SQL stores keep it only on
+    LoggedModel metrics, so for run metrics the journal is the one place it survives."""
     if not metrics:
         return None
     steps = [m.step for m in metrics]
@@ -182,10 +185,13 @@ def metrics_logged(ctx: WriteContext, run_id, metrics):
         "step_min": min(steps), "step_max": max(steps),
         "time_min": min(times), "time_max": max(times),
     }
-    datasets = sorted({(m.dataset_name, m.dataset_digest) for m in metrics
-                       if getattr(m, "dataset_name", None)})
-    if datasets:
-        payload["datasets"] = [{"name": name, "digest": digest} for name, digest in datasets]
+    linked: dict[tuple[str, str], set[str]] = {}
+    for m in metrics:
+        if getattr(m, "dataset_name", None):
+            linked.setdefault((m.dataset_name, m.dataset_digest), set()).add(m.key)
+    if linked:
+        payload["datasets"] = [{"name": name, "digest": digest, "keys": sorted(keys)}
+                               for (name, digest), keys in sorted(linked.items())]
     model_ids = sorted({m.model_id for m in metrics if getattr(m, "model_id", None)})
     if model_ids:
         payload["model_ids"] = model_ids

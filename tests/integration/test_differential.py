@@ -268,7 +268,8 @@ def test_journal_keeps_what_mlflow_forgets(played: Played) -> None:
              if e.kind == "metrics.logged" and e.payload["keys"] == ["train_acc"]]
     digest = {entry["dataset"]["name"]: entry["dataset"]["digest"] for entry in
               played.prov.sections["runs"]["parent"]["inputs"]["dataset_inputs"]}["toy-train"]
-    assert [p.get("datasets") for p in train] == [[{"name": "toy-train", "digest": digest}]], train
+    assert [p.get("datasets") for p in train] == [
+        [{"name": "toy-train", "digest": digest, "keys": ["train_acc"]}]], train
 
 
 def test_journal_keeps_experiment_history(played: Played) -> None:
