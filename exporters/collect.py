@@ -406,8 +406,17 @@ def summarise(series: MetricSeries, location: MetricLocation | None) -> MetricSu
     high = float(finite_or_inf.max()) if finite_or_inf.size else math.nan
     return MetricSummary(
         key=series.key, context=series.context, source=series.source, count=int(values.size),
-        first_step=int(series.steps[0]), last_step=int(series.steps[-1]),
+        first_step=int(series.steps.min()), last_step=int(series.steps.max()),
         first_time=to_datetime(int(series.timestamps_ms.min())),
         last_time=to_datetime(int(series.timestamps_ms.max())),
-        min=low, max=high, last=float(values[-1]), location=location,
+        min=low, max=high, last=float(values[_latest_index(series)]), location=location,
         dataset_digest=series.dataset_digest, model_id=series.model_id)
+
+
+def _latest_index(series: MetricSeries) -> int:
+    """The point MLflow reports as the latest value: the largest (step, timestamp, value),
+    NaN compared as 0 (how the SQL store saves it), the earlier in history on a tie
+    (``SqlAlchemyStore._update_latest_metrics_if_necessary``), whatever the history order."""
+    values = np.where(np.isnan(series.values), 0.0, series.values)
+    first_logged = -np.arange(values.size)
+    return int(np.lexsort((first_logged, values, series.timestamps_ms, series.steps))[-1])

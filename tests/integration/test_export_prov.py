@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import jsonschema
@@ -225,3 +226,29 @@ def test_credentials_and_home_paths_stay_out_of_every_file(tmp_path):
         assert "carol" not in text
     assert any("https://github.com/acme/r.git" in text for text in texts)
     assert any("/home/user-" in text and "/projects/train.py" in text for text in texts)
+
+
+@pytest.mark.parametrize("points", [
+    [(5, 1000, 0.5), (1, 2000, 0.1)],
+    [(5, 1000, 0.5), (1, 2000, 0.1), (5, 3000, math.nan)],
+    [(2, 1000, 0.5), (2, 1000, -1.0), (0, 500, 9.0)],
+], ids=["step-before-time", "nan-latest", "same-step-and-time"])
+def test_summary_last_is_mlflows_latest_value(tmp_path, points):
+    """Steps logged out of time order: the range is by step and ``last`` is the value MLflow
+    itself reports as the run's latest (largest step, then timestamp, then value)."""
+    from mlflow.entities import Metric
+    from mlflow_runs import client_for, new_run, run_record
+
+    from exporters.collect import metric_series, summarise
+
+    client = client_for(tmp_path)
+    run_id = new_run(client, "order", tmp_path)
+    client.log_batch(run_id, metrics=[Metric("loss", v, t, s) for s, t, v in points])
+    [series] = metric_series(client, run_record(client, run_id), "loss", {})
+    summary = summarise(series, None)
+    latest = client.get_run(run_id).data.metrics["loss"]
+    assert (summary.first_step, summary.last_step) == (min(p[0] for p in points),
+                                                       max(p[0] for p in points))
+    assert summary.last == latest or (math.isnan(summary.last) and math.isnan(latest))
+    assert summary.first_time.timestamp() * 1000 == min(p[1] for p in points)
+    assert summary.last_time.timestamp() * 1000 == max(p[1] for p in points)
