@@ -16,11 +16,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "[redacted]"
 
-SECRET_KEY_PATTERN = re.compile(
-    r"(pass(word|wd|phrase)?|pwd|token|secret|credential|auth|api[-_.]?key|private[-_.]?key"
-    r"|access[-_.]?key|(^|[-_./\s])key($|[-_./\s])|cookie|session[-_.]?id)",
-    re.IGNORECASE,
-)
+# A key is split into lower-case words on ``-_./``, spaces and case changes; it names a
+# secret when one word, or two adjacent words, are in these sets. Whole words, so that
+# ``max_tokens``, ``tokenizer``, ``num_passes``, ``author`` and ``key_dim`` stay visible.
+SECRET_WORDS = frozenset({
+    "password", "passwd", "passphrase", "pwd", "secret", "token", "credential", "credentials",
+    "cookie", "apikey", "accesskey", "privatekey", "secretkey", "authtoken", "clientsecret",
+    "sessionid"})
+SECRET_WORD_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key"),
+                               ("session", "id")})
+KEY_WORD_BOUNDARY = re.compile(r"[-_./\s]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 HOME_PATH = re.compile(r"(/(?:home|Users)/)([^/\s\"']+)")
 CREDENTIAL_VALUE_PATTERNS = tuple(re.compile(p) for p in (
     r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key id
@@ -36,9 +41,17 @@ CREDENTIAL_VALUE_PATTERNS = tuple(re.compile(p) for p in (
 ))
 
 
+def key_words(key: str) -> list[str]:
+    """``openai.apiKey`` -> ``['openai', 'api', 'key']``."""
+    return [w.lower() for w in KEY_WORD_BOUNDARY.split(key) if w]
+
+
 def is_secret_key(key: str) -> bool:
-    """True when a tag/param key names something secret (password, token, api_key ...)."""
-    return bool(SECRET_KEY_PATTERN.search(key))
+    """True when a tag/param key names something secret (``db_password``, ``HF_TOKEN``,
+    ``openai.api_key``) by a whole word, not a substring (``max_tokens`` is no secret)."""
+    words = key_words(key)
+    return (any(w in SECRET_WORDS for w in words)
+            or any(pair in SECRET_WORD_PAIRS for pair in zip(words, words[1:], strict=False)))
 
 
 def looks_like_credential(value: str) -> bool:

@@ -47,14 +47,19 @@ def test_safe_names_keep_plain_names_and_do_not_collide():
 @pytest.mark.parametrize(("key", "value"), [
     ("db_password", "hunter2"), ("API_KEY", "x"), ("hf_token", "x"), ("aws.secret", "x"),
     ("url", "postgresql://u:pw@db/x"), ("note", "ghp_" + "a" * 36),
-    ("auth_header", "Bearer abcdefghijklmnopqrstuvwxyz"),
+    ("auth_header", "Bearer abcdefghijklmnopqrstuvwxyz"), ("HF_TOKEN", "x"),
+    ("aws_secret_access_key", "x"), ("openai.api_key", "x"), ("apiKey", "x"),
+    ("db-passwd", "x"), ("clientSecret", "x"), ("gcp.credentials", "x"),
+    ("auth_token", "x"), ("ssh.private_key", "x"), ("s3.accessKey", "x"),
 ])
 def test_secrets_redacted(key, value):
     assert redact_value(key, value) == REDACTED
 
 
-@pytest.mark.parametrize(("key", "value"), [("lr", "0.01"), ("monkey", "x"),
-                                            ("source", "s3://bucket/data.csv")])
+@pytest.mark.parametrize(("key", "value"), [
+    ("lr", "0.01"), ("monkey", "x"), ("source", "s3://bucket/data.csv"),
+    ("max_tokens", "512"), ("tokenizer", "bpe"), ("num_passes", "3"), ("author", "ann"),
+    ("key_dim", "64"), ("keys", "a,b"), ("maxTokens", "512"), ("bypass_cache", "true")])
 def test_ordinary_values_kept(key, value):
     assert redact_value(key, value) == value
 
