@@ -71,6 +71,9 @@ def open_client(tracking_uri: str) -> MlflowClient:
         require_existing_store(tracking_uri)
     except JournalUnavailableError as exc:
         raise ReaderError(str(exc)) from exc
+    except MlflowException as exc:  # a malformed prov URI; its message lists the valid forms
+        message = " ".join(line.strip() for line in exc.message.splitlines())
+        raise ReaderError(message.replace(tracking_uri, redact_uri(tracking_uri))) from exc
     try:
         return MlflowClient(tracking_uri=tracking_uri)
     except MlflowException as exc:
@@ -337,18 +340,23 @@ def _hash_file(root_uri: str, path: str, tracking_uri: str) -> ArtifactRecord:
     ``tracking_uri`` resolves ``mlflow-artifacts:`` URIs (a server's artifact proxy) against
     the export's source rather than whatever the process-wide tracking URI happens to be."""
     uri = f"{root_uri.rstrip('/')}/{path}"
-    local = _local_path(uri)
-    if local is not None and local.is_file():
-        return ArtifactRecord(path=path, size=local.stat().st_size, sha256=_sha256(local),
-                              uri=uri)
-    with tempfile.TemporaryDirectory(prefix="mlflow-prov-") as tmp:
-        try:
-            downloaded = Path(mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri))
-        except MlflowException as exc:
-            raise ReaderError(f"cannot download artifact {uri}: {exc.message}") from exc
-        return ArtifactRecord(path=path, size=downloaded.stat().st_size,
-                              sha256=_sha256(downloaded), uri=uri)
+    try:
+        local = _local_path(uri)
+        if local is not None and local.is_file():
+            return _hashed(path, uri, local)
+        with tempfile.TemporaryDirectory(prefix="mlflow-prov-") as tmp:
+            downloaded = mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri)
+            return _hashed(path, uri, Path(downloaded))
+    except MlflowException as exc:
+        raise ReaderError(f"cannot download artifact {redact_uri(uri)}: {exc.message}") from exc
+    except OSError as exc:  # unreadable file, full temporary disk: name the artifact
+        raise ReaderError(f"cannot read artifact {redact_uri(uri)}: "
+                          f"{exc.strerror or exc}") from exc
+
+
+def _hashed(path: str, uri: str, file: Path) -> ArtifactRecord:
+    return ArtifactRecord(path=path, size=file.stat().st_size, sha256=_sha256(file), uri=uri)
 
 
 def _local_path(uri: str) -> Path | None:

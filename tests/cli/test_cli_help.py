@@ -81,3 +81,33 @@ def test_a_mistyped_prov_path_is_an_error_and_creates_nothing(tmp_path):
     assert result.exit_code == 1
     assert f"no prov store at {missing}" in result.output
     assert not missing.exists()
+
+
+def _errors(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("Error")]
+
+
+def test_a_malformed_prov_uri_is_one_line_naming_the_accepted_forms(tmp_path):
+    result = CliRunner().invoke(main, ["export", "--tracking-uri", "prov://data/runs",
+                                       "--experiment", "x", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    [error] = _errors(result.output)
+    assert "prov:///data/runs" in error and "prov:relative/dir" in error
+    assert "prov+postgresql://" in error
+
+
+def test_an_unreadable_artifact_is_one_line_naming_it(tmp_path):
+    """``/proc/self/mem`` is a regular file that no one can read from offset 0 (even root)."""
+    from mlflow_runs import client_for, new_run
+
+    client = client_for(tmp_path)
+    run_id = new_run(client, "unreadable", tmp_path)
+    artifact_dir = tmp_path / "artifacts" / run_id / "artifacts"
+    artifact_dir.mkdir(parents=True)
+    (artifact_dir / "broken.bin").symlink_to("/proc/self/mem")
+    result = CliRunner().invoke(main, ["export", "--tracking-uri", client.tracking_uri,
+                                       "--experiment", "unreadable", "--out",
+                                       str(tmp_path / "out"), "--format", "prov-json"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    [error] = _errors(result.output)
+    assert "broken.bin" in error
