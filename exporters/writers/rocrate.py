@@ -279,17 +279,10 @@ def _is_crate(path: Path) -> bool:
         p.name.endswith(".crate") for p in path.parents)
 
 
-def _experiment_files(written: Sequence[Path], runs: Sequence[RunRecord],
-                      exp_dir: Path) -> dict[str, Path]:
-    """Crate path -> file: what the export loop reports plus each run folder's contents
-    (the loop passes every run's files; a caller may pass only the experiment's own)."""
-    files = {_relative(p, exp_dir): p for p in written if p.is_file() and not _is_crate(p)}
-    for run in runs:
-        run_dir = exp_dir / _run_dir_name(run.run_id)
-        if run_dir.is_dir():
-            for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
-                files.setdefault(_relative(path, exp_dir), path)
-    return files
+def _experiment_files(written: Sequence[Path], exp_dir: Path) -> dict[str, Path]:
+    """Crate path -> file for every file this export wrote (``ctx.written``), crates aside:
+    the folder may still hold an earlier export's files, which are not this crate's."""
+    return {_relative(p, exp_dir): p for p in written if p.is_file() and not _is_crate(p)}
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -337,7 +330,7 @@ class RoCrateWriter:
                            f"Process Run Crate of MLflow experiment {experiment.experiment_id}"
                            f" ({len(runs)} runs)",
                            experiment.tags.get(LICENSE_TAG)) as builder:
-            files = _experiment_files(ctx.written, runs, exp_dir)
+            files = _experiment_files(ctx.written, exp_dir)
             ids = {dest: builder.add_file(path, dest) for dest, path in sorted(files.items())}
             for run in runs:
                 prefix = _run_dir_name(run.run_id)

@@ -78,7 +78,8 @@ def _write_all(experiment, **options) -> list[Path]:
     crates = [crate for run in runs
               for crate in writer.write_run(_context(exp_dir, written[run.run_id], **options),
                                             run, ProvDocument(), exp_dir / f"run-{run.run_id}")]
-    crates += writer.write_experiment(_context(exp_dir, [exp_prov], **options), record, runs,
+    everything = [*(path for run in runs for path in written[run.run_id]), exp_prov]
+    crates += writer.write_experiment(_context(exp_dir, everything, **options), record, runs,
                                       ProvDocument(), exp_dir)
     return crates
 
@@ -226,3 +227,22 @@ def test_remote_artifacts_with_one_basename_keep_their_own_bytes(tmp_path):
         for artifact in remote:
             packed = archive.read(f"artifacts/{artifact.path}")
             assert hashlib.sha256(packed).hexdigest() == artifact.sha256, artifact.path
+
+
+def test_experiment_crate_packs_only_this_exports_files(sqlite_experiment, tmp_path):
+    """Exporting again into the same folder with other formats must not pack the files the
+    earlier export left there."""
+    from exporters import export
+
+    def run_export(formats, metrics_format):
+        return export(sqlite_experiment.experiment_id, tmp_path,
+                      tracking_uri=sqlite_experiment.tracking_uri,
+                      options=ExportOptions(formats=formats, metrics_format=metrics_format,
+                                            crate_as_folder=True))
+
+    stale = run_export(("dot",), "csv")
+    result = run_export(("prov-json", "rocrate"), "netcdf")
+    assert any(p.name == "graph.dot" for p in stale.files)
+    ids = set(_entities(_metadata(result.experiment_dir / "experiment.crate")))
+    assert not [i for i in ids if i.endswith((".dot", ".csv")) and "/artifacts/" not in i]
+    assert f"run-{sqlite_experiment.producer}/metrics.nc" in ids
