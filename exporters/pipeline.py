@@ -76,12 +76,18 @@ def _default_tracking_uri() -> str:
 
 
 def validate_formats(options: ExportOptions) -> None:
-    """Fail before reading anything when a format name is unknown."""
-    for name in options.formats:
-        get_writer(name)
+    """Fail before reading anything when a format is unknown, its library is missing or, for
+    svg, Graphviz's ``dot`` is not installed: found after the runs were read, any of these
+    would cost the whole read and leave a partial export behind."""
     if options.metrics_format and options.metrics_format not in METRIC_FORMATS:
         raise ExportError(f"--metrics-format must be one of {', '.join(METRIC_FORMATS)}, "
                           f"not {options.metrics_format!r}")
+    for name in dict.fromkeys((*options.formats, *metric_sink_names(options))):
+        get_writer(name).load()
+    if "svg" in options.formats:
+        from exporters.writers.svg import find_dot
+
+        find_dot()
 
 
 def safe_name(text: str, fallback: str) -> str:

@@ -111,3 +111,18 @@ def test_an_unreadable_artifact_is_one_line_naming_it(tmp_path):
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     [error] = _errors(result.output)
     assert "broken.bin" in error
+
+
+def test_missing_graphviz_fails_before_writing_anything(sqlite_experiment, tmp_path,
+                                                        monkeypatch):
+    """A PATH without ``dot``: the export stops before reading runs, so no partial output."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["export", "--tracking-uri", sqlite_experiment.tracking_uri,
+                                       "--experiment", sqlite_experiment.experiment_id,
+                                       "--out", str(out), "--format", "prov-json,svg",
+                                       "--metrics-format", "csv"])
+    assert result.exit_code == 1
+    [error] = _errors(result.output)
+    assert "Graphviz" in error
+    assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
