@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import mlflow
 import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Experiment, LoggedModel, Metric, Run, ViewType
 from mlflow.exceptions import MlflowException
 
+from exporters.artifacts import download
 from exporters.contexts import metric_context, metric_source, normalise_context
 from exporters.errors import ReaderError
 from exporters.options import ExportOptions
@@ -345,9 +345,7 @@ def _hash_file(root_uri: str, path: str, tracking_uri: str) -> ArtifactRecord:
         if local is not None and local.is_file():
             return _hashed(path, uri, local)
         with tempfile.TemporaryDirectory(prefix="mlflow-prov-") as tmp:
-            downloaded = mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, dst_path=tmp, tracking_uri=tracking_uri)
-            return _hashed(path, uri, Path(downloaded))
+            return _hashed(path, uri, download(uri, Path(tmp), tracking_uri))
     except MlflowException as exc:
         raise ReaderError(f"cannot download artifact {redact_uri(uri)}: {exc.message}") from exc
     except OSError as exc:  # unreadable file, full temporary disk: name the artifact

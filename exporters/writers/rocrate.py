@@ -31,6 +31,7 @@ from rocrate.model.contextentity import ContextEntity
 from rocrate.model.file import File
 from rocrate.rocrate import ROCrate
 
+from exporters.artifacts import download
 from exporters.errors import WriterError
 from exporters.options import WriterContext
 from exporters.records import ArtifactRecord, ExperimentRecord, MetricSummary, RunRecord
@@ -159,15 +160,13 @@ class _CrateBuilder:
         local = _local_path(artifact.uri)
         if local is not None:
             return local if local.is_file() else None
-        from mlflow.artifacts import download_artifacts
         from mlflow.exceptions import MlflowException
 
         self._downloads += 1
         folder = self.scratch / str(self._downloads)
         try:
             folder.mkdir()
-            return Path(download_artifacts(artifact_uri=artifact.uri, dst_path=str(folder),
-                                           tracking_uri=self.tracking_uri))
+            return download(artifact.uri, folder, self.tracking_uri)
         except (MlflowException, OSError):
             return None
 

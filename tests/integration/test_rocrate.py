@@ -246,3 +246,25 @@ def test_experiment_crate_packs_only_this_exports_files(sqlite_experiment, tmp_p
     ids = set(_entities(_metadata(result.experiment_dir / "experiment.crate")))
     assert not [i for i in ids if i.endswith((".dot", ".csv")) and "/artifacts/" not in i]
     assert f"run-{sqlite_experiment.producer}/metrics.nc" in ids
+
+
+def test_remote_artifacts_are_hashed_and_packed_without_progress_bars(tmp_path, capfd):
+    """MLflow draws a progress bar per download; an export of many artifacts must not."""
+    import os
+
+    from exporters.collect import run_artifacts
+
+    client = client_for(tmp_path)
+    run_id = new_run(client, "quiet", tmp_path)
+    note = tmp_path / "note.txt"
+    note.write_text("hello\n")
+    client.log_artifact(run_id, str(note))
+    client.set_terminated(run_id)
+    artifacts = run_artifacts(client, run_id, f"runs:/{run_id}")
+    assert [a.uri for a in artifacts] == [f"runs:/{run_id}/note.txt"]
+    run = replace(run_record(client, run_id), artifacts=artifacts)
+    ctx = WriterContext(options=ExportOptions(formats=("rocrate",)), out_dir=tmp_path,
+                        tracking_uri=client.tracking_uri)
+    RoCrateWriter().write_run(ctx, run, ProvDocument(), tmp_path / f"run-{run_id}")
+    assert "Downloading artifacts" not in capfd.readouterr().err
+    assert "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR" not in os.environ
