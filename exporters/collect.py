@@ -153,6 +153,14 @@ def read_history(tracking_uri: str, experiment_id: str, pseudonymize: Pseudonymi
     return True, experiment_events, dict(run_events)
 
 
+def journal_intact(tracking_uri: str, run_id: str) -> bool:
+    """Whether the run's journal chain verifies: an edited or removed event says so in the
+    export instead of passing for history."""
+    from mlflow_prov.journal import verify_chain
+
+    return verify_chain(tracking_uri, f"run:{run_id}").intact
+
+
 def _redact_payload(payload: dict) -> dict:
     """Secrets stay out of history too: tag/param dicts and single key/value payloads."""
     cleaned = dict(payload)
@@ -170,6 +178,9 @@ def _private_writer(writer: dict, pseudonymize: Pseudonymizer) -> dict:
     cleaned = dict(writer)
     cleaned["user"] = pseudonymize(cleaned.get("user"), "user")
     cleaned["host"] = pseudonymize(cleaned.get("host"), "host")
+    if isinstance(cleaned.get("via"), dict):
+        cleaned["via"] = {**cleaned["via"],
+                          "host": pseudonymize(cleaned["via"].get("host"), "host")}
     if pseudonymize.enabled:
         cleaned.pop("client_address", None)
     return cleaned
@@ -208,7 +219,8 @@ def logged_models_by_run(client: MlflowClient, experiment_id: str) -> dict[str, 
 
 def run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
                pseudonymize: Pseudonymizer, models: list[LoggedModel],
-               history: list[HistoryEvent]) -> RunRecord:
+               history: list[HistoryEvent],
+               journal_intact: bool | None = None) -> RunRecord:
     """Everything about one run except its metric summaries (filled while streaming)."""
     info, data = run.info, run.data
     tags = _private_tags(dict(data.tags), pseudonymize)
@@ -238,7 +250,7 @@ def run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
         input_model_ids=tuple(m.model_id for m in (run.inputs.model_inputs or [])
                               ) if run.inputs else (),
         model_versions=versions,
-        history=tuple(history))
+        history=tuple(history), journal_intact=journal_intact)
 
 
 def _private_tags(tags: dict[str, str], pseudonymize: Pseudonymizer) -> dict[str, str]:

@@ -61,7 +61,9 @@ def export(experiment: str, out_dir: str | os.PathLike[str], *,
     for run in _progress(runs, options, "reading runs"):
         record = collect.run_record(client, run, options=options, pseudonymize=pseudonymize,
                                     models=models.get(run.info.run_id, []),
-                                    history=run_events.get(run.info.run_id, []))
+                                    history=run_events.get(run.info.run_id, []),
+                                    journal_intact=collect.journal_intact(uri, run.info.run_id)
+                                    if available else None)
         record, files = stream_metrics(client, record, run_dir_of(exp_dir, record), options)
         records.append(record)
         written[record.run_id] = files

@@ -194,7 +194,36 @@ def add_run_activity(scope: RunScope) -> None:
         (MLFLOWPROV["lifecycleStage"], run.lifecycle_stage),
         (MLFLOWPROV["artifactUri"], run.artifact_uri),
         (MLFLOWPROV["historyAvailable"], scope.experiment.history_available),
+        (MLFLOWPROV["journalIntact"], run.journal_intact),
     ]))
+
+
+WRITER_FIELDS = ("user", "host", "pid", "rank", "local_rank", "slurm_procid", "client_address")
+
+
+def add_writers(scope: RunScope) -> None:
+    """The processes that wrote the run, from the journal: one agent per distinct writer
+    (user, host, pid, rank; behind a server the client address), associated with the run,
+    so the ranks of a distributed job or the clients of a server are told apart."""
+    writers: dict[tuple, int] = {}
+    for event in scope.run.history:
+        identity = tuple((f, event.writer.get(f)) for f in WRITER_FIELDS
+                         if event.writer.get(f) is not None)
+        writers[identity] = writers.get(identity, 0) + 1
+    run_activity = run_id_of(scope.run.run_id)
+    for index, (identity, count) in enumerate(sorted(writers.items(), key=str)):
+        agent = qid("run", scope.run.run_id, "writer", str(index))
+        attributes = [(PROV["type"], PROV["SoftwareAgent"]), (PROV["type"], MLFLOWPROV["Writer"]),
+                      (MLFLOWPROV["eventCount"], count)]
+        attributes += [(MLFLOWPROV[_camel(f)], v) for f, v in identity]
+        scope.bundle.agent(agent, attributes)
+        scope.bundle.wasAssociatedWith(run_activity, agent,
+                                       other_attributes=[(PROV["role"], MLFLOWPROV["Writer"])])
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def add_agents(scope: RunScope) -> None:
@@ -532,8 +561,8 @@ def add_lineage(scope: RunScope) -> None:
 
 
 MODELS: tuple[Callable[[RunScope], None], ...] = (
-    add_run_activity, add_agents, add_parent, add_params, add_datasets, add_input_models,
-    add_metrics, add_artifacts, add_logged_models, add_model_versions, add_tags,
+    add_run_activity, add_agents, add_writers, add_parent, add_params, add_datasets,
+    add_input_models, add_metrics, add_artifacts, add_logged_models, add_model_versions, add_tags,
     add_status_history, add_deletion, add_lineage,
 )
 

@@ -149,6 +149,7 @@ class ModelVersionRecord:
 class RunRecord:
     """One MLflow run and everything the export says about it.
 
+    ``journal_intact`` is the journal's hash-chain check for the run (``None``: no journal).
     ``source_*``/``git_*`` come from MLflow's ``mlflow.source.*`` tags; ``tags`` excludes
     nothing but is already redacted for secrets. ``metrics`` is filled while the metric series
     are streamed (see ``exporters.export``).
@@ -179,6 +180,7 @@ class RunRecord:
     model_versions: tuple[ModelVersionRecord, ...] = ()
     metrics: tuple[MetricSummary, ...] = ()
     history: tuple[HistoryEvent, ...] = ()
+    journal_intact: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,9 @@ def test_ddp_ranks(tmp_path):
         assert "train/loss" in child.data.metrics
         ranks = {e.writer.get("rank") for e in read_events(uri, run_id=child.info.run_id)}
         assert ranks == {rank}
+        writers = [a for a in prov_json(out, "ddp-ranks", child.info.run_id)["agent"].values()
+                   if "mlflowprov:rank" in a]
+        assert [w["mlflowprov:rank"]["$"] for w in writers] == [str(rank)]
     assert "system/process_cpu_percentage" in runs["ddp"].data.metrics
     assert "final/train/loss" in runs["rank-0"].data.metrics
     exported = {p.name for p in (out / "ddp-ranks").iterdir()}

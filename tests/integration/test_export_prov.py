@@ -257,3 +257,49 @@ def test_summary_last_is_mlflows_latest_value(tmp_path, points):
     assert summary.last == latest or (math.isnan(summary.last) and math.isnan(latest))
     assert summary.first_time.timestamp() * 1000 == min(p[1] for p in points)
     assert summary.last_time.timestamp() * 1000 == max(p[1] for p in points)
+
+
+def _writer_agents(document: dict) -> list[dict]:
+    return [a for a in document.get("agent", {}).values()
+            if "mlflowprov:Writer" in [t["$"] for t in _as_list(a["prov:type"])]]
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_journal_writers_and_integrity_are_exported(exported):
+    import os
+
+    sample, result = exported
+    document = json.loads((result.experiment_dir / f"run-{sample.producer}" / "prov.json")
+                          .read_text(encoding="utf-8"))
+    (run,) = [a for a in document["activity"].values()
+              if a.get("mlflowprov:runId") == sample.producer]
+    assert run["mlflowprov:journalIntact"] is True
+    writers = _writer_agents(document)
+    assert [w["mlflowprov:pid"] for w in writers] == [
+        {"$": str(os.getpid()), "type": "xsd:int"}]
+    roles = [r.get("prov:role") for r in document["wasAssociatedWith"].values()
+             if r["prov:agent"] in document["agent"] and r["prov:agent"].endswith("writer.0")]
+    assert [role["$"] for role in roles] == ["mlflowprov:Writer"]
+
+
+def test_a_tampered_journal_exports_as_not_intact(tmp_path):
+    import sqlite3
+
+    from mlflow import MlflowClient
+
+    store = tmp_path / "store"
+    uri = f"prov://{store}"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("tampered")).info.run_id
+    client.log_param(run_id, "lr", "0.1")
+    with sqlite3.connect(store / "mlflow.db") as connection:
+        connection.execute("UPDATE prov_journal SET payload = '{\"params\":{\"lr\":\"9\"}}' "
+                           "WHERE kind = 'params.logged'")
+    result = export("tampered", tmp_path / "out", tracking_uri=uri)
+    document = json.loads((result.experiment_dir / f"run-{run_id}" / "prov.json").read_text())
+    (run,) = document["activity"].values() if len(document["activity"]) == 1 else [
+        a for a in document["activity"].values() if a.get("mlflowprov:runId") == run_id]
+    assert run["mlflowprov:journalIntact"] is False
