@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import mlflow
 
@@ -39,3 +40,12 @@ def download(uri: str, dst_path: Path, tracking_uri: str) -> Path:
     with _progress_bars_off():
         return Path(mlflow.artifacts.download_artifacts(
             artifact_uri=uri, dst_path=str(dst_path), tracking_uri=tracking_uri))
+
+
+def local_path(uri: str) -> Path | None:
+    """The file behind a ``file:`` URI or a plain path; ``None`` for remote schemes and for
+    ``file://host/…`` URIs naming another machine."""
+    parts = urlsplit(uri)
+    if parts.scheme in ("", "file") and not parts.netloc:
+        return Path(unquote(parts.path))
+    return None

@@ -16,14 +16,13 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Experiment, LoggedModel, Metric, Run, ViewType
 from mlflow.exceptions import MlflowException
 
-from exporters.artifacts import download
+from exporters.artifacts import download, local_path
 from exporters.contexts import metric_context, metric_source, normalise_context
 from exporters.errors import ReaderError
 from exporters.options import ExportOptions
@@ -353,7 +352,7 @@ def _hash_file(root_uri: str, path: str, tracking_uri: str) -> ArtifactRecord:
     the export's source rather than whatever the process-wide tracking URI happens to be."""
     uri = f"{root_uri.rstrip('/')}/{path}"
     try:
-        local = _local_path(uri)
+        local = local_path(uri)
         if local is not None and local.is_file():
             return _hashed(path, uri, local)
         with tempfile.TemporaryDirectory(prefix="mlflow-prov-") as tmp:
@@ -369,11 +368,6 @@ def _hashed(path: str, uri: str, file: Path) -> ArtifactRecord:
     return ArtifactRecord(path=path, size=file.stat().st_size, sha256=_sha256(file), uri=uri)
 
 
-def _local_path(uri: str) -> Path | None:
-    parts = urlsplit(uri)
-    if parts.scheme in ("", "file") and not parts.netloc:
-        return Path(unquote(parts.path))
-    return None
 
 
 def _sha256(path: Path) -> str:

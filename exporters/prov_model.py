@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import quote, unquote, urlsplit
 
 from prov.model import PROV, Literal, Namespace, ProvBundle, ProvDocument, QualifiedName
@@ -29,6 +28,7 @@ from exporters.records import (
     MetricSummary,
     RunRecord,
 )
+from exporters.versions import package_version
 
 MLFLOW = Namespace("mlflow", "urn:mlflow:")
 MLFLOWPROV = Namespace("mlflowprov", "https://w3id.org/mlflow-prov/ns#")
@@ -61,11 +61,6 @@ def _attrs(pairs: Iterable[tuple[QualifiedName, object]]) -> list[tuple[Qualifie
     return [(k, v) for k, v in pairs if v is not None and v != ""]
 
 
-def _package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "unknown"
 
 
 # --- ids shared across documents ----------------------------------------------------------
@@ -263,8 +258,8 @@ def software_versions(run: RunRecord) -> tuple[list[tuple[str, str]], str]:
         packages = sorted((environment.get("packages") or {}).items())
         versions = [("python", environment.get("python")), *packages]
         return [(name, ver) for name, ver in versions if ver], "logging"
-    return [("mlflow", _package_version("mlflow")), ("python", platform.python_version()),
-            ("mlflow-prov", _package_version("mlflow-prov"))], "export"
+    return [("mlflow", package_version("mlflow")), ("python", platform.python_version()),
+            ("mlflow-prov", package_version("mlflow-prov"))], "export"
 
 
 def add_parent(scope: RunScope) -> None:

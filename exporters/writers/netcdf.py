@@ -24,6 +24,7 @@ import netCDF4
 import numpy as np
 
 from exporters.records import MetricLocation, MetricSeries, RunRecord
+from exporters.versions import package_version
 
 FILE_NAME = "metrics.nc"
 CONVENTIONS = "CF-1.11"
@@ -93,13 +94,6 @@ def _iso(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat() if value else ""
 
 
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mlflow-prov")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class NetCDFSink:
@@ -117,7 +111,7 @@ class NetCDFSink:
             "Conventions": CONVENTIONS,
             "title": f"Metrics of MLflow run {run.name or run.run_id}",
             "source": f"MLflow run {run.run_id} (experiment {run.experiment_id})",
-            "history": f"{now} written by mlflow-prov {_package_version()} from MLflow",
+            "history": f"{now} written by mlflow-prov {package_version('mlflow-prov')} from MLflow",
             "comment": "one dimension per metric series; time and step are auxiliary "
                        "coordinates; read with auto-masking off (no _FillValue is set)",
             "mlflow_run_id": run.run_id,

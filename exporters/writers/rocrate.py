@@ -24,14 +24,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from prov.model import ProvDocument
 from rocrate.model.contextentity import ContextEntity
 from rocrate.model.file import File
 from rocrate.rocrate import ROCrate
 
-from exporters.artifacts import download
+from exporters.artifacts import download, local_path
 from exporters.errors import WriterError
 from exporters.options import WriterContext
 from exporters.records import ArtifactRecord, ExperimentRecord, MetricSummary, RunRecord
@@ -50,7 +50,6 @@ ENCODING_FORMATS = {".nc": "application/x-netcdf", ".json": "application/json",
                     ".txt": "text/plain", ".md": "text/markdown", ".yaml": "application/yaml",
                     ".yml": "application/yaml", ".pt": "application/octet-stream",
                     ".pkl": "application/octet-stream"}
-CARBON_PREFIX = "system/carbon/"
 LICENSE_TAG = "license"
 NO_LICENSE = ("No license was recorded in MLflow (set a 'license' tag on the run or "
               "experiment, e.g. an SPDX id); ask the owner of the run before reuse.")
@@ -80,12 +79,6 @@ def _ref(ids: Sequence[str]) -> dict[str, str] | list[dict[str, str]]:
     return refs[0] if len(refs) == 1 else refs
 
 
-def _local_path(uri: str) -> Path | None:
-    """The file behind a ``file:`` URI or plain path, None for remote schemes."""
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        return Path(unquote(parsed.path))
-    return None
 
 
 def _is_web_url(text: str | None) -> bool:
@@ -157,7 +150,7 @@ class _CrateBuilder:
         """The artifact as a local file: read in place when local, else downloaded into a
         folder of its own, because MLflow names a download by its basename and rocrate copies
         only at write time (``a/model.pkl`` and ``b/model.pkl`` must not share one path)."""
-        local = _local_path(artifact.uri)
+        local = local_path(artifact.uri)
         if local is not None:
             return local if local.is_file() else None
         from mlflow.exceptions import MlflowException
@@ -242,7 +235,7 @@ class _CrateBuilder:
         """Energy and emissions totals: the last value of each ``system/carbon/*`` series
         (codecarbon's values are cumulative)."""
         return [self._usage_entity(run, summary) for summary in run.metrics
-                if summary.source == "carbon" or summary.key.startswith(CARBON_PREFIX)]
+                if summary.source == "carbon"]
 
     def _usage_entity(self, run: RunRecord, summary: MetricSummary) -> str:
         properties: dict[str, Any] = {"@type": "PropertyValue", "name": summary.key,
