@@ -300,6 +300,5 @@ def test_a_tampered_journal_exports_as_not_intact(tmp_path):
                            "WHERE kind = 'params.logged'")
     result = export("tampered", tmp_path / "out", tracking_uri=uri)
     document = json.loads((result.experiment_dir / f"run-{run_id}" / "prov.json").read_text())
-    (run,) = document["activity"].values() if len(document["activity"]) == 1 else [
-        a for a in document["activity"].values() if a.get("mlflowprov:runId") == run_id]
+    (run,) = [a for a in document["activity"].values() if a.get("mlflowprov:runId") == run_id]
     assert run["mlflowprov:journalIntact"] is False
