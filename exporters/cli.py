@@ -1,108 +1,40 @@
-"""``mlflow-prov`` command line: a thin click layer over :func:`exporters.export`."""
+"""``mlflow-prov`` command line: a click group whose commands load only when they are run.
+
+One module per command under :mod:`exporters.commands`; this file only names them. Loading
+a command lazily keeps ``mlflow-prov --help`` from importing MLflow (over a second of
+start-up) just to print a list. Add a command by writing ``exporters/commands/<name>.py``
+with a click command and one line in :data:`COMMANDS`.
+"""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import importlib
 
 import click
 
-from exporters.errors import ExportError
-from exporters.options import DEFAULT_FORMATS, DEFAULT_MAX_NODES, ExportOptions
-from exporters.writers import FORMAT_NAMES, METRIC_FORMATS
-
-EXPORT_EXAMPLES = """
-\b
-Examples:
-  mlflow-prov export --tracking-uri prov:///data/runs --experiment mnist --out prov-out
-  mlflow-prov export --experiment 3 --run 1a2b... --run 3c4d... --out out --format prov-json,svg
-  mlflow-prov export --tracking-uri http://127.0.0.1:5000 --experiment mnist \\
-      --filter "metrics.accuracy > 0.9" --out out --format prov-json,provn,dot,svg --pseudonymize
-  mlflow-prov export --experiment mnist --out out --format prov-json,netcdf,rocrate
-
-\b
-Layout: OUT/<experiment>/run-<run_id>/{prov.json,prov.provn,graph.dot,graph.svg}
-        OUT/<experiment>/{experiment.prov.json,experiment.provn,experiment.dot,experiment.svg}
-"""
+# command name -> "module:attribute" of its click command
+COMMANDS: dict[str, str] = {
+    "export": "exporters.commands.export:export_command",
+}
 
 
-def parse_formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
-    """``prov-json,dot`` -> ('prov-json', 'dot'), each checked against the writer registry."""
-    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
-    unknown = [n for n in names if n not in FORMAT_NAMES]
-    if unknown or not names:
-        raise click.BadParameter(f"unknown format(s) {', '.join(unknown) or '(none)'}; "
-                                 f"choose from {', '.join(FORMAT_NAMES)}")
-    return names
+class LazyGroup(click.Group):
+    """A click group that imports a command's module only when that command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command), target
+        return command
 
 
-def parse_prefixes(ctx: click.Context, param: click.Parameter,
-                   value: tuple[str, ...]) -> dict[str, str] | None:
-    """``--context-prefix train/=training`` pairs; none given -> the defaults."""
-    if not value:
-        return None
-    pairs = {}
-    for item in value:
-        prefix, sep, context = item.partition("=")
-        if not sep or not prefix or not context:
-            raise click.BadParameter(f"{item!r} is not PREFIX=CONTEXT (e.g. train/=training)")
-        pairs[prefix] = context
-    return pairs
-
-
-@click.group()
+@click.group(cls=LazyGroup)
 @click.version_option(package_name="mlflow-prov", prog_name="mlflow-prov")
 def main() -> None:
     """mlflow-prov: W3C PROV provenance for MLflow experiments."""
-
-
-@main.command("export", epilog=EXPORT_EXAMPLES)
-@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=True,
-              help="MLflow tracking URI (prov:///dir, sqlite:///x.db, http://host:port, ...).")
-@click.option("--experiment", "experiment", required=True, help="Experiment name or id.")
-@click.option("--run", "run_ids", multiple=True, help="Export only this run (repeatable).")
-@click.option("--filter", "filter_string", help='MLflow search filter, e.g. "params.lr = \'0.1\'".')
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder.")
-@click.option("--format", "formats", default=",".join(DEFAULT_FORMATS), show_default=True,
-              callback=parse_formats,
-              help=f"Comma-separated formats: {', '.join(FORMAT_NAMES)}.")
-@click.option("--metrics-format", type=click.Choice(METRIC_FORMATS),
-              help="Write full metric series in this format (netcdf or csv).")
-@click.option("--crate-as-folder", is_flag=True, help="Write the RO-Crate as a folder, not a zip.")
-@click.option("--max-artifact-bytes", type=click.IntRange(min=0),
-              help="RO-Crates reference artifacts larger than this many bytes by URI "
-                   "instead of copying them (they are still sized and sha256-hashed).")
-@click.option("--max-nodes", type=click.IntRange(min=1), default=DEFAULT_MAX_NODES,
-              show_default=True, help="Summarise graphs with more nodes than this.")
-@click.option("--pseudonymize", is_flag=True, help="Replace user and host names by pseudonyms.")
-@click.option("--context-prefix", "context_prefixes", multiple=True, callback=parse_prefixes,
-              help="Metric-key prefix to context, e.g. 'train/=training' (repeatable; "
-                   "replaces the defaults train/ val/ valid/ validation/ test/ eval/).")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bars (default: only on a terminal).")
-def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str, ...],
-                   filter_string: str | None, out_dir: Path, formats: tuple[str, ...],
-                   metrics_format: str | None, crate_as_folder: bool,
-                   max_artifact_bytes: int | None, max_nodes: int, pseudonymize: bool,
-                   context_prefixes: dict[str, str] | None, progress: bool | None) -> None:
-    """Export an MLflow experiment (or some of its runs) as W3C PROV and graphs."""
-    from exporters.pipeline import export
-
-    options = ExportOptions(formats=formats, metrics_format=metrics_format,
-                            crate_as_folder=crate_as_folder,
-                            max_artifact_bytes=max_artifact_bytes, max_nodes=max_nodes,
-                            pseudonymize=pseudonymize, show_progress=progress,
-                            **({"context_prefixes": context_prefixes} if context_prefixes else {}))
-    try:
-        result = export(experiment, out_dir, tracking_uri=tracking_uri or None,
-                        run_ids=run_ids, filter_string=filter_string, options=options)
-    except ExportError as exc:
-        raise click.ClickException(one_line(str(exc))) from exc
-    click.echo(f"exported {result.run_count} run(s), {len(result.files)} file(s) to "
-               f"{os.fspath(result.experiment_dir)}")
-
-
-def one_line(message: str) -> str:
-    """Errors are reported on one line (the first line of the reason)."""
-    return message.strip().splitlines()[0] if message.strip() else "export failed"

@@ -156,8 +156,9 @@ def journal_intact(tracking_uri: str, run_id: str) -> bool:
     """Whether the run's journal chain verifies: an edited or removed event says so in the
     export instead of passing for history."""
     from mlflow_prov.journal import verify_chain
+    from mlflow_prov.vocabulary import run_chain
 
-    return verify_chain(tracking_uri, f"run:{run_id}").intact
+    return verify_chain(tracking_uri, run_chain(run_id)).intact
 
 
 def _redact_payload(payload: dict) -> dict:

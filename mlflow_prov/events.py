@@ -24,9 +24,14 @@ from mlflow.entities import RunStatus
 
 from mlflow_prov.environment import capture_environment
 from mlflow_prov.identity import serving_request
-from mlflow_prov.journal import chain_for_experiment, chain_for_run
-
-DATASET_CONTEXT_TAG = "mlflow.data.context"
+from mlflow_prov.vocabulary import (
+    DATASET_CONTEXT_TAG,
+    EventKind,
+    experiment_chain,
+    logged_model_chain,
+    registered_model_chain,
+    run_chain,
+)
 
 
 @dataclass(frozen=True)
@@ -74,16 +79,16 @@ class Hook:
 
 
 def _run_event(ctx: WriteContext, run_id: str, kind: str, payload: dict[str, Any]) -> Described:
-    return Described(chain_for_run(run_id), kind, payload, ctx.experiment_of_run(run_id), run_id)
+    return Described(run_chain(run_id), kind, payload, ctx.experiment_of_run(run_id), run_id)
 
 
 def _experiment_event(experiment_id: Any, kind: str, payload: dict[str, Any]) -> Described:
     experiment_id = str(experiment_id)
-    return Described(chain_for_experiment(experiment_id), kind, payload, experiment_id)
+    return Described(experiment_chain(experiment_id), kind, payload, experiment_id)
 
 
 def _model_event(ctx: WriteContext, model_id: str, kind: str, payload: dict[str, Any]) -> Described:
-    return Described(f"logged_model:{model_id}", kind, {"model_id": model_id, **payload},
+    return Described(logged_model_chain(model_id), kind, {"model_id": model_id, **payload},
                      ctx.experiment_of_model(model_id))
 
 
@@ -99,12 +104,12 @@ def experiment_created(ctx: WriteContext, name, artifact_location=None, tags=Non
     experiment = ctx.created(SqlExperiment)
     if experiment is None:
         return None
-    return _experiment_event(experiment.experiment_id, "experiment.created", {
+    return _experiment_event(experiment.experiment_id, EventKind.EXPERIMENT_CREATED, {
         "name": name, "artifact_location": experiment.artifact_location, "tags": _tag_dict(tags)})
 
 
 def experiment_renamed(ctx: WriteContext, experiment_id, new_name):
-    return _experiment_event(experiment_id, "experiment.renamed",
+    return _experiment_event(experiment_id, EventKind.EXPERIMENT_RENAMED,
                              {"old_name": ctx.before, "new_name": new_name})
 
 
@@ -117,25 +122,27 @@ def _cascade(ctx: WriteContext, experiment_id, kind: str, run_kind: str,
                      if run.lifecycle_stage == lifecycle_stage)
     cause = {"cause": kind, "experiment_id": str(experiment_id)}
     return [_experiment_event(experiment_id, kind, {"run_ids": run_ids}),
-            *(Described(chain_for_run(run_id), run_kind, cause, str(experiment_id), run_id)
+            *(Described(run_chain(run_id), run_kind, cause, str(experiment_id), run_id)
               for run_id in run_ids)]
 
 
 def experiment_deleted(ctx: WriteContext, experiment_id):
-    return _cascade(ctx, experiment_id, "experiment.deleted", "run.deleted", "deleted")
+    return _cascade(ctx, experiment_id, EventKind.EXPERIMENT_DELETED, EventKind.RUN_DELETED,
+                    "deleted")
 
 
 def experiment_restored(ctx: WriteContext, experiment_id):
-    return _cascade(ctx, experiment_id, "experiment.restored", "run.restored", "active")
+    return _cascade(ctx, experiment_id, EventKind.EXPERIMENT_RESTORED, EventKind.RUN_RESTORED,
+                    "active")
 
 
 def experiment_tag_set(ctx: WriteContext, experiment_id, tag):
-    return _experiment_event(experiment_id, "experiment.tag_set",
+    return _experiment_event(experiment_id, EventKind.EXPERIMENT_TAG_SET,
                              {"key": tag.key, "value": tag.value, "old_value": ctx.before})
 
 
 def experiment_tag_deleted(ctx: WriteContext, experiment_id, key):
-    return _experiment_event(experiment_id, "experiment.tag_deleted",
+    return _experiment_event(experiment_id, EventKind.EXPERIMENT_TAG_DELETED,
                              {"key": key, "old_value": ctx.before})
 
 
@@ -150,7 +157,7 @@ def run_created(ctx: WriteContext, experiment_id, user_id, start_time, tags, run
     if run is None:
         return None
     environment = None if serving_request() else capture_environment()
-    return Described(chain_for_run(run.run_uuid), "run.created", {
+    return Described(run_chain(run.run_uuid), EventKind.RUN_CREATED, {
         "run_name": run.name, "user_id": user_id, "start_time": start_time,
         "tags": _tag_dict(tags), "environment": environment,
     }, str(run.experiment_id), run.run_uuid)
@@ -159,17 +166,17 @@ def run_created(ctx: WriteContext, experiment_id, user_id, start_time, tags, run
 def run_updated(ctx: WriteContext, run_id, run_status, end_time, run_name):
     old_status, old_name = ctx.before or (None, None)
     new_status = RunStatus.to_string(run_status) if run_status is not None else old_status
-    return _run_event(ctx, run_id, "run.updated", {
+    return _run_event(ctx, run_id, EventKind.RUN_UPDATED, {
         "old_status": old_status, "new_status": new_status, "end_time": end_time,
         "old_name": old_name, "new_name": run_name or old_name})
 
 
 def run_deleted(ctx: WriteContext, run_id):
-    return _run_event(ctx, run_id, "run.deleted", {})
+    return _run_event(ctx, run_id, EventKind.RUN_DELETED, {})
 
 
 def run_restored(ctx: WriteContext, run_id):
-    return _run_event(ctx, run_id, "run.restored", {})
+    return _run_event(ctx, run_id, EventKind.RUN_RESTORED, {})
 
 
 def metrics_logged(ctx: WriteContext, run_id, metrics):
@@ -195,7 +202,7 @@ def metrics_logged(ctx: WriteContext, run_id, metrics):
     model_ids = sorted({m.model_id for m in metrics if getattr(m, "model_id", None)})
     if model_ids:
         payload["model_ids"] = model_ids
-    return _run_event(ctx, run_id, "metrics.logged", payload)
+    return _run_event(ctx, run_id, EventKind.RUN_METRICS_LOGGED, payload)
 
 
 def model_metrics_logged(ctx: WriteContext, run_id, metrics, experiment_id=None,
@@ -203,23 +210,24 @@ def model_metrics_logged(ctx: WriteContext, run_id, metrics, experiment_id=None,
     linked = [m for m in metrics if getattr(m, "model_id", None)]
     if not linked:
         return None
-    return _run_event(ctx, run_id, "logged_model.metrics_logged", {
+    return _run_event(ctx, run_id, EventKind.LOGGED_MODEL_METRICS_LOGGED, {
         "model_ids": sorted({m.model_id for m in linked}),
         "keys": sorted({m.key for m in linked}), "count": len(linked)})
 
 
 def param_logged(ctx: WriteContext, run_id, param):
-    return _run_event(ctx, run_id, "params.logged", {"params": {param.key: param.value}})
+    return _run_event(ctx, run_id, EventKind.RUN_PARAMS_LOGGED,
+                      {"params": {param.key: param.value}})
 
 
 def params_logged(ctx: WriteContext, run_id, params):
     if not params:
         return None
-    return _run_event(ctx, run_id, "params.logged", {"params": _tag_dict(params)})
+    return _run_event(ctx, run_id, EventKind.RUN_PARAMS_LOGGED, {"params": _tag_dict(params)})
 
 
 def tag_set(ctx: WriteContext, run_id, tag):
-    return _run_event(ctx, run_id, "tags.set", {"tags": {tag.key: tag.value},
+    return _run_event(ctx, run_id, EventKind.RUN_TAGS_SET, {"tags": {tag.key: tag.value},
                                                  "old": {tag.key: (ctx.before or {}).get(tag.key)}})
 
 
@@ -227,12 +235,12 @@ def tags_set(ctx: WriteContext, run_id, tags):
     if not tags:
         return None
     old = ctx.before or {}
-    return _run_event(ctx, run_id, "tags.set",
+    return _run_event(ctx, run_id, EventKind.RUN_TAGS_SET,
                       {"tags": _tag_dict(tags), "old": {t.key: old.get(t.key) for t in tags}})
 
 
 def tag_deleted(ctx: WriteContext, run_id, key):
-    return _run_event(ctx, run_id, "tag.deleted",
+    return _run_event(ctx, run_id, EventKind.RUN_TAG_DELETED,
                       {"key": key, "old_value": (ctx.before or {}).get(key)})
 
 
@@ -246,29 +254,29 @@ def _dataset_summary(dataset_input: Any) -> dict[str, Any]:
 def inputs_logged(ctx: WriteContext, run_id, datasets=None, models=None):
     if not datasets and not models:
         return None
-    return _run_event(ctx, run_id, "inputs.logged", {
+    return _run_event(ctx, run_id, EventKind.RUN_INPUTS_LOGGED, {
         "datasets": [_dataset_summary(d) for d in datasets or ()],
         "models": [m.model_id for m in models or ()]})
 
 
 def outputs_logged(ctx: WriteContext, run_id, models):
-    return _run_event(ctx, run_id, "outputs.logged",
+    return _run_event(ctx, run_id, EventKind.RUN_OUTPUTS_LOGGED,
                       {"models": [{"model_id": m.model_id, "step": m.step} for m in models or ()]})
 
 
 def logged_model_recorded(ctx: WriteContext, run_id, mlflow_model):
-    return _run_event(ctx, run_id, "logged_model.recorded", {
+    return _run_event(ctx, run_id, EventKind.RUN_LOGGED_MODEL_RECORDED, {
         "artifact_path": mlflow_model.artifact_path, "model_uuid": mlflow_model.model_uuid,
         "model_id": getattr(mlflow_model, "model_id", None),
         "flavors": sorted(mlflow_model.flavors)})
 
 
 def traces_linked(ctx: WriteContext, trace_ids, run_id):
-    return _run_event(ctx, run_id, "traces.linked", {"trace_ids": list(trace_ids)})
+    return _run_event(ctx, run_id, EventKind.RUN_TRACES_LINKED, {"trace_ids": list(trace_ids)})
 
 
 def traces_unlinked(ctx: WriteContext, trace_ids, run_id):
-    return _run_event(ctx, run_id, "traces.unlinked", {"trace_ids": list(trace_ids)})
+    return _run_event(ctx, run_id, EventKind.RUN_TRACES_UNLINKED, {"trace_ids": list(trace_ids)})
 
 
 # --- logged models (MLflow 3) -----------------------------------------------------------------
@@ -280,63 +288,66 @@ def logged_model_created(ctx: WriteContext, experiment_id, name=None, source_run
     model = ctx.created(SqlLoggedModel)
     if model is None:
         return None
-    return Described(f"logged_model:{model.model_id}", "logged_model.created", {
+    return Described(logged_model_chain(model.model_id), EventKind.LOGGED_MODEL_CREATED, {
         "model_id": model.model_id, "name": model.name, "source_run_id": source_run_id,
         "model_type": model_type, "tags": _tag_dict(tags), "params": _tag_dict(params),
     }, str(experiment_id), source_run_id)
 
 
 def logged_model_finalized(ctx: WriteContext, model_id, status):
-    return _model_event(ctx, model_id, "logged_model.finalized",
+    return _model_event(ctx, model_id, EventKind.LOGGED_MODEL_FINALIZED,
                         {"status": getattr(status, "name", str(status))})
 
 
 def logged_model_deleted(ctx: WriteContext, model_id):
-    return _model_event(ctx, model_id, "logged_model.deleted", {})
+    return _model_event(ctx, model_id, EventKind.LOGGED_MODEL_DELETED, {})
 
 
 def logged_model_tags_set(ctx: WriteContext, model_id, tags):
-    return _model_event(ctx, model_id, "logged_model.tags_set", {"tags": _tag_dict(tags)})
+    return _model_event(ctx, model_id, EventKind.LOGGED_MODEL_TAGS_SET, {"tags": _tag_dict(tags)})
 
 
 def logged_model_tag_deleted(ctx: WriteContext, model_id, key):
-    return _model_event(ctx, model_id, "logged_model.tag_deleted", {"key": key})
+    return _model_event(ctx, model_id, EventKind.LOGGED_MODEL_TAG_DELETED, {"key": key})
 
 
 def logged_model_params_logged(ctx: WriteContext, model_id, params):
-    return _model_event(ctx, model_id, "logged_model.params_logged", {"params": _tag_dict(params)})
+    return _model_event(ctx, model_id, EventKind.LOGGED_MODEL_PARAMS_LOGGED,
+                        {"params": _tag_dict(params)})
 
 
 # --- model registry ---------------------------------------------------------------------------
 
 def _registry_event(name: str, kind: str, payload: dict[str, Any], run_id: str | None = None,
                     experiment_id: str | None = None) -> Described:
-    return Described(f"model:{name}", kind, {"name": name, **payload}, experiment_id, run_id)
+    return Described(registered_model_chain(name), kind, {"name": name, **payload},
+                     experiment_id, run_id)
 
 
 def registered_model_created(ctx, name, tags=None, description=None, deployment_job_id=None):
-    return _registry_event(name, "registered_model.created",
+    return _registry_event(name, EventKind.REGISTERED_MODEL_CREATED,
                            {"tags": _tag_dict(tags), "description": description})
 
 
 def registered_model_updated(ctx, name, description, deployment_job_id=None):
-    return _registry_event(name, "registered_model.updated", {"description": description})
+    return _registry_event(name, EventKind.REGISTERED_MODEL_UPDATED, {"description": description})
 
 
 def registered_model_renamed(ctx, name, new_name):
-    return _registry_event(name, "registered_model.renamed", {"new_name": new_name})
+    return _registry_event(name, EventKind.REGISTERED_MODEL_RENAMED, {"new_name": new_name})
 
 
 def registered_model_deleted(ctx, name):
-    return _registry_event(name, "registered_model.deleted", {})
+    return _registry_event(name, EventKind.REGISTERED_MODEL_DELETED, {})
 
 
 def registered_model_tag_set(ctx, name, tag):
-    return _registry_event(name, "registered_model.tag_set", {"key": tag.key, "value": tag.value})
+    return _registry_event(name, EventKind.REGISTERED_MODEL_TAG_SET,
+                           {"key": tag.key, "value": tag.value})
 
 
 def registered_model_tag_deleted(ctx, name, key):
-    return _registry_event(name, "registered_model.tag_deleted", {"key": key})
+    return _registry_event(name, EventKind.REGISTERED_MODEL_TAG_DELETED, {"key": key})
 
 
 def model_version_created(ctx, name, source, run_id=None, tags=None, run_link=None,
@@ -344,43 +355,44 @@ def model_version_created(ctx, name, source, run_id=None, tags=None, run_link=No
     from mlflow.store.model_registry.dbmodels.models import SqlModelVersion
 
     version = ctx.created(SqlModelVersion)
-    return _registry_event(name, "model_version.created", {
+    return _registry_event(name, EventKind.MODEL_VERSION_CREATED, {
         "version": version.version if version is not None else None, "source": source,
         "run_id": run_id, "model_id": model_id, "tags": _tag_dict(tags),
     }, run_id, ctx.experiment_of_run(run_id))
 
 
 def model_version_updated(ctx, name, version, description):
-    return _registry_event(name, "model_version.updated",
+    return _registry_event(name, EventKind.MODEL_VERSION_UPDATED,
                            {"version": int(version), "description": description})
 
 
 def model_version_stage_transitioned(ctx, name, version, stage, archive_existing_versions):
-    return _registry_event(name, "model_version.stage_transitioned", {
+    return _registry_event(name, EventKind.MODEL_VERSION_STAGE_TRANSITIONED, {
         "version": int(version), "stage": stage, "archive_existing_versions":
         bool(archive_existing_versions)})
 
 
 def model_version_deleted(ctx, name, version):
-    return _registry_event(name, "model_version.deleted", {"version": int(version)})
+    return _registry_event(name, EventKind.MODEL_VERSION_DELETED, {"version": int(version)})
 
 
 def model_version_tag_set(ctx, name, version, tag):
-    return _registry_event(name, "model_version.tag_set",
+    return _registry_event(name, EventKind.MODEL_VERSION_TAG_SET,
                            {"version": int(version), "key": tag.key, "value": tag.value})
 
 
 def model_version_tag_deleted(ctx, name, version, key):
-    return _registry_event(name, "model_version.tag_deleted", {"version": int(version), "key": key})
+    return _registry_event(name, EventKind.MODEL_VERSION_TAG_DELETED,
+                           {"version": int(version), "key": key})
 
 
 def alias_set(ctx, name, alias, version):
-    return _registry_event(name, "registered_model.alias_set",
+    return _registry_event(name, EventKind.REGISTERED_MODEL_ALIAS_SET,
                            {"alias": alias, "version": int(version)})
 
 
 def alias_deleted(ctx, name, alias):
-    return _registry_event(name, "registered_model.alias_deleted", {"alias": alias})
+    return _registry_event(name, EventKind.REGISTERED_MODEL_ALIAS_DELETED, {"alias": alias})
 
 
 # --- pre-reads: values a write is about to overwrite ---------------------------------------------

@@ -29,6 +29,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from mlflow_prov.vocabulary import EventKind, parse_kind
+
 JOURNAL_TABLE = "prov_journal"
 HEADS_TABLE = "prov_journal_heads"
 HASH_ALGORITHM = "sha256"
@@ -80,7 +82,7 @@ class JournalEvent:
     chain: str
     experiment_id: str | None
     run_id: str | None
-    kind: str
+    kind: EventKind | str
     payload: dict[str, Any]
     writer: dict[str, Any]
     prev_hash: str | None
@@ -109,14 +111,6 @@ class JournalUnavailableError(RuntimeError):
 def ensure_tables(engine: sa.engine.Engine) -> None:
     """Create the journal tables if missing: no manual migration step for users."""
     metadata.create_all(engine, checkfirst=True)
-
-
-def chain_for_run(run_id: str) -> str:
-    return f"run:{run_id}"
-
-
-def chain_for_experiment(experiment_id: str) -> str:
-    return f"experiment:{experiment_id}"
 
 
 def _json_safe(value: Any) -> Any:
@@ -230,7 +224,8 @@ def _engine_for(tracking_uri: str) -> sa.engine.Engine:
 
 def _decode(row: Any) -> JournalEvent:
     return JournalEvent(seq=row.seq, time_us=row.time_us, chain=row.chain,
-                        experiment_id=row.experiment_id, run_id=row.run_id, kind=row.kind,
+                        experiment_id=row.experiment_id, run_id=row.run_id,
+                        kind=parse_kind(row.kind),
                         payload=json.loads(row.payload), writer=json.loads(row.writer),
                         prev_hash=row.prev_hash, hash=row.hash)
 

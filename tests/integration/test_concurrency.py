@@ -37,7 +37,7 @@ def _assert_complete_and_intact(tracking_uri: str, run_id: str, results) -> None
     for i in range(PROCESSES):
         history = client.get_metric_history(run_id, f"w{i}")
         assert sorted(m.step for m in history) == list(range(POINTS)), f"w{i} lost points"
-    events = [e for e in read_events(tracking_uri, run_id=run_id) if e.kind == "metrics.logged"]
+    events = [e for e in read_events(tracking_uri, run_id=run_id) if e.kind == "run.metrics_logged"]
     assert sum(e.payload["count"] for e in events) == PROCESSES * POINTS
     writers = {e.writer["pid"] for e in events}
     assert len(writers) == PROCESSES
@@ -99,5 +99,5 @@ def test_log_inputs_survives_another_process_logging_the_same_dataset(prov_uri):
     assert raced, "the competing insert never happened: the test did not exercise the race"
     inputs = client.get_run(run_id).inputs.dataset_inputs
     assert [i.dataset.name for i in inputs] == ["shared"]
-    logged = [e for e in read_events(prov_uri, run_id=run_id) if e.kind == "inputs.logged"]
+    logged = [e for e in read_events(prov_uri, run_id=run_id) if e.kind == "run.inputs_logged"]
     assert len(logged) == 1 and logged[0].payload["datasets"][0]["name"] == "shared"

@@ -225,12 +225,12 @@ def test_journal_keeps_what_mlflow_forgets(played: Played) -> None:
     for name, events in run.items():
         assert events and events[0].kind == "run.created", f"{name}: chain starts {events[:1]}"
 
-    parent_tags = [e.payload for e in run["parent"] if e.kind == "tags.set"]
+    parent_tags = [e.payload for e in run["parent"] if e.kind == "run.tags_set"]
     assert {"tags": {"phase": "train"}, "old": {"phase": "warmup"}} in parent_tags, (
         f"the overwritten tag's earlier value is not journaled: {parent_tags}")
-    deleted = [e.payload for e in run["parent"] if e.kind == "tag.deleted"]
+    deleted = [e.payload for e in run["parent"] if e.kind == "run.tag_deleted"]
     assert deleted == [{"key": "temporary", "old_value": "yes"}]
-    params = {k: v for e in run["parent"] if e.kind == "params.logged"
+    params = {k: v for e in run["parent"] if e.kind == "run.params_logged"
               for k, v in e.payload["params"].items()}
     assert params == {"lr": "0.1", "epochs": "3", "optimizer": "sgd"}
 
@@ -254,18 +254,18 @@ def test_journal_keeps_what_mlflow_forgets(played: Played) -> None:
                                                                        "run.restored"]
     # sweep-4 stays deleted; a later write MLflow rejected left no event
     assert _kinds(run["sweep-4"])[-1] == "run.deleted", _kinds(run["sweep-4"])
-    assert "0.2" not in str([e.payload for e in run["parent"] if e.kind == "params.logged"])
+    assert "0.2" not in str([e.payload for e in run["parent"] if e.kind == "run.params_logged"])
 
-    contexts = [d["context"] for e in run["parent"] if e.kind == "inputs.logged"
+    contexts = [d["context"] for e in run["parent"] if e.kind == "run.inputs_logged"
                 for d in e.payload["datasets"]]
     assert contexts == ["training", "validation"]
     links = [e.payload for e in run["parent"]
-             if e.kind == "metrics.logged" and "val_acc" in e.payload["keys"]]
+             if e.kind == "run.metrics_logged" and "val_acc" in e.payload["keys"]]
     assert links and all(p["datasets"][0]["name"] == "toy-val" and
                          p["model_ids"] == [played.prov.model_ids["pyfunc"]] for p in links), links
     # a dataset link without a model: MLflow stores no trace of it, the journal does
     train = [e.payload for e in run["parent"]
-             if e.kind == "metrics.logged" and e.payload["keys"] == ["train_acc"]]
+             if e.kind == "run.metrics_logged" and e.payload["keys"] == ["train_acc"]]
     digest = {entry["dataset"]["name"]: entry["dataset"]["digest"] for entry in
               played.prov.sections["runs"]["parent"]["inputs"]["dataset_inputs"]}["toy-train"]
     assert [p.get("datasets") for p in train] == [
@@ -319,9 +319,9 @@ def test_journal_keeps_registry_and_logged_model_history(played: Played) -> None
 
 def test_journal_covers_async_logging(played: Played) -> None:
     events = [e for e in played.events() if e.run_id == played.prov.run_ids["async"]]
-    logged = sum(e.payload["count"] for e in events if e.kind == "metrics.logged")
+    logged = sum(e.payload["count"] for e in events if e.kind == "run.metrics_logged")
     assert logged == ASYNC_STEPS + 2, f"async metric points journaled: {logged}"
-    tags = {k: v for e in events if e.kind == "tags.set" for k, v in e.payload["tags"].items()}
+    tags = {k: v for e in events if e.kind == "run.tags_set" for k, v in e.payload["tags"].items()}
     assert tags == {"queued": "yes", "flushed": "soon"}
 
 

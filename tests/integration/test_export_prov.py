@@ -297,7 +297,7 @@ def test_a_tampered_journal_exports_as_not_intact(tmp_path):
     client.log_param(run_id, "lr", "0.1")
     with sqlite3.connect(store / "mlflow.db") as connection:
         connection.execute("UPDATE prov_journal SET payload = '{\"params\":{\"lr\":\"9\"}}' "
-                           "WHERE kind = 'params.logged'")
+                           "WHERE kind = 'run.params_logged'")
     result = export("tampered", tmp_path / "out", tracking_uri=uri)
     document = json.loads((result.experiment_dir / f"run-{run_id}" / "prov.json").read_text())
     (run,) = [a for a in document["activity"].values() if a.get("mlflowprov:runId") == run_id]

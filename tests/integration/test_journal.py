@@ -34,11 +34,11 @@ def test_a_training_run_is_journaled_in_write_order(prov_uri):
     run_id = run.info.run_id
 
     assert _kinds(prov_uri, run_id=run_id) == [
-        "run.created", "params.logged", "tags.set", "metrics.logged", "tags.set",
-        "tag.deleted", "run.updated"]
-    overwrites = _events(prov_uri, "tags.set", run_id=run_id)
+        "run.created", "run.params_logged", "run.tags_set", "run.metrics_logged", "run.tags_set",
+        "run.tag_deleted", "run.updated"]
+    overwrites = _events(prov_uri, "run.tags_set", run_id=run_id)
     assert overwrites[1].payload == {"tags": {"stage": "final"}, "old": {"stage": "draft"}}
-    assert _events(prov_uri, "tag.deleted", run_id=run_id)[0].payload == {
+    assert _events(prov_uri, "run.tag_deleted", run_id=run_id)[0].payload == {
         "key": "stage", "old_value": "final"}
     finished = _events(prov_uri, "run.updated", run_id=run_id)[0].payload
     assert (finished["old_status"], finished["new_status"]) == ("RUNNING", "FINISHED")
@@ -91,9 +91,9 @@ def test_log_batch_is_one_event_per_transaction(prov_uri):
     client.log_batch(run_id, metrics=[Metric("m", float(i), now + i, i) for i in range(250)],
                      params=[Param("a", "1"), Param("b", "2")], tags=[RunTag("t", "x")])
     by_kind = {e.kind: e.payload for e in read_events(prov_uri, run_id=run_id)}
-    assert by_kind["params.logged"] == {"params": {"a": "1", "b": "2"}}
-    assert by_kind["tags.set"] == {"tags": {"t": "x"}, "old": {"t": None}}
-    metrics = by_kind["metrics.logged"]
+    assert by_kind["run.params_logged"] == {"params": {"a": "1", "b": "2"}}
+    assert by_kind["run.tags_set"] == {"tags": {"t": "x"}, "old": {"t": None}}
+    metrics = by_kind["run.metrics_logged"]
     assert (metrics["keys"], metrics["count"]) == (["m"], 250)
     assert (metrics["step_min"], metrics["step_max"]) == (0, 249)
     assert (metrics["time_min"], metrics["time_max"]) == (now, now + 249)
@@ -109,10 +109,10 @@ def test_a_rejected_write_leaves_no_event(prov_uri):
     client.delete_run(run_id)
     with pytest.raises(MlflowException):
         client.log_metric(run_id, "late", 1.0)
-    assert _events(prov_uri, "params.logged", run_id=run_id)[0].payload == {
+    assert _events(prov_uri, "run.params_logged", run_id=run_id)[0].payload == {
         "params": {"lr": "0.1"}}
-    assert _kinds(prov_uri, run_id=run_id).count("params.logged") == 1
-    assert "metrics.logged" not in _kinds(prov_uri, run_id=run_id)
+    assert _kinds(prov_uri, run_id=run_id).count("run.params_logged") == 1
+    assert "run.metrics_logged" not in _kinds(prov_uri, run_id=run_id)
 
 
 def test_mlflows_duplicate_metric_retry_journals_once(prov_uri):
@@ -123,7 +123,7 @@ def test_mlflows_duplicate_metric_retry_journals_once(prov_uri):
     client.log_batch(run_id, metrics=[metric])
     client.log_batch(run_id, metrics=[metric, Metric("loss", 0.5, 1_700_000_000_001, 4)])
     assert len(client.get_metric_history(run_id, "loss")) == 2
-    counts = [e.payload["count"] for e in _events(prov_uri, "metrics.logged", run_id=run_id)]
+    counts = [e.payload["count"] for e in _events(prov_uri, "run.metrics_logged", run_id=run_id)]
     assert counts == [1, 2]
     assert verify_chain(prov_uri, f"run:{run_id}").intact
 
@@ -139,10 +139,10 @@ def test_async_logging_is_journaled(prov_uri):
             mlflow.flush_async_logging()
     finally:
         mlflow.config.enable_async_logging(False)
-    logged = _events(prov_uri, "metrics.logged", run_id=run.info.run_id)
+    logged = _events(prov_uri, "run.metrics_logged", run_id=run.info.run_id)
     assert sum(e.payload["count"] for e in logged) == 40
     assert len(MlflowClient(prov_uri).get_metric_history(run.info.run_id, "async_loss")) == 40
-    assert "params.logged" in _kinds(prov_uri, run_id=run.info.run_id)
+    assert "run.params_logged" in _kinds(prov_uri, run_id=run.info.run_id)
 
 
 def test_registry_writes_are_journaled(prov_uri):
@@ -190,7 +190,8 @@ def test_an_edited_event_breaks_the_chain(prov_uri):
     run_id = _run_with_three_events(prov_uri)
     with sqlite3.connect(_database(prov_uri)) as connection:
         connection.execute("UPDATE prov_journal SET payload = '{\"params\":{\"a\":\"9\"}}' "
-                           "WHERE run_id = ? AND kind = 'params.logged' AND payload LIKE '%\"a\"%'",
+                           "WHERE run_id = ? AND kind = 'run.params_logged' "
+                           "AND payload LIKE '%\"a\"%'",
                            (run_id,))
     report = verify_chain(prov_uri, f"run:{run_id}")
     assert not report.intact
@@ -202,7 +203,8 @@ def test_a_removed_event_breaks_the_chain(prov_uri, which):
     run_id = _run_with_three_events(prov_uri)
     with sqlite3.connect(_database(prov_uri)) as connection:
         connection.execute(f"DELETE FROM prov_journal WHERE seq = (SELECT {which}(seq) FROM "
-                           "prov_journal WHERE run_id = ? AND kind = 'params.logged')", (run_id,))
+                           "prov_journal WHERE run_id = ? AND kind = 'run.params_logged')",
+                           (run_id,))
     report = verify_chain(prov_uri, f"run:{run_id}")
     assert not report.intact and report.length == 2
 
@@ -217,8 +219,8 @@ def test_journal_on_database_servers(server, request):
     client.log_metric(run_id, "m", float("nan"))
     client.set_terminated(run_id)
     assert _kinds(uri, run_id=run_id) == [
-        "run.created", "tags.set", "tags.set", "metrics.logged", "run.updated"]
-    assert _events(uri, "tags.set", run_id=run_id)[1].payload["old"] == {"k": "v1"}
+        "run.created", "run.tags_set", "run.tags_set", "run.metrics_logged", "run.updated"]
+    assert _events(uri, "run.tags_set", run_id=run_id)[1].payload["old"] == {"k": "v1"}
     assert verify_chain(uri, f"run:{run_id}").intact
 
 
@@ -236,7 +238,7 @@ def test_workspace_aware_store_is_journaled_too(prov_uri, monkeypatch):
         store.log_param(run_id, Param("a", "1"))
     finally:
         mlflow.set_workspace(None)
-    assert _kinds(prov_uri, run_id=run_id) == ["run.created", "params.logged"]
+    assert _kinds(prov_uri, run_id=run_id) == ["run.created", "run.params_logged"]
 
 
 def test_numpy_numbers_are_journaled_wherever_mlflow_takes_them(prov_uri, sqlite_uri):
@@ -257,8 +259,8 @@ def test_numpy_numbers_are_journaled_wherever_mlflow_takes_them(prov_uri, sqlite
                           for key in ("loss", "acc", "bad")
                           for m in client.get_metric_history(run.info.run_id, key)]
     assert histories[prov_uri] == histories[sqlite_uri]
-    logged = _events(prov_uri, "metrics.logged", run_id=run.info.run_id)
+    logged = _events(prov_uri, "run.metrics_logged", run_id=run.info.run_id)
     assert [(e.payload["step_min"], e.payload["count"]) for e in logged] == [(3, 1), (7, 2)]
-    assert _events(prov_uri, "params.logged", run_id=run.info.run_id)[0].payload == {
+    assert _events(prov_uri, "run.params_logged", run_id=run.info.run_id)[0].payload == {
         "params": {"width": "64"}}
     assert verify_chain(prov_uri, f"run:{run.info.run_id}").intact

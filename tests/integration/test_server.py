@@ -122,8 +122,8 @@ def test_remote_writes_are_served_and_journaled_with_client_identity(server, bac
     kinds = [e.kind for e in events]
     assert kinds[0] == "run.created" and kinds[-1] == "run.updated"
     assert events[0].payload["environment"] is None, "the server's environment is not the run's"
-    assert {"params.logged", "metrics.logged", "tags.set"} <= set(kinds)
-    overwrite = [e for e in events if e.kind == "tags.set" and "phase" in e.payload["tags"]][-1]
+    assert {"run.params_logged", "run.metrics_logged", "run.tags_set"} <= set(kinds)
+    overwrite = [e for e in events if e.kind == "run.tags_set" and "phase" in e.payload["tags"]][-1]
     assert overwrite.payload["old"] == {"phase": "warmup"}
     me = process_identity()
     for event in events:

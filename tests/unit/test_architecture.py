@@ -12,6 +12,7 @@ PUBLIC_MLFLOW = {"mlflow", "mlflow.entities", "mlflow.exceptions", "mlflow.artif
 JOURNAL_READ_API = {"mlflow_prov.journal": {"read_events", "verify_chain",
                                             "require_existing_store",
                                             "JournalUnavailableError", "JournalEvent"}}
+SHARED_VOCABULARY = "mlflow_prov.vocabulary"  # both rooms' words: exporters may import any
 
 
 def _imports(package: str) -> list[tuple[Path, str, list[str]]]:
@@ -36,6 +37,8 @@ def _breaks_the_read_boundary(module: str, names: list[str]) -> bool:
     top = module.split(".")[0]
     if top == "mlflow":
         return module not in PUBLIC_MLFLOW
+    if module == SHARED_VOCABULARY:
+        return False
     if top == "mlflow_prov":
         return not names or not set(names) <= JOURNAL_READ_API.get(module, set())
     return False

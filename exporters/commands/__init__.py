@@ -1,0 +1,1 @@
+"""One module per ``mlflow-prov`` command; :mod:`exporters.cli` loads them by name."""

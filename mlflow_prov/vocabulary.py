@@ -1,0 +1,294 @@
+"""The words both rooms must agree on: event kinds, chain ids, contexts, secrets, units, layout.
+
+Why one module: capture (``mlflow_prov``) writes journal events and metric keys; export
+(``exporters``) reads them back and files them. When each side spelled these strings on its
+own they drifted apart (a context prefix capture wrote that export did not know; a secret word
+redacted on one side only). Capture may not import exporters, so the shared words live here,
+in capture's package, with no dependency beyond the standard library: exporters import it.
+
+Add a new event kind, context, secret word, unit suffix or output file name here first, then
+use the constant on both sides.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import NamedTuple
+
+# --- journal event kinds ---------------------------------------------------------------------
+
+
+class EventKind(StrEnum):
+    """Every kind of journal event, named ``<chain kind>.<what happened>``.
+
+    Members are the contract; their values are what the journal stores. A journal written
+    with older spellings is read through :func:`parse_kind`.
+    """
+
+    EXPERIMENT_CREATED = "experiment.created"
+    EXPERIMENT_RENAMED = "experiment.renamed"
+    EXPERIMENT_DELETED = "experiment.deleted"
+    EXPERIMENT_RESTORED = "experiment.restored"
+    EXPERIMENT_TAG_SET = "experiment.tag_set"
+    EXPERIMENT_TAG_DELETED = "experiment.tag_deleted"
+
+    RUN_CREATED = "run.created"
+    RUN_UPDATED = "run.updated"
+    RUN_DELETED = "run.deleted"
+    RUN_RESTORED = "run.restored"
+    RUN_METRICS_LOGGED = "run.metrics_logged"
+    RUN_PARAMS_LOGGED = "run.params_logged"
+    RUN_TAGS_SET = "run.tags_set"
+    RUN_TAG_DELETED = "run.tag_deleted"
+    RUN_INPUTS_LOGGED = "run.inputs_logged"
+    RUN_OUTPUTS_LOGGED = "run.outputs_logged"
+    RUN_LOGGED_MODEL_RECORDED = "run.logged_model_recorded"
+    RUN_TRACES_LINKED = "run.traces_linked"
+    RUN_TRACES_UNLINKED = "run.traces_unlinked"
+
+    LOGGED_MODEL_CREATED = "logged_model.created"
+    LOGGED_MODEL_FINALIZED = "logged_model.finalized"
+    LOGGED_MODEL_DELETED = "logged_model.deleted"
+    LOGGED_MODEL_TAGS_SET = "logged_model.tags_set"
+    LOGGED_MODEL_TAG_DELETED = "logged_model.tag_deleted"
+    LOGGED_MODEL_PARAMS_LOGGED = "logged_model.params_logged"
+    LOGGED_MODEL_METRICS_LOGGED = "logged_model.metrics_logged"
+
+    REGISTERED_MODEL_CREATED = "registered_model.created"
+    REGISTERED_MODEL_UPDATED = "registered_model.updated"
+    REGISTERED_MODEL_RENAMED = "registered_model.renamed"
+    REGISTERED_MODEL_DELETED = "registered_model.deleted"
+    REGISTERED_MODEL_TAG_SET = "registered_model.tag_set"
+    REGISTERED_MODEL_TAG_DELETED = "registered_model.tag_deleted"
+    REGISTERED_MODEL_ALIAS_SET = "registered_model.alias_set"
+    REGISTERED_MODEL_ALIAS_DELETED = "registered_model.alias_deleted"
+
+    MODEL_VERSION_CREATED = "model_version.created"
+    MODEL_VERSION_UPDATED = "model_version.updated"
+    MODEL_VERSION_STAGE_TRANSITIONED = "model_version.stage_transitioned"
+    MODEL_VERSION_DELETED = "model_version.deleted"
+    MODEL_VERSION_TAG_SET = "model_version.tag_set"
+    MODEL_VERSION_TAG_DELETED = "model_version.tag_deleted"
+
+
+# Spellings written by mlflow-prov 0.1 journals, read as today's kinds.
+LEGACY_KINDS: dict[str, EventKind] = {
+    "metrics.logged": EventKind.RUN_METRICS_LOGGED,
+    "params.logged": EventKind.RUN_PARAMS_LOGGED,
+    "tags.set": EventKind.RUN_TAGS_SET,
+    "tag.deleted": EventKind.RUN_TAG_DELETED,
+    "inputs.logged": EventKind.RUN_INPUTS_LOGGED,
+    "outputs.logged": EventKind.RUN_OUTPUTS_LOGGED,
+    "logged_model.recorded": EventKind.RUN_LOGGED_MODEL_RECORDED,
+    "traces.linked": EventKind.RUN_TRACES_LINKED,
+    "traces.unlinked": EventKind.RUN_TRACES_UNLINKED,
+}
+
+
+def parse_kind(stored: str) -> EventKind | str:
+    """The :class:`EventKind` for a stored kind (today's or a legacy spelling); an unknown
+    kind (written by a newer version) is returned as it is rather than refused."""
+    if stored in LEGACY_KINDS:
+        return LEGACY_KINDS[stored]
+    try:
+        return EventKind(stored)
+    except ValueError:
+        return stored
+
+
+# --- chain ids -------------------------------------------------------------------------------
+
+
+class ChainKind(StrEnum):
+    """The four kinds of hash chain: one per run, experiment, logged model, registered model."""
+
+    RUN = "run"
+    EXPERIMENT = "experiment"
+    LOGGED_MODEL = "logged_model"
+    REGISTERED_MODEL = "model"
+
+
+def chain_id(kind: ChainKind, object_id: str) -> str:
+    """``run:<run_id>``, ``experiment:<id>``, ``logged_model:<model_id>``, ``model:<name>``."""
+    return f"{kind.value}:{object_id}"
+
+
+def run_chain(run_id: str) -> str:
+    return chain_id(ChainKind.RUN, run_id)
+
+
+def experiment_chain(experiment_id: str) -> str:
+    return chain_id(ChainKind.EXPERIMENT, str(experiment_id))
+
+
+def logged_model_chain(model_id: str) -> str:
+    return chain_id(ChainKind.LOGGED_MODEL, model_id)
+
+
+def registered_model_chain(name: str) -> str:
+    return chain_id(ChainKind.REGISTERED_MODEL, name)
+
+
+def parse_chain(chain: str) -> tuple[ChainKind, str]:
+    """``run:abc`` -> (ChainKind.RUN, 'abc'); ValueError for anything else."""
+    kind, sep, object_id = chain.partition(":")
+    if not sep or not object_id:
+        raise ValueError(f"{chain!r} is not a chain id (kind:id)")
+    return ChainKind(kind), object_id
+
+
+# --- contexts and metric sources ---------------------------------------------------------------
+
+TRAINING = "training"
+VALIDATION = "validation"
+TESTING = "testing"
+EVALUATION = "evaluation"
+
+# Abbreviations users write, mapped to one spelling per context.
+CONTEXT_SYNONYMS: dict[str, str] = {
+    "train": TRAINING,
+    "val": VALIDATION,
+    "valid": VALIDATION,
+    "test": TESTING,
+    "eval": EVALUATION,
+}
+
+# Metric-key prefix -> context. Capture writes ``CONTEXT_KEY_PREFIXES[context] + key``;
+# export maps every prefix here back to its context.
+DEFAULT_CONTEXT_PREFIXES: dict[str, str] = {
+    "train/": TRAINING,
+    "val/": VALIDATION,
+    "valid/": VALIDATION,
+    "validation/": VALIDATION,
+    "test/": TESTING,
+    "eval/": EVALUATION,
+}
+CONTEXT_KEY_PREFIXES: dict[str, str] = {
+    TRAINING: "train/",
+    VALIDATION: "val/",
+    TESTING: "test/",
+    EVALUATION: "eval/",
+}
+
+# The MLflow dataset-input tag that carries ``log_input(..., context=...)``.
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+SYSTEM_PREFIX = "system/"
+CARBON_PREFIXES = ("carbon/", "codecarbon/")
+CARBON_SEGMENT = "carbon"
+
+
+def normalise_context(name: str | None) -> str | None:
+    """Lower-case, strip, and map common abbreviations to one spelling; empty -> None."""
+    if name is None or not name.strip():
+        return None
+    cleaned = name.strip().lower()
+    return CONTEXT_SYNONYMS.get(cleaned, cleaned)
+
+
+def context_key_prefix(context: str) -> str:
+    """The key prefix capture writes for a context: ``train/`` for training, ``tuning/`` for a
+    free-form ``tuning`` context (which export maps back, see :func:`context_from_key`)."""
+    canonical = normalise_context(context) or TRAINING
+    return CONTEXT_KEY_PREFIXES.get(canonical, f"{canonical}/")
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+REDACTED = "[redacted]"
+
+# A key names a secret when one of its words, or two adjacent words, are here (whole words:
+# ``max_tokens``, ``tokenizer``, ``author`` stay visible).
+SECRET_WORDS = frozenset({
+    "password", "passwd", "passphrase", "pwd", "secret", "token", "credential", "credentials",
+    "cookie", "apikey", "accesskey", "privatekey", "secretkey", "authtoken", "clientsecret",
+    "sessionid"})
+SECRET_WORD_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key"),
+                               ("session", "id")})
+KEY_WORD_BOUNDARY = re.compile(r"[-_./\s]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+# Values that have the shape of a credential, whatever their key. Every pattern runs in
+# linear time on any input: a token class is never repeated unboundedly after a start that
+# can recur inside the same run of characters (bounded ``{n}`` instead of ``{n,}``: a search
+# only needs to know the credential is there, not where it ends).
+CREDENTIAL_VALUE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
+    r"(?<![0-9A-Z])AKIA[0-9A-Z]{16}(?![0-9A-Z])",  # AWS access key id
+    r"\bgh[pousr]_[A-Za-z0-9]{30}",  # GitHub tokens
+    r"\bgithub_pat_[A-Za-z0-9_]{30}",
+    r"\bxox[abprs]-[A-Za-z0-9-]{10}",  # Slack
+    r"\bsk-[A-Za-z0-9_-]{20}",  # OpenAI-style secret keys
+    r"\bhf_[A-Za-z0-9]{30}",  # Hugging Face
+    r"\beyJ[A-Za-z0-9_-]{8}[A-Za-z0-9_-]*+\.eyJ[A-Za-z0-9_-]{8}",  # JWT
+    r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----",
+    r"(?i)\bbearer\s{1,8}[A-Za-z0-9._~+/-]{16}",
+    r"://[^/\s:@]{1,256}:[^/\s@]{1,256}@",  # URL with user:password@
+))
+
+
+def key_words(key: str) -> list[str]:
+    """``openai.apiKey`` -> ``['openai', 'api', 'key']``."""
+    return [w.lower() for w in KEY_WORD_BOUNDARY.split(key) if w]
+
+
+def is_secret_key(key: str) -> bool:
+    """True when a key names something secret (``db_password``, ``HF_TOKEN``,
+    ``openai.api_key``) by a whole word, not a substring (``max_tokens`` is no secret)."""
+    words = key_words(key)
+    return (any(w in SECRET_WORDS for w in words)
+            or any(pair in SECRET_WORD_PAIRS for pair in zip(words, words[1:], strict=False)))
+
+
+def looks_like_credential(value: str) -> bool:
+    """True when a value has the shape of a known credential, whatever its key."""
+    return any(p.search(value) for p in CREDENTIAL_VALUE_PATTERNS)
+
+
+# --- units -----------------------------------------------------------------------------------
+
+
+class Unit(NamedTuple):
+    """A metric unit in the two vocabularies the writers need: UDUNITS (CF ``units``
+    attribute) and QUDT (``unitCode`` of RO-Crate ``PropertyValue``s)."""
+
+    udunits: str
+    qudt: str
+
+
+# Key suffixes as MLflow's ``system/`` metrics and codecarbon spell them. Longest first, so
+# ``_megabytes`` wins over ``_bytes``. MLflow's megabytes are 10**6 bytes (psutil / 1e6).
+UNIT_SUFFIXES: tuple[tuple[str, Unit], ...] = (
+    ("_percentage", Unit("percent", "https://qudt.org/vocab/unit/PERCENT")),
+    ("_megabytes", Unit("Mbyte", "https://qudt.org/vocab/unit/MegaBYTE")),
+    ("_gigabytes", Unit("Gbyte", "https://qudt.org/vocab/unit/GigaBYTE")),
+    ("_kilobytes", Unit("kbyte", "https://qudt.org/vocab/unit/KiloBYTE")),
+    ("_bytes", Unit("byte", "https://qudt.org/vocab/unit/BYTE")),
+    ("_celsius", Unit("degC", "https://qudt.org/vocab/unit/DEG_C")),
+    ("_joules", Unit("J", "https://qudt.org/vocab/unit/J")),
+    ("_seconds", Unit("s", "https://qudt.org/vocab/unit/SEC")),
+    ("_percent", Unit("percent", "https://qudt.org/vocab/unit/PERCENT")),
+    ("_watts", Unit("W", "https://qudt.org/vocab/unit/W")),
+    ("_kgco2eq", Unit("kg", "https://qudt.org/vocab/unit/KiloGM")),
+    ("_kwh", Unit("kW h", "https://qudt.org/vocab/unit/KiloW-HR")),
+    ("_mhz", Unit("MHz", "https://qudt.org/vocab/unit/MegaHZ")),
+    ("_kg", Unit("kg", "https://qudt.org/vocab/unit/KiloGM")),
+)
+
+
+def unit_for_key(key: str) -> Unit | None:
+    """The unit a metric key declares by its suffix, or None (user metrics rarely do)."""
+    lowered = key.lower()
+    for suffix, unit in UNIT_SUFFIXES:
+        if lowered.endswith(suffix):
+            return unit
+    return None
+
+
+# --- exported layout -------------------------------------------------------------------------
+
+RUN_DIR_PREFIX = "run-"
+
+
+def run_dir_name(run_id: str) -> str:
+    """The folder of one run inside an experiment's export folder: ``run-<run_id>``."""
+    return f"{RUN_DIR_PREFIX}{run_id}"
