@@ -1,0 +1,345 @@
+/* mlflow-prov interactive graph viewer: plain JS + SVG, no dependencies, no network.
+ * Every element with class "mlprov-viewer" holds a <script type="application/json"> with
+ * {title, nodes, edges, timeline}; nodes may carry children (a group the reader expands). */
+(function () {
+  "use strict";
+  if (window.MLProvViewer) { window.MLProvViewer.initAll(); return; }
+  var SVGNS = "http://www.w3.org/2000/svg";
+  var COLORS = {
+    run: "#bcd4f6", experiment: "#d9e2ec", dataset: "#fde68a", model: "#c7f0d8",
+    artifact: "#f3e8ff", context: "#e0f2fe", agent: "#fed7aa", params: "#f1f5f9",
+    metrics: "#f1f5f9", tags: "#f1f5f9", param: "#ffffff", metric: "#ffffff", tag: "#ffffff",
+    system: "#fee2e2", group: "#eef2f7", summary: "#e5e7eb"
+  };
+  var NODE_H = 38, LAYER_GAP = 90, ROW_GAP = 16;
+
+  function el(name, attrs, parent) {
+    var node = document.createElementNS(SVGNS, name);
+    for (var key in attrs) { node.setAttribute(key, attrs[key]); }
+    if (parent) { parent.appendChild(node); }
+    return node;
+  }
+  function h(tag, text, parent, cls) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) { node.textContent = text; }
+    if (cls) { node.className = cls; }
+    if (parent) { parent.appendChild(node); }
+    return node;
+  }
+  function nodeWidth(node) {
+    var chars = Math.max(node.label.length, node.kind.length + 4);
+    return Math.min(300, Math.max(70, chars * 7 + 28));
+  }
+  function shortLabel(label) { return label.length > 40 ? label.slice(0, 39) + "\u2026" : label; }
+
+  function Viewer(root) {
+    this.root = root;
+    var data = JSON.parse(root.querySelector("script.mv-data").textContent);
+    this.data = data;
+    this.byId = {};
+    this.parent = {};
+    this.expanded = {};
+    var self = this;
+    (function index(list, parentId) {
+      list.forEach(function (n) {
+        n.attributes = n.attributes || {};
+        n.children = n.children || [];
+        self.byId[n.id] = n;
+        if (parentId) { self.parent[n.id] = parentId; }
+        index(n.children, n.id);
+      });
+    })(data.nodes, null);
+    this.view = {x: 20, y: 20, k: 1};
+    this.selected = null;
+    this.build();
+    this.render();
+    this.fit();
+  }
+
+  Viewer.prototype.build = function () {
+    var self = this, root = this.root;
+    var bar = h("div", null, root, "mv-toolbar");
+    h("h2", this.data.title, bar);
+    [["+", function () { self.zoom(1.25); }], ["\u2212", function () { self.zoom(0.8); }],
+     ["Fit", function () { self.fit(); }],
+     ["Expand all", function () { self.setAll(true); }],
+     ["Collapse all", function () { self.setAll(false); }]].forEach(function (b) {
+      var btn = h("button", b[0], bar); btn.type = "button";
+      btn.addEventListener("click", b[1]);
+    });
+    this.canvas = h("div", null, root, "mv-canvas");
+    this.svg = el("svg", {"class": "mv-svg"}, this.canvas);
+    var defs = el("defs", {}, this.svg);
+    var marker = el("marker", {id: root.id + "-arrow", viewBox: "0 0 10 10", refX: "10",
+      refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse"}, defs);
+    el("path", {d: "M0,0 L10,5 L0,10 z", fill: "#7b8794"}, marker);
+    this.layer = el("g", {"class": "mv-layer"}, this.svg);
+    this.panel = h("div", null, root, "mv-panel");
+    h("p", "Click a node to see its attributes. Drag to pan, scroll to zoom; " +
+      "nodes marked + hold a group you can expand.", this.panel, "mv-hint");
+    if (this.data.timeline && this.data.timeline.length) { this.buildTimeline(); }
+    this.bindPanZoom();
+  };
+
+  Viewer.prototype.buildTimeline = function () {
+    var box = h("div", null, this.root, "mv-timeline");
+    h("h3", "Journal timeline (" + this.data.timeline.length + " events)", box);
+    var table = h("table", null, box), head = h("tr", null, h("thead", null, table));
+    ["time", "event", "what changed", "writer"].forEach(function (c) { h("th", c, head); });
+    var body = h("tbody", null, table);
+    this.data.timeline.forEach(function (row) {
+      var tr = h("tr", null, body);
+      tr.className = "mv-event";
+      h("td", row.time || "", tr);
+      h("td", row.kind || "", tr);
+      var what = h("td", null, tr);
+      if (row.what) { h("span", row.what + " ", what); }
+      if (row.old !== undefined && row.old !== null) {
+        h("span", String(row.old), what, "mv-old");
+        h("span", " \u2192 ", what);
+      }
+      if (row.new !== undefined && row.new !== null) { h("span", String(row["new"]), what, "mv-new"); }
+      h("td", row.writer || "", tr);
+    });
+  };
+
+  Viewer.prototype.visibleOf = function (id) {
+    /* the node an id is drawn as: itself, or its nearest visible (collapsed) ancestor */
+    var chain = [], cur = id;
+    while (cur) { chain.unshift(cur); cur = this.parent[cur]; }
+    for (var i = 0; i < chain.length - 1; i++) {
+      if (!this.expanded[chain[i]]) { return chain[i]; }
+    }
+    return id;
+  };
+
+  Viewer.prototype.visibleGraph = function () {
+    var self = this, nodes = [], edges = [], seen = {};
+    (function walk(list) {
+      list.forEach(function (n) {
+        nodes.push(n);
+        if (n.children.length && self.expanded[n.id]) {
+          n.children.forEach(function (c) {
+            edges.push({source: n.id, target: c.id, label: "", member: true});
+          });
+          walk(n.children);
+        }
+      });
+    })(this.data.nodes);
+    this.data.edges.forEach(function (e) {
+      if (!self.byId[e.source] || !self.byId[e.target]) { return; }
+      var s = self.visibleOf(e.source), t = self.visibleOf(e.target);
+      var key = s + "\u0000" + t + "\u0000" + e.label;
+      if (s === t || seen[key]) { return; }
+      seen[key] = true;
+      edges.push({source: s, target: t, label: e.label, member: false});
+    });
+    return {nodes: nodes, edges: edges};
+  };
+
+  Viewer.prototype.layout = function (g) {
+    /* layered left-to-right: layer = longest path from a source, order by barycentre */
+    var layer = {}, out = {}, inc = {}, pos = {};
+    g.nodes.forEach(function (n) { out[n.id] = []; inc[n.id] = []; });
+    g.edges.forEach(function (e) { out[e.source].push(e.target); inc[e.target].push(e.source); });
+    var state = {};
+    function depth(id) {
+      if (state[id] === 2) { return layer[id]; }
+      if (state[id] === 1) { return 0; }
+      state[id] = 1;
+      var d = 0;
+      inc[id].forEach(function (p) { d = Math.max(d, depth(p) + 1); });
+      state[id] = 2; layer[id] = d;
+      return d;
+    }
+    g.nodes.forEach(function (n) { depth(n.id); });
+    var layers = [];
+    g.nodes.forEach(function (n) { (layers[layer[n.id]] = layers[layer[n.id]] || []).push(n); });
+    for (var i = 0; i < layers.length; i++) { layers[i] = layers[i] || []; }
+    var order = {};
+    function number(list) { list.forEach(function (n, k) { order[n.id] = k; }); }
+    layers.forEach(number);
+    function bary(n, nbrs) {
+      var ids = nbrs[n.id].filter(function (x) { return order[x] !== undefined; });
+      if (!ids.length) { return order[n.id]; }
+      return ids.reduce(function (s, x) { return s + order[x]; }, 0) / ids.length;
+    }
+    for (var sweep = 0; sweep < 6; sweep++) {
+      var nbrs = sweep % 2 ? out : inc;
+      var seq = sweep % 2 ? layers.slice().reverse() : layers;
+      seq.forEach(function (list) {
+        var b = {};
+        list.forEach(function (n) { b[n.id] = bary(n, nbrs); });
+        list.sort(function (a, c) { return b[a.id] - b[c.id]; });
+        number(list);
+      });
+    }
+    var x = 0, maxH = 0;
+    layers.forEach(function (list) {
+      var w = 0;
+      list.forEach(function (n) { w = Math.max(w, nodeWidth(n)); });
+      list.forEach(function (n, k) {
+        pos[n.id] = {x: x, y: k * (NODE_H + ROW_GAP), w: nodeWidth(n), h: NODE_H};
+      });
+      maxH = Math.max(maxH, list.length * (NODE_H + ROW_GAP));
+      x += w + LAYER_GAP;
+    });
+    layers.forEach(function (list) {  /* centre each layer vertically */
+      var off = (maxH - list.length * (NODE_H + ROW_GAP)) / 2;
+      list.forEach(function (n) { pos[n.id].y += off; });
+    });
+    return pos;
+  };
+
+  Viewer.prototype.render = function () {
+    var self = this, g = this.visibleGraph(), pos = this.layout(g);
+    this.pos = pos;
+    while (this.layer.firstChild) { this.layer.removeChild(this.layer.firstChild); }
+    var edgeLayer = el("g", {}, this.layer), nodeLayer = el("g", {}, this.layer);
+    var arrow = "url(#" + this.root.id + "-arrow)";
+    g.edges.forEach(function (e) {
+      var a = pos[e.source], b = pos[e.target];
+      var grp = el("g", {"class": "mv-edge" + (e.member ? " mv-member" : ""),
+        "data-source": e.source, "data-target": e.target}, edgeLayer);
+      var x1 = a.x + a.w, y1 = a.y + a.h / 2, x2 = b.x, y2 = b.y + b.h / 2;
+      if (x2 <= x1) { x1 = a.x + a.w / 2; y1 = a.y + a.h; x2 = b.x + b.w / 2; y2 = b.y; }
+      var mx = (x1 + x2) / 2;
+      el("path", {d: "M" + x1 + "," + y1 + " C" + mx + "," + y1 + " " + mx + "," + y2 + " " +
+        x2 + "," + y2, "marker-end": arrow}, grp);
+      if (e.label) {
+        el("text", {x: mx, y: (y1 + y2) / 2 - 3}, grp).textContent = e.label;
+      }
+    });
+    g.nodes.forEach(function (n) {
+      var p = pos[n.id];
+      var grp = el("g", {"class": "mv-node mv-kind-" + n.kind, "data-id": n.id,
+        transform: "translate(" + p.x + "," + p.y + ")"}, nodeLayer);
+      if (self.selected === n.id) { grp.classList.add("mv-selected"); }
+      el("rect", {"class": "mv-box", width: p.w, height: p.h, rx: n.kind === "run" ? 4 : 10,
+        fill: COLORS[n.kind] || "#ffffff"}, grp);
+      el("text", {"class": "mv-kind", x: 8, y: 12}, grp).textContent = n.kind;
+      el("text", {x: 8, y: 28}, grp).textContent = shortLabel(n.label);
+      el("title", {}, grp).textContent = n.label;
+      grp.addEventListener("click", function (ev) { ev.stopPropagation(); self.select(n.id); });
+      grp.addEventListener("dblclick", function (ev) { ev.stopPropagation(); self.toggle(n.id); });
+      if (n.children.length) {
+        var t = el("g", {"class": "mv-toggle", "data-toggle": n.id,
+          transform: "translate(" + (p.w - 20) + ",4)"}, grp);
+        el("rect", {width: 16, height: 16, rx: 3}, t);
+        el("text", {x: 8, y: 13}, t).textContent = self.expanded[n.id] ? "\u2212" : "+";
+        t.addEventListener("click", function (ev) { ev.stopPropagation(); self.toggle(n.id); });
+      }
+    });
+    this.apply();
+  };
+
+  Viewer.prototype.select = function (id) {
+    this.selected = id;
+    var n = this.byId[id], panel = this.panel, self = this;
+    this.layer.querySelectorAll(".mv-node").forEach(function (g) {
+      g.classList.toggle("mv-selected", g.getAttribute("data-id") === id);
+    });
+    panel.textContent = "";
+    h("h3", n.label, panel);
+    h("div", n.kind, panel, "mv-note");
+    if (n.href) {
+      var a = h("a", "open in MLflow", h("p", null, panel));
+      a.href = n.href;
+    }
+    var keys = Object.keys(n.attributes);
+    if (keys.length) {
+      var table = h("table", null, panel);
+      table.className = "mv-attributes";
+      keys.forEach(function (k) {
+        var tr = h("tr", null, table);
+        h("th", k, tr); h("td", n.attributes[k], tr);
+      });
+    }
+    if (n.children.length) {
+      var btn = h("button", (this.expanded[id] ? "Collapse" : "Expand") + " " +
+        n.children.length + " members", h("p", null, panel));
+      btn.type = "button";
+      btn.addEventListener("click", function () { self.toggle(id); });
+      var list = h("ul", null, panel);
+      n.children.forEach(function (c) { h("li", c.label, list); });
+    }
+  };
+
+  Viewer.prototype.toggle = function (id) {
+    this.expanded[id] = !this.expanded[id];
+    this.render();
+    if (this.selected) { this.select(this.selected); }
+  };
+
+  Viewer.prototype.setAll = function (open) {
+    var self = this;
+    Object.keys(this.byId).forEach(function (id) {
+      if (self.byId[id].children.length) { self.expanded[id] = open; }
+    });
+    this.render();
+    this.fit();
+  };
+
+  Viewer.prototype.apply = function () {
+    this.layer.setAttribute("transform", "translate(" + this.view.x + "," + this.view.y +
+      ") scale(" + this.view.k + ")");
+  };
+
+  Viewer.prototype.zoom = function (factor, cx, cy) {
+    var r = this.svg.getBoundingClientRect();
+    if (cx === undefined) { cx = r.width / 2; cy = r.height / 2; }
+    var k = Math.min(4, Math.max(0.05, this.view.k * factor));
+    this.view.x = cx - (cx - this.view.x) * (k / this.view.k);
+    this.view.y = cy - (cy - this.view.y) * (k / this.view.k);
+    this.view.k = k;
+    this.apply();
+  };
+
+  Viewer.prototype.fit = function () {
+    var r = this.svg.getBoundingClientRect(), maxX = 0, maxY = 0;
+    for (var id in this.pos) {
+      maxX = Math.max(maxX, this.pos[id].x + this.pos[id].w);
+      maxY = Math.max(maxY, this.pos[id].y + this.pos[id].h);
+    }
+    if (!r.width || !maxX) { return; }
+    var k = Math.min(1.5, (r.width - 40) / maxX, (r.height - 40) / maxY);
+    this.view = {k: k, x: (r.width - maxX * k) / 2, y: (r.height - maxY * k) / 2};
+    this.apply();
+  };
+
+  Viewer.prototype.bindPanZoom = function () {
+    var self = this, start = null;
+    this.svg.addEventListener("wheel", function (ev) {
+      ev.preventDefault();
+      var r = self.svg.getBoundingClientRect();
+      self.zoom(ev.deltaY < 0 ? 1.1 : 1 / 1.1, ev.clientX - r.left, ev.clientY - r.top);
+    }, {passive: false});
+    this.svg.addEventListener("mousedown", function (ev) {
+      start = {x: ev.clientX - self.view.x, y: ev.clientY - self.view.y};
+      self.canvas.classList.add("mv-dragging");
+    });
+    window.addEventListener("mousemove", function (ev) {
+      if (!start) { return; }
+      self.view.x = ev.clientX - start.x; self.view.y = ev.clientY - start.y; self.apply();
+    });
+    window.addEventListener("mouseup", function () {
+      start = null; self.canvas.classList.remove("mv-dragging");
+    });
+  };
+
+  window.MLProvViewer = {
+    viewers: [],
+    initAll: function () {
+      document.querySelectorAll(".mlprov-viewer").forEach(function (root) {
+        if (root.getAttribute("data-ready")) { return; }
+        root.setAttribute("data-ready", "1");
+        window.MLProvViewer.viewers.push(new Viewer(root));
+      });
+    }
+  };
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", window.MLProvViewer.initAll);
+  } else {
+    window.MLProvViewer.initAll();
+  }
+})();
