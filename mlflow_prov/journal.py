@@ -7,8 +7,8 @@ never disagree. Events of one chain (a run, an experiment, a registered model, a
 model) are linked by SHA-256 hashes: editing or deleting a row breaks the chain, which
 :func:`verify_chain` reports.
 
-Read API (the exporters' only way in): :func:`read_events`, :func:`verify_chain` and
-:func:`require_existing_store`.
+Read API (the exporters' only way in): :func:`read_events`, :func:`read_events_page`,
+:func:`verify_chain` and :func:`require_existing_store`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from mlflow_prov.vocabulary import EventKind, parse_kind
+from mlflow_prov.vocabulary import LEGACY_KINDS, EventKind, parse_kind
 
 JOURNAL_TABLE = "prov_journal"
 HEADS_TABLE = "prov_journal_heads"
@@ -270,7 +270,12 @@ def read_events(tracking_uri: str, experiment_id: str | None = None,
 
 
 def verify_chain(tracking_uri: str, chain: str) -> ChainReport:
-    """Recompute a chain's hashes and compare with its head: edits and deletions show up."""
+    """Recompute a chain's hashes and compare with its head: edits and deletions show up.
+
+    Every journaled object's chain starts with an event and a head row in one transaction,
+    so a missing head row, or a chain with neither events nor head, is itself a finding:
+    deleting the last event together with its head, or a whole chain, must not read intact.
+    """
     engine = _engine_for(tracking_uri)
     problems: list[str] = []
     prev: str | None = None
@@ -289,7 +294,67 @@ def verify_chain(tracking_uri: str, chain: str) -> ChainReport:
             prev = row.hash
         head_query = sa.select(heads_table).where(heads_table.c.chain == chain)
         head = connection.execute(head_query).first()
-    if head is not None and (head.last_hash != prev or head.length != length):
+    if head is None and length:
+        problems.append(f"head row missing: found {length} events ending {prev} "
+                        "with no head to check them against")
+    elif head is None:
+        problems.append("chain missing: no events and no head row "
+                        "(deleted, or never journaled)")
+    elif head.last_hash != prev or head.length != length:
         problems.append(f"head says {head.length} events ending {head.last_hash}, "
                         f"found {length} ending {prev}")
     return ChainReport(chain=chain, length=length, intact=not problems, problems=problems)
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of :func:`read_events_page`: events in ``seq`` order and the cursor of the
+    next page (``None`` on the last one)."""
+
+    events: list[JournalEvent]
+    next_after_seq: int | None
+
+
+def read_events_page(tracking_uri: str, *, experiment_id: str | None = None,
+                     run_id: str | None = None, chain: str | None = None,
+                     kinds: list[str] | None = None, since_us: int | None = None,
+                     until_us: int | None = None, after_seq: int | None = None,
+                     payload_contains: str | None = None, limit: int = 100) -> EventPage:
+    """One page of events after ``after_seq``, filtered in SQL, in stable ``seq`` order.
+
+    Why pages and SQL-side filters: a run can hold 100,000 events and a page that shows 100
+    of them must not read the rest. Each filter rides an index (run, experiment, chain, each
+    by seq). ``payload_contains`` finds events whose payload mentions a string (a run id in a
+    dataset source, a model id): how lineage finds the consumers of a run's outputs across
+    experiments. ``since_us``/``until_us`` bound the event time (inclusive, microseconds).
+    """
+    engine = _engine_for(tracking_uri)
+    if not sa.inspect(engine).has_table(JOURNAL_TABLE):
+        raise JournalUnavailableError(f"{tracking_uri!r} has no provenance journal table yet")
+    columns = events_table.c
+    query = sa.select(events_table).order_by(columns.seq).limit(limit + 1)
+    conditions = [
+        (experiment_id is not None, lambda: columns.experiment_id == str(experiment_id)),
+        (run_id is not None, lambda: columns.run_id == run_id),
+        (chain is not None, lambda: columns.chain == chain),
+        (bool(kinds), lambda: columns.kind.in_(_stored_spellings(kinds or []))),
+        (since_us is not None, lambda: columns.time_us >= since_us),
+        (until_us is not None, lambda: columns.time_us <= until_us),
+        (after_seq is not None, lambda: columns.seq > after_seq),
+        (bool(payload_contains), lambda: columns.payload.contains(payload_contains,
+                                                                   autoescape=True)),
+    ]
+    for wanted, condition in conditions:
+        if wanted:
+            query = query.where(condition())
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    events = [_decode(row) for row in rows[:limit]]
+    return EventPage(events=events,
+                     next_after_seq=events[-1].seq if len(rows) > limit and events else None)
+
+
+def _stored_spellings(kinds: list[str]) -> list[str]:
+    """Today's kinds plus the legacy spellings that read as them (see ``LEGACY_KINDS``)."""
+    wanted = {str(parse_kind(kind)) for kind in kinds}
+    return sorted(wanted | {old for old, new in LEGACY_KINDS.items() if str(new) in wanted})

@@ -209,6 +209,29 @@ def test_a_removed_event_breaks_the_chain(prov_uri, which):
     assert not report.intact and report.length == 2
 
 
+def test_a_removed_last_event_and_its_head_row_break_the_chain(prov_uri):
+    run_id = _run_with_three_events(prov_uri)
+    chain = f"run:{run_id}"
+    with sqlite3.connect(_database(prov_uri)) as connection:
+        connection.execute("DELETE FROM prov_journal WHERE seq = "
+                           "(SELECT MAX(seq) FROM prov_journal WHERE chain = ?)", (chain,))
+        connection.execute("DELETE FROM prov_journal_heads WHERE chain = ?", (chain,))
+    report = verify_chain(prov_uri, chain)
+    assert not report.intact and report.length == 2
+    assert any("head row missing" in problem for problem in report.problems)
+
+
+def test_a_removed_chain_and_its_head_row_are_reported(prov_uri):
+    run_id = _run_with_three_events(prov_uri)
+    chain = f"run:{run_id}"
+    with sqlite3.connect(_database(prov_uri)) as connection:
+        connection.execute("DELETE FROM prov_journal WHERE chain = ?", (chain,))
+        connection.execute("DELETE FROM prov_journal_heads WHERE chain = ?", (chain,))
+    report = verify_chain(prov_uri, chain)
+    assert not report.intact and report.length == 0
+    assert any("chain missing" in problem for problem in report.problems)
+
+
 @pytest.mark.parametrize("server", ["prov_postgres_uri", "prov_mysql_uri"])
 def test_journal_on_database_servers(server, request):
     uri = request.getfixturevalue(server)
