@@ -29,7 +29,6 @@ from typing import Any
 import sqlalchemy as sa
 from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
 from mlflow.exceptions import MlflowException
-from mlflow.store.db.utils import _get_managed_session_maker, _get_routing_session_maker
 from mlflow.store.model_registry.sqlalchemy_store import (
     SqlAlchemyStore as SqlAlchemyRegistryStore,
 )
@@ -44,6 +43,7 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from mlflow_prov.compat import managed_session_maker, routing_session_maker
 from mlflow_prov.events import REGISTRY_HOOKS, TRACKING_HOOKS, Hook, WriteContext
 from mlflow_prov.identity import writer_identity
 from mlflow_prov.journal import append_event, ensure_tables, now_us
@@ -217,10 +217,10 @@ class _JournalingMixin:
         writes = _journaling_session_maker(self.engine)
         read_engine = getattr(self, "read_engine", None)
         if read_engine is None:
-            managed = _get_managed_session_maker(writes, self.db_type)
+            managed = managed_session_maker(writes, self.db_type)
         else:
             reads = sa.orm.sessionmaker(bind=read_engine)
-            managed = _get_routing_session_maker(writes, reads, self.db_type)
+            managed = routing_session_maker(writes, reads, self.db_type)
         self.ManagedSessionMaker = _bind_to_scope(managed)
         self._experiment_ids: dict[str, str] = {}
 

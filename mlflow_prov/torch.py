@@ -28,16 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 
+from mlflow_prov.compat import current_end_run, rebind_end_run
+from mlflow_prov.vocabulary import TRAINING, context_key_prefix, normalise_context
+
 if TYPE_CHECKING:
     import torch
     from mlflow.data.dataset import Dataset as MlflowDataset
 
 _logger = logging.getLogger(__name__)
 
-CONTEXT_PREFIXES = {"training": "train/", "validation": "val/", "testing": "test/",
-                    "evaluation": "eval/"}
-_SYNONYMS = {"train": "training", "val": "validation", "valid": "validation",
-             "test": "testing", "eval": "evaluation"}
 FOLDS: dict[str, Callable[[Sequence[float]], float]] = {
     "min": min, "max": max, "sum": sum, "mean": statistics.fmean, "last": lambda v: v[-1],
 }
@@ -47,26 +46,20 @@ FINAL_PREFIX = "final/"
 _DIGEST_MAX_BYTES = 64 * 2**20
 _DIGEST_MAX_SAMPLES = 32
 
+# Per-run state, keyed by run id and dropped when the run ends (see _forget_run).
 _lock = threading.Lock()
 _datasets: dict[tuple[str, str], MlflowDataset] = {}
 _model_versions: dict[tuple[str, str], int] = {}
 _finals: dict[str, dict[str, Callable[[Sequence[float]], float]]] = {}
 
 
-def normalise_context(context: str | None) -> str | None:
-    """``train`` -> ``training`` etc.; None stays None; other names are kept, lower-cased."""
-    if context is None:
-        return None
-    cleaned = context.strip().lower()
-    return _SYNONYMS.get(cleaned, cleaned)
-
-
 def context_key(key: str, context: str | None) -> str:
-    """The metric key for ``key`` in ``context``: ``train/loss`` for (``loss``, ``training``)."""
+    """The metric key for ``key`` in ``context``: ``train/loss`` for (``loss``, ``training``),
+    ``tuning/loss`` for a free-form ``tuning`` context, which the exporter maps back to it."""
     name = normalise_context(context)
     if name is None:
         return key
-    return CONTEXT_PREFIXES.get(name, f"{name}/") + key
+    return context_key_prefix(name) + key
 
 
 def _run_id() -> str:
@@ -191,7 +184,8 @@ def log_dataset(loader_or_dataset, name: str, context: str = "training") -> Mlfl
     source = CodeDatasetSource({"python_class": f"{type(dataset).__module__}."
                                                 f"{type(dataset).__qualname__}"})
     mlflow_dataset = MetaDataset(source, name=name, digest=dataset_digest(dataset))
-    canonical = normalise_context(context) or "training"
+    canonical = normalise_context(context) or TRAINING
+    _install_end_run_hook()
     mlflow.log_input(mlflow_dataset, context=canonical,
                      tags={key: str(value).lower() if isinstance(value, bool) else str(value)
                            for key, value in facts.items()})
@@ -261,6 +255,7 @@ def save_model_version(model, name: str, step: int | None = None) -> str:
     import torch
 
     run_id = _run_id()
+    _install_end_run_hook()
     directory = f"models/{name}"
     with _lock:
         if (run_id, name) not in _model_versions:
@@ -324,31 +319,43 @@ def log_final_metrics(run_id: str) -> dict[str, float]:
     return logged
 
 
+def _forget_run(run_id: str) -> None:
+    """Drop a finished run's datasets, version counters and finals: a long-lived process
+    (a notebook, a sweep) would otherwise keep every run's state until it exits."""
+    with _lock:
+        for state in (_datasets, _model_versions):
+            for key in [k for k in state if k[0] == run_id]:
+                del state[key]
+        _finals.pop(run_id, None)
+
+
 def _install_end_run_hook() -> None:
     """Wrap ``mlflow.end_run`` once, where both ``mlflow`` and its fluent module look it up.
 
     ``ActiveRun.__exit__`` and MLflow's atexit handler call the fluent module's global, user
-    code calls ``mlflow.end_run``: both names get the wrapper, which folds the finals while
-    the run is still RUNNING and then ends it as before.
+    code calls ``mlflow.end_run`` (:func:`mlflow_prov.compat.rebind_end_run`): the wrapper
+    folds the finals while the run is still RUNNING, ends it as before, then forgets the
+    run's per-run state.
     """
-    from mlflow.tracking import fluent
-
     with _lock:
-        if getattr(fluent.end_run, "_mlflow_prov_finals", False):
+        original = current_end_run()
+        if getattr(original, "_mlflow_prov_finals", False):
             return
-        original = fluent.end_run
 
-        def end_run(*args, **kwargs):
+        def end_run(*args: Any, **kwargs: Any) -> Any:
             run = mlflow.active_run()
             if run is not None and run.info.run_id in _finals:
                 try:
                     log_final_metrics(run.info.run_id)
                 except Exception:
                     _logger.warning("mlflow-prov: logging final metrics failed", exc_info=True)
-            return original(*args, **kwargs)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                if run is not None:
+                    _forget_run(run.info.run_id)
 
-        end_run._mlflow_prov_finals = True
-        end_run.__wrapped__ = original
+        setattr(end_run, "_mlflow_prov_finals", True)  # noqa: B010  (a marker mypy allows)
+        setattr(end_run, "__wrapped__", original)  # noqa: B010
         end_run.__doc__ = original.__doc__
-        fluent.end_run = end_run
-        mlflow.end_run = end_run
+        rebind_end_run(end_run)

@@ -18,6 +18,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mlflow_prov.compat import (
+    monitor_logging_step,
+    replace_system_metrics_registry,
+    system_metrics_registry,
+)
 from mlflow_prov.system_metrics.base import MonitorUnavailable, ProvMetricsMonitor
 from mlflow_prov.system_metrics.config import (
     ENV_CARBON,
@@ -101,7 +106,7 @@ def _close_after_finish(run_id: str, system_monitor: SystemMetricsMonitor,
     def finish_then_close() -> None:
         finish()
         prefix = "system/" + (f"{system_monitor.node_id}/" if system_monitor.node_id else "")
-        step = getattr(system_monitor, "_logging_step", 0)
+        step = monitor_logging_step(system_monitor)
         now_ms = int(time.time() * 1000)
         final: list[Metric] = []
         for monitor in monitors:
@@ -133,12 +138,10 @@ class _AttachingRegistry(dict):
 
 def install() -> None:
     """Put the attaching dict in place of MLflow's, once per process (idempotent)."""
-    from mlflow.tracking import fluent
-
     with _install_lock:
-        current = fluent.run_id_to_system_metrics_monitor
+        current = system_metrics_registry()
         if not isinstance(current, _AttachingRegistry):
-            fluent.run_id_to_system_metrics_monitor = _AttachingRegistry(current)
+            replace_system_metrics_registry(_AttachingRegistry(current))
 
 
 def enable(*, carbon: bool | None = None, country: str | None = None,
@@ -152,7 +155,6 @@ def enable(*, carbon: bool | None = None, country: str | None = None,
     """
     import mlflow
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
-    from mlflow.tracking import fluent
 
     if carbon is not None:
         os.environ[ENV_CARBON] = "true" if carbon else "false"
@@ -166,7 +168,7 @@ def enable(*, carbon: bool | None = None, country: str | None = None,
     mlflow.enable_system_metrics_logging()
     install()
     active = mlflow.active_run()
-    if active is not None and active.info.run_id not in fluent.run_id_to_system_metrics_monitor:
+    if active is not None and active.info.run_id not in system_metrics_registry():
         system_monitor = SystemMetricsMonitor(active.info.run_id, resume_logging=True)
-        fluent.run_id_to_system_metrics_monitor[active.info.run_id] = system_monitor
+        system_metrics_registry()[active.info.run_id] = system_monitor
         system_monitor.start()

@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 
+from mlflow_prov.compat import hardware_mode, running_emissions, tracker_hardware, tracker_started
 from mlflow_prov.system_metrics.base import MonitorUnavailable, ProvMetricsMonitor
 
 _logger = logging.getLogger(__name__)
@@ -88,8 +89,8 @@ class CarbonMonitor(ProvMetricsMonitor):
         """Build and start the tracker; on failure say so once and leave the monitor idle."""
         try:
             tracker = self._new_tracker()
-            tracker.start()  # codecarbon swallows its own errors here; _start_time tells
-            if getattr(tracker, "_start_time", None) is None:
+            tracker.start()  # codecarbon swallows its own errors here
+            if not tracker_started(tracker):
                 raise RuntimeError("OfflineEmissionsTracker.start() did not start")
         except Exception:
             _logger.warning("mlflow-prov: codecarbon could not start; no carbon metrics",
@@ -117,10 +118,10 @@ class CarbonMonitor(ProvMetricsMonitor):
 
     def _tags(self, tracker) -> dict[str, str]:
         """How the figures were obtained, so nobody takes an estimate for a measurement."""
-        hardware = getattr(tracker, "_hardware", [])
+        hardware = tracker_hardware(tracker)
         estimated = [
             kind for kind, parts in (("cpu", _cpus(hardware)), ("ram", _rams(hardware)))
-            if parts and not all(getattr(p, "_mode", None) in MEASURED_CPU_MODES for p in parts)
+            if parts and not all(hardware_mode(p) in MEASURED_CPU_MODES for p in parts)
         ]
         return {
             TAG_PREFIX + "tracker": f"codecarbon {codecarbon.__version__} OfflineEmissionsTracker",
@@ -133,8 +134,7 @@ class CarbonMonitor(ProvMetricsMonitor):
     def sample(self) -> None:
         if self._tracker is None:  # still detecting hardware
             return
-        # The only way to read codecarbon's running totals without triggering an output.
-        for key, value in carbon_metrics(self._tracker._prepare_emissions_data()).items():
+        for key, value in carbon_metrics(running_emissions(self._tracker)).items():
             self.record(key, value)
 
     def close(self) -> dict[str, float]:

@@ -182,3 +182,15 @@ def test_final_metrics_fire_at_interpreter_exit(tmp_path):
     run_id = done.stdout.strip().splitlines()[-1]
     run = mlflow.MlflowClient(uri).get_run(run_id)
     assert run.data.metrics["final/loss"] == 1.0 and run.info.status == "FINISHED"
+
+
+def test_a_finished_runs_datasets_and_version_counters_are_forgotten(client):
+    with mlflow.start_run() as run:
+        prov_torch.log_dataset(dataset(), "points", context="train")
+        prov_torch.save_model_version(nn.Linear(2, 2), "net")
+        assert any(k[0] == run.info.run_id for k in prov_torch._datasets)
+    run_id = run.info.run_id
+    assert not [k for k in prov_torch._datasets if k[0] == run_id]
+    assert not [k for k in prov_torch._model_versions if k[0] == run_id]
+    with mlflow.start_run(run_id=run_id):  # resumed: numbering continues from the files
+        assert prov_torch.save_model_version(nn.Linear(2, 2), "net") == "models/net/v0002.pt"

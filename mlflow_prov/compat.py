@@ -1,0 +1,249 @@
+"""Every private MLflow and codecarbon internal capture relies on, in one place.
+
+Why: MLflow and codecarbon do not promise to keep these names; when one moves, the failure
+should be one clear line naming the library, its version and the internal, not an
+``AttributeError`` deep inside a store write or a monitoring thread. So capture code never
+touches a private name directly: it calls an accessor here, and each accessor has a
+*contract*, a cheap check that the internal is still what the accessor assumes.
+``tests/unit/test_compat.py`` runs every contract, so upgrading MLflow or codecarbon fails
+that test first, with a message such as
+``mlflow 3.18.0: mlflow.store.db.utils._get_managed_session_maker(SessionMaker, db_type) changed``.
+
+How to add an entry:
+
+1. Write the accessor: a small typed function that does the private access (import the
+   private module inside it when importing it at module level could cycle with MLflow's
+   own start-up; see design-notes section 1).
+2. Register its contract right below it with ``@contract("<library>", "<what we rely on>")``
+   on a function that raises (``AssertionError``, ``AttributeError``, ``ImportError``...)
+   when the internal changed. Keep it fast: no hardware detection, no network, no store.
+3. Call the accessor from the capture code instead of the private name.
+
+Exporters have their own ``exporters/compat.py`` for the export room.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+from collections.abc import Callable, MutableMapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+# --- contracts -------------------------------------------------------------------------------
+
+
+class CompatError(RuntimeError):
+    """An MLflow or codecarbon internal that mlflow-prov relies on is gone or changed."""
+
+
+@dataclass(frozen=True)
+class Contract:
+    """One private internal we rely on, and a check that it is still there."""
+
+    library: str
+    relies_on: str
+    check: Callable[[], None]
+
+    def verify(self) -> None:
+        """Run the check; raise :class:`CompatError` naming library, version and internal."""
+        try:
+            self.check()
+        except Exception as error:
+            raise CompatError(
+                f"{self.library} {library_version(self.library)}: {self.relies_on} changed "
+                f"({type(error).__name__}: {error}); update mlflow_prov/compat.py for this "
+                f"version or install one it supports") from error
+
+
+CONTRACTS: list[Contract] = []
+
+
+def contract(library: str, relies_on: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """Register ``check`` as the contract of one internal (see the module docstring)."""
+
+    def register(check: Callable[[], None]) -> Callable[[], None]:
+        CONTRACTS.append(Contract(library, relies_on, check))
+        return check
+
+    return register
+
+
+def library_version(library: str) -> str:
+    """The installed version of ``library``, or ``(not installed)``."""
+    try:
+        return importlib.metadata.version(library)
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def _parameters(function: Callable[..., Any]) -> list[str]:
+    return [p for p in inspect.signature(function).parameters if p != "self"]
+
+
+def _expect_parameters(function: Callable[..., Any], expected: list[str]) -> None:
+    found = _parameters(function)
+    assert found[:len(expected)] == expected, f"parameters are {found}, expected {expected}"
+
+
+# --- MLflow: the SQL store's session makers --------------------------------------------------
+
+SessionFactory = Callable[..., AbstractContextManager[Any]]
+
+
+def managed_session_maker(session_maker: Any, db_type: str) -> SessionFactory:
+    """MLflow's managed-session factory (commit/rollback/error mapping) around our maker."""
+    from mlflow.store.db.utils import _get_managed_session_maker
+
+    return _get_managed_session_maker(session_maker, db_type)  # type: ignore[no-any-return]
+
+
+@contract("mlflow", "mlflow.store.db.utils._get_managed_session_maker(SessionMaker, db_type)")
+def _check_managed_session_maker() -> None:
+    from mlflow.store.db.utils import _get_managed_session_maker
+
+    _expect_parameters(_get_managed_session_maker, ["SessionMaker", "db_type"])
+
+
+def routing_session_maker(writes: Any, reads: Any, db_type: str) -> SessionFactory:
+    """MLflow's read/write routing session factory (stores with a ``read_db_uri``)."""
+    from mlflow.store.db.utils import _get_routing_session_maker
+
+    return _get_routing_session_maker(writes, reads, db_type)  # type: ignore[no-any-return]
+
+
+@contract("mlflow", "mlflow.store.db.utils._get_routing_session_maker(write, read, db_type)")
+def _check_routing_session_maker() -> None:
+    from mlflow.store.db.utils import _get_routing_session_maker
+
+    _expect_parameters(_get_routing_session_maker,
+                       ["write_session_maker", "read_session_maker", "db_type"])
+
+
+# --- MLflow: private store methods that own a write's transaction ----------------------------
+
+# SqlAlchemyStore's private helpers hooked by mlflow_prov.events (``log_batch`` is up to four
+# transactions in MLflow, one per helper), with the leading parameters the describers bind.
+PRIVATE_WRITE_METHODS: dict[str, list[str]] = {
+    "_log_metrics": ["run_id", "metrics"],
+    "_log_model_metrics": ["run_id", "metrics", "experiment_id", "dataset_uuid"],
+    "_log_params": ["run_id", "params"],
+    "_set_tags": ["run_id", "tags"],
+}
+
+
+@contract("mlflow", "SqlAlchemyStore._log_metrics/_log_model_metrics/_log_params/_set_tags")
+def _check_private_write_methods() -> None:
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    for name, parameters in PRIVATE_WRITE_METHODS.items():
+        _expect_parameters(getattr(SqlAlchemyStore, name), parameters)
+
+
+# --- MLflow: the system-metrics monitor of each run -------------------------------------------
+
+def system_metrics_registry() -> MutableMapping[str, Any]:
+    """MLflow's ``run_id -> SystemMetricsMonitor`` dict (``start_run`` fills it, ``end_run``
+    takes from it): the only place extra monitors can join MLflow's sampling loop."""
+    from mlflow.tracking import fluent
+
+    return fluent.run_id_to_system_metrics_monitor  # type: ignore[no-any-return]
+
+
+def replace_system_metrics_registry(registry: MutableMapping[str, Any]) -> None:
+    """Put ``registry`` in place of MLflow's dict (``start_run`` looks it up at each call)."""
+    from mlflow.tracking import fluent
+
+    fluent.run_id_to_system_metrics_monitor = registry  # type: ignore[assignment]
+
+
+@contract("mlflow", "mlflow.tracking.fluent.run_id_to_system_metrics_monitor (a dict)")
+def _check_system_metrics_registry() -> None:
+    from mlflow.tracking import fluent
+
+    assert isinstance(fluent.run_id_to_system_metrics_monitor, dict), "not a dict"
+    source = inspect.getsource(fluent)
+    assert "run_id_to_system_metrics_monitor[" in source, "start_run no longer fills it"
+
+
+def monitor_logging_step(system_monitor: Any) -> int:
+    """The step MLflow's monitor logged its last sample at (0 before the first)."""
+    return int(getattr(system_monitor, "_logging_step", 0))
+
+
+@contract("mlflow", "SystemMetricsMonitor.monitors (a list) and ._logging_step")
+def _check_system_metrics_monitor() -> None:
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    source = inspect.getsource(SystemMetricsMonitor)
+    assert "self.monitors" in source, "no monitors list"
+    assert "self._logging_step" in source, "no _logging_step"
+    assert callable(SystemMetricsMonitor.finish), "no finish()"
+
+
+# --- MLflow: the fluent end_run ---------------------------------------------------------------
+
+def current_end_run() -> Callable[..., Any]:
+    """The ``end_run`` that ``with mlflow.start_run():`` and MLflow's atexit handler call."""
+    from mlflow.tracking import fluent
+
+    return fluent.end_run
+
+
+def rebind_end_run(end_run: Callable[..., Any]) -> None:
+    """Make ``end_run`` the one MLflow's fluent API calls (its module global, which
+    ``ActiveRun.__exit__`` and the atexit handler look up) and the one user code calls
+    (``mlflow.end_run``)."""
+    import mlflow
+    from mlflow.tracking import fluent
+
+    fluent.end_run = end_run
+    mlflow.end_run = end_run
+
+
+@contract("mlflow", "ActiveRun.__exit__ calls the module global mlflow.tracking.fluent.end_run")
+def _check_end_run() -> None:
+    from mlflow.tracking import fluent
+
+    assert "end_run(" in inspect.getsource(fluent.ActiveRun.__exit__), "__exit__ has no end_run"
+
+
+# --- codecarbon: the tracker's private state --------------------------------------------------
+
+def tracker_started(tracker: Any) -> bool:
+    """Whether ``start()`` really started (codecarbon swallows its own start errors)."""
+    return getattr(tracker, "_start_time", None) is not None
+
+
+def tracker_hardware(tracker: Any) -> list[Any]:
+    """The hardware parts (CPU, GPU, RAM objects) the tracker measures or estimates."""
+    return list(getattr(tracker, "_hardware", []))
+
+
+def hardware_mode(part: Any) -> str | None:
+    """How a CPU part is read (``intel_rapl``, ``constant``...); None for other parts."""
+    return getattr(part, "_mode", None)
+
+
+def running_emissions(tracker: Any) -> Any:
+    """The running totals as an ``EmissionsData``, without triggering any output."""
+    return tracker._prepare_emissions_data()
+
+
+@contract("codecarbon", "BaseEmissionsTracker._start_time/_hardware/_prepare_emissions_data()")
+def _check_tracker() -> None:
+    from codecarbon.emissions_tracker import BaseEmissionsTracker
+
+    source = inspect.getsource(BaseEmissionsTracker)
+    for attribute in ("self._start_time", "self._hardware"):
+        assert attribute in source, f"no {attribute}"
+    assert callable(BaseEmissionsTracker._prepare_emissions_data), "no _prepare_emissions_data"
+
+
+@contract("codecarbon", "codecarbon.external.hardware.CPU._mode")
+def _check_cpu_mode() -> None:
+    from codecarbon.external.hardware import CPU
+
+    assert "self._mode" in inspect.getsource(CPU), "CPU has no _mode"
+
