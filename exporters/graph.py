@@ -1,4 +1,6 @@
-"""Readable graphs of any size: above ``max_nodes`` detail entities are summarised.
+"""Graphs for DOT and SVG: the ML view by default (:mod:`exporters.viewer`), or the complete
+PROV drawing (``--graph-detail full``), in which above ``max_nodes`` detail entities are
+summarised.
 
 Graphviz takes ~0.3 s for 1k nodes and about a minute for 10k (design-notes section 4), so a
 graph with more nodes than ``max_nodes`` replaces each group of detail entities (params,
@@ -9,6 +11,7 @@ collection by a single node saying how many it stands for, and states that in th
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
 import pydot
 from prov.dot import prov_to_dot
@@ -23,7 +26,11 @@ from prov.model import (
     QualifiedName,
 )
 
+from exporters.options import ExportOptions
 from exporters.prov_model import MLFLOWPROV, PROVML, new_document, qid
+from exporters.records import ExperimentRecord, RunRecord
+from exporters.viewer.dot import view_to_dot
+from exporters.viewer.ml_view import experiment_view, run_view
 
 DETAIL_TYPES = (PROVML["HyperParameter"], PROVML["Metric"], MLFLOWPROV["Tag"],
                 MLFLOWPROV["Artifact"], MLFLOWPROV["ModelFile"], MLFLOWPROV["RunStatus"])
@@ -111,3 +118,18 @@ def _copy_relations(flat: ProvDocument, summary: ProvDocument,
             continue
         seen.add(key)
         summary.new_record(relation.get_type(), None, formal)
+
+
+def run_graph(options: ExportOptions, run: RunRecord, doc: ProvDocument) -> pydot.Dot:
+    """A run's drawing at ``options.graph_detail``: the ML view, or the full PROV graph."""
+    if options.graph_detail == "full":
+        return to_dot(doc, options.max_nodes)
+    return view_to_dot(run_view(run))
+
+
+def experiment_graph(options: ExportOptions, experiment: ExperimentRecord,
+                     runs: Sequence[RunRecord], doc: ProvDocument) -> pydot.Dot:
+    """The experiment's drawing at ``options.graph_detail``, bounded by ``max_nodes``."""
+    if options.graph_detail == "full":
+        return to_dot(doc, options.max_nodes)
+    return view_to_dot(experiment_view(experiment, runs, options.max_nodes))

@@ -12,6 +12,8 @@ from pathlib import Path
 
 DEFAULT_FORMATS: tuple[str, ...] = ("prov-json", "dot")
 DEFAULT_MAX_NODES = 2000
+GRAPH_DETAILS: tuple[str, ...] = ("ml", "full")
+DEFAULT_GRAPH_DETAIL = "ml"
 DEFAULT_CONTEXT_PREFIXES: dict[str, str] = {
     "train/": "training",
     "val/": "validation",
@@ -32,6 +34,8 @@ class ExportOptions:
     ``max_artifact_bytes``: crates reference artifacts above it by URI instead of copying
     them (they are still sized and hashed); ``None`` means no limit.
     ``context_prefixes``: metric-key prefix (``train/``) -> context name (``training``).
+    ``graph_detail``: ``"ml"`` draws DOT/SVG as the readable ML view (exporters.viewer),
+    ``"full"`` as the complete PROV graph.
     """
 
     formats: tuple[str, ...] = DEFAULT_FORMATS
@@ -39,6 +43,7 @@ class ExportOptions:
     crate_as_folder: bool = False
     max_artifact_bytes: int | None = None
     max_nodes: int = DEFAULT_MAX_NODES
+    graph_detail: str = DEFAULT_GRAPH_DETAIL
     pseudonymize: bool = False
     context_prefixes: dict[str, str] = field(
         default_factory=lambda: dict(DEFAULT_CONTEXT_PREFIXES))

@@ -8,7 +8,13 @@ from pathlib import Path
 import click
 
 from exporters.errors import ExportError
-from exporters.options import DEFAULT_FORMATS, DEFAULT_MAX_NODES, ExportOptions
+from exporters.options import (
+    DEFAULT_FORMATS,
+    DEFAULT_GRAPH_DETAIL,
+    DEFAULT_MAX_NODES,
+    GRAPH_DETAILS,
+    ExportOptions,
+)
 from exporters.writers import FORMAT_NAMES, METRIC_FORMATS
 
 EXPORT_EXAMPLES = """
@@ -69,6 +75,10 @@ def parse_prefixes(ctx: click.Context, param: click.Parameter,
                    "instead of copying them (they are still sized and sha256-hashed).")
 @click.option("--max-nodes", type=click.IntRange(min=1), default=DEFAULT_MAX_NODES,
               show_default=True, help="Summarise graphs with more nodes than this.")
+@click.option("--graph-detail", type=click.Choice(GRAPH_DETAILS), default=DEFAULT_GRAPH_DETAIL,
+              show_default=True,
+              help="dot/svg drawing: 'ml' shows runs, datasets, models and lineage by name "
+                   "with params/metrics/tags as tables; 'full' the complete PROV graph.")
 @click.option("--pseudonymize", is_flag=True, help="Replace user and host names by pseudonyms.")
 @click.option("--context-prefix", "context_prefixes", multiple=True, callback=parse_prefixes,
               help="Metric-key prefix to context, e.g. 'train/=training' (repeatable; "
@@ -78,7 +88,8 @@ def parse_prefixes(ctx: click.Context, param: click.Parameter,
 def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str, ...],
                    filter_string: str | None, out_dir: Path, formats: tuple[str, ...],
                    metrics_format: str | None, crate_as_folder: bool,
-                   max_artifact_bytes: int | None, max_nodes: int, pseudonymize: bool,
+                   max_artifact_bytes: int | None, max_nodes: int, graph_detail: str,
+                   pseudonymize: bool,
                    context_prefixes: dict[str, str] | None, progress: bool | None) -> None:
     """Export an MLflow experiment (or some of its runs) as W3C PROV and graphs."""
     from exporters.pipeline import export
@@ -86,6 +97,7 @@ def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str
     options = ExportOptions(formats=formats, metrics_format=metrics_format,
                             crate_as_folder=crate_as_folder,
                             max_artifact_bytes=max_artifact_bytes, max_nodes=max_nodes,
+                            graph_detail=graph_detail,
                             pseudonymize=pseudonymize, show_progress=progress,
                             **({"context_prefixes": context_prefixes} if context_prefixes else {}))
     try:

@@ -1,20 +1,33 @@
-"""Graphviz DOT: ``graph.dot`` per run, ``experiment.dot`` per experiment (summarised above
-``--max-nodes``, see :mod:`exporters.graph`)."""
+"""Graphviz DOT: ``graph.dot`` per run, ``experiment.dot`` per experiment: the ML view by
+default, the full PROV graph with ``--graph-detail full`` (see :mod:`exporters.graph`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from prov.model import ProvDocument
 
-from exporters.graph import to_dot
+from exporters.graph import experiment_graph, run_graph
 from exporters.options import WriterContext
-from exporters.writers.text import TextDocumentWriter
+from exporters.records import ExperimentRecord, RunRecord
 
 
-class DotWriter(TextDocumentWriter):
+class DotWriter:
     """Writes the DOT source; needs no Graphviz installation."""
 
-    run_file = "graph.dot"
-    experiment_file = "experiment.dot"
+    def write_run(self, ctx: WriterContext, run: RunRecord, doc: ProvDocument,
+                  run_dir: Path) -> list[Path]:
+        return [_write(run_dir / "graph.dot", run_graph(ctx.options, run, doc).to_string())]
 
-    def render(self, doc: ProvDocument, ctx: WriterContext) -> str:
-        return to_dot(doc, ctx.options.max_nodes).to_string()
+    def write_experiment(self, ctx: WriterContext, experiment: ExperimentRecord,
+                         runs: Sequence[RunRecord], doc: ProvDocument,
+                         exp_dir: Path) -> list[Path]:
+        dot = experiment_graph(ctx.options, experiment, runs, doc)
+        return [_write(exp_dir / "experiment.dot", dot.to_string())]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -10,7 +10,7 @@ from pathlib import Path
 from prov.model import ProvDocument
 
 from exporters.errors import WriterError
-from exporters.graph import to_dot
+from exporters.graph import experiment_graph, run_graph
 from exporters.options import WriterContext
 from exporters.records import ExperimentRecord, RunRecord
 
@@ -18,22 +18,24 @@ RENDER_TIMEOUT_S = 120
 
 
 class SvgWriter:
-    """Pipes the (summarised) DOT source through ``dot -Tsvg``."""
+    """Pipes the DOT source (ML view or full PROV graph, see :mod:`exporters.graph`) through
+    ``dot -Tsvg``."""
 
     def __init__(self) -> None:
         self.dot_program = find_dot()
 
     def write_run(self, ctx: WriterContext, run: RunRecord, doc: ProvDocument,
                   run_dir: Path) -> list[Path]:
-        return [self.render(doc, run_dir / "graph.svg", ctx.options.max_nodes)]
+        return [self.render(run_graph(ctx.options, run, doc).to_string(), run_dir / "graph.svg")]
 
     def write_experiment(self, ctx: WriterContext, experiment: ExperimentRecord,
                          runs: Sequence[RunRecord], doc: ProvDocument,
                          exp_dir: Path) -> list[Path]:
-        return [self.render(doc, exp_dir / "experiment.svg", ctx.options.max_nodes)]
+        source = experiment_graph(ctx.options, experiment, runs, doc).to_string()
+        return [self.render(source, exp_dir / "experiment.svg")]
 
-    def render(self, doc: ProvDocument, path: Path, max_nodes: int) -> Path:
-        source = to_dot(doc, max_nodes).to_string()
+    def render(self, source: str, path: Path) -> Path:
+        """``dot -Tsvg`` of the DOT ``source``, written to ``path``."""
         try:
             result = subprocess.run([self.dot_program, "-Tsvg"], input=source.encode("utf-8"),
                                     capture_output=True, timeout=RENDER_TIMEOUT_S, check=False)

@@ -1,0 +1,102 @@
+"""Draw a :class:`~exporters.viewer.model.ViewGraph` with Graphviz (via pydot).
+
+Left to right, so width grows with the number of steps in the lineage, not with the number of
+things a run logged (those stack vertically). Tables (params, metrics, tags, system metrics)
+are one HTML-like table node each, cut at :data:`MAX_TABLE_ROWS` rows; other groups (agents,
+artifacts, folded runs) are one node saying how many members they hold. Parent → child edges
+do not constrain ranks, so nesting runs does not add columns.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pydot
+
+from exporters.viewer.model import ViewEdge, ViewGraph, ViewNode
+
+MAX_TABLE_ROWS = 12
+MAX_LABEL_CHARS = 48
+TABLE_KINDS = ("params", "metrics", "tags", "system")
+
+# kind -> (shape, fill colour); the HTML view uses the same colours (static/viewer.js)
+STYLES: dict[str, tuple[str, str]] = {
+    "run": ("box", "#bcd4f6"),
+    "dataset": ("cylinder", "#fde68a"),
+    "artifact": ("note", "#f3e8ff"),
+    "model": ("box3d", "#c7f0d8"),
+    "model_version": ("box3d", "#a7f3d0"),
+    "context": ("ellipse", "#e0f2fe"),
+    "agent": ("component", "#fed7aa"),
+    "group": ("folder", "#eef2f7"),
+    "params": ("plain", "#f1f5f9"),
+    "metrics": ("plain", "#f1f5f9"),
+    "tags": ("plain", "#f1f5f9"),
+    "system": ("plain", "#fee2e2"),
+}
+NON_CONSTRAINING = ("parent of",)
+
+
+def _escape(text: str, limit: int = MAX_LABEL_CHARS) -> str:
+    line = " ".join(str(text).split())
+    if len(line) > limit:
+        line = line[:limit - 1] + "…"
+    return html.escape(line, quote=True)
+
+
+def _quote(identifier: str) -> str:
+    """A DOT id for any string: always double-quoted, inner quotes and backslashes escaped."""
+    return '"' + identifier.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _table_label(node: ViewNode) -> str:
+    fill = STYLES.get(node.kind, ("plain", "#ffffff"))[1]
+    rows = [f'<tr><td bgcolor="{fill}"><b>{_escape(node.label)}</b></td></tr>']
+    for child in node.children[:MAX_TABLE_ROWS]:
+        rows.append(f'<tr><td align="left">{_escape(child.label, 56)}</td></tr>')
+    hidden = len(node.children) - MAX_TABLE_ROWS
+    if hidden > 0:
+        rows.append(f'<tr><td align="left"><i>… and {hidden} more</i></td></tr>')
+    return ('<<table border="0" cellborder="1" cellspacing="0" cellpadding="3">'
+            + "".join(rows) + "</table>>")
+
+
+def _node_label(node: ViewNode) -> str:
+    kind = node.kind.replace("_", " ")
+    return (f'<<b>{_escape(node.label)}</b><br/>'
+            f'<font point-size="9" color="#52606d">{_escape(kind)}</font>>')
+
+
+def _dot_node(node: ViewNode) -> pydot.Node:
+    shape, fill = STYLES.get(node.kind, ("box", "#ffffff"))
+    attributes = {"shape": shape, "tooltip": _quote(node.label)}
+    if node.kind in TABLE_KINDS:
+        attributes["label"] = _table_label(node)
+    else:
+        attributes |= {"label": _node_label(node), "style": '"filled,rounded"'
+                       if shape == "box" else "filled", "fillcolor": _quote(fill)}
+    if node.href:
+        attributes["URL"] = _quote(node.href)
+    return pydot.Node(_quote(node.id), **attributes)
+
+
+def _dot_edge(edge: ViewEdge) -> pydot.Edge:
+    attributes = {"label": _quote(edge.label), "fontsize": "9", "fontcolor": '"#52606d"',
+                  "color": '"#7b8794"'}
+    if edge.label in NON_CONSTRAINING:
+        attributes |= {"constraint": "false", "style": "dashed"}
+    return pydot.Edge(_quote(edge.source), _quote(edge.target), **attributes)
+
+
+def view_to_dot(graph: ViewGraph) -> pydot.Dot:
+    """The DOT graph of ``graph``: left to right, titled, one node per top-level view node."""
+    dot = pydot.Dot(graph_type="digraph", rankdir="LR", nodesep="0.25", ranksep="0.45",
+                    fontname="Helvetica", fontsize="12", label=_quote(graph.title),
+                    labelloc="t")
+    dot.set_node_defaults(fontname="Helvetica", fontsize="11", margin='"0.12,0.06"')
+    dot.set_edge_defaults(fontname="Helvetica", arrowsize="0.7")
+    for node in graph.nodes:
+        dot.add_node(_dot_node(node))
+    for edge in graph.edges:
+        dot.add_edge(_dot_edge(edge))
+    return dot

@@ -1,0 +1,471 @@
+"""The ML view of an export: what a person asks about a run, built from the export's records.
+
+The PROV document answers every question but draws ~40 nodes for one small run, a third of
+them software agents, with ids as labels. This view draws what an ML practitioner names: the
+run (by its name), the datasets it read (by name, schema as columns), the contexts they were
+used in, the artifacts and models it produced (by path and name), and the lineage edges that
+connect runs. Params, metrics and tags become one table each; software agents and system
+metrics one node each, whose members a reader expands in the HTML view. Data flows left to
+right: datasets and params → run → what it produced.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from prov.model import QualifiedName
+
+from exporters.prov_model import (
+    LineageIndex,
+    artifact_id_of,
+    dataset_uri,
+    model_id_of,
+    software_versions,
+)
+from exporters.records import (
+    ArtifactRecord,
+    DatasetRecord,
+    ExperimentRecord,
+    HistoryEvent,
+    LoggedModelRecord,
+    MetricSummary,
+    RunRecord,
+)
+from exporters.viewer.model import ViewEdge, ViewGraph, ViewNode
+from mlflow_prov.vocabulary import DEFAULT_CONTEXT_PREFIXES, EventKind
+
+# Artifacts of one run drawn one by one up to this many; more become one expandable group.
+MAX_ARTIFACT_NODES = 8
+MAX_VALUE_CHARS = 60
+WRITER_FIELDS = ("user", "host", "pid", "rank", "client_address")
+
+
+def shorten(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """One line of at most ``limit`` characters, ending in an ellipsis when cut."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def format_number(value: float) -> str:
+    """``0.25``, ``1.2346e-05``, ``nan``, ``inf``: short and exact enough to read."""
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    return f"{value:.6g}"
+
+
+def schema_columns(schema: str | None) -> str | None:
+    """MLflow's JSON schema string as ``x: double, y: long`` instead of raw JSON."""
+    if not schema:
+        return None
+    try:
+        parsed = json.loads(schema)
+    except ValueError:
+        return shorten(schema)
+    columns = parsed.get("mlflow_colspec") or parsed.get("mlflow_tensorspec") \
+        if isinstance(parsed, dict) else None
+    if not isinstance(columns, list):
+        return shorten(schema)
+    return ", ".join(f"{c.get('name', '?')}: {c.get('type', '?')}" for c in columns
+                     if isinstance(c, dict))
+
+
+@dataclass
+class _Builder:
+    """Collects nodes once by id, and edges once by (source, target, label)."""
+
+    nodes: dict[str, ViewNode] = field(default_factory=dict)
+    edges: dict[tuple[str, str, str], ViewEdge] = field(default_factory=dict)
+    origins: dict[QualifiedName, str] = field(default_factory=dict)
+    alias: dict[str, str] = field(default_factory=dict)
+
+    def node(self, node: ViewNode) -> str:
+        self.nodes.setdefault(node.id, node)
+        return node.id
+
+    def group(self, group: ViewNode) -> str:
+        """Add a group node; edges naming one of its members end at the group instead."""
+        for child in group.children:
+            self.alias[child.id] = group.id
+        return self.node(group)
+
+    def edge(self, source: str, target: str, label: str) -> None:
+        source, target = self.alias.get(source, source), self.alias.get(target, target)
+        if source != target:
+            self.edges.setdefault((source, target, label), ViewEdge(source, target, label))
+
+    def graph(self, title: str) -> ViewGraph:
+        return ViewGraph(title=title, nodes=list(self.nodes.values()),
+                         edges=list(self.edges.values()))
+
+
+# --- node ids ------------------------------------------------------------------------------
+
+def run_node_id(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+def artifact_node_id(run_id: str, path: str) -> str:
+    return f"artifact:{run_id}:{path}"
+
+
+def model_node_id(model_id: str) -> str:
+    return f"model:{model_id}"
+
+
+def dataset_node_id(dataset: DatasetRecord) -> str:
+    return f"dataset:{dataset.digest}:{dataset.name}"
+
+
+# --- nodes ---------------------------------------------------------------------------------
+
+def run_node(run: RunRecord) -> ViewNode:
+    """The run, labelled by its name, with what identifies and dates it."""
+    attributes = {
+        "run id": run.run_id, "status": run.status, "lifecycle": run.lifecycle_stage,
+        "start": run.start_time.isoformat() if run.start_time else None,
+        "end": run.end_time.isoformat() if run.end_time else None,
+        "user": run.user, "source": run.source_name, "entry point": run.entry_point,
+        "git commit": run.git_commit, "git repo": run.git_repo_url,
+        "parent run": run.parent_run_id,
+        "journal chain": {True: "intact", False: "BROKEN", None: None}[run.journal_intact],
+    }
+    return ViewNode(id=run_node_id(run.run_id), label=run.name or run.run_id[:8], kind="run",
+                    attributes={k: str(v) for k, v in attributes.items() if v is not None})
+
+
+def dataset_node(dataset: DatasetRecord) -> ViewNode:
+    attributes = {"digest": dataset.digest, "source type": dataset.source_type,
+                  "source": dataset_uri(dataset) or dataset.source,
+                  "columns": schema_columns(dataset.schema), "profile": dataset.profile}
+    return ViewNode(id=dataset_node_id(dataset), label=dataset.name, kind="dataset",
+                    attributes={k: str(v) for k, v in attributes.items() if v})
+
+
+def artifact_node(run_id: str, artifact: ArtifactRecord) -> ViewNode:
+    attributes = {"path": artifact.path, "size (bytes)": artifact.size,
+                  "sha256": artifact.sha256, "uri": artifact.uri}
+    return ViewNode(id=artifact_node_id(run_id, artifact.path), label=artifact.path,
+                    kind="artifact",
+                    attributes={k: str(v) for k, v in attributes.items() if v is not None})
+
+
+def model_node(model: LoggedModelRecord) -> ViewNode:
+    attributes = {"model id": model.model_id, "status": model.status,
+                  "type": model.model_type, "location": model.artifact_location}
+    attributes |= {f"param {k}": v for k, v in sorted(model.params.items())}
+    attributes |= {f"metric {k}": format_number(v) for k, v in sorted(model.metrics.items())}
+    files = [ViewNode(id=f"modelfile:{model.model_id}:{a.path}", label=a.path, kind="artifact",
+                      attributes={"size (bytes)": str(a.size), "sha256": str(a.sha256)})
+             for a in model.artifacts]
+    return ViewNode(id=model_node_id(model.model_id), label=model.name, kind="model",
+                    attributes={k: str(v) for k, v in attributes.items() if v is not None},
+                    children=files)
+
+
+def table_node(node_id: str, title: str, kind: str, rows: dict[str, str],
+               member_kind: str) -> ViewNode:
+    """A group drawn as one table: ``key = value`` rows, each also a member node."""
+    children = [ViewNode(id=f"{node_id}:{key}", label=f"{key} = {shorten(value)}",
+                         kind=member_kind, attributes={"key": key, "value": value})
+                for key, value in rows.items()]
+    return ViewNode(id=node_id, label=f"{title} ({len(rows)})", kind=kind,
+                    attributes=dict(rows), children=children)
+
+
+def metric_row(summary: MetricSummary) -> tuple[str, str]:
+    """``train/loss`` -> ``0.25 (last of 20, steps 0–19)``; the context is added when the
+    key's prefix does not already say it (``loss [training]``)."""
+    implied = summary.context is None or any(
+        summary.key.startswith(prefix) and context == summary.context
+        for prefix, context in DEFAULT_CONTEXT_PREFIXES.items())
+    key = summary.key if implied else f"{summary.key} [{summary.context}]"
+    if summary.count == 1:
+        return key, format_number(summary.last)
+    return key, (f"{format_number(summary.last)} (last of {summary.count}, "
+                 f"steps {summary.first_step}–{summary.last_step})")
+
+
+def agents_node(run: RunRecord) -> ViewNode:
+    """Software versions and the journal's writers: one node, expandable."""
+    versions, source = software_versions(run)
+    children = [ViewNode(id=f"agents:{run.run_id}:{name}", label=f"{name} {version}",
+                         kind="agent", attributes={"version": version, "known from": source})
+                for name, version in versions]
+    for writer in distinct_writers(run.history):
+        label = "writer " + " ".join(f"{k}={v}" for k, v in writer.items())
+        children.append(ViewNode(id=f"agents:{run.run_id}:{label}", label=shorten(label),
+                                 kind="agent", attributes=dict(writer)))
+    return ViewNode(id=f"agents:{run.run_id}", label=f"software & writers ({len(children)})",
+                    kind="agent", attributes={c.label: "" for c in children}, children=children)
+
+
+def distinct_writers(history: Iterable[HistoryEvent]) -> list[dict[str, str]]:
+    """Each distinct writer (user, host, pid, rank, client address) once, in first-seen order."""
+    seen: dict[tuple, dict[str, str]] = {}
+    for event in history:
+        writer = {f: str(event.writer[f]) for f in WRITER_FIELDS
+                  if event.writer.get(f) is not None}
+        seen.setdefault(tuple(writer.items()), writer)
+    return [w for w in seen.values() if w]
+
+
+# --- one run ---------------------------------------------------------------------------------
+
+def add_run(builder: _Builder, run: RunRecord, index: LineageIndex, *, detail: bool) -> str:
+    """The run with its datasets, outputs and (``detail``) its tables, agents and contexts."""
+    run_id = builder.node(run_node(run))
+    _add_outputs(builder, run, run_id)
+    contexts: dict[str, str] = {}
+
+    def context_of(name: str | None) -> str:
+        if name is None or not detail:
+            return run_id
+        if name not in contexts:
+            contexts[name] = builder.node(ViewNode(id=f"context:{run.run_id}:{name}",
+                                                   label=name, kind="context",
+                                                   attributes={"context": name}))
+            builder.edge(contexts[name], run_id, "part of")
+        return contexts[name]
+
+    for dataset in run.datasets:
+        node = builder.node(dataset_node(dataset))
+        target = context_of(dataset.context)
+        label = "used" if detail or dataset.context is None else f"used ({dataset.context})"
+        builder.edge(node, target, label)
+        origin = index.source_of(dataset_uri(dataset), dataset.digest)
+        producer = index.producer.get(origin) if origin is not None else None
+        if origin is not None and producer and producer != run.run_id:
+            builder.edge(_upstream_node(builder, index, origin, producer), node, "source of")
+    for model_id in run.input_model_ids:
+        model = index.models.get(model_id)
+        node = builder.node(model_node(model) if model else ViewNode(
+            id=model_node_id(model_id), label=model_id, kind="model"))
+        builder.edge(node, run_id, "used")
+    if detail:
+        _add_tables(builder, run, run_id, context_of)
+    return run_id
+
+
+def _upstream_node(builder: _Builder, index: LineageIndex, origin: QualifiedName,
+                   producer: str) -> str:
+    """The artifact or model another run produced, with an edge from that run (named by its
+    id when that run is not part of the view)."""
+    node = builder.origins.get(origin)
+    if node is None:
+        model = next((m for m in index.models.values() if model_id_of(m.model_id) == origin),
+                     None)
+        node = builder.node(model_node(model) if model else ViewNode(
+            id=f"upstream:{origin}", label=f"output of run {producer[:8]}", kind="artifact",
+            attributes={"produced by run": producer}))
+    if run_node_id(producer) not in builder.nodes:
+        builder.node(ViewNode(id=run_node_id(producer), label=producer[:8], kind="run",
+                              attributes={"run id": producer}))
+    builder.edge(run_node_id(producer), node, "produced")
+    return node
+
+
+def _add_outputs(builder: _Builder, run: RunRecord, run_id: str) -> None:
+    """Artifacts (one group above MAX_ARTIFACT_NODES), logged models, registry versions; each
+    is remembered under its PROV id so a later run's dataset can point at it."""
+    for artifact in run.artifacts:
+        builder.origins[artifact_id_of(run.run_id, artifact.path)] = \
+            artifact_node_id(run.run_id, artifact.path)
+    if len(run.artifacts) <= MAX_ARTIFACT_NODES:
+        for artifact in run.artifacts:
+            builder.edge(run_id, builder.node(artifact_node(run.run_id, artifact)), "produced")
+    else:
+        group = ViewNode(id=f"artifacts:{run.run_id}", label=f"artifacts ({len(run.artifacts)})",
+                         kind="group", children=[artifact_node(run.run_id, a)
+                                                 for a in run.artifacts],
+                         attributes={a.path: f"{a.size} bytes" for a in run.artifacts})
+        builder.edge(run_id, builder.group(group), "produced")
+    for model in run.logged_models:
+        builder.origins[model_id_of(model.model_id)] = model_node_id(model.model_id)
+        builder.edge(run_id, builder.node(model_node(model)), "produced")
+    for version in run.model_versions:
+        node = builder.node(ViewNode(
+            id=f"version:{version.name}:{version.version}",
+            label=f"{version.name} v{version.version}", kind="model_version",
+            attributes={k: str(v) for k, v in {
+                "registered model": version.name, "version": version.version,
+                "status": version.status, "stage": version.current_stage,
+                "aliases": ", ".join(version.aliases) or None,
+                "source": version.source}.items() if v is not None}))
+        source = model_node_id(version.model_id) if version.model_id and \
+            version.model_id in builder.nodes else run_id
+        builder.edge(source, node, "registered as")
+
+
+def _add_tables(builder: _Builder, run: RunRecord, run_id: str, context_of) -> None:
+    if run.params:
+        builder.edge(builder.node(table_node(f"params:{run.run_id}", "params", "params",
+                                             dict(sorted(run.params.items())), "param")),
+                     run_id, "configured")
+    user_metrics = [m for m in run.metrics if m.source == "user"]
+    if user_metrics:
+        rows = dict(metric_row(m) for m in sorted(user_metrics,
+                                                  key=lambda m: (m.key, m.context or "")))
+        builder.edge(run_id, builder.node(table_node(f"metrics:{run.run_id}", "metrics",
+                                                     "metrics", rows, "metric")), "logged")
+    system = [m for m in run.metrics if m.source != "user"]
+    if system:
+        rows = dict(metric_row(m) for m in sorted(system, key=lambda m: m.key))
+        node = table_node(f"system:{run.run_id}", "system metrics", "system", rows, "metric")
+        builder.edge(run_id, builder.node(node), "monitored")
+    tags = {k: v for k, v in sorted(run.tags.items()) if not k.startswith("mlflow.")}
+    if tags:
+        builder.edge(run_id, builder.node(table_node(f"tags:{run.run_id}", "tags", "tags",
+                                                     tags, "tag")), "tagged")
+    builder.edge(builder.node(agents_node(run)), run_id, "ran")
+
+
+def run_view(run: RunRecord, index: LineageIndex | None = None) -> ViewGraph:
+    """One run in full: datasets by context, tables, agents and outputs; with an ``index`` of
+    the other exported runs, also the runs whose outputs it used."""
+    builder = _Builder()
+    add_run(builder, run, index or LineageIndex.build([run]), detail=True)
+    return builder.graph(f"run {run.name or run.run_id}")
+
+
+# --- one experiment ----------------------------------------------------------------------------
+
+def experiment_view(experiment: ExperimentRecord, runs: Sequence[RunRecord],
+                    max_nodes: int, index: LineageIndex | None = None) -> ViewGraph:
+    """Every run with its datasets, outputs and lineage; parent runs point at their children.
+
+    Above ``max_nodes`` each run's artifacts and models fold into one group per run, then runs
+    with no lineage fold into one group; the title says so (the HTML view expands groups).
+    """
+    index = index or LineageIndex.build(runs)
+    graph = _experiment_graph(experiment, runs, index)
+    total = _count(graph.nodes)
+    if total <= max_nodes:
+        return graph
+    graph = _fold_outputs(graph)
+    if len(graph.nodes) > max_nodes:
+        graph = _fold_isolated_runs(graph)
+    graph.title += (f" — summarised: {total} nodes exceed --max-nodes {max_nodes}, "
+                    f"{len(graph.nodes)} drawn; groups hold the rest")
+    return graph
+
+
+def _experiment_graph(experiment: ExperimentRecord, runs: Sequence[RunRecord],
+                      index: LineageIndex) -> ViewGraph:
+    builder = _Builder()
+    for run in runs:
+        add_run(builder, run, index, detail=False)
+    for run in runs:
+        if run.parent_run_id and run_node_id(run.parent_run_id) in builder.nodes:
+            builder.edge(run_node_id(run.parent_run_id), run_node_id(run.run_id), "parent of")
+    for run in runs:
+        node = builder.nodes[run_node_id(run.run_id)]
+        node.attributes |= {f"param {k}": v for k, v in sorted(run.params.items())}
+        node.attributes |= {f"metric {k}": v for k, v in
+                            (metric_row(m) for m in run.metrics if m.source == "user")}
+    return builder.graph(f"experiment {experiment.name}")
+
+
+def _count(nodes: Iterable[ViewNode]) -> int:
+    return sum(1 + _count(n.children) for n in nodes)
+
+
+def _fold_outputs(graph: ViewGraph) -> ViewGraph:
+    """Each run's artifacts, models and versions that nothing else uses become one group."""
+    consumers = {e.source for e in graph.edges if not e.source.startswith("run:")}
+    produced: dict[str, list[str]] = {}
+    for edge in graph.edges:
+        if edge.source.startswith("run:") and edge.label in ("produced", "registered as") \
+                and edge.target not in consumers:
+            produced.setdefault(edge.source, []).append(edge.target)
+    return _fold(graph, {f"outputs:{run}": (members, "outputs")
+                         for run, members in produced.items() if len(members) > 1})
+
+
+def _fold_isolated_runs(graph: ViewGraph) -> ViewGraph:
+    """Runs (with their folded outputs) linked to no other run or dataset fold into one group."""
+    linked = {e.source for e in graph.edges if e.label != "produced"} | \
+        {e.target for e in graph.edges if e.label != "produced"}
+    isolated = [n.id for n in graph.nodes if n.kind == "run" and n.id not in linked]
+    owned = {e.target for e in graph.edges if e.source in isolated and e.label == "produced"}
+    return _fold(graph, {"runs:unlinked": (isolated + sorted(owned), "unlinked runs")})
+
+
+def _fold(graph: ViewGraph, groups: dict[str, tuple[list[str], str]]) -> ViewGraph:
+    """Replace member nodes by group nodes; edges to members go to their group."""
+    by_id = {n.id: n for n in graph.nodes}
+    owner = {member: group for group, (members, _) in groups.items() for member in members}
+    nodes = [n for n in graph.nodes if n.id not in owner]
+    for group, (members, title) in groups.items():
+        children = [by_id[m] for m in members if m in by_id]
+        if children:
+            nodes.append(ViewNode(id=group, label=f"{title} ({len(children)})", kind="group",
+                                  children=children,
+                                  attributes={c.label: c.kind for c in children}))
+    edges: dict[tuple[str, str, str], ViewEdge] = {}
+    for edge in graph.edges:
+        source, target = owner.get(edge.source, edge.source), owner.get(edge.target, edge.target)
+        if source != target:
+            edges.setdefault((source, target, edge.label), ViewEdge(source, target, edge.label))
+    return ViewGraph(title=graph.title, nodes=nodes, edges=list(edges.values()))
+
+
+# --- timeline ----------------------------------------------------------------------------------
+
+def timeline(history: Iterable[HistoryEvent]) -> list[dict[str, str]]:
+    """Journal events as rows for the HTML view: one row per changed tag (old → new), status
+    transition, deletion or restore, and one per other event naming what it touched."""
+    rows: list[dict[str, str]] = []
+    for event in history:
+        base = {"time": event.time.isoformat(timespec="milliseconds"), "kind": str(event.kind),
+                "writer": " ".join(f"{k}={v}" for k, v in event.writer.items()
+                                   if v is not None and k in WRITER_FIELDS)}
+        rows += [base | change for change in _changes(event)]
+    return rows
+
+
+def _changes(event: HistoryEvent) -> list[dict[str, str]]:
+    payload = event.payload
+    if event.kind in (EventKind.RUN_TAGS_SET, EventKind.EXPERIMENT_TAG_SET):
+        tags = payload.get("tags") or ({payload["key"]: payload.get("value")}
+                                       if "key" in payload else {})
+        old = payload.get("old") or {}
+        return [_change(f"tag {k}", old.get(k), v) for k, v in tags.items()]
+    if event.kind in (EventKind.RUN_TAG_DELETED, EventKind.EXPERIMENT_TAG_DELETED):
+        return [_change(f"tag {payload.get('key', '')} deleted", payload.get("old_value"), None)]
+    if event.kind == EventKind.RUN_UPDATED:
+        changes = []
+        if payload.get("new_status") and payload.get("new_status") != payload.get("old_status"):
+            changes.append(_change("status", payload.get("old_status"), payload["new_status"]))
+        if payload.get("new_name") and payload.get("new_name") != payload.get("old_name"):
+            changes.append(_change("name", payload.get("old_name"), payload["new_name"]))
+        return changes or [{"what": _summary(payload)}]
+    if event.kind == EventKind.EXPERIMENT_RENAMED:
+        return [_change("name", payload.get("old_name"), payload.get("new_name"))]
+    return [{"what": _summary(payload)}]
+
+
+def _change(what: str, old: object, new: object) -> dict[str, str]:
+    row = {"what": what}
+    if old is not None:
+        row["old"] = shorten(str(old))
+    if new is not None:
+        row["new"] = shorten(str(new))
+    return row
+
+
+def _summary(payload: dict) -> str:
+    """What an event touched, by name: ``params: lr, epochs`` or ``metrics: loss (3)``."""
+    parts = []
+    for key, value in payload.items():
+        if isinstance(value, dict):
+            names = list(value)
+            parts.append(f"{key}: {', '.join(map(str, names[:6]))}"
+                         + (f" (+{len(names) - 6})" if len(names) > 6 else ""))
+        elif isinstance(value, list):
+            parts.append(f"{key}: {len(value)}")
+        elif value is not None and not isinstance(value, bool):
+            parts.append(f"{key}: {shorten(str(value), 40)}")
+    return shorten("; ".join(parts), 160)
