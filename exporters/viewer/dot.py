@@ -13,7 +13,7 @@ import html
 
 import pydot
 
-from exporters.viewer.model import ViewEdge, ViewGraph, ViewNode
+from exporters.viewer.model import LOOSE_EDGE_LABELS, ViewEdge, ViewGraph, ViewNode
 
 MAX_TABLE_ROWS = 12
 MAX_LABEL_CHARS = 48
@@ -34,7 +34,6 @@ STYLES: dict[str, tuple[str, str]] = {
     "tags": ("plain", "#f1f5f9"),
     "system": ("plain", "#fee2e2"),
 }
-NON_CONSTRAINING = ("parent of",)
 
 
 def _escape(text: str, limit: int = MAX_LABEL_CHARS) -> str:
@@ -83,7 +82,7 @@ def _dot_node(node: ViewNode) -> pydot.Node:
 def _dot_edge(edge: ViewEdge) -> pydot.Edge:
     attributes = {"label": _quote(edge.label), "fontsize": "9", "fontcolor": '"#52606d"',
                   "color": '"#7b8794"'}
-    if edge.label in NON_CONSTRAINING:
+    if edge.label in LOOSE_EDGE_LABELS:
         attributes |= {"constraint": "false", "style": "dashed"}
     return pydot.Edge(_quote(edge.source), _quote(edge.target), **attributes)
 

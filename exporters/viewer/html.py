@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from exporters.viewer.model import ViewGraph
+from exporters.viewer.model import LOOSE_EDGE_LABELS, ViewGraph
 
 TIMELINE_KEYS = ("time", "kind", "what", "old", "new", "writer")
 _counter = itertools.count(1)
@@ -42,6 +42,7 @@ def render_fragment(graph: ViewGraph, timeline: list[dict] | None = None) -> str
     fragments may share one page; the script initialises each once.
     """
     data = asdict(graph)
+    data["loose"] = list(LOOSE_EDGE_LABELS)
     data["timeline"] = [{k: row[k] for k in TIMELINE_KEYS if row.get(k) is not None}
                         for row in timeline or []]
     element_id = f"mlprov-viewer-{next(_counter)}"

@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prov.model import QualifiedName
 
@@ -40,6 +41,7 @@ from mlflow_prov.vocabulary import DEFAULT_CONTEXT_PREFIXES, EventKind
 # Artifacts of one run drawn one by one up to this many; more become one expandable group.
 MAX_ARTIFACT_NODES = 8
 MAX_VALUE_CHARS = 60
+MAX_TIMELINE_ROWS = 5000
 WRITER_FIELDS = ("user", "host", "pid", "rank", "client_address")
 
 
@@ -414,16 +416,61 @@ def _fold(graph: ViewGraph, groups: dict[str, tuple[list[str], str]]) -> ViewGra
 
 # --- timeline ----------------------------------------------------------------------------------
 
-def timeline(history: Iterable[HistoryEvent]) -> list[dict[str, str]]:
+def timeline(history: Iterable[HistoryEvent],
+             max_rows: int = MAX_TIMELINE_ROWS) -> list[dict[str, str]]:
     """Journal events as rows for the HTML view: one row per changed tag (old → new), status
-    transition, deletion or restore, and one per other event naming what it touched."""
+    transition, deletion or restore, and one per other event naming what it touched.
+
+    Consecutive metric batches from one writer merge into one row (a training loop logs
+    thousands); past ``max_rows`` a last row says how many events the PROV files still hold.
+    """
     rows: list[dict[str, str]] = []
+    merged: dict[str, Any] | None = None
+    skipped = 0
     for event in history:
+        writer = " ".join(f"{k}={v}" for k, v in event.writer.items()
+                          if v is not None and k in WRITER_FIELDS)
+        if event.kind == EventKind.RUN_METRICS_LOGGED:
+            if merged is not None and merged["writer"] == writer:
+                _merge_metrics(merged, event.payload)
+                continue
+            merged = {"time": event.time.isoformat(timespec="milliseconds"),
+                      "kind": str(event.kind), "writer": writer, "keys": set(),
+                      "count": 0, "batches": 0, "steps": (math.inf, -math.inf)}
+            _merge_metrics(merged, event.payload)
+            rows.append(merged)
+            continue
+        merged = None
         base = {"time": event.time.isoformat(timespec="milliseconds"), "kind": str(event.kind),
-                "writer": " ".join(f"{k}={v}" for k, v in event.writer.items()
-                                   if v is not None and k in WRITER_FIELDS)}
-        rows += [base | change for change in _changes(event)]
+                "writer": writer}
+        changes = [base | change for change in _changes(event)]
+        if len(rows) + len(changes) > max_rows:
+            skipped += 1
+            continue
+        rows += changes
+    rows = [_finish_metrics(row) if "batches" in row else row for row in rows[:max_rows]]
+    if skipped:
+        rows.append({"kind": "…", "what": f"{skipped} more events are not listed here; "
+                                          "the PROV files hold the full history"})
     return rows
+
+
+def _merge_metrics(row: dict[str, Any], payload: dict[str, Any]) -> None:
+    row["keys"].update(payload.get("keys") or [])
+    row["count"] += int(payload.get("count") or 0)
+    row["batches"] += 1
+    low, high = row["steps"]
+    row["steps"] = (min(low, payload.get("step_min", low)), max(high, payload.get("step_max",
+                                                                                  high)))
+
+
+def _finish_metrics(row: dict[str, Any]) -> dict[str, str]:
+    keys = sorted(row["keys"])
+    low, high = row["steps"]
+    steps = f", steps {low}–{high}" if math.isfinite(low) and math.isfinite(high) else ""
+    names = ", ".join(keys[:6]) + (f" (+{len(keys) - 6})" if len(keys) > 6 else "")
+    return {"time": row["time"], "kind": row["kind"], "writer": row["writer"],
+            "what": f"{row['count']} values of {names} in {row['batches']} batch(es){steps}"}
 
 
 def _changes(event: HistoryEvent) -> list[dict[str, str]]:

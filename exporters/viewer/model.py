@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Edges with these labels do not order the layout (a parent run is not upstream of its child's
+# data), so nesting runs adds no columns; both renderers draw them dashed.
+LOOSE_EDGE_LABELS: tuple[str, ...] = ("parent of",)
+
 
 @dataclass
 class ViewNode:

@@ -4,9 +4,9 @@ Two kinds of writer:
 
 * **Metric sinks** (``netcdf``, ``csv``) receive the full series of a run's metrics, one at a
   time, while the export streams them out of MLflow. Created once per run.
-* **Document writers** (``prov-json``, ``provn``, ``dot``, ``svg``, ``rocrate``) receive the
-  finished PROV document of a run and of the whole experiment. They run in registry order;
-  ``rocrate`` is last so it can pack the files the others wrote.
+* **Document writers** (``prov-json``, ``provn``, ``dot``, ``svg``, ``html``, ``rocrate``)
+  receive the finished PROV document of a run and of the whole experiment. They run in
+  registry order; ``rocrate`` is last so it can pack the files the others wrote.
 
 ``WRITERS`` feeds ``click.Choice`` in the CLI. Loading a writer whose library is missing fails
 with a :class:`~exporters.errors.WriterError` naming what to install.
@@ -103,6 +103,8 @@ WRITERS: dict[str, WriterSpec] = {
         WriterSpec("svg", "document", "exporters.writers.svg:SvgWriter",
                    "SVG picture of the graph, rendered by Graphviz dot",
                    install_hint="apt-get install graphviz (or your OS's graphviz package)"),
+        WriterSpec("html", "document", "exporters.writers.html:HtmlWriter",
+                   "interactive self-contained HTML view (graph.html, experiment.html)"),
         WriterSpec("rocrate", "document", "exporters.writers.rocrate:RoCrateWriter",
                    "Workflow Run RO-Crate (Process Run Crate 0.5) packing the other files"),
     )

@@ -49,7 +49,7 @@ ENCODING_FORMATS = {".nc": "application/x-netcdf", ".json": "application/json",
                     ".dot": "text/vnd.graphviz", ".svg": "image/svg+xml", ".csv": "text/csv",
                     ".txt": "text/plain", ".md": "text/markdown", ".yaml": "application/yaml",
                     ".yml": "application/yaml", ".pt": "application/octet-stream",
-                    ".pkl": "application/octet-stream"}
+                    ".pkl": "application/octet-stream", ".html": "text/html"}
 LICENSE_TAG = "license"
 NO_LICENSE = ("No license was recorded in MLflow (set a 'license' tag on the run or "
               "experiment, e.g. an SPDX id); ask the owner of the run before reuse.")

@@ -83,7 +83,7 @@
 
   Viewer.prototype.buildTimeline = function () {
     var box = h("div", null, this.root, "mv-timeline");
-    h("h3", "Journal timeline (" + this.data.timeline.length + " events)", box);
+    h("h3", "Journal timeline (" + this.data.timeline.length + " entries)", box);
     var table = h("table", null, box), head = h("tr", null, h("thead", null, table));
     ["time", "event", "what changed", "writer"].forEach(function (c) { h("th", c, head); });
     var body = h("tbody", null, table);
@@ -139,9 +139,12 @@
 
   Viewer.prototype.layout = function (g) {
     /* layered left-to-right: layer = longest path from a source, order by barycentre */
-    var layer = {}, out = {}, inc = {}, pos = {};
+    var layer = {}, out = {}, inc = {}, pos = {}, loose = this.data.loose || [];
     g.nodes.forEach(function (n) { out[n.id] = []; inc[n.id] = []; });
-    g.edges.forEach(function (e) { out[e.source].push(e.target); inc[e.target].push(e.source); });
+    g.edges.forEach(function (e) {
+      if (loose.indexOf(e.label) >= 0) { return; }
+      out[e.source].push(e.target); inc[e.target].push(e.source);
+    });
     var state = {};
     function depth(id) {
       if (state[id] === 2) { return layer[id]; }
@@ -153,6 +156,12 @@
       return d;
     }
     g.nodes.forEach(function (n) { depth(n.id); });
+    g.nodes.forEach(function (n) {  /* a pure input sits just before its first consumer */
+      if (!inc[n.id].length && out[n.id].length) {
+        var next = Math.min.apply(null, out[n.id].map(function (t) { return layer[t]; }));
+        layer[n.id] = Math.max(layer[n.id], next - 1);
+      }
+    });
     var layers = [];
     g.nodes.forEach(function (n) { (layers[layer[n.id]] = layers[layer[n.id]] || []).push(n); });
     for (var i = 0; i < layers.length; i++) { layers[i] = layers[i] || []; }
@@ -199,7 +208,8 @@
     var arrow = "url(#" + this.root.id + "-arrow)";
     g.edges.forEach(function (e) {
       var a = pos[e.source], b = pos[e.target];
-      var grp = el("g", {"class": "mv-edge" + (e.member ? " mv-member" : ""),
+      var dashed = e.member || (self.data.loose || []).indexOf(e.label) >= 0;
+      var grp = el("g", {"class": "mv-edge" + (dashed ? " mv-member" : ""),
         "data-source": e.source, "data-target": e.target}, edgeLayer);
       var x1 = a.x + a.w, y1 = a.y + a.h / 2, x2 = b.x, y2 = b.y + b.h / 2;
       if (x2 <= x1) { x1 = a.x + a.w / 2; y1 = a.y + a.h; x2 = b.x + b.w / 2; y2 = b.y; }
@@ -243,7 +253,8 @@
     h("h3", n.label, panel);
     h("div", n.kind, panel, "mv-note");
     if (n.href) {
-      var a = h("a", "open in MLflow", h("p", null, panel));
+      var a = h("a", /^https?:/.test(n.href) ? "open in MLflow" : "open its page",
+        h("p", null, panel));
       a.href = n.href;
     }
     var keys = Object.keys(n.attributes);
