@@ -94,9 +94,11 @@ def strip_userinfo(url: str) -> str:
 class Pseudonymizer:
     """Maps user and host names to stable-within-one-export pseudonyms, or passes them on."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, salt: bytes | None = None) -> None:
+        """``salt`` fixed by a server keeps its pseudonyms stable across workers; an export
+        draws a fresh one, so its pseudonyms cannot be matched with another export's."""
         self.enabled = enabled
-        self._salt = secrets.token_bytes(16)
+        self._salt = salt or secrets.token_bytes(16)
 
     def __call__(self, name: str | None, kind: str = "user") -> str | None:
         """``user-3f2a9c1b0d`` for ``alice`` when enabled; the name itself otherwise."""

@@ -11,7 +11,12 @@ PUBLIC_MLFLOW = {"mlflow", "mlflow.entities", "mlflow.exceptions", "mlflow.artif
                  "mlflow.tracking", "mlflow.utils.file_utils"}
 JOURNAL_READ_API = {"mlflow_prov.journal": {"read_events", "verify_chain",
                                             "require_existing_store",
-                                            "JournalUnavailableError", "JournalEvent"}}
+                                            "JournalUnavailableError", "JournalEvent",
+                                            "read_events_page", "EventPage"}}
+# The server app (exporters/app) plugs into MLflow's server: these modules are its hosts.
+SERVER_APP = "exporters/app"
+SERVER_APP_MLFLOW = {"mlflow.server", "mlflow.server.auth", "mlflow.server.fastapi_app",
+                     "mlflow.environment_variables"}
 SHARED_VOCABULARY = "mlflow_prov.vocabulary"  # both rooms' words: exporters may import any
 
 
@@ -47,5 +52,7 @@ def _breaks_the_read_boundary(module: str, names: list[str]) -> bool:
 def test_exporters_use_public_mlflow_and_the_journal_read_api():
     offenders = [f"{path.relative_to(ROOT)}: {module} {names}"
                  for path, module, names in _imports("exporters")
-                 if _breaks_the_read_boundary(module, names)]
+                 if _breaks_the_read_boundary(module, names)
+                 and not (module in SERVER_APP_MLFLOW
+                          and path.relative_to(ROOT).as_posix().startswith(SERVER_APP))]
     assert not offenders, offenders

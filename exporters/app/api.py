@@ -1,0 +1,161 @@
+"""``/prov/api/``: the journal, chain verification and lineage as read-only JSON.
+
+Every route is a GET; errors are JSON ``{"error_code", "message"}`` as in MLflow's REST API.
+A reader sees only what their experiment permissions allow: a filter on an experiment or run
+they may not read is refused (403), and lineage drops nodes of such experiments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from mlflow.entities import ViewType
+from mlflow.exceptions import MlflowException
+
+from exporters.app.history import (
+    BadRequestError,
+    encode_token,
+    event_json,
+    events_page,
+    parse_filters,
+)
+from exporters.app.lineage import artifact_node, build_index, dataset_node, model_node, run_node
+from exporters.app.setup import ProvServer, prov_server
+from exporters.app.views import graph_json, neighbourhood_graph
+from mlflow_prov.journal import JournalUnavailableError, verify_chain
+from mlflow_prov.vocabulary import experiment_chain, run_chain
+
+api = Blueprint("prov_api", __name__, url_prefix="/prov/api")
+RUN_PAGE = 1000
+
+
+class ForbiddenError(PermissionError):
+    """The reader may not read the experiment a request names."""
+
+
+class NotFoundError(LookupError):
+    """A run, model or experiment that does not exist."""
+
+
+def _error(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify({"error_code": code, "message": message}), status
+
+
+def json_route(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Map each failure to a one-line JSON error with the status a client can act on."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return jsonify(view(*args, **kwargs))
+        except BadRequestError as exc:
+            return _error(400, "INVALID_PARAMETER_VALUE", str(exc))
+        except JournalUnavailableError as exc:
+            return _error(404, "PROV_JOURNAL_UNAVAILABLE",
+                          f"this server's store has no provenance journal ({exc}); "
+                          "serve a prov store: mlflow server --app-name prov "
+                          "--backend-store-uri prov:///path")
+        except ForbiddenError as exc:
+            return _error(403, "PERMISSION_DENIED", str(exc))
+        except NotFoundError as exc:
+            return _error(404, "RESOURCE_DOES_NOT_EXIST", str(exc))
+
+    return wrapper
+
+
+def run_experiment(server: ProvServer, run_id: str) -> str:
+    """The experiment of a run, or NotFoundError naming the run."""
+    try:
+        return server.client.get_run(run_id).info.experiment_id
+    except MlflowException as exc:
+        raise NotFoundError(f"no run {run_id!r} on this server") from exc
+
+
+def require_read(server: ProvServer, experiment_id: str | None) -> None:
+    if not server.permissions.can_read(experiment_id):
+        raise ForbiddenError(f"no READ permission on experiment {experiment_id}")
+
+
+@api.get("/events")
+@json_route
+def events() -> dict[str, Any]:
+    """Journal events by experiment, run, kind and time; ``page_token`` pages on."""
+    server = prov_server()
+    filters = parse_filters(request.args)
+    if filters.run_id:
+        require_read(server, run_experiment(server, filters.run_id))
+    if filters.experiment_id:
+        require_read(server, filters.experiment_id)
+    if not (filters.run_id or filters.experiment_id or server.permissions.sees_everything()):
+        raise BadRequestError("name an experiment_id or run_id: only readers of every "
+                              "experiment may list the whole journal")
+    page = events_page(server.tracking_uri, filters)
+    return {"events": [event_json(e, server.pseudonymize) for e in page.events],
+            "next_page_token": encode_token(page.next_after_seq)}
+
+
+def _experiment_run_ids(server: ProvServer, experiment_id: str) -> list[str]:
+    run_ids, token = [], None
+    while True:
+        page = server.client.search_runs([experiment_id], run_view_type=ViewType.ALL,
+                                         max_results=RUN_PAGE, page_token=token)
+        run_ids += [run.info.run_id for run in page]
+        token = page.token
+        if not token:
+            return run_ids
+
+
+@api.get("/verify")
+@json_route
+def verify() -> dict[str, Any]:
+    """Recompute the hash chain of a run, or of an experiment and each of its runs."""
+    server = prov_server()
+    run_id, experiment_id = request.args.get("run_id"), request.args.get("experiment_id")
+    if bool(run_id) == bool(experiment_id):
+        raise BadRequestError("name exactly one of run_id or experiment_id")
+    if run_id:
+        require_read(server, run_experiment(server, run_id))
+        chains = [run_chain(run_id)]
+    else:
+        require_read(server, experiment_id)
+        chains = [experiment_chain(experiment_id),
+                  *(run_chain(r) for r in _experiment_run_ids(server, experiment_id))]
+    reports = [verify_chain(server.tracking_uri, chain) for chain in chains]
+    return {"intact": all(r.intact for r in reports),
+            "chains": [{"chain": r.chain, "length": r.length, "intact": r.intact,
+                        "problems": r.problems} for r in reports]}
+
+
+LINEAGE_STARTS = {
+    "run_id": run_node,
+    "model_id": model_node,
+    "dataset": lambda value: dataset_node(*value.rsplit("@", 1)) if "@" in value else None,
+    "artifact": lambda value: artifact_node(*value.split("/", 1)) if "/" in value else None,
+}
+
+
+@api.get("/lineage")
+@json_route
+def lineage() -> dict[str, Any]:
+    """Upstream and downstream of a run, logged model, dataset (``name@digest``) or
+    artifact (``run_id/path``), across experiments."""
+    server = prov_server()
+    given = [(name, request.args[name]) for name in LINEAGE_STARTS if request.args.get(name)]
+    if len(given) != 1:
+        raise BadRequestError(f"name exactly one of {', '.join(LINEAGE_STARTS)} "
+                              "(dataset as name@digest, artifact as run_id/path)")
+    name, value = given[0]
+    start = LINEAGE_STARTS[name](value)
+    if start is None:
+        raise BadRequestError(f"{name}={value!r}: write a dataset as name@digest and an "
+                              "artifact as run_id/path")
+    if name == "run_id":
+        require_read(server, run_experiment(server, value))
+    graph = neighbourhood_graph(build_index(server.tracking_uri), start, server.client,
+                                server.permissions)
+    if not graph.nodes:
+        raise NotFoundError(f"nothing readable is known about {name} {value!r}")
+    return graph_json(graph)

@@ -1,0 +1,94 @@
+"""Who may read what on the ``/prov/`` routes.
+
+``prov`` serves everyone (:class:`OpenAccess`), as MLflow without auth does. ``prov-auth``
+asks MLflow's basic-auth for the user's permission on each experiment
+(:class:`ExperimentReadPermissions`): a page or API answer never holds an event, run or
+lineage node of an experiment the user could not read through MLflow's own API.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from flask import Flask, Response, g, request
+
+PROV_PATH = "/prov"
+
+
+class Permissions(Protocol):
+    """The one question every route asks before it shows something."""
+
+    def sees_everything(self) -> bool:
+        """True for a user who may read every experiment (no auth, or an admin)."""
+
+    def can_read(self, experiment_id: str | None) -> bool:
+        """Whether the current user may read this experiment (``None``: no experiment, as
+        for registered models, readable only by those who see everything)."""
+
+
+class OpenAccess:
+    """No authentication configured: everything MLflow serves, ``/prov/`` serves."""
+
+    def sees_everything(self) -> bool:
+        return True
+
+    def can_read(self, experiment_id: str | None) -> bool:
+        return True
+
+
+class ExperimentReadPermissions:
+    """MLflow basic-auth's own answers: admins read everything, others what their
+    experiment permission (or the server's default permission) allows. Answers are kept for
+    the rest of the request, so a page of 100 runs asks once per experiment."""
+
+    def _username(self) -> str:
+        return request.authorization.username
+
+    def sees_everything(self) -> bool:
+        from mlflow.server import auth
+
+        if "prov_is_admin" not in g:
+            g.prov_is_admin = bool(auth.store.get_user(self._username()).is_admin)
+        return g.prov_is_admin
+
+    def can_read(self, experiment_id: str | None) -> bool:
+        if self.sees_everything():
+            return True
+        if experiment_id is None:
+            return False
+        from mlflow.server import auth
+
+        cache = g.setdefault("prov_can_read", {})
+        if experiment_id not in cache:
+            permission = auth._get_experiment_permission(str(experiment_id), self._username())
+            cache[experiment_id] = bool(permission.can_read)
+        return cache[experiment_id]
+
+
+def is_prov_path(path: str) -> bool:
+    return path == PROV_PATH or path.startswith(f"{PROV_PATH}/")
+
+
+def gate_prov_routes(app: Flask) -> None:
+    """Let basic-auth authenticate ``/prov/`` requests (unauthenticated: 401) but leave the
+    per-experiment decision to the routes, which filter what they show.
+
+    Why: basic-auth decides by exact REST paths and, failing closed, refuses any route it has
+    no validator for (403 even for a user allowed to read). Its hook is wrapped, not removed:
+    every other path goes through it unchanged.
+    """
+    from mlflow.server import auth
+
+    hooks = app.before_request_funcs.setdefault(None, [])
+    position = hooks.index(auth._before_request)
+
+    def before_request() -> Response | None:
+        if not is_prov_path(request.path):
+            return auth._before_request()
+        authorization = auth.authenticate_request()
+        if isinstance(authorization, Response):
+            return authorization
+        g.mlflow_authenticated_user = authorization.username
+        return None
+
+    hooks[position] = before_request

@@ -1,0 +1,73 @@
+"""Attach the ``/prov/`` routes to MLflow's Flask app, with the store they read."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
+
+from exporters.app.permissions import Permissions
+from exporters.privacy import Pseudonymizer
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+EXTENSION = "mlflow_prov"
+# ``mlflow server`` hands its workers the backend store URI in this variable
+# (``mlflow.server.BACKEND_STORE_URI_ENV_VAR``); ``MLFLOW_TRACKING_URI`` serves a Flask app
+# started some other way.
+BACKEND_STORE_ENV = "_MLFLOW_SERVER_FILE_STORE"
+PSEUDONYMIZE_ENV = "MLFLOW_PROV_PSEUDONYMIZE"
+PSEUDONYM_SALT_ENV = "MLFLOW_PROV_PSEUDONYM_SALT"
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+
+@dataclass
+class ProvServer:
+    """What every ``/prov/`` route needs: the store's URI, a client on it, who may read what
+    and how writers' names are shown."""
+
+    tracking_uri: str
+    permissions: Permissions
+    pseudonymize: Pseudonymizer = field(default_factory=lambda: Pseudonymizer(False))
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri)
+
+
+def server_tracking_uri() -> str:
+    """The store this server serves: the URI ``mlflow server`` gave its workers."""
+    return (os.environ.get(BACKEND_STORE_ENV) or os.environ.get("MLFLOW_TRACKING_URI")
+            or "sqlite:///mlflow.db")
+
+
+def pseudonymizer_from_environment() -> Pseudonymizer:
+    """Writers' user and host names follow ``MLFLOW_PROV_PSEUDONYMIZE`` (the export's
+    ``--pseudonymize``). ``MLFLOW_PROV_PSEUDONYM_SALT`` keeps pseudonyms the same across
+    workers and restarts; without it each worker salts its own."""
+    enabled = os.environ.get(PSEUDONYMIZE_ENV, "").strip().lower() in TRUE_WORDS
+    salt = os.environ.get(PSEUDONYM_SALT_ENV)
+    return Pseudonymizer(enabled, salt=salt.encode("utf-8") if salt else None)
+
+
+def install(app: Flask, permissions: Permissions) -> None:
+    """Register the API and page blueprints and the state they share."""
+    from exporters.app.api import api
+    from exporters.app.pages import pages
+
+    app.extensions[EXTENSION] = ProvServer(tracking_uri=server_tracking_uri(),
+                                           permissions=permissions,
+                                           pseudonymize=pseudonymizer_from_environment())
+    app.register_blueprint(api)
+    app.register_blueprint(pages)
+
+
+def prov_server() -> ProvServer:
+    """The state of the app serving the current request."""
+    return current_app.extensions[EXTENSION]
