@@ -339,7 +339,8 @@ def experiment_view(experiment: ExperimentRecord, runs: Sequence[RunRecord],
     """Every run with its datasets, outputs and lineage; parent runs point at their children.
 
     Above ``max_nodes`` each run's artifacts and models fold into one group per run, then runs
-    with no lineage fold into one group; the title says so (the HTML view expands groups).
+    on no cross-run lineage path into one group, then whatever is still past the bound; the
+    title says so (the HTML view expands groups).
     """
     index = index or LineageIndex.build(runs)
     graph = _experiment_graph(experiment, runs, index)
@@ -348,7 +349,9 @@ def experiment_view(experiment: ExperimentRecord, runs: Sequence[RunRecord],
         return graph
     graph = _fold_outputs(graph)
     if len(graph.nodes) > max_nodes:
-        graph = _fold_isolated_runs(graph)
+        graph = _fold_unlinked_runs(graph)
+    if len(graph.nodes) > max_nodes:
+        graph = _fold_tail(graph, max_nodes)
     graph.title += (f" — summarised: {total} nodes exceed --max-nodes {max_nodes}, "
                     f"{len(graph.nodes)} drawn; groups hold the rest")
     return graph
@@ -386,13 +389,23 @@ def _fold_outputs(graph: ViewGraph) -> ViewGraph:
                          for run, members in produced.items() if len(members) > 1})
 
 
-def _fold_isolated_runs(graph: ViewGraph) -> ViewGraph:
-    """Runs (with their folded outputs) linked to no other run or dataset fold into one group."""
-    linked = {e.source for e in graph.edges if e.label != "produced"} | \
-        {e.target for e in graph.edges if e.label != "produced"}
-    isolated = [n.id for n in graph.nodes if n.kind == "run" and n.id not in linked]
-    owned = {e.target for e in graph.edges if e.source in isolated and e.label == "produced"}
-    return _fold(graph, {"runs:unlinked": (isolated + sorted(owned), "unlinked runs")})
+def _fold_unlinked_runs(graph: ViewGraph) -> ViewGraph:
+    """Runs on no cross-run lineage path (with their folded outputs) fold into one group."""
+    sources = {e.source for e in graph.edges if e.label == "source of"}
+    consumed = {e.target for e in graph.edges if e.label == "source of"}
+    linked = {e.source for e in graph.edges if e.target in sources}
+    linked |= {e.target for e in graph.edges if e.source in consumed}
+    unlinked = [n.id for n in graph.nodes if n.kind == "run" and n.id not in linked]
+    owned = {e.target for e in graph.edges if e.source in unlinked and e.label == "produced"}
+    return _fold(graph, {"runs:unlinked": (unlinked + sorted(owned), "runs without lineage")})
+
+
+def _fold_tail(graph: ViewGraph, max_nodes: int) -> ViewGraph:
+    """The last resort: nodes past ``max_nodes - 1`` fold into one group; runs are kept
+    first, existing groups last."""
+    ordered = sorted(graph.nodes, key=lambda n: (n.kind != "run", n.kind == "group"))
+    rest = [n.id for n in ordered[max_nodes - 1:]]
+    return _fold(graph, {"more": (rest, "more")})
 
 
 def _fold(graph: ViewGraph, groups: dict[str, tuple[list[str], str]]) -> ViewGraph:

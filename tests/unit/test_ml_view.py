@@ -1,0 +1,148 @@
+"""The ML view from hand-built records: names as labels, tables, groups, bounds, timeline."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from exporters.records import (
+    ArtifactRecord,
+    DatasetRecord,
+    ExperimentRecord,
+    HistoryEvent,
+    MetricSummary,
+    RunRecord,
+)
+from exporters.viewer.dot import view_to_dot
+from exporters.viewer.html import render_page
+from exporters.viewer.ml_view import experiment_view, run_view, timeline
+from exporters.viewer.model import ViewGraph, ViewNode
+from mlflow_prov.vocabulary import EventKind
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+PERCENT_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
+WRITER = {"user": "alice", "host": "node-1", "pid": 42}
+
+
+def experiment() -> ExperimentRecord:
+    return ExperimentRecord(experiment_id="1", name="exp", artifact_location="/a",
+                            lifecycle_stage="active", tags={}, creation_time=T0,
+                            last_update_time=T0, tracking_uri="prov:///s",
+                            history_available=True)
+
+
+def metric(key: str, context: str | None, source: str = "user", last: float = 0.5,
+           count: int = 3) -> MetricSummary:
+    return MetricSummary(key=key, context=context, source=source, count=count, first_step=0,
+                         last_step=count - 1, first_time=T0, last_time=T0, min=0.1, max=0.9,
+                         last=last)
+
+
+def run(run_id: str = "r1", name: str = "train", artifacts: int = 2,
+        source: str = "", **extra) -> RunRecord:
+    files = tuple(ArtifactRecord(path=f"data/feat ü {n}.csv", size=10, sha256="ab" * 32,
+                                 uri=f"file:///art/{run_id}/data/feat%20%C3%BC%20{n}.csv")
+                  for n in range(artifacts))
+    dataset = DatasetRecord(name="blobs/train", digest="d1", source_type="local",
+                            source=source or '{"uri": "/data/blobs.csv"}',
+                            schema='{"mlflow_colspec": [{"type": "double", "name": "x1"}]}',
+                            context="training")
+    return RunRecord(run_id=run_id, name=name, experiment_id="1", status="FINISHED",
+                     lifecycle_stage="active", start_time=T0, end_time=T0, user="alice",
+                     artifact_uri=f"file:///art/{run_id}", params={"lr": "0.01"},
+                     tags={"stage": "final", "mlflow.user": "alice"}, datasets=(dataset,),
+                     artifacts=files,
+                     metrics=(metric("train/loss", "training"), metric("loss", "validation"),
+                              metric("system/cpu_utilization_percentage", None, "system")),
+                     **extra)
+
+
+def labels(graph: ViewGraph) -> list[str]:
+    def walk(nodes: list[ViewNode]):
+        for node in nodes:
+            yield node.label
+            yield from walk(node.children)
+    return list(walk(graph.nodes))
+
+
+def test_run_view_labels_things_by_name_never_by_encoded_id():
+    graph = run_view(run())
+    names = labels(graph)
+    assert {"train", "blobs/train", "training", "data/feat ü 0.csv", "lr = 0.01",
+            "stage = final"} <= set(names)
+    assert not [n for n in names if PERCENT_ENCODED.search(n)]
+    dot = view_to_dot(graph).to_string()
+    assert "data/feat ü 0.csv" in dot and "lr = 0.01" in dot
+    assert not PERCENT_ENCODED.search(" ".join(re.findall(r"label=<(.*?)>,", dot)))
+
+
+def test_tables_and_collapsed_groups():
+    graph = run_view(run())
+    by_kind = {n.kind: n for n in graph.nodes}
+    assert [c.label for c in by_kind["params"].children] == ["lr = 0.01"]
+    metrics = [c.label for c in by_kind["metrics"].children]
+    assert metrics == ["loss [validation] = 0.5 (last of 3, steps 0–2)",
+                       "train/loss = 0.5 (last of 3, steps 0–2)"]
+    assert [c.label for c in by_kind["system"].children] == [
+        "system/cpu_utilization_percentage = 0.5 (last of 3, steps 0–2)"]
+    assert by_kind["agent"].children, "software agents are members of one node"
+    assert "stage = final" in [c.label for c in by_kind["tags"].children]
+    assert "mlflow.user" not in by_kind["tags"].attributes
+    assert by_kind["dataset"].attributes["columns"] == "x1: double"
+
+
+def test_many_artifacts_fold_into_one_group():
+    graph = run_view(run(artifacts=30))
+    groups = [n for n in graph.nodes if n.kind == "group"]
+    assert len(groups) == 1 and len(groups[0].children) == 30
+    assert not [n for n in graph.nodes if n.kind == "artifact"]
+
+
+def test_experiment_view_links_producer_and_consumer_runs():
+    producer = run("p1", "producer")
+    consumer = run("c1", "consumer", source='{"uri": "file:///art/p1/data/feat ü 0.csv"}',
+                   parent_run_id="p1")
+    graph = experiment_view(experiment(), [producer, consumer], max_nodes=100)
+    edges = {(e.source, e.target, e.label) for e in graph.edges}
+    assert ("run:p1", "artifact:p1:data/feat ü 0.csv", "produced") in edges
+    assert ("artifact:p1:data/feat ü 0.csv", "dataset:d1:blobs/train", "source of") in edges
+    assert ("dataset:d1:blobs/train", "run:c1", "used (training)") in edges
+    assert ("run:p1", "run:c1", "parent of") in edges
+
+
+def test_big_experiments_stay_bounded_and_say_so():
+    runs = [run(f"r{n}", f"run {n}", artifacts=5) for n in range(300)]
+    graph = experiment_view(experiment(), runs, max_nodes=200)
+    assert len(graph.nodes) <= 200
+    assert "summarised" in graph.title and "--max-nodes 200" in graph.title
+    assert sum(len(labels(ViewGraph("", [n], []))) for n in graph.nodes) > 1800
+
+
+def test_timeline_shows_old_and_new_values_and_merges_metric_batches():
+    def event(seq: int, kind: EventKind, payload: dict) -> HistoryEvent:
+        return HistoryEvent(seq=seq, time=T0 + timedelta(seconds=seq), kind=kind,
+                            payload=payload, writer=WRITER)
+    history = [event(1, EventKind.RUN_TAGS_SET, {"tags": {"stage": "draft"}, "old": {}}),
+               *(event(2 + n, EventKind.RUN_METRICS_LOGGED,
+                       {"keys": ["loss"], "count": 2, "step_min": n, "step_max": n})
+                 for n in range(50)),
+               event(60, EventKind.RUN_TAGS_SET, {"tags": {"stage": "final"},
+                                                  "old": {"stage": "draft"}}),
+               event(61, EventKind.RUN_UPDATED, {"old_status": "RUNNING",
+                                                 "new_status": "FINISHED"})]
+    rows = timeline(history)
+    assert [r.get("what") for r in rows] == [
+        "tag stage", "100 values of loss in 50 batch(es), steps 0–49", "tag stage", "status"]
+    assert (rows[2]["old"], rows[2]["new"]) == ("draft", "final")
+    assert (rows[3]["old"], rows[3]["new"]) == ("RUNNING", "FINISHED")
+    assert rows[0]["writer"] == "user=alice host=node-1 pid=42"
+    capped = timeline([event(n, EventKind.RUN_TAGS_SET, {"tags": {"k": str(n)}})
+                       for n in range(20)], max_rows=5)
+    assert len(capped) == 6 and "15 more events" in capped[-1]["what"]
+
+
+def test_html_cannot_be_broken_out_of_by_a_label():
+    graph = ViewGraph("t", [ViewNode("a", "</script><script>alert(1)</script>", "run")], [])
+    page = render_page(graph, "<title>")
+    assert "</script><script>alert(1)" not in page
+    assert "<title>&lt;title&gt;</title>" in page
