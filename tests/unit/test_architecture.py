@@ -12,7 +12,10 @@ PUBLIC_MLFLOW = {"mlflow", "mlflow.entities", "mlflow.exceptions", "mlflow.artif
 JOURNAL_READ_API = {"mlflow_prov.journal": {"read_events", "verify_chain",
                                             "require_existing_store",
                                             "JournalUnavailableError", "JournalEvent",
-                                            "read_events_page", "EventPage"}}
+                                            "read_events_page", "EventPage"},
+                    # documented fast read of MLflow's metric tables, for export (issue 12)
+                    "mlflow_prov.fast_read": {"open_reader", "MetricReader", "RawSeries",
+                                              "SeriesSummary", "KNOWN_SCHEMAS"}}
 # The server app (exporters/app) plugs into MLflow's server: these modules are its hosts.
 SERVER_APP = "exporters/app"
 SERVER_APP_MLFLOW = {"mlflow.server", "mlflow.server.auth", "mlflow.server.fastapi_app",
