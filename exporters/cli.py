@@ -15,6 +15,7 @@ import click
 # command name -> "module:attribute" of its click command
 COMMANDS: dict[str, str] = {
     "export": "exporters.commands.export:export_command",
+    "ui": "exporters.commands.ui:ui_command",
 }
 
 

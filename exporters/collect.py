@@ -23,7 +23,7 @@ from mlflow.entities import Experiment, LoggedModel, Metric, Run, ViewType
 from mlflow.exceptions import MlflowException
 
 from exporters.artifacts import download, local_path
-from exporters.contexts import metric_context, metric_source, normalise_context
+from exporters.contexts import metric_context, metric_source, run_context_prefixes
 from exporters.errors import ReaderError
 from exporters.options import ExportOptions
 from exporters.privacy import (
@@ -45,6 +45,7 @@ from exporters.records import (
     ModelVersionRecord,
     RunRecord,
 )
+from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG, normalise_context, run_chain
 
 CONTEXT_TAG = "mlflow.data.context"
 LOCATION_TAGS = frozenset({"mlflow.source.name", "mlflow.source.git.repoURL",
@@ -156,7 +157,6 @@ def journal_intact(tracking_uri: str, run_id: str) -> bool:
     """Whether the run's journal chain verifies: an edited or removed event says so in the
     export instead of passing for history."""
     from mlflow_prov.journal import verify_chain
-    from mlflow_prov.vocabulary import run_chain
 
     return verify_chain(tracking_uri, run_chain(run_id)).intact
 
@@ -276,7 +276,8 @@ def dataset_records(run: Run, pseudonymize: Pseudonymizer) -> tuple[DatasetRecor
     records = []
     for dataset_input in run.inputs.dataset_inputs:
         ds = dataset_input.dataset
-        context = next((t.value for t in dataset_input.tags if t.key == CONTEXT_TAG), None)
+        context = next((t.value for t in dataset_input.tags if t.key == DATASET_CONTEXT_TAG),
+                       None)
         records.append(DatasetRecord(
             name=ds.name, digest=ds.digest, source_type=ds.source_type,
             source=_private_source(ds.source, pseudonymize), schema=ds.schema,
@@ -391,6 +392,7 @@ def _decode_value(value: float) -> float:
 def metric_series(client: MlflowClient, run: RunRecord, key: str,
                   prefixes: Mapping[str, str]) -> Iterator[MetricSeries]:
     """The full history of one key, split by context, in ``get_metric_history`` order."""
+    prefixes = run_context_prefixes(prefixes, run.tags, run.datasets)
     try:
         history = client.get_metric_history(run.run_id, key)
     except MlflowException as exc:

@@ -2,8 +2,10 @@
 
 Three sources, in order of authority: the context a run gave ``mlflow.log_input``; for a
 metric, the dataset it was logged against (MLflow 3 ``log_metric(..., dataset=...)``); the
-metric key's prefix (``train/loss``). Names are normalised so that ``train``, ``training`` and
-``train/`` all land in one ``training`` context activity.
+metric key's prefix (``train/loss``, or ``tuning/loss`` for a free-form context the run
+declared in :data:`~mlflow_prov.vocabulary.CONTEXTS_TAG`). Names are normalised so that
+``train``, ``training`` and ``train/`` all land in one ``training`` context activity. The
+words themselves (synonyms, prefixes) are :mod:`mlflow_prov.vocabulary`'s, shared with capture.
 """
 
 from __future__ import annotations
@@ -11,33 +13,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from exporters.records import DatasetRecord, MetricSource
+from mlflow_prov.vocabulary import (
+    CARBON_PREFIXES,
+    CARBON_SEGMENT,
+    CONTEXTS_TAG,
+    SYSTEM_PREFIX,
+    context_from_key,
+    context_key_prefix,
+    declared_contexts,
+    normalise_context,
+)
 
-SYNONYMS: dict[str, str] = {
-    "train": "training",
-    "val": "validation",
-    "valid": "validation",
-    "test": "testing",
-    "eval": "evaluation",
-}
-SYSTEM_PREFIX = "system/"
-CARBON_PREFIXES = ("carbon/", "codecarbon/")
-
-
-def normalise_context(name: str | None) -> str | None:
-    """Lower-case, strip, and map common abbreviations to one spelling; empty -> None."""
-    if name is None or not name.strip():
-        return None
-    cleaned = name.strip().lower()
-    return SYNONYMS.get(cleaned, cleaned)
+__all__ = ["context_from_key", "metric_context", "metric_source", "normalise_context",
+           "run_context_prefixes"]
 
 
-def context_from_key(key: str, prefixes: Mapping[str, str]) -> str | None:
-    """The context named by the key's prefix (the longest configured prefix wins)."""
-    lowered = key.lower()
-    matches = [p for p in prefixes if lowered.startswith(p.lower())]
-    if not matches:
-        return None
-    return normalise_context(prefixes[max(matches, key=len)])
+def run_context_prefixes(prefixes: Mapping[str, str], tags: Mapping[str, str],
+                         datasets: tuple[DatasetRecord, ...]) -> dict[str, str]:
+    """The export's prefixes plus ``<context>/`` for each context this run declared
+    (capture's free-form ``tuning/loss``) or logged a dataset in. Configured prefixes win."""
+    named = declared_contexts(tags.get(CONTEXTS_TAG))
+    named += [d.context for d in datasets if d.context]
+    return {context_key_prefix(name): name for name in named} | dict(prefixes)
 
 
 def metric_context(key: str, dataset_digest: str | None, datasets: tuple[DatasetRecord, ...],
@@ -63,4 +60,4 @@ def metric_source(key: str) -> MetricSource:
 def _is_system_carbon(key: str) -> bool:
     """``system/carbon/...`` or, with MLflow's node ids, ``system/<node>/carbon/...``."""
     parts = key.split("/")
-    return parts[0] == "system" and "carbon" in parts[1:3]
+    return parts[0] == SYSTEM_PREFIX.rstrip("/") and CARBON_SEGMENT in parts[1:3]

@@ -10,18 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlflow_prov.vocabulary import DEFAULT_CONTEXT_PREFIXES
+
 DEFAULT_FORMATS: tuple[str, ...] = ("prov-json", "dot")
 DEFAULT_MAX_NODES = 2000
 GRAPH_DETAILS: tuple[str, ...] = ("ml", "full")
 DEFAULT_GRAPH_DETAIL = "ml"
-DEFAULT_CONTEXT_PREFIXES: dict[str, str] = {
-    "train/": "training",
-    "val/": "validation",
-    "valid/": "validation",
-    "validation/": "validation",
-    "test/": "testing",
-    "eval/": "evaluation",
-}
 
 
 @dataclass(frozen=True)

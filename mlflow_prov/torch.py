@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 import mlflow
 
 from mlflow_prov.compat import current_end_run, rebind_end_run
-from mlflow_prov.vocabulary import TRAINING, context_key_prefix, normalise_context
+from mlflow_prov.vocabulary import (
+    CONTEXTS_TAG,
+    TRAINING,
+    context_key_prefix,
+    declared_contexts,
+    is_free_form_context,
+    normalise_context,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -50,6 +57,7 @@ _DIGEST_MAX_SAMPLES = 32
 _lock = threading.Lock()
 _datasets: dict[tuple[str, str], MlflowDataset] = {}
 _model_versions: dict[tuple[str, str], int] = {}
+_declared_contexts: dict[str, list[str]] = {}
 _finals: dict[str, dict[str, Callable[[Sequence[float]], float]]] = {}
 
 
@@ -79,9 +87,30 @@ def log_context_metric(key: str, value: float, context: str | None = None,
     """
     run_id = _run_id()
     full_key = context_key(key, context)
-    dataset = _datasets.get((run_id, normalise_context(context) or ""))
+    name = normalise_context(context)
+    if name is not None and is_free_form_context(name):
+        _declare_context(run_id, name)
+    dataset = _datasets.get((run_id, name or ""))
     mlflow.log_metric(full_key, value, step=step, dataset=dataset)
     return full_key
+
+
+def _declare_context(run_id: str, name: str) -> None:
+    """List a free-form context in the run's :data:`CONTEXTS_TAG` (once per run and name),
+    so that the exporter files ``<name>/...`` keys under that context. A resumed run keeps
+    the contexts it declared before."""
+    _install_end_run_hook()
+    if run_id not in _declared_contexts:
+        earlier = mlflow.MlflowClient().get_run(run_id).data.tags.get(CONTEXTS_TAG)
+        with _lock:
+            _declared_contexts.setdefault(run_id, declared_contexts(earlier))
+    with _lock:
+        declared = _declared_contexts[run_id]
+        if name in declared:
+            return
+        declared.append(name)
+        value = ",".join(declared)
+    mlflow.set_tag(CONTEXTS_TAG, value)
 
 
 def log_model_info(model: torch.nn.Module, name: str = "model",
@@ -327,6 +356,7 @@ def _forget_run(run_id: str) -> None:
             for key in [k for k in state if k[0] == run_id]:
                 del state[key]
         _finals.pop(run_id, None)
+        _declared_contexts.pop(run_id, None)
 
 
 def _install_end_run_hook() -> None:

@@ -13,6 +13,7 @@ use the constant on both sides.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -173,6 +174,9 @@ CONTEXT_KEY_PREFIXES: dict[str, str] = {
 
 # The MLflow dataset-input tag that carries ``log_input(..., context=...)``.
 DATASET_CONTEXT_TAG = "mlflow.data.context"
+# The run tag in which capture lists, comma-separated, the free-form contexts it wrote key
+# prefixes for (``tuning`` -> ``tuning/loss``), so that export maps those prefixes back.
+CONTEXTS_TAG = "mlflow_prov.contexts"
 
 SYSTEM_PREFIX = "system/"
 CARBON_PREFIXES = ("carbon/", "codecarbon/")
@@ -192,6 +196,29 @@ def context_key_prefix(context: str) -> str:
     free-form ``tuning`` context (which export maps back, see :func:`context_from_key`)."""
     canonical = normalise_context(context) or TRAINING
     return CONTEXT_KEY_PREFIXES.get(canonical, f"{canonical}/")
+
+
+def is_free_form_context(context: str) -> bool:
+    """True for a context outside the four standard ones (its prefix must be declared in
+    :data:`CONTEXTS_TAG` for export to recognise it)."""
+    return normalise_context(context) not in CONTEXT_KEY_PREFIXES
+
+
+def declared_contexts(tag_value: str | None) -> list[str]:
+    """The contexts a :data:`CONTEXTS_TAG` value lists, normalised, in order, without repeats."""
+    names = (normalise_context(part) for part in (tag_value or "").split(","))
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def context_from_key(key: str, prefixes: Mapping[str, str] | None = None) -> str | None:
+    """The context a metric key's prefix names (the longest matching prefix wins), from
+    ``prefixes`` (prefix -> context; :data:`DEFAULT_CONTEXT_PREFIXES` when None)."""
+    table = DEFAULT_CONTEXT_PREFIXES if prefixes is None else prefixes
+    lowered = key.lower()
+    matches = [p for p in table if lowered.startswith(p.lower())]
+    if not matches:
+        return None
+    return normalise_context(table[max(matches, key=len)])
 
 
 # --- secrets ---------------------------------------------------------------------------------

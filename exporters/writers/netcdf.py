@@ -18,55 +18,18 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
 
 import netCDF4
 import numpy as np
 
 from exporters.records import MetricLocation, MetricSeries, RunRecord
 from exporters.versions import package_version
+from mlflow_prov.vocabulary import unit_for_key
 
 FILE_NAME = "metrics.nc"
 CONVENTIONS = "CF-1.11"
 TIME_UNITS = "seconds since 1970-01-01 00:00:00"
 _INVALID_NAME_CHARS = re.compile(r"[^A-Za-z0-9_]")
-
-
-class Unit(NamedTuple):
-    """A metric unit in the two vocabularies the writers need: UDUNITS (CF ``units``
-    attribute) and QUDT (``unitCode`` of RO-Crate ``PropertyValue``s)."""
-
-    udunits: str
-    qudt: str
-
-
-# Key suffixes as MLflow's ``system/`` metrics and codecarbon spell them. Longest first, so
-# ``_megabytes`` wins over ``_bytes``. MLflow's megabytes are 10**6 bytes (psutil / 1e6).
-UNIT_SUFFIXES: tuple[tuple[str, Unit], ...] = (
-    ("_percentage", Unit("percent", "https://qudt.org/vocab/unit/PERCENT")),
-    ("_megabytes", Unit("Mbyte", "https://qudt.org/vocab/unit/MegaBYTE")),
-    ("_gigabytes", Unit("Gbyte", "https://qudt.org/vocab/unit/GigaBYTE")),
-    ("_kilobytes", Unit("kbyte", "https://qudt.org/vocab/unit/KiloBYTE")),
-    ("_bytes", Unit("byte", "https://qudt.org/vocab/unit/BYTE")),
-    ("_celsius", Unit("degC", "https://qudt.org/vocab/unit/DEG_C")),
-    ("_joules", Unit("J", "https://qudt.org/vocab/unit/J")),
-    ("_seconds", Unit("s", "https://qudt.org/vocab/unit/SEC")),
-    ("_percent", Unit("percent", "https://qudt.org/vocab/unit/PERCENT")),
-    ("_watts", Unit("W", "https://qudt.org/vocab/unit/W")),
-    ("_kgco2eq", Unit("kg", "https://qudt.org/vocab/unit/KiloGM")),
-    ("_kwh", Unit("kW h", "https://qudt.org/vocab/unit/KiloW-HR")),
-    ("_mhz", Unit("MHz", "https://qudt.org/vocab/unit/MegaHZ")),
-    ("_kg", Unit("kg", "https://qudt.org/vocab/unit/KiloGM")),
-)
-
-
-def unit_for_key(key: str) -> Unit | None:
-    """The unit a metric key declares by its suffix, or None (user metrics rarely do)."""
-    lowered = key.lower()
-    for suffix, unit in UNIT_SUFFIXES:
-        if lowered.endswith(suffix):
-            return unit
-    return None
 
 
 def sanitize_name(text: str) -> str:

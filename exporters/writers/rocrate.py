@@ -35,7 +35,7 @@ from exporters.artifacts import download, local_path
 from exporters.errors import WriterError
 from exporters.options import WriterContext
 from exporters.records import ArtifactRecord, ExperimentRecord, MetricSummary, RunRecord
-from exporters.writers.netcdf import unit_for_key
+from mlflow_prov.vocabulary import unit_for_key
 
 PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
 EXTRA_TERMS = {"sha256": "http://schema.org/sha256",

@@ -37,13 +37,25 @@ def dataset(n=10, features=10, seed=0):
     return TensorDataset(torch.randn(n, features, generator=generator), torch.zeros(n))
 
 
-def test_context_names_and_key_prefixes_match_the_exporter():
-    assert prov_torch.context_key("loss", "train") == "train/loss"
-    assert prov_torch.context_key("loss", "Validation") == "val/loss"
-    assert prov_torch.context_key("loss", "testing") == "test/loss"
-    assert prov_torch.context_key("loss", "eval") == "eval/loss"
-    assert prov_torch.context_key("loss", "tuning") == "tuning/loss"
-    assert prov_torch.context_key("loss", None) == "loss"
+def test_context_names_and_key_prefixes_match_the_exporter(client):
+    from exporters import collect
+    from exporters.options import ExportOptions
+    from exporters.privacy import Pseudonymizer
+
+    logged = {"train": "training", "Validation": "validation", "testing": "testing",
+              "eval": "evaluation", "tuning": "tuning", "Tuning": "tuning", None: None}
+    with mlflow.start_run() as run:
+        keys = {prov_torch.log_context_metric("loss", 0.5, context, step=0): expected
+                for context, expected in logged.items()}
+    assert set(keys) == {"train/loss", "val/loss", "test/loss", "eval/loss", "tuning/loss",
+                         "loss"}
+    options = ExportOptions()
+    record = collect.run_record(client, client.get_run(run.info.run_id), options=options,
+                                pseudonymize=Pseudonymizer(False), models=[], history=[])
+    exported = {series.key: series.context for key in keys
+                for series in collect.metric_series(client, record, key,
+                                                    options.context_prefixes)}
+    assert exported == keys
 
 
 def test_helpers_need_an_active_run(client):
