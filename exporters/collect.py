@@ -132,13 +132,16 @@ def _search_all_runs(client: MlflowClient, experiment_id: str,
 def read_history(tracking_uri: str, experiment_id: str, pseudonymize: Pseudonymizer
                  ) -> tuple[bool, list[HistoryEvent], dict[str, list[HistoryEvent]]]:
     """The journal events of the experiment and of each run, or ``(False, [], {})``
-    when the store has no journal (any non-prov URI)."""
+    when the store has no journal (any non-prov URI, a server without the prov app)."""
+    from exporters.remote_journal import is_http, read_remote_events
     from mlflow_prov.journal import JournalUnavailableError, read_events
 
     experiment_events: list[HistoryEvent] = []
     run_events: dict[str, list[HistoryEvent]] = defaultdict(list)
     try:
-        for event in read_events(tracking_uri, experiment_id=experiment_id):
+        events = (read_remote_events(tracking_uri, experiment_id) if is_http(tracking_uri)
+                  else read_events(tracking_uri, experiment_id=experiment_id))
+        for event in events:
             record = HistoryEvent(seq=event.seq, time=event.time, kind=event.kind,
                                   payload=_redact_payload(event.payload),
                                   writer=_private_writer(event.writer, pseudonymize))
@@ -156,8 +159,11 @@ def read_history(tracking_uri: str, experiment_id: str, pseudonymize: Pseudonymi
 def journal_intact(tracking_uri: str, run_id: str) -> bool:
     """Whether the run's journal chain verifies: an edited or removed event says so in the
     export instead of passing for history."""
+    from exporters.remote_journal import is_http, remote_chain_intact
     from mlflow_prov.journal import verify_chain
 
+    if is_http(tracking_uri):
+        return remote_chain_intact(tracking_uri, run_id)
     return verify_chain(tracking_uri, run_chain(run_id)).intact
 
 
