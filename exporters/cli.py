@@ -16,6 +16,8 @@ import click
 COMMANDS: dict[str, str] = {
     "export": "exporters.commands.export:export_command",
     "ui": "exporters.commands.ui:ui_command",
+    "verify": "exporters.commands.verify:verify_command",
+    "lineage": "exporters.commands.lineage:lineage_command",
 }
 
 
