@@ -23,8 +23,9 @@ class ExportOptions:
     """What to write and how.
 
     ``formats``: registry names from ``exporters.writers.WRITERS``.
-    ``metrics_format``: ``"netcdf"`` or ``"csv"`` to write full metric series; ``None`` picks
-    one from ``formats`` (netcdf for rocrate), or writes none and PROV points at MLflow.
+    ``metrics_format``: ``"netcdf"``, ``"csv"`` or ``"zarr"`` to write full metric series;
+    ``None`` picks one from ``formats`` (netcdf for rocrate), or writes none and PROV points
+    at MLflow.
     ``max_artifact_bytes``: crates reference artifacts above it by URI instead of copying
     them (they are still sized and hashed); ``None`` means no limit.
     ``context_prefixes``: metric-key prefix (``train/``) -> context name (``training``).

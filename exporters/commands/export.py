@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from exporters.compress import compress_run_folders
 from exporters.errors import ExportError
 from exporters.options import (
     DEFAULT_FORMATS,
@@ -68,8 +69,11 @@ def parse_prefixes(ctx: click.Context, param: click.Parameter,
               callback=parse_formats,
               help=f"Comma-separated formats: {', '.join(FORMAT_NAMES)}.")
 @click.option("--metrics-format", type=click.Choice(METRIC_FORMATS),
-              help="Write full metric series in this format (netcdf or csv).")
+              help="Write full metric series in this format (netcdf, csv or zarr).")
 @click.option("--crate-as-folder", is_flag=True, help="Write the RO-Crate as a folder, not a zip.")
+@click.option("--compress", is_flag=True,
+              help="Also zip each run folder to run-<id>.zip beside it (yProv4ML's "
+                   "use_compressor).")
 @click.option("--max-artifact-bytes", type=click.IntRange(min=0),
               help="RO-Crates reference artifacts larger than this many bytes by URI "
                    "instead of copying them (they are still sized and sha256-hashed).")
@@ -87,7 +91,7 @@ def parse_prefixes(ctx: click.Context, param: click.Parameter,
               help="Progress bars (default: only on a terminal).")
 def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str, ...],
                    filter_string: str | None, out_dir: Path, formats: tuple[str, ...],
-                   metrics_format: str | None, crate_as_folder: bool,
+                   metrics_format: str | None, crate_as_folder: bool, compress: bool,
                    max_artifact_bytes: int | None, max_nodes: int, graph_detail: str,
                    pseudonymize: bool,
                    context_prefixes: dict[str, str] | None, progress: bool | None) -> None:
@@ -105,8 +109,9 @@ def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str
                         run_ids=run_ids, filter_string=filter_string, options=options)
     except ExportError as exc:
         raise click.ClickException(one_line(str(exc))) from exc
-    click.echo(f"exported {result.run_count} run(s), {len(result.files)} file(s) to "
-               f"{os.fspath(result.experiment_dir)}")
+    zips = compress_run_folders(result.experiment_dir, result.files) if compress else []
+    click.echo(f"exported {result.run_count} run(s), {len(result.files) + len(zips)} file(s) "
+               f"to {os.fspath(result.experiment_dir)}")
 
 
 def one_line(message: str) -> str:

@@ -2,8 +2,8 @@
 
 Two kinds of writer:
 
-* **Metric sinks** (``netcdf``, ``csv``) receive the full series of a run's metrics, one at a
-  time, while the export streams them out of MLflow. Created once per run.
+* **Metric sinks** (``netcdf``, ``csv``, ``zarr``) receive the full series of a run's metrics,
+  one at a time, while the export streams them out of MLflow. Created once per run.
 * **Document writers** (``prov-json``, ``provn``, ``dot``, ``svg``, ``html``, ``rocrate``)
   receive the finished PROV document of a run and of the whole experiment. They run in
   registry order; ``rocrate`` is last so it can pack the files the others wrote.
@@ -94,6 +94,9 @@ WRITERS: dict[str, WriterSpec] = {
                    "full metric series as CF NetCDF (metrics.nc per run)"),
         WriterSpec("csv", "metrics", "exporters.writers.csv_metrics:CsvSink",
                    "full metric series as CSV files per run"),
+        WriterSpec("zarr", "metrics", "exporters.writers.zarr_metrics:ZarrSink",
+                   "full metric series as a Zarr v3 store (metrics.zarr per run, same "
+                   "arrays and attributes as metrics.nc)"),
         WriterSpec("prov-json", "document", "exporters.writers.prov_json:ProvJsonWriter",
                    "W3C PROV-JSON (prov.json, experiment.prov.json)"),
         WriterSpec("provn", "document", "exporters.writers.provn:ProvNWriter",

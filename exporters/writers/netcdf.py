@@ -22,11 +22,12 @@ from pathlib import Path
 import netCDF4
 import numpy as np
 
+from exporters.layout import NETCDF_FILE
 from exporters.records import MetricLocation, MetricSeries, RunRecord
 from exporters.versions import package_version
 from mlflow_prov.vocabulary import unit_for_key
 
-FILE_NAME = "metrics.nc"
+FILE_NAME = NETCDF_FILE
 CONVENTIONS = "CF-1.11"
 TIME_UNITS = "seconds since 1970-01-01 00:00:00"
 _INVALID_NAME_CHARS = re.compile(r"[^A-Za-z0-9_]")
@@ -57,6 +58,42 @@ def _iso(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat() if value else ""
 
 
+TIME_ATTRIBUTES = {"standard_name": "time", "long_name": "time the value was logged",
+                   "units": TIME_UNITS, "calendar": "standard",
+                   "units_metadata": "leap_seconds: none", "axis": "T"}
+STEP_ATTRIBUTES = {"long_name": "MLflow step", "units": "1"}
+
+
+def value_attributes(name: str, series: MetricSeries) -> dict[str, str]:
+    """The attributes of a metric's value variable (NetCDF and Zarr alike)."""
+    attributes = {"long_name": series.key, "mlflow_key": series.key,
+                  "source": series.source, "coordinates": f"{name}_time {name}_step"}
+    unit = unit_for_key(series.key)
+    if unit:
+        attributes["units"] = unit.udunits
+    optional = {"context": series.context, "dataset_digest": series.dataset_digest,
+                "model_id": series.model_id}
+    attributes.update({k: v for k, v in optional.items() if v})
+    return attributes
+
+
+def global_attributes(run: RunRecord) -> dict[str, str]:
+    """The file-level attributes of a run's metric store (NetCDF and Zarr alike)."""
+    now = datetime.now(tz=UTC).isoformat(timespec="seconds")
+    return {
+        "Conventions": CONVENTIONS,
+        "title": f"Metrics of MLflow run {run.name or run.run_id}",
+        "source": f"MLflow run {run.run_id} (experiment {run.experiment_id})",
+        "history": f"{now} written by mlflow-prov {package_version('mlflow-prov')} from MLflow",
+        "comment": "one dimension per metric series; time and step are auxiliary "
+                   "coordinates; read with auto-masking off (no _FillValue is set)",
+        "mlflow_run_id": run.run_id,
+        "mlflow_run_name": run.name or "",
+        "mlflow_experiment_id": run.experiment_id,
+        "mlflow_run_status": run.status,
+        "mlflow_run_start_time": _iso(run.start_time),
+        "mlflow_run_end_time": _iso(run.end_time),
+    }
 
 
 class NetCDFSink:
@@ -69,21 +106,7 @@ class NetCDFSink:
         self._write_global_attributes(run)
 
     def _write_global_attributes(self, run: RunRecord) -> None:
-        now = datetime.now(tz=UTC).isoformat(timespec="seconds")
-        self._dataset.setncatts({
-            "Conventions": CONVENTIONS,
-            "title": f"Metrics of MLflow run {run.name or run.run_id}",
-            "source": f"MLflow run {run.run_id} (experiment {run.experiment_id})",
-            "history": f"{now} written by mlflow-prov {package_version('mlflow-prov')} from MLflow",
-            "comment": "one dimension per metric series; time and step are auxiliary "
-                       "coordinates; read with auto-masking off (no _FillValue is set)",
-            "mlflow_run_id": run.run_id,
-            "mlflow_run_name": run.name or "",
-            "mlflow_experiment_id": run.experiment_id,
-            "mlflow_run_status": run.status,
-            "mlflow_run_start_time": _iso(run.start_time),
-            "mlflow_run_end_time": _iso(run.end_time),
-        })
+        self._dataset.setncatts(global_attributes(run))
 
     def _variable_name(self, series: MetricSeries) -> str:
         candidates = [sanitize_name(series.key)]
@@ -110,27 +133,17 @@ class NetCDFSink:
 
     def _add_time(self, name: str, dim: str, timestamps_ms: np.ndarray) -> None:
         time = self._dataset.createVariable(f"{name}_time", "f8", (dim,), fill_value=False)
-        time.setncatts({"standard_name": "time", "long_name": "time the value was logged",
-                        "units": TIME_UNITS, "calendar": "standard",
-                        "units_metadata": "leap_seconds: none", "axis": "T"})
+        time.setncatts(TIME_ATTRIBUTES)
         time[:] = np.asarray(timestamps_ms, dtype=np.int64) / 1000.0
 
     def _add_step(self, name: str, dim: str, steps: np.ndarray) -> None:
         step = self._dataset.createVariable(f"{name}_step", "i8", (dim,), fill_value=False)
-        step.setncatts({"long_name": "MLflow step", "units": "1"})
+        step.setncatts(STEP_ATTRIBUTES)
         step[:] = np.asarray(steps, dtype=np.int64)
 
     def _add_values(self, name: str, dim: str, series: MetricSeries) -> None:
         var = self._dataset.createVariable(name, "f8", (dim,), fill_value=False)
-        attributes = {"long_name": series.key, "mlflow_key": series.key,
-                      "source": series.source, "coordinates": f"{name}_time {name}_step"}
-        unit = unit_for_key(series.key)
-        if unit:
-            attributes["units"] = unit.udunits
-        optional = {"context": series.context, "dataset_digest": series.dataset_digest,
-                    "model_id": series.model_id}
-        attributes.update({k: v for k, v in optional.items() if v})
-        var.setncatts(attributes)
+        var.setncatts(value_attributes(name, series))
         var[:] = np.asarray(series.values, dtype=np.float64)
 
     def close(self) -> list[Path]:
