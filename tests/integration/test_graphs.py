@@ -1,0 +1,199 @@
+"""The default graphs a person reads: widths of real runs' SVGs, names as labels, the full
+PROV drawing on request, and the HTML view driven in a real headless Chromium."""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+import re
+import shutil
+import socket
+import time
+from pathlib import Path
+from urllib.parse import unquote
+
+import mlflow
+import pytest
+from prov.model import ProvDocument, ProvElement
+
+from exporters import ExportOptions, export
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+MAX_WIDTH_PT = 2000
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
+                               reason="Graphviz 'dot' is not installed (apt-get install graphviz)")
+
+
+def svg_size_pt(path: Path) -> tuple[float, float]:
+    head = path.read_text(encoding="utf-8")[:2000]
+    found = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', head)
+    assert found, f"{path} has no width/height in pt"
+    return float(found.group(1)), float(found.group(2))
+
+
+def svg_texts(path: Path) -> list[str]:
+    return [html.unescape(t) for t in
+            re.findall(r"<text[^>]*>([^<]*)</text>", path.read_text(encoding="utf-8"))]
+
+
+def quickstart_module():
+    spec = importlib.util.spec_from_file_location("quickstart", EXAMPLES / "quickstart.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def export_all(uri: str, experiment: str, out: Path, **options) -> Path:
+    result = export(experiment, out, tracking_uri=uri,
+                    options=ExportOptions(formats=("prov-json", "dot", "svg", "html"),
+                                          show_progress=False, **options))
+    return result.experiment_dir
+
+
+@needs_dot
+def test_quickstart_run_graph_is_narrow_and_labelled_by_name(prov_uri, tmp_path):
+    mlflow.set_tracking_uri(prov_uri)
+    mlflow.set_experiment("quickstart")
+    run_id = quickstart_module().train(epochs=5, learning_rate=0.5)
+    exp_dir = export_all(prov_uri, "quickstart", tmp_path / "out")
+    run_svg = exp_dir / f"run-{run_id}" / "graph.svg"
+    for path in (run_svg, exp_dir / "experiment.svg"):
+        width, _ = svg_size_pt(path)
+        print(f"{path.name}: {width:.0f} pt wide")
+        assert width <= MAX_WIDTH_PT, f"{path.name} is {width} pt wide"
+    texts = svg_texts(run_svg)
+    for label in ("logistic-regression", "blobs-train", "blobs-val", "training", "validation",
+                  "model/weights.json", "learning_rate = 0.5", "stage = trained"):
+        assert label in texts, label
+    assert not [t for t in texts if re.search(r"%[0-9A-F]{2}", t)]
+    assert not [t for t in texts if t.startswith("mlflow:")]
+
+
+@needs_dot
+def test_a_run_with_system_metrics_stays_narrow(prov_uri, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.25")
+
+    def refuse(self, address, *args):
+        raise OSError(f"network refused in tests: {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    mlflow.set_tracking_uri(prov_uri)
+    mlflow.set_experiment("system-metrics")
+    with mlflow.start_run(run_name="monitored", log_system_metrics=True) as run:
+        mlflow.log_param("lr", "0.01")
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            sum(range(10_000))
+    system_keys = [k for k in mlflow.MlflowClient(prov_uri).get_run(run.info.run_id).data.metrics
+                   if k.startswith("system/")]
+    assert len(system_keys) >= 5
+    exp_dir = export_all(prov_uri, "system-metrics", tmp_path / "out")
+    run_svg = exp_dir / f"run-{run.info.run_id}" / "graph.svg"
+    width, _ = svg_size_pt(run_svg)
+    print(f"system-metrics graph.svg: {width:.0f} pt wide, {len(system_keys)} system keys")
+    assert width <= MAX_WIDTH_PT
+    texts = svg_texts(run_svg)
+    assert f"system metrics ({len(system_keys)})" in texts
+    assert sum(t.startswith("system/") for t in texts) <= 12, "system metrics are one node"
+
+
+@needs_dot
+def test_full_detail_keeps_every_prov_element(prov_experiment, tmp_path):
+    exp_dir = export_all(prov_experiment.tracking_uri, prov_experiment.experiment_id,
+                         tmp_path / "out", graph_detail="full")
+    run_dir = exp_dir / f"run-{prov_experiment.producer}"
+    doc = ProvDocument.deserialize(content=(run_dir / "prov.json").read_text(), format="json")
+    elements = {r.identifier.uri for r in doc.flattened().get_records(ProvElement)}
+    dot = (run_dir / "graph.dot").read_text(encoding="utf-8")
+    drawn = set(re.findall(r'URL="([^"]+)"', dot))
+    assert elements <= drawn
+    assert svg_size_pt(run_dir / "graph.svg")[0] > 0
+    default = export_all(prov_experiment.tracking_uri, prov_experiment.experiment_id,
+                         tmp_path / "ml")
+    ml_dot = (default / f"run-{prov_experiment.producer}" / "graph.dot").read_text()
+    assert len(ml_dot) < len(dot) / 3
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_offline(browser, path: Path):
+    """A page on ``path`` (file://) where every non-file request is refused and recorded."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    requests: list[str] = []
+
+    def route(route):
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            requests.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", route)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(path.as_uri())
+    return page, requests, errors
+
+
+@pytest.mark.slow
+def test_html_view_works_offline_in_chromium(browser, prov_experiment, tmp_path):
+    exp_dir = export_all(prov_experiment.tracking_uri, prov_experiment.experiment_id,
+                         tmp_path / "out")
+    run_html = exp_dir / f"run-{prov_experiment.producer}" / "graph.html"
+    page, requests, errors = open_offline(browser, run_html)
+    node = page.locator(f'.mv-node[data-id="run:{prov_experiment.producer}"]')
+    node.click()
+    panel = page.locator(".mv-panel")
+    assert "producer" in panel.inner_text()
+    assert prov_experiment.producer in panel.inner_text()
+    assert page.locator(".mv-node", has_text="lr = 0.01").count() == 0
+    page.locator(f'.mv-toggle[data-toggle="params:{prov_experiment.producer}"]').click()
+    assert page.locator(".mv-node", has_text="lr = 0.01").count() == 1
+    row = page.locator("tr.mv-event", has_text="tag stage").last
+    assert row.locator(".mv-old").inner_text() == "draft"
+    assert row.locator(".mv-new").inner_text() == "final"
+    box = page.locator(".mv-layer").get_attribute("transform")
+    page.mouse.move(600, 400)
+    page.mouse.wheel(0, -400)
+    assert page.locator(".mv-layer").get_attribute("transform") != box, "wheel zooms"
+
+    experiment_page, more_requests, more_errors = open_offline(browser,
+                                                               exp_dir / "experiment.html")
+    edges = experiment_page.locator(".mv-edge")
+    ends = {(edges.nth(i).get_attribute("data-source"), edges.nth(i).get_attribute("data-target"))
+            for i in range(edges.count())}
+    artifact = f"artifact:{prov_experiment.producer}:{prov_experiment.artifact_path}"
+    assert (f"run:{prov_experiment.producer}", artifact) in ends
+    assert any(source == artifact for source, _ in ends), "producer output feeds a dataset"
+    assert any(target == f"run:{prov_experiment.consumer}" for _, target in ends)
+    texts = experiment_page.locator(".mv-node text").all_text_contents()
+    assert "producer" in texts and "consumer" in texts
+    assert not [t for t in texts if re.search(r"%[0-9A-F]{2}", t)]
+    assert requests == [] and more_requests == [], "the view must not touch the network"
+    assert errors == [] and more_errors == []
+
+
+def test_html_embeds_no_remote_reference(prov_experiment, tmp_path):
+    result = export(prov_experiment.experiment_id, tmp_path / "out",
+                    tracking_uri=prov_experiment.tracking_uri,
+                    options=ExportOptions(formats=("html",), show_progress=False))
+    page = (result.experiment_dir / "experiment.html").read_text(encoding="utf-8")
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    data = json.loads(re.search(r'<script type="application/json" class="mv-data">(.*?)'
+                                r"</script>", page, re.S).group(1))
+    labels = {n["label"] for n in data["nodes"]}
+    assert {"producer", "consumer", "features", unquote(prov_experiment.artifact_path)} <= labels
