@@ -11,18 +11,18 @@ import os
 import re
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
-from exporters import collect
+from exporters import collect, fast_metrics
 from exporters.errors import ExportError, WriterError
 from exporters.options import ExportOptions, WriterContext
 from exporters.privacy import Pseudonymizer
 from exporters.prov_model import LineageIndex, experiment_document, run_document
-from exporters.records import ExperimentRecord, MetricSummary, RunRecord
+from exporters.records import ExperimentRecord, MetricSeries, MetricSummary, RunRecord
 from exporters.writers import METRIC_FORMATS, MetricSink, document_formats, get_writer
 
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -124,14 +124,28 @@ def stream_metrics(client, run: RunRecord, run_dir: Path,
         run_dir.mkdir(parents=True, exist_ok=True)
     sinks: list[MetricSink] = [cls(run, run_dir) for cls in sink_classes]
     summaries: list[MetricSummary] = []
+    reader = fast_metrics.reader_for(client.tracking_uri)
+    if reader is not None and not sinks:  # the documents need aggregates only
+        return replace(run, metrics=tuple(fast_metrics.run_summaries(
+            reader, run, options.context_prefixes))), []
     try:
-        for key in _progress(run.metric_keys, options, f"metrics of {run.name}", leave=False):
-            for series in collect.metric_series(client, run, key, options.context_prefixes):
-                locations = [sink.add(series) for sink in sinks]
-                summaries.append(collect.summarise(series, locations[0] if locations else None))
+        for series in _progress(_all_series(client, reader, run, options), options,
+                                f"metrics of {run.name}", leave=False):
+            locations = [sink.add(series) for sink in sinks]
+            summaries.append(collect.summarise(series, locations[0] if locations else None))
     finally:
         files = [path for sink in sinks for path in sink.close()]
-    return replace(run, metrics=tuple(summaries)), files
+    return replace(run, metrics=tuple(fast_metrics.order_like_run(run, summaries))), files
+
+
+def _all_series(client, reader, run: RunRecord, options: ExportOptions) -> Iterator[MetricSeries]:
+    """The run's series one at a time: one SQL query per run where the store allows it, else
+    ``get_metric_history`` per key."""
+    if reader is not None:
+        yield from fast_metrics.run_series(reader, run, options.context_prefixes)
+        return
+    for key in run.metric_keys:
+        yield from collect.metric_series(client, run, key, options.context_prefixes)
 
 
 def write_documents(experiment: ExperimentRecord, runs: list[RunRecord],
