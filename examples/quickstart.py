@@ -4,8 +4,10 @@ The only mlflow-prov-specific line in the training part is the tracking URI. Run
 
     python examples/quickstart.py [--store runs] [--out prov-export] [--epochs 20]
 
-It prints where the store and the exported files are, and the ``mlflow ui`` command that
-browses the same store.
+It prints where the store and the exported files are, and where to look next: the
+interactive HTML view (opens from disk), the ``mlflow-prov ui`` command for the provenance
+pages, and the ``mlflow ui`` command that browses the same store. Without Graphviz it says the
+SVG picture was skipped and how to get it.
 """
 
 from __future__ import annotations
@@ -83,8 +85,9 @@ def main() -> None:
     mlflow.set_experiment("quickstart")
     run_id = train(args.epochs, args.learning_rate)
 
-    formats = ["prov-json", "provn", "dot", "netcdf", "rocrate"]
-    if shutil.which("dot"):
+    formats = ["prov-json", "provn", "dot", "html", "netcdf", "rocrate"]
+    has_graphviz = shutil.which("dot") is not None
+    if has_graphviz:
         formats.insert(3, "svg")
     result = export("quickstart", args.out, tracking_uri=store_uri,
                     options=ExportOptions(formats=tuple(formats), show_progress=False))
@@ -94,7 +97,17 @@ def main() -> None:
     print(f"exported:  {result.experiment_dir.resolve()}")
     for path in sorted(result.files):
         print(f"  {Path(path).resolve().relative_to(result.experiment_dir.resolve())}")
-    print(f"\nbrowse:    mlflow ui --backend-store-uri {store_uri}")
+    run_dir = result.experiment_dir.resolve() / f"run-{run_id}"
+    print("\nwhere to look:")
+    print(f"  interactive view (open in a browser, works offline): {run_dir / 'graph.html'}")
+    print(f"  whole experiment: {result.experiment_dir.resolve() / 'experiment.html'}")
+    if has_graphviz:
+        print(f"  picture: {run_dir / 'graph.svg'}")
+    else:
+        print("  picture: SVG skipped because Graphviz's 'dot' is not installed "
+              "(apt-get install graphviz / brew install graphviz), graph.dot was written")
+    print(f"  provenance pages (/prov/): mlflow-prov ui --backend-store-uri {store_uri}")
+    print(f"  MLflow's own UI:           mlflow ui --backend-store-uri {store_uri}")
 
 
 if __name__ == "__main__":

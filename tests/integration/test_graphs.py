@@ -6,9 +6,12 @@ from __future__ import annotations
 import html
 import importlib.util
 import json
+import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from urllib.parse import unquote
@@ -197,3 +200,20 @@ def test_html_embeds_no_remote_reference(prov_experiment, tmp_path):
                                 r"</script>", page, re.S).group(1))
     labels = {n["label"] for n in data["nodes"]}
     assert {"producer", "consumer", "features", unquote(prov_experiment.artifact_path)} <= labels
+
+
+@pytest.mark.slow
+def test_quickstart_says_where_to_look_and_why_svg_is_missing(tmp_path):
+    """Run as a user would, with a PATH that has no Graphviz."""
+    empty_bin = tmp_path / "empty-bin"
+    empty_bin.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "CODECARBON_"))}
+    env["PATH"] = str(empty_bin)
+    done = subprocess.run([sys.executable, str(EXAMPLES / "quickstart.py"), "--epochs", "3"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    view = re.search(r"interactive view .*?: (\S+graph\.html)", done.stdout)
+    assert view and Path(view.group(1)).is_file()
+    assert "SVG skipped because Graphviz's 'dot' is not installed" in done.stdout
+    assert f"mlflow-prov ui --backend-store-uri prov://{tmp_path / 'runs'}" in done.stdout
+    assert not list(tmp_path.rglob("*.svg"))
