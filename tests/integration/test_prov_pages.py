@@ -1,0 +1,167 @@
+"""``mlflow server --app-name prov`` / ``prov-auth``: the journal API, the lineage and
+timeline pages, remote exports with history, and per-experiment read permissions, on a real
+server over sqlite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import flask
+import pytest
+import requests
+from lineage_scenario import write
+from test_server import _serve
+
+from exporters import ExportOptions, export
+from mlflow_prov.journal import read_events
+
+TIMEOUT = 60
+
+
+@pytest.fixture(params=["prov", "prov+postgresql"])
+def store(request, tmp_path) -> str:
+    if request.param == "prov":
+        return f"prov://{tmp_path / 'served'}"
+    return request.getfixturevalue("prov_postgres_uri")
+
+
+def serve(store: str, tmp_path: Path, app: str = "prov") -> Iterator[str]:
+    yield from _serve(["server", "--app-name", app, "--backend-store-uri", store,
+                       "--workers", "1"], tmp_path)
+
+
+def get(url: str, **params) -> requests.Response:
+    return requests.get(url, params=params, timeout=TIMEOUT)
+
+
+def _all_events(base: str, **params) -> list[dict]:
+    events, token = [], None
+    while True:
+        page = get(f"{base}/prov/api/events", **params, page_size=2,
+                   **({"page_token": token} if token else {})).json()
+        events += page["events"]
+        token = page["next_page_token"]
+        if not token:
+            return events
+
+
+def _edges(graph: dict) -> set[tuple[str, str, str]]:
+    label = {n["id"]: n["label"] for n in graph["nodes"]}
+    return {(label[e["source"]], e["label"], label[e["target"]]) for e in graph["edges"]}
+
+
+def _documents(out: Path) -> dict[str, dict]:
+    found = {}
+    for path in sorted(out.rglob("*.json")):
+        document = json.loads(path.read_text())
+        text = json.dumps(document, sort_keys=True)
+        found[path.relative_to(out).as_posix()] = json.loads(
+            text.replace(json.dumps(document_uri(document))[1:-1], "URI"))
+    return found
+
+
+def document_uri(document: dict) -> str:
+    """The tracking URI the document names (the one thing that differs by source)."""
+    text = json.dumps(document)
+    marker = '"mlflowprov:trackingUri": "'
+    start = text.index(marker) + len(marker)
+    return text[start:text.index('"', start)]
+
+
+@pytest.mark.slow
+def test_journal_api_pages_lineage_and_remote_export(store, tmp_path):
+    ids = write(store)
+    for base in serve(store, tmp_path):
+        # MLflow's own API and UI are unchanged
+        assert get(f"{base}/api/2.0/mlflow/runs/get", run_id=ids["producer"]).json()[
+            "run"]["info"]["run_name"] == "prepare-data"
+        assert get(f"{base}/api/3.0/mlflow/server-info").json()["store_type"] == "SqlStore"
+        assert get(base).status_code == 200
+
+        # events: every one, once, in write order, across pages
+        events = _all_events(base, run_id=ids["producer"])
+        assert [e["seq"] for e in events] == [e.seq for e in read_events(store,
+                                                                          run_id=ids["producer"])]
+        tags = get(f"{base}/prov/api/events", run_id=ids["producer"], kind="run.tags_set").json()
+        assert [(e["payload"]["old"]["phase"], e["payload"]["tags"]["phase"])
+                for e in tags["events"]] == [(None, "warmup"), ("warmup", "main")]
+        assert {e["run_id"] for e in _all_events(base, experiment_id=ids["training"])} == {
+            None, ids["consumer"], ids["child"]}
+
+        # verification
+        assert get(f"{base}/prov/api/verify", run_id=ids["producer"]).json()["intact"]
+        report = get(f"{base}/prov/api/verify", experiment_id=ids["training"]).json()
+        assert report["intact"] and len(report["chains"]) == 3
+
+        # lineage, upstream and downstream, across experiments
+        upstream = _edges(get(f"{base}/prov/api/lineage", run_id=ids["consumer"]).json())
+        assert {("prepare-data", "produced", "data/features.csv"),
+                ("data/features.csv", "source of", "features.csv"),
+                ("features.csv", "used (training)", "train-model"),
+                ("train-model", "logged", "classifier"), ("classifier", "used", "evaluate"),
+                ("train-model", "parent of", "evaluate")} <= upstream
+        downstream = _edges(get(f"{base}/prov/api/lineage", run_id=ids["producer"]).json())
+        assert ("features.csv", "used (training)", "train-model") in downstream
+        model = _edges(get(f"{base}/prov/api/lineage", model_id=ids["model"]).json())
+        assert ("classifier", "used", "evaluate") in model
+
+        # read-only, and errors a client can act on
+        assert requests.post(f"{base}/prov/api/events", timeout=TIMEOUT).status_code == 405
+        bad = get(f"{base}/prov/api/events", page_token="forged")
+        assert bad.status_code == 400 and "page_token" in bad.json()["message"]
+        assert get(f"{base}/prov/api/lineage", run_id="0" * 32).status_code == 404
+
+        # pages
+        assert {"features", "training"} <= set(_names(get(f"{base}/prov/").text))
+        lineage_page = get(f"{base}/prov/experiments/{ids['training']}").text
+        for text in ("prepare-data", "train-model", "evaluate", "classifier", "features.csv",
+                     f"/#/experiments/{ids['features']}/runs/{ids['producer']}"):
+            assert text in lineage_page
+        timeline = get(f"{base}/prov/runs/{ids['producer']}").text
+        for text in ("warmup", "main", "RUNNING", "FINISHED", "intact",
+                     "carbon/emissions_kgco2eq"):
+            assert text in timeline
+
+        # an export from the server equals the export from the database
+        options = ExportOptions(formats=("prov-json",), show_progress=False)
+        export("training", tmp_path / "db", tracking_uri=store, options=options)
+        export("training", tmp_path / "http", tracking_uri=base, options=options)
+        from_db, from_server = _documents(tmp_path / "db"), _documents(tmp_path / "http")
+        assert from_db == from_server and len(from_db) == 3
+        run = next(iter(from_server.values()))
+        assert '"mlflowprov:historyAvailable": true' in json.dumps(run)
+
+
+def _names(html: str) -> list[str]:
+    return [part.split("<", 1)[0] for part in html.split('">')[1:]]
+
+
+def _client(monkeypatch, uri: str) -> flask.testing.FlaskClient:
+    """A bare Flask app with the prov routes, serving ``uri`` (no server process needed for
+    answers that never reach a store's data)."""
+    from exporters.app.permissions import OpenAccess
+    from exporters.app.setup import BACKEND_STORE_ENV, install
+
+    monkeypatch.setenv(BACKEND_STORE_ENV, uri)
+    app = flask.Flask("prov-test")
+    install(app, OpenAccess())
+    return app.test_client()
+
+
+def test_a_store_without_journal_answers_with_a_json_404(monkeypatch, sqlite_uri):
+    answer = _client(monkeypatch, sqlite_uri).get("/prov/api/events?experiment_id=0")
+    assert answer.status_code == 404
+    assert answer.json["error_code"] == "PROV_JOURNAL_UNAVAILABLE"
+    assert "--app-name prov --backend-store-uri prov:///" in answer.json["message"]
+
+
+@pytest.mark.parametrize(("query", "names"), [
+    ("kind=run.nonsense", "unknown event kind"), ("page_size=0", "page_size"),
+    ("since=yesterday", "since='yesterday'"), ("dataset=no-digest", "dataset")])
+def test_bad_parameters_are_named_in_one_line(monkeypatch, prov_uri, query, names):
+    route = "lineage" if query.startswith("dataset") else "events"
+    answer = _client(monkeypatch, prov_uri).get(f"/prov/api/{route}?{query}")
+    assert answer.status_code == 400 and names in answer.json["message"]
+    assert "\n" not in answer.json["message"]
