@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "ui": "exporters.commands.ui:ui_command",
     "verify": "exporters.commands.verify:verify_command",
     "lineage": "exporters.commands.lineage:lineage_command",
+    "convert": "exporters.commands.convert:convert_command",
+    "collect": "exporters.commands.collect:collect_command",
 }
 
 

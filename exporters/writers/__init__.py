@@ -108,6 +108,12 @@ WRITERS: dict[str, WriterSpec] = {
                    install_hint="apt-get install graphviz (or your OS's graphviz package)"),
         WriterSpec("html", "document", "exporters.writers.html:HtmlWriter",
                    "interactive self-contained HTML view (graph.html, experiment.html)"),
+        WriterSpec("provo-ttl", "document", "exporters.writers.linked_data:ProvOTurtleWriter",
+                   "PROV-O as RDF Turtle (prov.ttl, experiment.ttl)"),
+        WriterSpec("jsonld", "document", "exporters.writers.linked_data:JsonLdWriter",
+                   "PROV-JSON-LD, context inlined (prov.jsonld, experiment.jsonld)"),
+        WriterSpec("prov-xml", "document", "exporters.writers.linked_data:ProvXmlWriter",
+                   "W3C PROV-XML (prov.xml, experiment.prov.xml)"),
         WriterSpec("rocrate", "document", "exporters.writers.rocrate:RoCrateWriter",
                    "Workflow Run RO-Crate (Process Run Crate 0.5) packing the other files"),
     )
