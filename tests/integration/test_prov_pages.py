@@ -165,3 +165,86 @@ def test_bad_parameters_are_named_in_one_line(monkeypatch, prov_uri, query, name
     answer = _client(monkeypatch, prov_uri).get(f"/prov/api/{route}?{query}")
     assert answer.status_code == 400 and names in answer.json["message"]
     assert "\n" not in answer.json["message"]
+
+
+ADMIN = ("admin", "admin-password-0123456789")
+ALICE = ("alice", "alice-password-0123456789")
+BOB = ("bob", "bob-password-0123456789!")
+
+
+def _auth_server(tmp_path: Path, monkeypatch, store: str) -> Iterator[str]:
+    """``--app-name prov-auth`` where nobody reads anything unless granted, writers
+    pseudonymised."""
+    config = tmp_path / "basic_auth.ini"
+    config.write_text("[mlflow]\ndefault_permission = NO_PERMISSIONS\n"
+                      f"database_uri = sqlite:///{tmp_path / 'auth.db'}\n"
+                      f"admin_username = {ADMIN[0]}\nadmin_password = {ADMIN[1]}\n"
+                      "authorization_function = "
+                      "mlflow.server.auth:authenticate_request_basic_auth\n")
+    monkeypatch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(config))
+    monkeypatch.setenv("MLFLOW_FLASK_SERVER_SECRET_KEY", "prov-auth-test-secret")
+    monkeypatch.setenv("MLFLOW_PROV_PSEUDONYMIZE", "true")
+    yield from serve(store, tmp_path, app="prov-auth")
+
+
+def _as(user: tuple[str, str], url: str, **params) -> requests.Response:
+    return requests.get(url, params=params, auth=user, timeout=TIMEOUT)
+
+
+def _grant(base: str, user: str, experiment_id: str) -> None:
+    for route, body in (("/api/2.0/mlflow/users/create",
+                         {"username": user, "password": dict([ALICE, BOB])[user]}),
+                        ("/api/3.0/mlflow/users/permissions/grant",
+                         {"username": user, "resource_type": "experiment",
+                          "resource_id": experiment_id, "permission": "READ"})):
+        answer = requests.post(f"{base}{route}", json=body, auth=ADMIN, timeout=TIMEOUT)
+        assert answer.ok, answer.text
+
+
+@pytest.mark.slow
+def test_prov_auth_shows_each_user_only_the_experiments_they_may_read(tmp_path, monkeypatch):
+    store = f"prov://{tmp_path / 'served'}"
+    ids = write(store)
+    real_user = next(read_events(store, run_id=ids["producer"])).writer["user"]
+    for base in _auth_server(tmp_path, monkeypatch, store):
+        _grant(base, "alice", ids["features"])
+        _grant(base, "bob", ids["training"])
+        events_url = f"{base}/prov/api/events"
+
+        assert requests.get(events_url, params={"experiment_id": ids["features"]},
+                            timeout=TIMEOUT).status_code == 401
+        assert requests.get(f"{base}/prov/", timeout=TIMEOUT).status_code == 401
+        assert _as(ALICE, base + "/api/2.0/mlflow/experiments/get",
+                   experiment_id=ids["training"]).status_code == 403, "MLflow's own rule"
+
+        # alice reads features only
+        mine = _as(ALICE, events_url, experiment_id=ids["features"]).json()["events"]
+        assert {e["run_id"] for e in mine} == {None, ids["producer"]}
+        assert all(e["writer"]["user"] != real_user and e["writer"]["user"].startswith("user-")
+                   for e in mine), "writers follow the server's pseudonymisation option"
+        assert _as(ALICE, events_url, experiment_id=ids["training"]).status_code == 403
+        assert _as(ALICE, events_url, run_id=ids["consumer"]).status_code == 403
+        assert _as(ALICE, events_url).status_code == 400, "no unfiltered journal for her"
+        assert _as(ALICE, f"{base}/prov/api/verify", run_id=ids["child"]).status_code == 403
+        listing = _as(ALICE, f"{base}/prov/").text
+        assert "features" in listing and "training" not in listing
+        assert _as(ALICE, f"{base}/prov/experiments/{ids['training']}").status_code == 403
+        assert _as(ALICE, f"{base}/prov/runs/{ids['consumer']}").status_code == 403
+        downstream = _as(ALICE, f"{base}/prov/api/lineage", run_id=ids["producer"]).json()
+        assert {n["label"] for n in downstream["nodes"]} == {"prepare-data",
+                                                             "data/features.csv"}
+        timeline = _as(ALICE, f"{base}/prov/runs/{ids['producer']}").text
+        assert "warmup" in timeline and f"<b>{real_user}</b>" not in timeline
+
+        # bob reads training only: the producer in features stays hidden from him
+        upstream = _as(BOB, f"{base}/prov/api/lineage", run_id=ids["consumer"]).json()
+        labels = {n["label"] for n in upstream["nodes"]}
+        assert {"train-model", "features.csv", "evaluate"} <= labels
+        assert not labels & {"prepare-data", "data/features.csv"}
+        page = _as(BOB, f"{base}/prov/experiments/{ids['training']}").text
+        assert "train-model" in page and "prepare-data" not in page
+
+        # the admin reads everything
+        assert _as(ADMIN, events_url).status_code == 200
+        both = _as(ADMIN, f"{base}/prov/api/lineage", run_id=ids["consumer"]).json()
+        assert "prepare-data" in {n["label"] for n in both["nodes"]}
