@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from prov.model import QualifiedName
@@ -42,6 +43,9 @@ from mlflow_prov.vocabulary import DEFAULT_CONTEXT_PREFIXES, EventKind
 MAX_ARTIFACT_NODES = 8
 MAX_VALUE_CHARS = 60
 MAX_TIMELINE_ROWS = 5000
+# Journal payload fields that verify the chain (row digests, the run's state after a write)
+# or describe the environment: not a change a reader looks for in a timeline.
+BOOKKEEPING_FIELDS = ("state", "digests", "environment")
 WRITER_FIELDS = ("user", "host", "pid", "rank", "client_address")
 
 
@@ -127,8 +131,7 @@ def run_node(run: RunRecord) -> ViewNode:
     """The run, labelled by its name, with what identifies and dates it."""
     attributes = {
         "run id": run.run_id, "status": run.status, "lifecycle": run.lifecycle_stage,
-        "start": run.start_time.isoformat() if run.start_time else None,
-        "end": run.end_time.isoformat() if run.end_time else None,
+        "start": _utc(run.start_time), "end": _utc(run.end_time),
         "user": run.user, "source": run.source_name, "entry point": run.entry_point,
         "git commit": run.git_commit, "git repo": run.git_repo_url,
         "parent run": run.parent_run_id,
@@ -136,6 +139,10 @@ def run_node(run: RunRecord) -> ViewNode:
     }
     return ViewNode(id=run_node_id(run.run_id), label=run.name or run.run_id[:8], kind="run",
                     attributes={k: str(v) for k, v in attributes.items() if v is not None})
+
+
+def _utc(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else None
 
 
 def dataset_node(dataset: DatasetRecord) -> ViewNode:
@@ -447,15 +454,13 @@ def timeline(history: Iterable[HistoryEvent],
             if merged is not None and merged["writer"] == writer:
                 _merge_metrics(merged, event.payload)
                 continue
-            merged = {"time": event.time.isoformat(timespec="milliseconds"),
-                      "kind": str(event.kind), "writer": writer, "keys": set(),
-                      "count": 0, "batches": 0, "steps": (math.inf, -math.inf)}
+            merged = {"time": _time(event), "kind": str(event.kind), "writer": writer,
+                      "keys": set(), "count": 0, "batches": 0, "steps": (math.inf, -math.inf)}
             _merge_metrics(merged, event.payload)
             rows.append(merged)
             continue
         merged = None
-        base = {"time": event.time.isoformat(timespec="milliseconds"), "kind": str(event.kind),
-                "writer": writer}
+        base = {"time": _time(event), "kind": str(event.kind), "writer": writer}
         changes = [base | change for change in _changes(event)]
         if len(rows) + len(changes) > max_rows:
             skipped += 1
@@ -466,6 +471,11 @@ def timeline(history: Iterable[HistoryEvent],
         rows.append({"kind": "…", "what": f"{skipped} more events are not listed here; "
                                           "the PROV files hold the full history"})
     return rows
+
+
+def _time(event: HistoryEvent) -> str:
+    """``2026-01-02 03:04:05.123`` in UTC (the view's column says UTC)."""
+    return event.time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _merge_metrics(row: dict[str, Any], payload: dict[str, Any]) -> None:
@@ -504,6 +514,18 @@ def _changes(event: HistoryEvent) -> list[dict[str, str]]:
         return changes or [{"what": _summary(payload)}]
     if event.kind == EventKind.EXPERIMENT_RENAMED:
         return [_change("name", payload.get("old_name"), payload.get("new_name"))]
+    if event.kind == EventKind.RUN_CREATED:
+        return [{"what": f"run {payload.get('run_name') or ''} created".replace("  ", " ")}]
+    if event.kind in (EventKind.RUN_PARAMS_LOGGED, EventKind.LOGGED_MODEL_PARAMS_LOGGED):
+        params = payload.get("params") or {}
+        return [{"what": shorten("params " + ", ".join(f"{k} = {v}" for k, v in params.items()),
+                                 160)}]
+    if event.kind == EventKind.RUN_INPUTS_LOGGED:
+        names = [f"{d.get('name')} ({d.get('context')})" if d.get("context") else
+                 str(d.get("name")) for d in payload.get("datasets") or []
+                 if isinstance(d, dict)]
+        names += [f"model {m}" for m in payload.get("models") or []]
+        return [{"what": shorten("inputs " + ", ".join(names), 160)}]
     return [{"what": _summary(payload)}]
 
 
@@ -520,6 +542,8 @@ def _summary(payload: dict) -> str:
     """What an event touched, by name: ``params: lr, epochs`` or ``metrics: loss (3)``."""
     parts = []
     for key, value in payload.items():
+        if key in BOOKKEEPING_FIELDS:
+            continue
         if isinstance(value, dict):
             names = list(value)
             parts.append(f"{key}: {', '.join(map(str, names[:6]))}"

@@ -163,9 +163,12 @@ def test_html_view_works_offline_in_chromium(browser, prov_experiment, tmp_path)
     panel = page.locator(".mv-panel")
     assert "producer" in panel.inner_text()
     assert prov_experiment.producer in panel.inner_text()
-    assert page.locator(".mv-node", has_text="lr = 0.01").count() == 0
+    assert page.locator(".mv-row", has_text="lr = 0.01").count() == 0
     page.locator(f'.mv-toggle[data-toggle="params:{prov_experiment.producer}"]').click()
-    assert page.locator(".mv-node", has_text="lr = 0.01").count() == 1
+    member = page.locator(".mv-row", has_text="lr = 0.01")
+    assert member.count() == 1
+    member.click()
+    assert "0.01" in panel.locator("table").inner_text()
     row = page.locator("tr.mv-event", has_text="tag stage").last
     assert row.locator(".mv-old").inner_text() == "draft"
     assert row.locator(".mv-new").inner_text() == "final"

@@ -146,3 +146,20 @@ def test_html_cannot_be_broken_out_of_by_a_label():
     page = render_page(graph, "<title>")
     assert "</script><script>alert(1)" not in page
     assert "<title>&lt;title&gt;</title>" in page
+
+
+def test_timeline_names_what_changed_without_bookkeeping():
+    def event(kind: EventKind, payload: dict) -> HistoryEvent:
+        return HistoryEvent(seq=1, time=T0, kind=kind, payload=payload, writer=WRITER)
+    rows = timeline([
+        event(EventKind.RUN_CREATED, {"run_name": "train", "environment": {"python": "3.11"},
+                                      "state": {"run": "ab12"}}),
+        event(EventKind.RUN_PARAMS_LOGGED, {"params": {"lr": "0.01"}, "state": {"run": "cd"}}),
+        event(EventKind.RUN_INPUTS_LOGGED, {"datasets": [{"name": "blobs",
+                                                          "context": "training"}],
+                                            "models": []}),
+        event(EventKind.RUN_TRACES_LINKED, {"trace_ids": ["t1", "t2"], "state": {"run": "x"}}),
+    ])
+    assert [r["what"] for r in rows] == ["run train created", "params lr = 0.01",
+                                         "inputs blobs (training)", "trace_ids: 2"]
+    assert rows[0]["time"] == "2026-01-02 03:04:05.000"

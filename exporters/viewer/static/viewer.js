@@ -11,7 +11,7 @@
     metrics: "#f1f5f9", tags: "#f1f5f9", param: "#ffffff", metric: "#ffffff", tag: "#ffffff",
     system: "#fee2e2", group: "#eef2f7", summary: "#e5e7eb"
   };
-  var NODE_H = 38, LAYER_GAP = 90, ROW_GAP = 16;
+  var NODE_H = 38, ROW_H = 20, LAYER_GAP = 90, ROW_GAP = 16;
 
   function el(name, attrs, parent) {
     var node = document.createElementNS(SVGNS, name);
@@ -26,10 +26,7 @@
     if (parent) { parent.appendChild(node); }
     return node;
   }
-  function nodeWidth(node) {
-    var chars = Math.max(node.label.length, node.kind.length + 4);
-    return Math.min(300, Math.max(70, chars * 7 + 28));
-  }
+  function textWidth(text, extra) { return Math.min(320, Math.max(70, text.length * 7 + extra)); }
   function shortLabel(label) { return label.length > 40 ? label.slice(0, 39) + "\u2026" : label; }
 
   function Viewer(root) {
@@ -85,7 +82,7 @@
     var box = h("div", null, this.root, "mv-timeline");
     h("h3", "Journal timeline (" + this.data.timeline.length + " entries)", box);
     var table = h("table", null, box), head = h("tr", null, h("thead", null, table));
-    ["time", "event", "what changed", "writer"].forEach(function (c) { h("th", c, head); });
+    ["time (UTC)", "event", "what changed", "writer"].forEach(function (c) { h("th", c, head); });
     var body = h("tbody", null, table);
     this.data.timeline.forEach(function (row) {
       var tr = h("tr", null, body);
@@ -103,38 +100,33 @@
     });
   };
 
-  Viewer.prototype.visibleOf = function (id) {
-    /* the node an id is drawn as: itself, or its nearest visible (collapsed) ancestor */
-    var chain = [], cur = id;
-    while (cur) { chain.unshift(cur); cur = this.parent[cur]; }
-    for (var i = 0; i < chain.length - 1; i++) {
-      if (!this.expanded[chain[i]]) { return chain[i]; }
-    }
+  Viewer.prototype.topOf = function (id) {
+    /* the top-level node an id is drawn in: itself, or the group (expanded or not) holding it */
+    while (this.parent[id]) { id = this.parent[id]; }
     return id;
   };
 
+  Viewer.prototype.size = function (n) {
+    /* a collapsed node is one line; an expanded group lists its members as rows inside it */
+    var open = n.children.length && this.expanded[n.id];
+    var w = textWidth(shortLabel(n.label), n.children.length ? 52 : 28);
+    if (open) {
+      n.children.forEach(function (c) { w = Math.max(w, textWidth(shortLabel(c.label), 24)); });
+    }
+    return {w: w, h: open ? NODE_H + 4 + n.children.length * ROW_H : NODE_H};
+  };
+
   Viewer.prototype.visibleGraph = function () {
-    var self = this, nodes = [], edges = [], seen = {};
-    (function walk(list) {
-      list.forEach(function (n) {
-        nodes.push(n);
-        if (n.children.length && self.expanded[n.id]) {
-          n.children.forEach(function (c) {
-            edges.push({source: n.id, target: c.id, label: "", member: true});
-          });
-          walk(n.children);
-        }
-      });
-    })(this.data.nodes);
+    var self = this, edges = [], seen = {};
     this.data.edges.forEach(function (e) {
       if (!self.byId[e.source] || !self.byId[e.target]) { return; }
-      var s = self.visibleOf(e.source), t = self.visibleOf(e.target);
+      var s = self.topOf(e.source), t = self.topOf(e.target);
       var key = s + "\u0000" + t + "\u0000" + e.label;
       if (s === t || seen[key]) { return; }
       seen[key] = true;
-      edges.push({source: s, target: t, label: e.label, member: false});
+      edges.push({source: s, target: t, label: e.label});
     });
-    return {nodes: nodes, edges: edges};
+    return {nodes: this.data.nodes, edges: edges};
   };
 
   Viewer.prototype.layout = function (g) {
@@ -183,19 +175,21 @@
         number(list);
       });
     }
-    var x = 0, maxH = 0;
-    layers.forEach(function (list) {
-      var w = 0;
-      list.forEach(function (n) { w = Math.max(w, nodeWidth(n)); });
-      list.forEach(function (n, k) {
-        pos[n.id] = {x: x, y: k * (NODE_H + ROW_GAP), w: nodeWidth(n), h: NODE_H};
+    var self = this, x = 0, maxH = 0, heights = [];
+    layers.forEach(function (list, i) {
+      var w = 0, y = 0;
+      list.forEach(function (n) {
+        var size = self.size(n);
+        pos[n.id] = {x: x, y: y, w: size.w, h: size.h};
+        y += size.h + ROW_GAP;
+        w = Math.max(w, size.w);
       });
-      maxH = Math.max(maxH, list.length * (NODE_H + ROW_GAP));
+      heights[i] = y;
+      maxH = Math.max(maxH, y);
       x += w + LAYER_GAP;
     });
-    layers.forEach(function (list) {  /* centre each layer vertically */
-      var off = (maxH - list.length * (NODE_H + ROW_GAP)) / 2;
-      list.forEach(function (n) { pos[n.id].y += off; });
+    layers.forEach(function (list, i) {  /* centre each layer vertically */
+      list.forEach(function (n) { pos[n.id].y += (maxH - heights[i]) / 2; });
     });
     return pos;
   };
@@ -208,10 +202,10 @@
     var arrow = "url(#" + this.root.id + "-arrow)";
     g.edges.forEach(function (e) {
       var a = pos[e.source], b = pos[e.target];
-      var dashed = e.member || (self.data.loose || []).indexOf(e.label) >= 0;
+      var dashed = (self.data.loose || []).indexOf(e.label) >= 0;
       var grp = el("g", {"class": "mv-edge" + (dashed ? " mv-member" : ""),
         "data-source": e.source, "data-target": e.target}, edgeLayer);
-      var x1 = a.x + a.w, y1 = a.y + a.h / 2, x2 = b.x, y2 = b.y + b.h / 2;
+      var x1 = a.x + a.w, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2;
       if (x2 <= x1) { x1 = a.x + a.w / 2; y1 = a.y + a.h; x2 = b.x + b.w / 2; y2 = b.y; }
       var mx = (x1 + x2) / 2;
       el("path", {d: "M" + x1 + "," + y1 + " C" + mx + "," + y1 + " " + mx + "," + y2 + " " +
@@ -238,15 +232,33 @@
         el("rect", {width: 16, height: 16, rx: 3}, t);
         el("text", {x: 8, y: 13}, t).textContent = self.expanded[n.id] ? "\u2212" : "+";
         t.addEventListener("click", function (ev) { ev.stopPropagation(); self.toggle(n.id); });
+        if (self.expanded[n.id]) { self.renderRows(grp, n, p); }
       }
     });
     this.apply();
   };
 
+  Viewer.prototype.renderRows = function (grp, n, p) {
+    /* the members of an expanded group, one clickable row each */
+    var self = this;
+    n.children.forEach(function (c, k) {
+      var y = NODE_H + 2 + k * ROW_H;
+      var row = el("g", {"class": "mv-row", "data-id": c.id,
+        transform: "translate(0," + y + ")"}, grp);
+      if (self.selected === c.id) { row.classList.add("mv-selected"); }
+      el("rect", {width: p.w, height: ROW_H, fill: "#ffffff", "fill-opacity": 0.85}, row);
+      el("line", {x1: 0, y1: 0, x2: p.w, y2: 0, stroke: "#cbd2d9"}, row);
+      el("text", {x: 8, y: 14}, row).textContent = shortLabel(c.label) +
+        (c.children.length ? "  (" + c.children.length + ")" : "");
+      el("title", {}, row).textContent = c.label;
+      row.addEventListener("click", function (ev) { ev.stopPropagation(); self.select(c.id); });
+    });
+  };
+
   Viewer.prototype.select = function (id) {
     this.selected = id;
     var n = this.byId[id], panel = this.panel, self = this;
-    this.layer.querySelectorAll(".mv-node").forEach(function (g) {
+    this.layer.querySelectorAll(".mv-node, .mv-row").forEach(function (g) {
       g.classList.toggle("mv-selected", g.getAttribute("data-id") === id);
     });
     panel.textContent = "";
