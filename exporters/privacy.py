@@ -2,7 +2,9 @@
 
 Provenance files get shared; MLflow tags and params sometimes hold tokens, passwords or
 connection strings. Values are redacted when their *key* names a secret, or when the *value*
-itself looks like a credential, whatever its key. Pseudonyms are salted per export so a
+itself looks like a credential, whatever its key: the same words and patterns capture uses
+(:mod:`mlflow_prov.vocabulary`, every pattern linear in the value's length, so a 10 MB tag
+cannot stall an export). Pseudonyms are salted per export so a
 short user name cannot be recovered by hashing candidate names.
 """
 
@@ -14,49 +16,12 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-REDACTED = "[redacted]"
+from mlflow_prov.vocabulary import REDACTED, is_secret_key, looks_like_credential
 
-# A key is split into lower-case words on ``-_./``, spaces and case changes; it names a
-# secret when one word, or two adjacent words, are in these sets. Whole words, so that
-# ``max_tokens``, ``tokenizer``, ``num_passes``, ``author`` and ``key_dim`` stay visible.
-SECRET_WORDS = frozenset({
-    "password", "passwd", "passphrase", "pwd", "secret", "token", "credential", "credentials",
-    "cookie", "apikey", "accesskey", "privatekey", "secretkey", "authtoken", "clientsecret",
-    "sessionid"})
-SECRET_WORD_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key"),
-                               ("session", "id")})
-KEY_WORD_BOUNDARY = re.compile(r"[-_./\s]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+__all__ = ["REDACTED", "HOME_PATH", "Pseudonymizer", "is_secret_key", "looks_like_credential",
+           "redact_mapping", "redact_uri", "redact_value", "strip_userinfo"]
+
 HOME_PATH = re.compile(r"(/(?:home|Users)/)([^/\s\"']+)")
-CREDENTIAL_VALUE_PATTERNS = tuple(re.compile(p) for p in (
-    r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key id
-    r"\bgh[pousr]_[A-Za-z0-9]{30,}",  # GitHub tokens
-    r"\bgithub_pat_[A-Za-z0-9_]{30,}",
-    r"\bxox[abprs]-[A-Za-z0-9-]{10,}",  # Slack
-    r"\bsk-[A-Za-z0-9_-]{20,}",  # OpenAI-style secret keys
-    r"\bhf_[A-Za-z0-9]{30,}",  # Hugging Face
-    r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.",  # JWT
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
-    r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}",
-    r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@",  # URL with user:password@
-))
-
-
-def key_words(key: str) -> list[str]:
-    """``openai.apiKey`` -> ``['openai', 'api', 'key']``."""
-    return [w.lower() for w in KEY_WORD_BOUNDARY.split(key) if w]
-
-
-def is_secret_key(key: str) -> bool:
-    """True when a tag/param key names something secret (``db_password``, ``HF_TOKEN``,
-    ``openai.api_key``) by a whole word, not a substring (``max_tokens`` is no secret)."""
-    words = key_words(key)
-    return (any(w in SECRET_WORDS for w in words)
-            or any(pair in SECRET_WORD_PAIRS for pair in zip(words, words[1:], strict=False)))
-
-
-def looks_like_credential(value: str) -> bool:
-    """True when a value has the shape of a known credential, whatever its key."""
-    return any(p.search(value) for p in CREDENTIAL_VALUE_PATTERNS)
 
 
 def redact_value(key: str, value: Any) -> Any:

@@ -4,7 +4,8 @@ Recorded once per process in the ``run.created`` journal event, so a provenance 
 says which Python, platform and library versions produced a run. Only the variables named
 in :data:`ALLOWED_VARIABLES` are read, and any value that looks like a credential is
 replaced by :data:`REDACTED` even there: a secret pasted into ``SLURM_JOB_NAME`` must not
-travel into an exported PROV document.
+travel into an exported PROV document. The patterns are :mod:`mlflow_prov.vocabulary`'s, the
+same ones export applies.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from __future__ import annotations
 import functools
 import os
 import platform
-import re
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-REDACTED = "[redacted]"
+from mlflow_prov.vocabulary import REDACTED, looks_like_credential
+
+__all__ = ["ALLOWED_VARIABLES", "REDACTED", "capture_environment", "looks_like_credential",
+           "redact"]
+
 ALLOWED_VARIABLES = (
     "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "WORLD_SIZE", "RANK",
     "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_JOB_ID", "SLURM_JOB_NAME",
@@ -25,20 +29,11 @@ ALLOWED_VARIABLES = (
     "MLFLOW_EXPERIMENT_NAME", "MLFLOW_PROV_COUNTRY", "PYTHONHASHSEED", "CUBLAS_WORKSPACE_CONFIG",
 )
 _PACKAGES = ("mlflow", "mlflow-prov", "torch", "numpy", "pandas", "scikit-learn")
-_CREDENTIAL_PATTERNS = (
-    re.compile(r"(?i)(password|passwd|secret|token|api[_-]?key|bearer|private[_-]?key)"),
-    re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|sk-[A-Za-z0-9]{20,}|xox[abp]-[A-Za-z0-9-]+)"),
-    re.compile(r"://[^/\s:@]+:[^/\s@]+@"),
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-)
-
-
-def looks_like_credential(value: str) -> bool:
-    """True for values that name or carry a secret (tokens, keys, passwords in URLs)."""
-    return any(pattern.search(value) for pattern in _CREDENTIAL_PATTERNS)
 
 
 def redact(value: str) -> str:
+    """The value, or :data:`REDACTED` when it looks like a credential by the same linear-time
+    patterns the exporters apply, so capture and export redact alike."""
     return REDACTED if looks_like_credential(value) else value
 
 

@@ -246,10 +246,15 @@ CREDENTIAL_VALUE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for
     r"\bxox[abprs]-[A-Za-z0-9-]{10}",  # Slack
     r"\bsk-[A-Za-z0-9_-]{20}",  # OpenAI-style secret keys
     r"\bhf_[A-Za-z0-9]{30}",  # Hugging Face
-    r"\beyJ[A-Za-z0-9_-]{8}[A-Za-z0-9_-]*+\.eyJ[A-Za-z0-9_-]{8}",  # JWT
+    # JWT. It may start only where a run of token characters starts, so each run is scanned
+    # once (``\b`` would also allow a start after every ``-`` of ``eyJ-eyJ-…``: quadratic).
+    r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8}[A-Za-z0-9_-]*+\.eyJ[A-Za-z0-9_-]{8}",
     r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----",
     r"(?i)\bbearer\s{1,8}[A-Za-z0-9._~+/-]{16}",
     r"://[^/\s:@]{1,256}:[^/\s@]{1,256}@",  # URL with user:password@
+    # A secret assigned inside a value: ``--password=hunter2``, ``token: abc``, ``my_pwd=x``.
+    r"(?i)(?<![A-Za-z0-9])(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key"
+    r"|access[_-]?key|private[_-]?key|auth[_-]?token|client[_-]?secret)\s{0,8}[=:]\s{0,8}\S",
 ))
 
 

@@ -75,7 +75,8 @@ def test_header_provider_sends_ascii_json_identity():
 
 @pytest.mark.parametrize("value", [
     "ghp_0123456789abcdefghijABCDEFGHIJ", "AKIAABCDEFGHIJKLMNOP", "my_password=hunter2",
-    "postgresql://user:s3cret@db/x", "Bearer abc", "-----BEGIN RSA PRIVATE KEY-----",
+    "postgresql://user:s3cret@db/x", "Bearer abcdefghijklmnopqrstuvwxyz",
+    "-----BEGIN RSA PRIVATE KEY-----",
 ])
 def test_credential_like_values_are_detected(value):
     assert looks_like_credential(value)
