@@ -30,7 +30,12 @@ from exporters.app.history import (
 )
 from exporters.app.lineage import build_index
 from exporters.app.setup import prov_server
-from exporters.app.views import experiment_graph, mlflow_experiment_href, mlflow_run_href
+from exporters.app.views import (
+    experiment_graph,
+    mlflow_experiment_href,
+    mlflow_run_href,
+    run_links,
+)
 from exporters.viewer.html import render_fragment
 from mlflow_prov.journal import JournalUnavailableError, verify_chain
 from mlflow_prov.vocabulary import CARBON_PREFIXES, CARBON_SEGMENT, EventKind, run_chain
@@ -103,7 +108,7 @@ def experiment_lineage(experiment_id: str) -> str:
     labels = {node.id: node for node in graph.nodes}
     return render_template(
         "prov/experiment.html", experiment=experiment, runs=list(runs),
-        next_page_token=runs.token, graph=graph, labels=labels,
+        next_page_token=runs.token, graph=graph, labels=labels, links=run_links(graph),
         viewer=Markup(render_fragment(graph)),  # noqa: S704 (the viewer escapes its data)
         mlflow_href=mlflow_experiment_href(experiment_id), run_href=mlflow_run_href)
 

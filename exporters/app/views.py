@@ -176,6 +176,37 @@ def neighbourhood_graph(index: LineageIndex, start: Node, client: MlflowClient,
     return builder.graph(f"lineage of {start.kind} {start.ref}")
 
 
+@dataclass(frozen=True)
+class RunLink:
+    """A producer run whose output (``via``: an artifact and the dataset made of it, or a
+    model) a consumer run used: the run-to-run edge a reader looks for first."""
+
+    producer: ViewNode
+    consumer: ViewNode
+    via: tuple[ViewNode, ...]
+
+
+def run_links(graph: ViewGraph) -> list[RunLink]:
+    """Every producer → consumer pair of runs the graph shows, with what passed between."""
+    nodes = {node.id: node for node in graph.nodes}
+    outgoing: dict[str, list[str]] = {}
+    for edge in graph.edges:
+        if edge.label != "parent of":
+            outgoing.setdefault(edge.source, []).append(edge.target)
+    links = []
+    for producer in (n for n in graph.nodes if n.kind == "run"):
+        paths = [[producer.id]]
+        while paths:
+            path = paths.pop()
+            for target in outgoing.get(path[-1], ()):
+                if nodes[target].kind == "run":
+                    links.append(RunLink(producer, nodes[target],
+                                         tuple(nodes[i] for i in path[1:])))
+                elif target not in path and len(path) < 3:
+                    paths.append([*path, target])
+    return links
+
+
 def graph_json(graph: ViewGraph) -> dict:
     return {"nodes": [{"id": n.id, "kind": n.kind, "label": n.label, "href": n.href,
                        "attributes": n.attributes} for n in graph.nodes],
