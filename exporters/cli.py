@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "lineage": "exporters.commands.lineage:lineage_command",
     "convert": "exporters.commands.convert:convert_command",
     "collect": "exporters.commands.collect:collect_command",
+    "log": "exporters.commands.log:log_command",
 }
 
 

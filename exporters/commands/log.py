@@ -1,0 +1,80 @@
+"""``mlflow-prov log``: a thin click layer over :mod:`exporters.journal_log`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from exporters.commands.common import one_line, tracking_uri_option
+
+LOG_EXAMPLES = """
+\b
+Examples:
+  mlflow-prov log --tracking-uri prov:///data/runs --experiment mnist
+  mlflow-prov log --run 1a2b3c4d... --kind run.tags_set --key stage   # who changed "stage"
+  mlflow-prov log --experiment mnist --kind run.updated --since 7d    # status changes
+  mlflow-prov log --kind model_version --since 2026-01-31             # registry history
+  mlflow-prov log --experiment 3 --json | jq .changes                 # one JSON object a line
+  mlflow-prov log --tracking-uri http://127.0.0.1:5000 --experiment mnist  # --app-name prov
+
+\b
+--kind takes a kind (run.tags_set) or a prefix (run, experiment, logged_model,
+registered_model, model_version); --since an ISO date/time, epoch ms or an age (30m, 2h, 7d).
+"""
+
+
+@click.command("log", epilog=LOG_EXAMPLES)
+@tracking_uri_option
+@click.option("--experiment", help="Experiment name or id (its own events and its runs').")
+@click.option("--run", "run_id", help="Only this run's events.")
+@click.option("--kind", "kinds", multiple=True, help="Event kind or prefix (repeatable).")
+@click.option("--key", "keys", multiple=True,
+              help="Only events about this tag, param or metric key (repeatable).")
+@click.option("--since", help="Only events at or after this time or age.")
+@click.option("-n", "--max-count", "limit", type=click.IntRange(min=1),
+              help="Show at most this many events.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event and line.")
+def log_command(tracking_uri: str | None, experiment: str | None, run_id: str | None,
+                kinds: tuple[str, ...], keys: tuple[str, ...], since: str | None,
+                limit: int | None, as_json: bool) -> None:
+    """Show the provenance journal, oldest first: when, who, what kind, what changed."""
+    from exporters.errors import ExportError
+    from exporters.journal_log import (
+        LogFilters,
+        event_dict,
+        parse_kinds,
+        parse_since,
+        read_log,
+        render_event,
+    )
+
+    try:
+        uri = tracking_uri or _default_uri()
+        filters = LogFilters(experiment_id=_experiment_id(uri, experiment), run_id=run_id,
+                             kinds=parse_kinds(kinds), keys=keys,
+                             since_us=parse_since(since) if since else None, limit=limit)
+        first = True
+        for event in read_log(uri, filters):
+            if as_json:
+                click.echo(json.dumps(event_dict(event), ensure_ascii=False))
+            else:
+                click.echo(("" if first else "\n") + render_event(event))
+            first = False
+    except ExportError as exc:
+        raise click.ClickException(one_line(str(exc))) from exc
+
+
+def _experiment_id(tracking_uri: str, experiment: str | None) -> str | None:
+    """An id as it is; a name looked up through MLflow (only then is MLflow imported)."""
+    if experiment is None or experiment.isdigit():
+        return experiment
+    from exporters.collect import find_experiment, open_client
+
+    return find_experiment(open_client(tracking_uri), experiment).experiment_id
+
+
+def _default_uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()

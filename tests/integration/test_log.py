@@ -1,0 +1,156 @@
+"""`mlflow-prov log`: the journal as git log shows it, on real sqlite and PostgreSQL prov
+stores, through a real `mlflow server --app-name prov`, and its error paths."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import mlflow
+import pytest
+from click.testing import CliRunner
+
+from exporters.cli import main
+
+
+@dataclass
+class History:
+    uri: str
+    experiment_id: str
+    run_id: str
+    other_run_id: str
+
+
+def write_history(uri: str) -> History:
+    """A run whose tag changes twice and is deleted, a status change, metrics, params."""
+    mlflow.set_tracking_uri(uri)
+    experiment_id = mlflow.set_experiment("audited").experiment_id
+    with mlflow.start_run(run_name="train") as run:
+        mlflow.set_tag("stage", "dev")
+        mlflow.log_param("lr", 0.1)
+        mlflow.log_metrics({"loss": 1.0, "acc": 0.5}, step=0)
+        mlflow.log_metric("loss", 0.5, step=7)
+        mlflow.set_tag("stage", "prod")
+        mlflow.delete_tag("stage")
+    mlflow.MlflowClient().set_terminated(run.info.run_id, "FAILED")
+    with mlflow.start_run(run_name="other") as other:
+        mlflow.set_tag("stage", "other")
+    mlflow.set_tracking_uri(None)
+    return History(uri, experiment_id, run.info.run_id, other.info.run_id)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory) -> History:
+    return write_history(f"prov://{tmp_path_factory.mktemp('log') / 'runs'}")
+
+
+def log(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["log", *args])
+    return result.exit_code, result.output
+
+
+def test_tag_history_reads_old_to_new_with_its_writer(history):
+    code, output = log("--tracking-uri", history.uri, "--run", history.run_id,
+                       "--key", "stage")
+    assert code == 0, output
+    blocks = output.strip().split("\n\n")
+    assert [b.splitlines()[0].split()[4] for b in blocks] == [
+        "run.tags_set", "run.tags_set", "run.tag_deleted"]
+    assert blocks[0].splitlines()[2:] == ["    stage: dev"]
+    assert blocks[1].splitlines()[2:] == ["    stage: dev → prod"]
+    assert blocks[2].splitlines()[2:] == ["    stage: prod → (deleted)"]
+    assert all(f"run {history.run_id}" in b.splitlines()[0] for b in blocks)
+    assert all(b.splitlines()[1].startswith("    by ") and " pid " in b for b in blocks)
+
+
+def test_status_metrics_and_kind_prefix(history):
+    code, output = log("--tracking-uri", history.uri, "--experiment", "audited",
+                       "--kind", "run.updated", "--json")
+    assert code == 0, output
+    events = [json.loads(line) for line in output.splitlines()]
+    statuses = [(c["old"], c["new"]) for e in events for c in e["changes"]
+                if c["what"] == "status"]
+    assert statuses == [("RUNNING", "FINISHED"), ("FINISHED", "FAILED"),
+                        ("RUNNING", "FINISHED")]
+    code, output = log("--tracking-uri", history.uri, "--run", history.run_id,
+                       "--kind", "run.metrics_logged")
+    assert "metrics: 2 point(s): acc, loss, steps 0–0" in output
+    assert "metrics: 1 point(s): loss, steps 7–7" in output
+    code, output = log("--tracking-uri", history.uri, "--experiment", history.experiment_id,
+                       "--kind", "experiment", "--json")
+    assert [json.loads(line)["kind"] for line in output.splitlines()] == ["experiment.created"]
+
+
+def test_since_and_max_count(history):
+    code, output = log("--tracking-uri", history.uri, "--since", "1h", "-n", "3", "--json")
+    assert code == 0 and len(output.splitlines()) == 3
+    code, output = log("--tracking-uri", history.uri, "--since", "2999-01-01", "--json")
+    assert code == 0 and output == ""
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--kind", "run.nonsense"], "unknown event kind 'run.nonsense'"),
+    (["--since", "yesterday"], "--since 'yesterday' is not a time"),
+    (["--experiment", "no-such-experiment"], "no experiment named or numbered"),
+])
+def test_bad_filters_are_one_line(history, args, message):
+    code, output = log("--tracking-uri", history.uri, *args)
+    assert code == 1 and message in output and output.count("\n") == 1, output
+
+
+def test_stores_without_a_journal_say_what_to_use(tmp_path):
+    code, output = log("--tracking-uri", f"prov://{tmp_path / 'nowhere'}")
+    assert code == 1 and "no prov store at" in output and output.count("\n") == 1
+    code, output = log("--tracking-uri", f"sqlite:///{tmp_path / 'plain.db'}")
+    assert code == 1 and "not a prov store URI" in output and "--app-name prov" in output
+
+
+class NotFound(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        self.send_error(404)
+
+    def log_message(self, *args) -> None:
+        """Quiet: the test reads the CLI's output."""
+
+
+@pytest.fixture
+def plain_http_server() -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 that has no /prov/api/ (answers 404)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_server_without_the_prov_app_says_how_to_start_one(plain_http_server):
+    code, output = log("--tracking-uri", plain_http_server, "--experiment", "1")
+    assert code == 1 and "--app-name prov" in output and output.count("\n") == 1, output
+    code, output = log("--tracking-uri", plain_http_server)
+    assert code == 1 and "add --experiment or --run" in output
+
+
+@pytest.mark.slow
+def test_log_through_the_server_journal_api(history, tmp_path):
+    from test_server import _serve
+
+    _, local = log("--tracking-uri", history.uri, "--run", history.run_id, "--json")
+    for base in _serve(["server", "--app-name", "prov", "--backend-store-uri", history.uri,
+                        "--workers", "1"], tmp_path):
+        code, remote = log("--tracking-uri", base, "--run", history.run_id, "--json")
+        assert code == 0, remote
+        assert remote == local
+
+
+@pytest.mark.postgres
+def test_log_on_postgresql(prov_postgres_uri):
+    found = write_history(prov_postgres_uri)
+    code, output = log("--tracking-uri", found.uri, "--run", found.run_id, "--key", "stage",
+                       "--json")
+    assert code == 0, output
+    changes = [c for line in output.splitlines() for c in json.loads(line)["changes"]]
+    assert [(c["old"], c["new"]) for c in changes] == [
+        (None, "dev"), ("dev", "prod"), ("prod", "(deleted)")]
