@@ -177,6 +177,9 @@ DATASET_CONTEXT_TAG = "mlflow.data.context"
 # The run tag in which capture lists, comma-separated, the free-form contexts it wrote key
 # prefixes for (``tuning`` -> ``tuning/loss``), so that export maps those prefixes back.
 CONTEXTS_TAG = "mlflow_prov.contexts"
+# Every tag mlflow-prov itself sets on a run (contexts, monitors, carbon settings) starts
+# with this; views list them apart from the user's own tags.
+OWN_TAG_PREFIX = "mlflow_prov."
 
 SYSTEM_PREFIX = "system/"
 CARBON_PREFIXES = ("carbon/", "codecarbon/")

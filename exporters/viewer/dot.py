@@ -16,6 +16,8 @@ import pydot
 from exporters.viewer.model import LOOSE_EDGE_LABELS, ViewEdge, ViewGraph, ViewNode
 
 MAX_TABLE_ROWS = 12
+# System metrics are collapsed harder: the totals first (energy, emissions), then a count.
+TABLE_ROWS = {"system": 4}
 MAX_LABEL_CHARS = 48
 TABLE_KINDS = ("params", "metrics", "tags", "system")
 
@@ -51,9 +53,10 @@ def _quote(identifier: str) -> str:
 def _table_label(node: ViewNode) -> str:
     fill = STYLES.get(node.kind, ("plain", "#ffffff"))[1]
     rows = [f'<tr><td bgcolor="{fill}"><b>{_escape(node.label)}</b></td></tr>']
-    for child in node.children[:MAX_TABLE_ROWS]:
+    limit = TABLE_ROWS.get(node.kind, MAX_TABLE_ROWS)
+    for child in node.children[:limit]:
         rows.append(f'<tr><td align="left">{_escape(child.label, 56)}</td></tr>')
-    hidden = len(node.children) - MAX_TABLE_ROWS
+    hidden = len(node.children) - limit
     if hidden > 0:
         rows.append(f'<tr><td align="left"><i>… and {hidden} more</i></td></tr>')
     return ('<<table border="0" cellborder="1" cellspacing="0" cellpadding="3">'

@@ -37,7 +37,12 @@ from exporters.records import (
     RunRecord,
 )
 from exporters.viewer.model import ViewEdge, ViewGraph, ViewNode
-from mlflow_prov.vocabulary import DEFAULT_CONTEXT_PREFIXES, EventKind
+from mlflow_prov.vocabulary import (
+    DEFAULT_CONTEXT_PREFIXES,
+    OWN_TAG_PREFIX,
+    SYSTEM_PREFIX,
+    EventKind,
+)
 
 # Artifacts of one run drawn one by one up to this many; more become one expandable group.
 MAX_ARTIFACT_NODES = 8
@@ -254,7 +259,7 @@ def add_run(builder: _Builder, run: RunRecord, index: LineageIndex, *, detail: b
             id=model_node_id(model_id), label=model_id, kind="model"))
         builder.edge(node, run_id, "used")
     if detail:
-        _add_tables(builder, run, run_id, context_of)
+        _add_tables(builder, run, run_id)
     return run_id
 
 
@@ -308,7 +313,8 @@ def _add_outputs(builder: _Builder, run: RunRecord, run_id: str) -> None:
         builder.edge(source, node, "registered as")
 
 
-def _add_tables(builder: _Builder, run: RunRecord, run_id: str, context_of) -> None:
+def _add_tables(builder: _Builder, run: RunRecord, run_id: str) -> None:
+    """Params, user metrics, system metrics and user tags as one table each; the agents."""
     if run.params:
         builder.edge(builder.node(table_node(f"params:{run.run_id}", "params", "params",
                                              dict(sorted(run.params.items())), "param")),
@@ -319,16 +325,36 @@ def _add_tables(builder: _Builder, run: RunRecord, run_id: str, context_of) -> N
                                                   key=lambda m: (m.key, m.context or "")))
         builder.edge(run_id, builder.node(table_node(f"metrics:{run.run_id}", "metrics",
                                                      "metrics", rows, "metric")), "logged")
+    own_tags = {f"tag {k}": v for k, v in sorted(run.tags.items())
+                if k.startswith(OWN_TAG_PREFIX)}
     system = [m for m in run.metrics if m.source != "user"]
     if system:
-        rows = dict(metric_row(m) for m in sorted(system, key=lambda m: m.key))
+        rows = dict(system_row(m) for m in sorted(system, key=_system_order))
         node = table_node(f"system:{run.run_id}", "system metrics", "system", rows, "metric")
+        node.attributes |= own_tags
         builder.edge(run_id, builder.node(node), "monitored")
-    tags = {k: v for k, v in sorted(run.tags.items()) if not k.startswith("mlflow.")}
+    else:
+        builder.nodes[run_id].attributes |= own_tags
+    tags = {k: v for k, v in sorted(run.tags.items())
+            if not k.startswith(("mlflow.", OWN_TAG_PREFIX))}
     if tags:
         builder.edge(run_id, builder.node(table_node(f"tags:{run.run_id}", "tags", "tags",
                                                      tags, "tag")), "tagged")
     builder.edge(builder.node(agents_node(run)), run_id, "ran")
+
+
+CARBON_TOTALS = ("emissions_kg", "energy_consumed_kwh")
+
+
+def _system_order(summary: MetricSummary) -> tuple[bool, str]:
+    """Energy and emissions totals first: what a reader of a system table looks for."""
+    return not summary.key.endswith(CARBON_TOTALS), summary.key
+
+
+def system_row(summary: MetricSummary) -> tuple[str, str]:
+    """``system/cpu_utilization_percentage`` -> (``cpu_utilization_percentage``, last value):
+    the table's title already says these are system metrics."""
+    return summary.key.removeprefix(SYSTEM_PREFIX), format_number(summary.last)
 
 
 def run_view(run: RunRecord, index: LineageIndex | None = None) -> ViewGraph:

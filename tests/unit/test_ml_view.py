@@ -50,7 +50,8 @@ def run(run_id: str = "r1", name: str = "train", artifacts: int = 2,
     return RunRecord(run_id=run_id, name=name, experiment_id="1", status="FINISHED",
                      lifecycle_stage="active", start_time=T0, end_time=T0, user="alice",
                      artifact_uri=f"file:///art/{run_id}", params={"lr": "0.01"},
-                     tags={"stage": "final", "mlflow.user": "alice"}, datasets=(dataset,),
+                     tags={"stage": "final", "mlflow.user": "alice",
+                           "mlflow_prov.carbon.country": "DEU"}, datasets=(dataset,),
                      artifacts=files,
                      metrics=(metric("train/loss", "training"), metric("loss", "validation"),
                               metric("system/cpu_utilization_percentage", None, "system")),
@@ -83,8 +84,9 @@ def test_tables_and_collapsed_groups():
     metrics = [c.label for c in by_kind["metrics"].children]
     assert metrics == ["loss [validation] = 0.5 (last of 3, steps 0–2)",
                        "train/loss = 0.5 (last of 3, steps 0–2)"]
-    assert [c.label for c in by_kind["system"].children] == [
-        "system/cpu_utilization_percentage = 0.5 (last of 3, steps 0–2)"]
+    assert [c.label for c in by_kind["system"].children] == ["cpu_utilization_percentage = 0.5"]
+    assert by_kind["system"].attributes["tag mlflow_prov.carbon.country"] == "DEU"
+    assert "mlflow_prov.carbon.country" not in by_kind["tags"].attributes
     assert by_kind["agent"].children, "software agents are members of one node"
     assert "stage = final" in [c.label for c in by_kind["tags"].children]
     assert "mlflow.user" not in by_kind["tags"].attributes
