@@ -1,28 +1,27 @@
 """Read an MLflow experiment into typed records through MLflow's public client API.
 
-Only ``MlflowClient``, ``mlflow.artifacts`` and the journal's ``read_events`` are used, so the
-same code reads ``sqlite:``, ``postgresql:``, ``http(s):`` servers and ``prov`` stores. Metric
+Only ``MlflowClient``, artifact downloads (:mod:`exporters.artifacts`) and the journal's
+``read_events`` are used, so the same code reads ``sqlite:``, ``postgresql:``, ``http(s):``
+servers and ``prov`` stores. Metric
 points are fetched one series at a time (:func:`metric_series`), never for a whole run.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import sys
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from contextlib import nullcontext
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Experiment, LoggedModel, Metric, Run, ViewType
 from mlflow.exceptions import MlflowException
 
-from exporters.artifacts import download, local_path
+from exporters.artifacts import ArtifactCache, artifact_uri
 from exporters.contexts import metric_context, metric_source, run_context_prefixes
 from exporters.errors import ReaderError
 from exporters.options import ExportOptions
@@ -47,10 +46,8 @@ from exporters.records import (
 )
 from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG, normalise_context, run_chain
 
-CONTEXT_TAG = "mlflow.data.context"
 LOCATION_TAGS = frozenset({"mlflow.source.name", "mlflow.source.git.repoURL",
                            "mlflow.project.entryPoint"})
-HASH_CHUNK = 1 << 20
 # MLflow's SQL stores save +/-inf as +/-DBL_MAX; report them as the infinities they were.
 DBL_MAX = sys.float_info.max
 
@@ -226,13 +223,32 @@ def logged_models_by_run(client: MlflowClient, experiment_id: str) -> dict[str, 
 def run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
                pseudonymize: Pseudonymizer, models: list[LoggedModel],
                history: list[HistoryEvent],
-               journal_intact: bool | None = None) -> RunRecord:
-    """Everything about one run except its metric summaries (filled while streaming)."""
+               journal_intact: bool | None = None,
+               artifacts: ArtifactCache | None = None) -> RunRecord:
+    """Everything about one run except its metric summaries (filled while streaming).
+    ``artifacts``: the export's cache, which keeps downloads a writer will pack; without
+    one, remote artifacts are downloaded to be hashed and deleted at once."""
+    with _own_or(artifacts, client) as cache:
+        return _run_record(client, run, options=options, pseudonymize=pseudonymize,
+                           models=models, history=history, journal_intact=journal_intact,
+                           cache=cache)
+
+
+def _own_or(cache: ArtifactCache | None,
+            client: MlflowClient) -> ArtifactCache | nullcontext[ArtifactCache]:
+    """The caller's cache, left open for the writers after this; else one of our own."""
+    return ArtifactCache(client.tracking_uri) if cache is None else nullcontext(cache)
+
+
+def _run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
+                pseudonymize: Pseudonymizer, models: list[LoggedModel],
+                history: list[HistoryEvent], journal_intact: bool | None,
+                cache: ArtifactCache) -> RunRecord:
     info, data = run.info, run.data
     tags = _private_tags(dict(data.tags), pseudonymize)
     outputs_step = {o.model_id: o.step for o in (run.outputs.model_outputs if run.outputs else [])}
     try:
-        artifacts = run_artifacts(client, info.run_id, info.artifact_uri)
+        artifacts = run_artifacts(client, info.run_id, info.artifact_uri, cache)
         versions = model_versions(client, info.run_id)
     except MlflowException as exc:
         raise ReaderError(f"cannot read run {info.run_id}: {exc.message}") from exc
@@ -251,7 +267,7 @@ def run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
         metric_keys=tuple(sorted(data.metrics)),
         datasets=dataset_records(run, pseudonymize),
         artifacts=artifacts,
-        logged_models=tuple(logged_model_record(client, m, outputs_step.get(m.model_id))
+        logged_models=tuple(logged_model_record(client, m, outputs_step.get(m.model_id), cache)
                             for m in models),
         input_model_ids=tuple(m.model_id for m in (run.inputs.model_inputs or [])
                               ) if run.inputs else (),
@@ -318,14 +334,13 @@ def model_versions(client: MlflowClient, run_id: str) -> tuple[ModelVersionRecor
         key=lambda v: (v.name, v.version)))
 
 
-def logged_model_record(client: MlflowClient, model: LoggedModel,
-                        step: int | None) -> LoggedModelRecord:
+def logged_model_record(client: MlflowClient, model: LoggedModel, step: int | None,
+                        cache: ArtifactCache) -> LoggedModelRecord:
     """A LoggedModel with its params, tags, last metric values and hashed artifact files."""
     status = getattr(model.status, "value", None) or str(model.status)
     metrics = {m.key: _decode_value(m.value) for m in (model.metrics or [])}
     files = _walk(lambda path: client.list_logged_model_artifacts(model.model_id, path))
-    artifacts = tuple(_hash_file(model.artifact_location, f.path, client.tracking_uri)
-                      for f in files)
+    artifacts = tuple(_hash_file(cache, model.artifact_location, f.path) for f in files)
     return LoggedModelRecord(
         model_id=model.model_id, name=model.name, experiment_id=model.experiment_id,
         source_run_id=model.source_run_id, status=status, model_type=model.model_type,
@@ -336,12 +351,13 @@ def logged_model_record(client: MlflowClient, model: LoggedModel,
         artifacts=artifacts, step=step)
 
 
-def run_artifacts(client: MlflowClient, run_id: str,
-                  artifact_uri: str) -> tuple[ArtifactRecord, ...]:
+def run_artifacts(client: MlflowClient, run_id: str, artifact_uri: str,
+                  cache: ArtifactCache | None = None) -> tuple[ArtifactRecord, ...]:
     """Every artifact file of a run, sized and sha256-hashed (streamed), however big: a
     crate may reference a large file instead of copying it, but never without its hash."""
     files = _walk(lambda path: client.list_artifacts(run_id, path))
-    return tuple(_hash_file(artifact_uri, f.path, client.tracking_uri) for f in files)
+    with _own_or(cache, client) as used:
+        return tuple(_hash_file(used, artifact_uri, f.path) for f in files)
 
 
 def _walk(list_dir) -> list:
@@ -353,37 +369,18 @@ def _walk(list_dir) -> list:
     return sorted(files, key=lambda f: f.path)
 
 
-def _hash_file(root_uri: str, path: str, tracking_uri: str) -> ArtifactRecord:
-    """Size and sha256 of one artifact: read in place when local, else downloaded to a
-    temporary folder (MLflow's artifact API), hashed in 1 MiB chunks and deleted.
-    ``tracking_uri`` resolves ``mlflow-artifacts:`` URIs (a server's artifact proxy) against
-    the export's source rather than whatever the process-wide tracking URI happens to be."""
-    uri = f"{root_uri.rstrip('/')}/{path}"
+def _hash_file(cache: ArtifactCache, root_uri: str, path: str) -> ArtifactRecord:
+    """Size and sha256 of one artifact, read through the export's cache (in place when
+    local, downloaded once when remote); a read error names the artifact."""
+    uri = artifact_uri(root_uri, path)
     try:
-        local = local_path(uri)
-        if local is not None and local.is_file():
-            return _hashed(path, uri, local)
-        with tempfile.TemporaryDirectory(prefix="mlflow-prov-") as tmp:
-            return _hashed(path, uri, download(uri, Path(tmp), tracking_uri))
+        size, sha256 = cache.digest(root_uri, path)
+        return ArtifactRecord(path=path, size=size, sha256=sha256, uri=uri)
     except MlflowException as exc:
         raise ReaderError(f"cannot download artifact {redact_uri(uri)}: {exc.message}") from exc
     except OSError as exc:  # unreadable file, full temporary disk: name the artifact
         raise ReaderError(f"cannot read artifact {redact_uri(uri)}: "
                           f"{exc.strerror or exc}") from exc
-
-
-def _hashed(path: str, uri: str, file: Path) -> ArtifactRecord:
-    return ArtifactRecord(path=path, size=file.stat().st_size, sha256=_sha256(file), uri=uri)
-
-
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _decode_value(value: float) -> float:

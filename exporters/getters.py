@@ -52,6 +52,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from exporters import layout
+
 MLFLOW_PROV_NS = "https://w3id.org/mlflow-prov/ns#"
 RECORD_SECTIONS = ("entity", "activity", "agent")
 # PROV-JSON relation -> (subject attribute, object attribute), read generically for lineage.
@@ -152,7 +154,7 @@ def load(source: Source,
     else:
         path = Path(source)
         if path.is_dir():
-            path = path / "prov.json"
+            path = path / layout.PROV_JSON[0]
         data = _read_json(path)
     generation = detect_generation(data)
     if generation is None:
@@ -451,7 +453,7 @@ def _our_metric(path: Path, run_id: str | None, identifier: str,
                 attrs: dict[str, Any]) -> MetricRef:
     file_name = _plain(attrs.get("mlflowprov:file"))
     variable = _plain(attrs.get("mlflowprov:variable"))
-    file = _resolve(path, file_name, f"run-{run_id}") if file_name else None
+    file = _resolve(path, file_name, layout.run_dir_name(run_id or "")) if file_name else None
     storage = "none" if file is None else {".nc": "netcdf-variable",
                                            ".zarr": "zarr-variable"}.get(file.suffix, "csv")
     return MetricRef(run_id=run_id, key=_plain(attrs.get("mlflowprov:key")),
@@ -581,12 +583,16 @@ def _normalise_context(context: str | None) -> str | None:
 
 
 def _names(ref: MetricRef) -> set[str]:
-    """Every name a user may pass for ``ref``: its key, its entity id, ``<key>_<context>``."""
+    """Every name a user may pass for ``ref``: its key, its entity id, ``<key>_<context>``,
+    and for our keys with a context prefix (``val/loss``) the key without it (``loss``), the
+    name a prov4ml script logged."""
     names = {ref.key}
     if ref.entity_id:
         names.add(ref.entity_id)
     if ref.context:
         names.add(f"{ref.key}_{ref.context}")
+        if "/" in ref.key:
+            names.add(ref.key.split("/", 1)[1])
     return names
 
 

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlflow_prov.vocabulary import DEFAULT_CONTEXT_PREFIXES
+
+if TYPE_CHECKING:
+    from exporters.artifacts import ArtifactCache
 
 DEFAULT_FORMATS: tuple[str, ...] = ("prov-json", "dot")
 DEFAULT_MAX_NODES = 2000
@@ -48,10 +52,11 @@ class ExportOptions:
 @dataclass(frozen=True)
 class WriterContext:
     """What a document writer gets besides the document: the options, where the export goes,
-    and the files already written for this run or experiment (the RO-Crate writer, run last,
-    packs them)."""
+    the files already written for this run or experiment (the RO-Crate writer, run last,
+    packs them) and the export's artifact cache (None: a writer fetches on its own)."""
 
     options: ExportOptions
     out_dir: Path
     tracking_uri: str
     written: tuple[Path, ...] = ()
+    artifacts: ArtifactCache | None = None

@@ -6,28 +6,23 @@ metric sinks and dropped, so peak memory is the largest single series, not the e
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import sys
-import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from exporters import collect, fast_metrics
+from exporters.artifacts import ArtifactCache
 from exporters.errors import ExportError, WriterError
+from exporters.layout import experiment_dir, run_dir
 from exporters.options import ExportOptions, WriterContext
 from exporters.privacy import Pseudonymizer
 from exporters.prov_model import LineageIndex, experiment_document, run_document
 from exporters.records import ExperimentRecord, MetricSeries, MetricSummary, RunRecord
 from exporters.writers import METRIC_FORMATS, MetricSink, document_formats, get_writer
-
-UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-DOTS = re.compile(r"\.{2,}")
-MAX_NAME = 80
 
 
 @dataclass(frozen=True)
@@ -56,19 +51,30 @@ def export(experiment: str, out_dir: str | os.PathLike[str], *,
                                                              pseudonymize)
     exp_record = collect.experiment_record(found, uri, available, exp_events)
     models = collect.logged_models_by_run(client, found.experiment_id)
-    exp_dir = Path(out_dir) / safe_name(found.name, f"experiment-{found.experiment_id}")
+    exp_dir = experiment_dir(Path(out_dir), found.name, found.experiment_id)
     records, written = [], {}
-    for run in _progress(runs, options, "reading runs"):
-        record = collect.run_record(client, run, options=options, pseudonymize=pseudonymize,
-                                    models=models.get(run.info.run_id, []),
-                                    history=run_events.get(run.info.run_id, []),
-                                    journal_intact=collect.journal_intact(uri, run.info.run_id)
-                                    if available else None)
-        record, files = stream_metrics(client, record, run_dir_of(exp_dir, record), options)
-        records.append(record)
-        written[record.run_id] = files
-    files = write_documents(exp_record, records, written, exp_dir, uri, options)
+    with ArtifactCache(uri, keep=_packed_later(options)) as artifacts:
+        for run in _progress(runs, options, "reading runs"):
+            record = collect.run_record(
+                client, run, options=options, pseudonymize=pseudonymize,
+                models=models.get(run.info.run_id, []),
+                history=run_events.get(run.info.run_id, []),
+                journal_intact=collect.journal_intact(uri, run.info.run_id)
+                if available else None, artifacts=artifacts)
+            record, files = stream_metrics(client, record, run_dir(exp_dir, record.run_id),
+                                           options)
+            records.append(record)
+            written[record.run_id] = files
+        files = write_documents(exp_record, records, written, exp_dir, options, artifacts)
     return ExportResult(experiment_dir=exp_dir, files=tuple(files), run_count=len(records))
+
+
+def _packed_later(options: ExportOptions) -> Callable[[int], bool]:
+    """Whether a downloaded artifact of this size is kept after hashing: only when a crate
+    will copy it (``rocrate`` asked for, and the file within ``--max-artifact-bytes``)."""
+    limit = options.max_artifact_bytes
+    crate = "rocrate" in options.formats
+    return lambda size: crate and (limit is None or size <= limit)
 
 
 def _default_tracking_uri() -> str:
@@ -90,20 +96,6 @@ def validate_formats(options: ExportOptions) -> None:
         from exporters.writers.svg import find_dot
 
         find_dot()
-
-
-def safe_name(text: str, fallback: str) -> str:
-    """A folder name from a user string: ASCII letters, digits, ``._-`` only, never ``..``;
-    a short hash of the original keeps two different names from colliding."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = DOTS.sub(".", UNSAFE.sub("_", ascii_text)).strip("._-")[:MAX_NAME] or fallback
-    if slug != text:
-        slug = f"{slug}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
-    return slug
-
-
-def run_dir_of(exp_dir: Path, run: RunRecord) -> Path:
-    return exp_dir / f"run-{safe_name(run.run_id, 'unknown')}"
 
 
 def metric_sink_names(options: ExportOptions) -> list[str]:
@@ -149,22 +141,22 @@ def _all_series(client, reader, run: RunRecord, options: ExportOptions) -> Itera
 
 
 def write_documents(experiment: ExperimentRecord, runs: list[RunRecord],
-                    written: dict[str, list[Path]], exp_dir: Path, tracking_uri: str,
-                    options: ExportOptions) -> list[Path]:
+                    written: dict[str, list[Path]], exp_dir: Path, options: ExportOptions,
+                    artifacts: ArtifactCache | None = None) -> list[Path]:
     """Build each run's document and the experiment's, and hand them to every writer."""
     writers = [(name, get_writer(name).load()()) for name in document_formats(options.formats)]
     index = LineageIndex.build(runs)
     context = WriterContext(options=options, out_dir=exp_dir.parent,
-                            tracking_uri=experiment.tracking_uri)
+                            tracking_uri=experiment.tracking_uri, artifacts=artifacts)
     all_files: list[Path] = []
     for run in _progress(runs, options, "writing runs"):
-        run_dir = run_dir_of(exp_dir, run)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        folder = run_dir(exp_dir, run.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
         doc = run_document(run, experiment, index)
         files = list(written.get(run.run_id, []))
         for name, writer in writers:
             files += _guarded(name, writer.write_run, replace(context, written=tuple(files)),
-                              run, doc, run_dir)
+                              run, doc, folder)
         all_files += files
     doc = experiment_document(experiment, runs, index)
     for name, writer in writers:

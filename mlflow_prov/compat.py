@@ -60,11 +60,13 @@ class Contract:
 CONTRACTS: list[Contract] = []
 
 
-def contract(library: str, relies_on: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
-    """Register ``check`` as the contract of one internal (see the module docstring)."""
+def contract(library: str, relies_on: str, *, registry: list[Contract] | None = None
+             ) -> Callable[[Callable[[], None]], Callable[[], None]]:
+    """Register ``check`` as the contract of one internal (see the module docstring), in
+    :data:`CONTRACTS` or in ``registry`` (the export room keeps its own list)."""
 
     def register(check: Callable[[], None]) -> Callable[[], None]:
-        CONTRACTS.append(Contract(library, relies_on, check))
+        (CONTRACTS if registry is None else registry).append(Contract(library, relies_on, check))
         return check
 
     return register

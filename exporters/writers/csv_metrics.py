@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from exporters.layout import CSV_DIR
 from exporters.records import MetricLocation, MetricSeries, RunRecord
 
-METRICS_DIR = "metrics"
+METRICS_DIR = CSV_DIR
 COLUMNS = ("step", "timestamp", "value")
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 _MAX_STEM = 120

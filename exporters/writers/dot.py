@@ -9,6 +9,7 @@ from pathlib import Path
 from prov.model import ProvDocument
 
 from exporters.graph import experiment_graph, run_graph
+from exporters.layout import DOT
 from exporters.options import WriterContext
 from exporters.records import ExperimentRecord, RunRecord
 
@@ -18,13 +19,13 @@ class DotWriter:
 
     def write_run(self, ctx: WriterContext, run: RunRecord, doc: ProvDocument,
                   run_dir: Path) -> list[Path]:
-        return [_write(run_dir / "graph.dot", run_graph(ctx.options, run, doc).to_string())]
+        return [_write(run_dir / DOT[0], run_graph(ctx.options, run, doc).to_string())]
 
     def write_experiment(self, ctx: WriterContext, experiment: ExperimentRecord,
                          runs: Sequence[RunRecord], doc: ProvDocument,
                          exp_dir: Path) -> list[Path]:
         dot = experiment_graph(ctx.options, experiment, runs, doc)
-        return [_write(exp_dir / "experiment.dot", dot.to_string())]
+        return [_write(exp_dir / DOT[1], dot.to_string())]
 
 
 def _write(path: Path, text: str) -> Path:

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from prov.model import ProvDocument
 
+from exporters.layout import HTML
 from exporters.options import WriterContext
 from exporters.records import ExperimentRecord, RunRecord
 from exporters.viewer.html import render_page
 from exporters.viewer.ml_view import experiment_view, run_node_id, run_view, timeline
 
-RUN_FILE = "graph.html"
-EXPERIMENT_FILE = "experiment.html"
+RUN_FILE, EXPERIMENT_FILE = HTML
 
 
 class HtmlWriter:

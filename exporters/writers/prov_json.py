@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prov.model import ProvDocument
 
+from exporters.layout import PROV_JSON
 from exporters.options import WriterContext
 from exporters.writers.text import TextDocumentWriter
 
@@ -12,8 +13,7 @@ class ProvJsonWriter(TextDocumentWriter):
     """prov's own PROV-JSON serializer (W3C PROV-JSON member submission), indented so diffs
     of two exports are readable."""
 
-    run_file = "prov.json"
-    experiment_file = "experiment.prov.json"
+    run_file, experiment_file = PROV_JSON
 
     def render(self, doc: ProvDocument, ctx: WriterContext) -> str:
         return doc.serialize(format="json", indent=1)

@@ -18,9 +18,8 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,15 @@ from rocrate.model.contextentity import ContextEntity
 from rocrate.model.file import File
 from rocrate.rocrate import ROCrate
 
-from exporters.artifacts import download, local_path
+from exporters.artifacts import ArtifactCache, sha256_file
 from exporters.errors import WriterError
+from exporters.layout import (
+    CRATE_ARTIFACTS_DIR,
+    EXPERIMENT_STEM,
+    crate_path,
+    is_crate,
+    run_dir_name,
+)
 from exporters.options import WriterContext
 from exporters.records import ArtifactRecord, ExperimentRecord, MetricSummary, RunRecord
 from mlflow_prov.vocabulary import unit_for_key
@@ -62,11 +68,6 @@ def encoding_format(name: str) -> str:
             or "application/octet-stream")
 
 
-def sha256_of(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def _iso(value: datetime | None) -> str | None:
     """ISO 8601 with milliseconds (MLflow's resolution) and an explicit offset: the form the
     Process Run Crate profile's pattern accepts."""
@@ -86,17 +87,15 @@ def _is_web_url(text: str | None) -> bool:
 
 
 class _CrateBuilder:
-    """Assembles one crate. Remote artifacts are downloaded into ``scratch`` (kept until
-    the crate is written, because rocrate copies sources only at write time)."""
+    """Assembles one crate. Remote artifacts come from the export's :class:`ArtifactCache`,
+    which keeps them until the crate is written (rocrate copies sources only at write time)."""
 
     def __init__(self, name: str, description: str, license_tag: str | None,
-                 max_artifact_bytes: int | None, scratch: Path, tracking_uri: str) -> None:
+                 max_artifact_bytes: int | None, artifacts: ArtifactCache) -> None:
         self.crate = ROCrate(version="1.1")
         self.crate.metadata.extra_terms.update(EXTRA_TERMS)
         self.max_artifact_bytes = max_artifact_bytes
-        self.scratch = scratch
-        self.tracking_uri = tracking_uri
-        self._downloads = 0
+        self.artifacts = artifacts
         self.actions: list[str] = []
         root = self.crate.root_dataset
         root["name"] = name
@@ -129,7 +128,7 @@ class _CrateBuilder:
         here unless the caller already knows it)."""
         properties = {"name": Path(dest).name, "contentSize": str(path.stat().st_size),
                       "encodingFormat": encoding_format(dest),
-                      "sha256": sha256 or sha256_of(path)}
+                      "sha256": sha256 or sha256_file(path)}
         if description:
             properties["description"] = description
         entity: File = self.crate.add_file(path, dest_path=dest, properties=properties)
@@ -147,19 +146,12 @@ class _CrateBuilder:
                              sha256=artifact.sha256)
 
     def _fetch(self, artifact: ArtifactRecord) -> Path | None:
-        """The artifact as a local file: read in place when local, else downloaded into a
-        folder of its own, because MLflow names a download by its basename and rocrate copies
-        only at write time (``a/model.pkl`` and ``b/model.pkl`` must not share one path)."""
-        local = local_path(artifact.uri)
-        if local is not None:
-            return local if local.is_file() else None
+        """The artifact as a local file, from the export's cache (the download made while
+        hashing, when the export kept it); None when it cannot be read any more."""
         from mlflow.exceptions import MlflowException
 
-        self._downloads += 1
-        folder = self.scratch / str(self._downloads)
         try:
-            folder.mkdir()
-            return download(artifact.uri, folder, self.tracking_uri)
+            return self.artifacts.fetch_uri(artifact.uri, artifact.path)
         except (MlflowException, OSError):
             return None
 
@@ -257,24 +249,10 @@ class _CrateBuilder:
         return target
 
 
-def _run_dir_name(run_id: str) -> str:
-    return f"run-{run_id}"
-
-
-def _crate_target(directory: Path, stem: str, as_folder: bool) -> Path:
-    return directory / (f"{stem}.crate" if as_folder else f"{stem}.crate.zip")
-
-
-def _is_crate(path: Path) -> bool:
-    """A crate this writer made earlier (a run's crate is in the experiment's file list)."""
-    return path.name.endswith((".crate.zip", ".crate")) or any(
-        p.name.endswith(".crate") for p in path.parents)
-
-
 def _experiment_files(written: Sequence[Path], exp_dir: Path) -> dict[str, Path]:
     """Crate path -> file for every file this export wrote (``ctx.written``), crates aside:
     the folder may still hold an earlier export's files, which are not this crate's."""
-    return {_relative(p, exp_dir): p for p in written if p.is_file() and not _is_crate(p)}
+    return {_relative(p, exp_dir): p for p in written if p.is_file() and not is_crate(p)}
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -290,25 +268,24 @@ class RoCrateWriter:
     @contextmanager
     def _builder(self, ctx: WriterContext, name: str, description: str,
                  license_tag: str | None) -> Iterator[_CrateBuilder]:
-        with tempfile.TemporaryDirectory(prefix="mlflow-prov-crate-") as scratch:
+        with nullcontext(ctx.artifacts) if ctx.artifacts else ArtifactCache(
+                ctx.tracking_uri) as artifacts:
             yield _CrateBuilder(name, description, license_tag, ctx.options.max_artifact_bytes,
-                                Path(scratch), ctx.tracking_uri)
+                                artifacts)
 
     def write_run(self, ctx: WriterContext, run: RunRecord, doc: ProvDocument,
                   run_dir: Path) -> list[Path]:
         """``run-<id>.crate.zip`` beside the run folder, holding ``ctx.written`` and artifacts.
 
-        The folder name follows the export loop's ``run-<run_id>`` (MLflow run ids are hex, so
-        its name sanitising leaves them unchanged)."""
-        target = _crate_target(run_dir.parent, _run_dir_name(run.run_id),
-                               ctx.options.crate_as_folder)
+        Named after the run folder (:mod:`exporters.layout`)."""
+        target = crate_path(run_dir.parent, run_dir_name(run.run_id), ctx.options.crate_as_folder)
         with self._builder(ctx, f"MLflow run {run.name or run.run_id}",
                            f"Process Run Crate of MLflow run {run.run_id} "
                            f"(experiment {run.experiment_id})",
                            run.tags.get(LICENSE_TAG)) as builder:
             results = [builder.add_file(p, _relative(p, run_dir)) for p in ctx.written
-                       if p.is_file() and not _is_crate(p)]
-            results += self._artifacts(builder, run, "artifacts")
+                       if p.is_file() and not is_crate(p)]
+            results += self._artifacts(builder, run, CRATE_ARTIFACTS_DIR)
             builder.add_run(run, results)
             return [self._write(builder, target, ctx)]
 
@@ -317,7 +294,7 @@ class RoCrateWriter:
                          exp_dir: Path) -> list[Path]:
         """``experiment.crate.zip``: the experiment's files at the root, each run's exported
         files and artifacts under ``run-<id>/``, one CreateAction per run."""
-        target = _crate_target(exp_dir, "experiment", ctx.options.crate_as_folder)
+        target = crate_path(exp_dir, EXPERIMENT_STEM, ctx.options.crate_as_folder)
         with self._builder(ctx, f"MLflow experiment {experiment.name}",
                            f"Process Run Crate of MLflow experiment {experiment.experiment_id}"
                            f" ({len(runs)} runs)",
@@ -325,9 +302,9 @@ class RoCrateWriter:
             files = _experiment_files(ctx.written, exp_dir)
             ids = {dest: builder.add_file(path, dest) for dest, path in sorted(files.items())}
             for run in runs:
-                prefix = _run_dir_name(run.run_id)
+                prefix = run_dir_name(run.run_id)
                 results = [i for dest, i in ids.items() if dest.startswith(f"{prefix}/")]
-                results += self._artifacts(builder, run, f"{prefix}/artifacts")
+                results += self._artifacts(builder, run, f"{prefix}/{CRATE_ARTIFACTS_DIR}")
                 builder.add_run(run, results)
             return [self._write(builder, target, ctx)]
 

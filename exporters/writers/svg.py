@@ -11,6 +11,7 @@ from prov.model import ProvDocument
 
 from exporters.errors import WriterError
 from exporters.graph import experiment_graph, run_graph
+from exporters.layout import SVG
 from exporters.options import WriterContext
 from exporters.records import ExperimentRecord, RunRecord
 
@@ -26,13 +27,13 @@ class SvgWriter:
 
     def write_run(self, ctx: WriterContext, run: RunRecord, doc: ProvDocument,
                   run_dir: Path) -> list[Path]:
-        return [self.render(run_graph(ctx.options, run, doc).to_string(), run_dir / "graph.svg")]
+        return [self.render(run_graph(ctx.options, run, doc).to_string(), run_dir / SVG[0])]
 
     def write_experiment(self, ctx: WriterContext, experiment: ExperimentRecord,
                          runs: Sequence[RunRecord], doc: ProvDocument,
                          exp_dir: Path) -> list[Path]:
         source = experiment_graph(ctx.options, experiment, runs, doc).to_string()
-        return [self.render(source, exp_dir / "experiment.svg")]
+        return [self.render(source, exp_dir / SVG[1])]
 
     def render(self, source: str, path: Path) -> Path:
         """``dot -Tsvg`` of the DOT ``source``, written to ``path``."""

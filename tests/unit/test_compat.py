@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from exporters import compat as export_compat
 from mlflow_prov import compat
 
 
@@ -38,3 +39,8 @@ def test_every_private_store_method_the_hooks_use_is_under_contract() -> None:
     private |= {name for names in JOURNALED_THROUGH.values() for name in names
                 if name.startswith("_")}
     assert private == set(compat.PRIVATE_WRITE_METHODS)
+
+
+@pytest.mark.parametrize("contract", export_compat.CONTRACTS, ids=lambda c: c.relies_on)
+def test_every_internal_the_export_relies_on_is_still_there(contract: compat.Contract) -> None:
+    contract.verify()

@@ -9,8 +9,8 @@ from prov.model import Literal, ProvDocument
 
 from exporters.contexts import context_from_key, normalise_context
 from exporters.graph import summarise, to_dot
+from exporters.layout import safe_name
 from exporters.options import DEFAULT_CONTEXT_PREFIXES
-from exporters.pipeline import safe_name
 from exporters.privacy import REDACTED, Pseudonymizer, redact_uri, redact_value
 from exporters.prov_model import NON_FINITE, PROVML, new_document, number, qid
 
