@@ -139,6 +139,17 @@ def parse_chain(chain: str) -> tuple[ChainKind, str]:
     return ChainKind(kind), object_id
 
 
+# --- digests of what MLflow stored (see mlflow_prov.digests) ---------------------------------
+# Payload fields of run events that prove MLflow's rows: written by capture, read by verify.
+STATE_FIELD = "state"  # {"run", "tags", "params"}: digests of the run's rows after the write
+METRIC_DIGESTS_FIELD = "digests"  # {key: [row count, multiset digest]} of the rows written
+CUT_FIELD = "cut"  # {key: {"length", "sha256"}} of values MLflow cut to its limit
+# An export's record of a run chain's head, "<length>:<last hash>": the PROV attribute's local
+# name (in the mlflowprov namespace) and the RO-Crate property's term and IRI.
+JOURNAL_HEAD_ATTRIBUTE = "journalHead"
+JOURNAL_HEAD_IRI = "https://w3id.org/mlflow-prov/ns#journalHead"
+
+
 # --- contexts and metric sources ---------------------------------------------------------------
 
 TRAINING = "training"
@@ -294,6 +305,7 @@ class Unit(NamedTuple):
 # ``_megabytes`` wins over ``_bytes``. MLflow's megabytes are 10**6 bytes (psutil / 1e6).
 UNIT_SUFFIXES: tuple[tuple[str, Unit], ...] = (
     ("_percentage", Unit("percent", "https://qudt.org/vocab/unit/PERCENT")),
+    ("_kg_per_second", Unit("kg/s", "https://qudt.org/vocab/unit/KiloGM-PER-SEC")),
     ("_megabytes", Unit("Mbyte", "https://qudt.org/vocab/unit/MegaBYTE")),
     ("_gigabytes", Unit("Gbyte", "https://qudt.org/vocab/unit/GigaBYTE")),
     ("_kilobytes", Unit("kbyte", "https://qudt.org/vocab/unit/KiloBYTE")),
@@ -327,3 +339,17 @@ RUN_DIR_PREFIX = "run-"
 def run_dir_name(run_id: str) -> str:
     """The folder of one run inside an experiment's export folder: ``run-<run_id>``."""
     return f"{RUN_DIR_PREFIX}{run_id}"
+
+
+# --- yProv4ML compatibility (the prov4ml facade and import-yprov4ml) ------------------------
+
+# Entry-point group under which the exporters register the function the capture room's
+# prov4ml facade calls at end_run (capture never imports exporters; see mlflow_prov.prov4ml).
+EXPORTER_ENTRY_POINT_GROUP = "mlflow_prov.exporter"
+EXPORTER_ENTRY_POINT_NAME = "default"
+PROV4ML_RANK_TAG = "prov4ml.global_rank"
+PROV4ML_NAMESPACE_TAG = "prov4ml.user_namespace"
+# The sha256 of the yProv4ML file a run was imported from (re-import finds it, no duplicate).
+YPROV4ML_SOURCE_DIGEST_TAG = "mlflow_prov.imported_from.sha256"
+YPROV4ML_SOURCE_PATH_TAG = "mlflow_prov.imported_from.path"
+YPROV4ML_GENERATION_TAG = "mlflow_prov.imported_from.generation"

@@ -131,6 +131,12 @@ class CarbonMonitor(ProvMetricsMonitor):
             TAG_PREFIX + "estimated": ",".join(estimated) or "none",
         }
 
+    def wait_started(self, timeout: float | None = None) -> bool:
+        """Wait for hardware detection (the first tracker of a process takes ~1.4 s); True if
+        the tracker runs. For callers that sample on demand (the prov4ml facade)."""
+        self._starting.join(timeout)
+        return self._tracker is not None
+
     def sample(self) -> None:
         if self._tracker is None:  # still detecting hardware
             return
