@@ -168,15 +168,34 @@ def dataset_uri(dataset: DatasetRecord) -> str | None:
 
 # --- the builder --------------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class RunScope:
-    """What every sub-model function of one run needs."""
+    """What every sub-model function of one run needs: read-only, so that no sub-model
+    depends on another having run first (each derives what it needs, e.g. the run's upstream
+    entities, from ``run`` and ``index``) and :data:`MODELS` can be reordered freely."""
 
     bundle: ProvBundle
     run: RunRecord
     experiment: ExperimentRecord
     index: LineageIndex
-    upstream: list[QualifiedName] = field(default_factory=list)
+
+
+def dataset_origin(dataset: DatasetRecord, run: RunRecord,
+                   index: LineageIndex) -> QualifiedName | None:
+    """The entity another run generated that this dataset is (same URI or digest), if any."""
+    origin = index.source_of(dataset_uri(dataset), dataset.digest)
+    if origin is not None and index.producer.get(origin) != run.run_id:
+        return origin
+    return None
+
+
+def upstream_of(run: RunRecord, index: LineageIndex) -> list[QualifiedName]:
+    """What the run used that another run generated: dataset origins, then input models."""
+    origins = [dataset_origin(dataset, run, index) for dataset in run.datasets]
+    upstream = [origin for origin in origins if origin is not None]
+    upstream += [model_id_of(model_id) for model_id in run.input_model_ids
+                 if index.producer.get(model_id_of(model_id), run.run_id) != run.run_id]
+    return list(dict.fromkeys(upstream))
 
 
 def add_run_activity(scope: RunScope) -> None:
@@ -322,20 +341,17 @@ def add_datasets(scope: RunScope) -> None:
         ]))
         user = context_activity(scope, dataset.context)
         scope.bundle.used(user, entity)
-        origin = scope.index.source_of(dataset_uri(dataset), dataset.digest)
-        if origin is not None and scope.index.producer.get(origin) != scope.run.run_id:
+        origin = dataset_origin(dataset, scope.run, scope.index)
+        if origin is not None:
             scope.bundle.used(user, origin)
             scope.bundle.wasDerivedFrom(entity, origin)
-            scope.upstream.append(origin)
 
 
 def add_input_models(scope: RunScope) -> None:
-    """Logged models the run used (``log_inputs``); another run's model is upstream."""
+    """Logged models the run used (``log_inputs``); another run's model is upstream
+    (:func:`upstream_of`)."""
     for model_id in scope.run.input_model_ids:
-        entity = model_id_of(model_id)
-        scope.bundle.used(run_id_of(scope.run.run_id), entity)
-        if scope.index.producer.get(entity, scope.run.run_id) != scope.run.run_id:
-            scope.upstream.append(entity)
+        scope.bundle.used(run_id_of(scope.run.run_id), model_id_of(model_id))
 
 
 def add_metrics(scope: RunScope) -> None:
@@ -550,7 +566,7 @@ def add_lineage(scope: RunScope) -> None:
     """Everything the run generated derives from what it used that another run generated."""
     outputs = [artifact_id_of(scope.run.run_id, a.path) for a in scope.run.artifacts]
     outputs += [model_id_of(m.model_id) for m in scope.run.logged_models]
-    for origin in dict.fromkeys(scope.upstream):
+    for origin in upstream_of(scope.run, scope.index):
         producer = scope.index.producer.get(origin)
         for output in outputs:
             scope.bundle.wasDerivedFrom(output, origin)
