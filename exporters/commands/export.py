@@ -23,13 +23,15 @@ EXPORT_EXAMPLES = """
 Examples:
   mlflow-prov export --tracking-uri prov:///data/runs --experiment mnist --out prov-out
   mlflow-prov export --experiment 3 --run 1a2b... --run 3c4d... --out out --format prov-json,svg
+  mlflow-prov export --experiment mnist --out out --format html      # open graph.html offline
   mlflow-prov export --tracking-uri http://127.0.0.1:5000 --experiment mnist \\
       --filter "metrics.accuracy > 0.9" --out out --format prov-json,provn,dot,svg --pseudonymize
   mlflow-prov export --experiment mnist --out out --format prov-json,netcdf,rocrate
 
 \b
-Layout: OUT/<experiment>/run-<run_id>/{prov.json,prov.provn,graph.dot,graph.svg}
-        OUT/<experiment>/{experiment.prov.json,experiment.provn,experiment.dot,experiment.svg}
+Layout: OUT/<experiment>/run-<run_id>/{prov.json,prov.provn,graph.dot,graph.svg,graph.html}
+        OUT/<experiment>/{experiment.prov.json,experiment.provn,experiment.dot,experiment.svg,
+                          experiment.html}
 """
 
 
