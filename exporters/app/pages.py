@@ -37,8 +37,8 @@ from exporters.app.views import (
     run_links,
 )
 from exporters.viewer.html import render_fragment
-from mlflow_prov.journal import JournalUnavailableError, verify_chain
-from mlflow_prov.vocabulary import CARBON_PREFIXES, CARBON_SEGMENT, EventKind, run_chain
+from mlflow_prov.journal import JournalUnavailableError
+from mlflow_prov.vocabulary import CARBON_PREFIXES, CARBON_SEGMENT, EventKind
 
 pages = Blueprint("prov_pages", __name__, url_prefix="/prov", template_folder="templates")
 EXPERIMENTS_PER_PAGE = 100
@@ -127,8 +127,8 @@ def _timeline_rows(events: list[Any], pseudonymize: Any) -> list[dict[str, Any]]
 
 @pages.get("/runs/<run_id>")
 def run_timeline(run_id: str) -> str:
-    """The run's audit timeline: every event, who wrote it, what it changed; the chain's
-    integrity; energy and emissions."""
+    """The run's audit timeline: every event, who wrote it, what it changed; energy and
+    emissions. The chain's integrity arrives from ``/prov/api/verify`` once the page shows."""
     server = prov_server()
     try:
         require_read(server, run_experiment(server, run_id))
@@ -137,13 +137,12 @@ def run_timeline(run_id: str) -> str:
                                until_us=filters.until_us, after_seq=filters.after_seq,
                                limit=_page_size(EVENTS_PER_PAGE))
         page = events_page(server.tracking_uri, filters)
-        report = verify_chain(server.tracking_uri, run_chain(run_id))
     except (ForbiddenError, NotFoundError, BadRequestError, JournalUnavailableError) as exc:
         _refusal(exc)
     run = server.client.get_run(run_id)
     return render_template(
         "prov/run.html", run=run, rows=_timeline_rows(page.events, server.pseudonymize),
-        next_page_token=encode_token(page.next_after_seq), report=report,
+        next_page_token=encode_token(page.next_after_seq),
         carbon=_carbon(run), kinds=[str(k) for k in EventKind if k.startswith("run.")],
         chosen_kinds=filters.kinds,
         mlflow_href=mlflow_run_href(run.info.experiment_id, run_id),

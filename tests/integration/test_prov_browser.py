@@ -2,13 +2,15 @@
 
 What a user sees: run names on the lineage page, the producer → consumer edge between runs of
 two experiments, and on a run's timeline the old → new values of a tag and its status
-transitions. Screenshots go to ``$MLFLOW_PROV_SCREENSHOTS`` when set (the README's come from
-there), else to the test's temporary folder.
+transitions; a tampered journal shows as a broken chain. Screenshots go to
+``$MLFLOW_PROV_SCREENSHOTS`` when set (the README's come from there), else to the test's
+temporary folder.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,13 @@ def browser_page():
             yield browser.new_page(viewport={"width": 1280, "height": 900})
         finally:
             browser.close()
+
+
+def _edit_a_tag_event(database: Path, run_id: str) -> None:
+    """Tamper with the journal behind the server's back, as an attacker with the file would."""
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE prov_journal SET payload = replace(payload, 'warmup', 'cold') "
+                           "WHERE run_id = ? AND kind = 'run.tags_set'", (run_id,))
 
 
 def _screenshots(tmp_path: Path) -> Path:
@@ -82,4 +91,9 @@ def test_a_user_sees_lineage_and_the_audit_timeline(tmp_path, browser_page):
         page.select_option("select[name=kind]", "run.tags_set")
         page.get_by_role("button", name="Filter").click()
         expect(page.locator("table.timeline tbody tr")).to_have_count(2)
+
+        _edit_a_tag_event(tmp_path / "served" / "mlflow.db", ids["producer"])
+        page.reload()
+        expect(page.locator("#chain-status")).to_contain_text("broken")
+        expect(page.locator("#chain-problems")).to_contain_text("does not match its hash")
     assert (shots / "prov-lineage.png").stat().st_size > 10_000

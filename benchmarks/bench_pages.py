@@ -1,0 +1,164 @@
+"""Page and API load times of ``mlflow server --app-name prov`` on a big store.
+
+Builds a ``prov:///`` store with an experiment of ``--runs`` runs (params and tags by
+``log_batch``, every other run using a dataset another run produced, so lineage has edges)
+and one run with ``--events`` journal events (tag changes, appended to its hash chain in
+one transaction, the journal's own write path, since 100,000 separate MLflow writes would
+take minutes), starts a real server on 127.0.0.1 and times each page and API call over
+``--rounds`` rounds: median and range, in milliseconds.
+
+    python benchmarks/bench_pages.py [--runs 1000] [--events 100000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+from mlflow import MlflowClient
+from mlflow.entities import Dataset, DatasetInput, InputTag, Param, RunTag
+from sqlalchemy.orm import Session
+
+from mlflow_prov.journal import append_event, now_us, read_events_page
+from mlflow_prov.uri import parse_prov_uri
+from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG, EventKind, run_chain
+
+STARTUP_SECONDS = 180
+
+
+def build(uri: str, runs: int, events: int) -> dict[str, str]:
+    """The store: one experiment of ``runs`` runs, one run with ``events`` events."""
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("bench-runs")
+    producer = client.create_run(experiment_id, run_name="producer").info.run_id
+    source = f'{{"uri": "runs:/{producer}/data/train.csv"}}'
+    dataset = DatasetInput(Dataset("train.csv", "d1g35t", "mlflow_run_artifact", source),
+                           [InputTag(DATASET_CONTEXT_TAG, "training")])
+    run_ids = [producer]
+    for index in range(runs - 1):
+        run_id = client.create_run(experiment_id, run_name=f"run-{index:04d}").info.run_id
+        client.log_batch(run_id, params=[Param("lr", str(0.001 * index)), Param("seed", "7")],
+                         tags=[RunTag("phase", "train")])
+        if index % 2 == 0:
+            client.log_inputs(run_id, datasets=[dataset])
+        client.set_terminated(run_id)
+        run_ids.append(run_id)
+    big_experiment = client.create_experiment("bench-events")
+    big = client.create_run(big_experiment, run_name="long-run").info.run_id
+    _append_tag_events(uri, big_experiment, big, events)
+    return {"experiment": experiment_id, "big_experiment": big_experiment, "big_run": big,
+            "consumer": run_ids[1], "producer": producer}
+
+
+def _append_tag_events(uri: str, experiment_id: str, run_id: str, count: int) -> None:
+    engine = MlflowClient(uri)._tracking_client.store.engine
+    writer = {"user": "bench", "host": "bench-host", "pid": os.getpid()}
+    with Session(engine) as session, session.begin():
+        for index in range(count):
+            append_event(session, chain=run_chain(run_id), kind=EventKind.RUN_TAGS_SET,
+                         experiment_id=experiment_id, run_id=run_id,
+                         payload={"tags": {"epoch": str(index)},
+                                  "old": {"epoch": str(index - 1) if index else None}},
+                         writer=writer, time_us=now_us())
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve(uri: str, folder: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    log = (folder / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--app-name", "prov",
+         "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"], stdout=log, stderr=subprocess.STDOUT, cwd=folder,
+        start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/health", timeout=2).ok:
+                return process, base
+        except requests.ConnectionError:
+            time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGTERM)
+    raise SystemExit(f"server did not start; see {folder / 'server.log'}")
+
+
+def calls(base: str, ids: dict[str, str], uri: str, events: int) -> dict[str, str]:
+    """The URLs to time, by what they show."""
+    from exporters.app.history import encode_token
+
+    middle = read_events_page(uri, run_id=ids["big_run"], limit=max(1, events // 2))
+    deep = encode_token(middle.next_after_seq)
+    return {
+        "/prov/ (experiments)": f"{base}/prov/",
+        "/prov/experiments/<1,000 runs> (first 100 runs + lineage)":
+            f"{base}/prov/experiments/{ids['experiment']}",
+        "/prov/runs/<100k events> (first 100 events + chain check)":
+            f"{base}/prov/runs/{ids['big_run']}",
+        "/prov/runs/<100k events> page in the middle":
+            f"{base}/prov/runs/{ids['big_run']}?page_token={deep}",
+        "/prov/api/events run (100 events)":
+            f"{base}/prov/api/events?run_id={ids['big_run']}",
+        "/prov/api/events run, page in the middle":
+            f"{base}/prov/api/events?run_id={ids['big_run']}&page_token={deep}",
+        "/prov/api/events experiment, kind filter":
+            f"{base}/prov/api/events?experiment_id={ids['experiment']}&kind=run.inputs_logged",
+        "/prov/api/verify run (100k events)":
+            f"{base}/prov/api/verify?run_id={ids['big_run']}",
+        "/prov/api/verify experiment (1,000 runs)":
+            f"{base}/prov/api/verify?experiment_id={ids['experiment']}",
+        "/prov/api/lineage run": f"{base}/prov/api/lineage?run_id={ids['producer']}",
+    }
+
+
+def time_calls(urls: dict[str, str], rounds: int) -> None:
+    for name, url in urls.items():
+        durations = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            response = requests.get(url, timeout=600)
+            durations.append((time.perf_counter() - start) * 1000)
+            response.raise_for_status()
+        print(f"{name:62s} median {statistics.median(durations):8.1f} ms  "
+              f"range {min(durations):8.1f}–{max(durations):8.1f} ms  "
+              f"({len(response.content) / 1024:.0f} KiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp:
+        folder = Path(tmp)
+        uri = f"prov://{folder / 'store'}"
+        start = time.perf_counter()
+        ids = build(uri, args.runs, args.events)
+        print(f"built {args.runs} runs and a run of {args.events} events in "
+              f"{time.perf_counter() - start:.0f} s ({parse_prov_uri(uri).db_uri})")
+        process, base = serve(uri, folder)
+        try:
+            time_calls(calls(base, ids, uri, args.events), args.rounds)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
