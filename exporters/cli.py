@@ -15,12 +15,14 @@ import click
 # command name -> "module:attribute" of its click command
 COMMANDS: dict[str, str] = {
     "export": "exporters.commands.export:export_command",
+    "import-yprov4ml": "exporters.commands.import_yprov4ml:import_yprov4ml_command",
     "ui": "exporters.commands.ui:ui_command",
     "verify": "exporters.commands.verify:verify_command",
     "lineage": "exporters.commands.lineage:lineage_command",
     "convert": "exporters.commands.convert:convert_command",
     "collect": "exporters.commands.collect:collect_command",
     "log": "exporters.commands.log:log_command",
+    "plot": "exporters.commands.plot:plot_command",
 }
 
 
