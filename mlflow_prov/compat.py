@@ -249,3 +249,23 @@ def _check_cpu_mode() -> None:
 
     assert "self._mode" in inspect.getsource(CPU), "CPU has no _mode"
 
+
+# --- MLflow: how much of a param or tag value the SQL store keeps -----------------------------
+
+def value_limits() -> tuple[int, int]:
+    """(param, tag) value lengths MLflow keeps; it cuts longer values to them (``value[:n]``),
+    so the journal records the same cut value (see :func:`mlflow_prov.digests.stored_text`)."""
+    from mlflow.utils import validation
+
+    return validation.MAX_PARAM_VAL_LENGTH, validation.MAX_TAG_VAL_LENGTH
+
+
+@contract("mlflow", "mlflow.utils.validation.MAX_PARAM_VAL_LENGTH/MAX_TAG_VAL_LENGTH cut values")
+def _check_value_limits() -> None:
+    from mlflow.utils import validation
+
+    params, tags = value_limits()
+    assert isinstance(params, int) and isinstance(tags, int), "limits are not ints"
+    assert "value[:limit]" in inspect.getsource(validation._validate_length_limit), \
+        "_validate_length_limit no longer cuts values to the limit"
+

@@ -22,10 +22,15 @@ from typing import Any
 
 from mlflow.entities import RunStatus
 
+from mlflow_prov.compat import value_limits
+from mlflow_prov.digests import stored_text
 from mlflow_prov.environment import capture_environment
 from mlflow_prov.identity import serving_request
+from mlflow_prov.stored_rows import metric_rows_digest
 from mlflow_prov.vocabulary import (
+    CUT_FIELD,
     DATASET_CONTEXT_TAG,
+    METRIC_DIGESTS_FIELD,
     EventKind,
     experiment_chain,
     logged_model_chain,
@@ -94,6 +99,22 @@ def _model_event(ctx: WriteContext, model_id: str, kind: str, payload: dict[str,
 
 def _tag_dict(tags: Iterable[Any] | None) -> dict[str, str]:
     return {tag.key: tag.value for tag in tags or ()}
+
+
+PARAM_LIMIT, TAG_LIMIT = value_limits()
+
+
+def _as_stored(field: str, values: dict[str, Any], limit: int) -> dict[str, Any]:
+    """Param or tag values as MLflow stores them (cut to ``limit``), plus the original length
+    and SHA-256 of each cut one: the journal and MLflow then hold the same value, and a
+    10 MB tag is not a 10 MB journal row."""
+    stored: dict[str, Any] = {}
+    cut: dict[str, Any] = {}
+    for key, value in values.items():
+        stored[key], original = stored_text(value, limit)
+        if original is not None:
+            cut[key] = original
+    return {field: stored, CUT_FIELD: cut} if cut else {field: stored}
 
 
 # --- experiments ------------------------------------------------------------------------------
@@ -180,9 +201,13 @@ def run_restored(ctx: WriteContext, run_id):
 
 
 def metrics_logged(ctx: WriteContext, run_id, metrics):
-    """Keys, count and ranges, not values (MLflow has those). The metric -> dataset link
+    """Keys, count and ranges, not values (MLflow has those), and per key the count and
+    multiset digest of the rows MLflow inserted (duplicates it skipped are not counted), so
+    verify can prove the values. The metric -> dataset link
     (``log_metric(..., dataset=...)``) is kept per key: MLflow's SQL stores keep it only on
     LoggedModel metrics, so for run metrics the journal is the one place it survives."""
+    from mlflow.store.tracking.dbmodels.models import SqlMetric
+
     if not metrics:
         return None
     steps = [m.step for m in metrics]
@@ -191,6 +216,9 @@ def metrics_logged(ctx: WriteContext, run_id, metrics):
         "keys": sorted({m.key for m in metrics}), "count": len(metrics),
         "step_min": min(steps), "step_max": max(steps),
         "time_min": min(times), "time_max": max(times),
+        METRIC_DIGESTS_FIELD: metric_rows_digest(
+            [row for row in ctx.new_objects if isinstance(row, SqlMetric)
+             and row.run_uuid == run_id]),
     }
     linked: dict[tuple[str, str], set[str]] = {}
     for m in metrics:
@@ -217,18 +245,20 @@ def model_metrics_logged(ctx: WriteContext, run_id, metrics, experiment_id=None,
 
 def param_logged(ctx: WriteContext, run_id, param):
     return _run_event(ctx, run_id, EventKind.RUN_PARAMS_LOGGED,
-                      {"params": {param.key: param.value}})
+                      _as_stored("params", {param.key: param.value}, PARAM_LIMIT))
 
 
 def params_logged(ctx: WriteContext, run_id, params):
     if not params:
         return None
-    return _run_event(ctx, run_id, EventKind.RUN_PARAMS_LOGGED, {"params": _tag_dict(params)})
+    return _run_event(ctx, run_id, EventKind.RUN_PARAMS_LOGGED,
+                      _as_stored("params", _tag_dict(params), PARAM_LIMIT))
 
 
 def tag_set(ctx: WriteContext, run_id, tag):
-    return _run_event(ctx, run_id, EventKind.RUN_TAGS_SET, {"tags": {tag.key: tag.value},
-                                                 "old": {tag.key: (ctx.before or {}).get(tag.key)}})
+    return _run_event(ctx, run_id, EventKind.RUN_TAGS_SET, {
+        **_as_stored("tags", {tag.key: tag.value}, TAG_LIMIT),
+        "old": {tag.key: (ctx.before or {}).get(tag.key)}})
 
 
 def tags_set(ctx: WriteContext, run_id, tags):
@@ -236,7 +266,8 @@ def tags_set(ctx: WriteContext, run_id, tags):
         return None
     old = ctx.before or {}
     return _run_event(ctx, run_id, EventKind.RUN_TAGS_SET,
-                      {"tags": _tag_dict(tags), "old": {t.key: old.get(t.key) for t in tags}})
+                      {**_as_stored("tags", _tag_dict(tags), TAG_LIMIT),
+                       "old": {t.key: old.get(t.key) for t in tags}})
 
 
 def tag_deleted(ctx: WriteContext, run_id, key):

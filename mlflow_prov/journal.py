@@ -18,7 +18,7 @@ import json
 import math
 import numbers
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from mlflow_prov.vocabulary import LEGACY_KINDS, EventKind, parse_kind
+from mlflow_prov.vocabulary import LEGACY_KINDS, STATE_FIELD, EventKind, parse_kind
 
 JOURNAL_TABLE = "prov_journal"
 HEADS_TABLE = "prov_journal_heads"
@@ -153,7 +153,8 @@ def event_hash(prev_hash: str | None, chain: str, time_us: int, kind: str,
 
 def append_event(session: Session, *, chain: str, kind: str, experiment_id: str | None,
                  run_id: str | None, payload: dict[str, Any], writer: dict[str, Any],
-                 time_us: int) -> None:
+                 time_us: int,
+                 state: Callable[[sa.Connection], dict[str, str]] | None = None) -> None:
     """Append one event inside the caller's transaction, extending its chain.
 
     Statements go to the session's connection (the same transaction) rather than through
@@ -163,12 +164,18 @@ def append_event(session: Session, *, chain: str, kind: str, experiment_id: str 
     The chain's head row is read ``FOR UPDATE`` (PostgreSQL/MySQL); on sqlite the caller's
     transaction already holds the database write lock, because the MLflow write it describes
     came first. Either way concurrent writers to one chain are serialised and never fork it.
+
+    ``state`` reads digests of the object's stored rows into the payload (see
+    :mod:`mlflow_prov.stored_rows`). It runs once the head is locked, so it sees every write
+    an earlier event of the chain described, even one committed by a concurrent writer.
     """
     connection = session.connection()
     head = _lock_head(connection, chain)
     if head is None:
         _create_head(connection, chain)
         head = _lock_head(connection, chain)
+    if state is not None:
+        payload = {**payload, STATE_FIELD: state(connection)}
     payload_json = canonical_json(payload)
     writer_json = canonical_json(writer)
     prev_hash = head.last_hash
@@ -358,3 +365,25 @@ def _stored_spellings(kinds: list[str]) -> list[str]:
     """Today's kinds plus the legacy spellings that read as them (see ``LEGACY_KINDS``)."""
     wanted = {str(parse_kind(kind)) for kind in kinds}
     return sorted(wanted | {old for old, new in LEGACY_KINDS.items() if str(new) in wanted})
+
+
+def chain_heads(tracking_uri: str) -> dict[str, tuple[int, str | None]]:
+    """Every chain the journal knows, from its events *and* its head rows, with the head's
+    (length, last hash); ``(0, None)`` for a chain whose head row is gone. Verify walks this
+    list, so a chain that lost its head, or its events, is still visited."""
+    engine = _engine_for(tracking_uri)
+    with engine.connect() as connection:
+        heads = {row.chain: (row.length, row.last_hash)
+                 for row in connection.execute(sa.select(heads_table))}
+        chains = connection.execute(sa.select(events_table.c.chain).distinct()).scalars()
+        return {chain: heads.get(chain, (0, None)) for chain in {*heads, *chains}}
+
+
+def chain_hash_at(tracking_uri: str, chain: str, position: int) -> str | None:
+    """The hash of a chain's ``position``-th event (1-based, in write order), or ``None`` when
+    the chain is shorter: how a checkpoint proves the chain still starts as it did."""
+    engine = _engine_for(tracking_uri)
+    query = (sa.select(events_table.c.hash).where(events_table.c.chain == chain)
+             .order_by(events_table.c.seq).offset(position - 1).limit(1))
+    with engine.connect() as connection:
+        return connection.execute(query).scalar()

@@ -47,6 +47,7 @@ from mlflow_prov.compat import managed_session_maker, routing_session_maker
 from mlflow_prov.events import REGISTRY_HOOKS, TRACKING_HOOKS, Hook, WriteContext
 from mlflow_prov.identity import writer_identity
 from mlflow_prov.journal import append_event, ensure_tables, now_us
+from mlflow_prov.stored_rows import state_recorder
 from mlflow_prov.uri import ProvLocation, parse_prov_uri
 
 _logger = logging.getLogger(__name__)
@@ -118,7 +119,8 @@ def _before_commit(session: Session) -> None:
         for event in filter(None, events):
             append_event(session, chain=event.chain, kind=event.kind,
                          experiment_id=event.experiment_id, run_id=event.run_id,
-                         payload=event.payload, writer=writer, time_us=time_us)
+                         payload=event.payload, writer=writer, time_us=time_us,
+                         state=state_recorder(event.chain, event.kind, event.run_id))
         scope.emitted = True
         session.info[_EMITTED] = scope
     finally:

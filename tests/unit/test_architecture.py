@@ -12,10 +12,18 @@ PUBLIC_MLFLOW = {"mlflow", "mlflow.entities", "mlflow.exceptions", "mlflow.artif
 JOURNAL_READ_API = {"mlflow_prov.journal": {"read_events", "verify_chain",
                                             "require_existing_store",
                                             "JournalUnavailableError", "JournalEvent",
-                                            "read_events_page", "EventPage"},
+                                            "read_events_page", "EventPage",
+                                            "chain_heads", "chain_hash_at"},
+                    # documented fast read of MLflow's run tables, for verify (issue 10)
+                    "mlflow_prov.stored_rows": {"open_store", "read_runs", "read_run_rows",
+                                                "run_state", "RunRows", "RUN_COLUMNS",
+                                                "UnknownSchemaError"},
                     # documented fast read of MLflow's metric tables, for export (issue 12)
                     "mlflow_prov.fast_read": {"open_reader", "MetricReader", "RawSeries",
-                                              "SeriesSummary", "KNOWN_SCHEMAS"}}
+                                              "SeriesSummary", "KNOWN_SCHEMAS"},
+                    "mlflow_prov.digests": {"EMPTY_DIGEST", "add_digests", "metric_row_hash",
+                                            "multiset_digest", "pairs_digest",
+                                            "record_digest"}}
 # The server app (exporters/app) plugs into MLflow's server: these modules are its hosts.
 SERVER_APP = "exporters/app"
 SERVER_APP_MLFLOW = {"mlflow.server", "mlflow.server.auth", "mlflow.server.fastapi_app",

@@ -1,0 +1,123 @@
+"""``mlflow-prov verify``: a thin click layer over :func:`exporters.verify.verify_store` and
+the signed checkpoints of :mod:`exporters.checkpoint`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+VERIFY_EXAMPLES = """
+\b
+Examples:
+  mlflow-prov verify --tracking-uri prov:///data/runs
+  mlflow-prov verify --tracking-uri prov:///data/runs --experiment mnist --json
+  mlflow-prov verify --tracking-uri prov:///data/runs --checkpoint /safe/place/heads.json
+  mlflow-prov verify --tracking-uri prov:///data/runs --crate out/mnist/run-1a2b.crate.zip
+
+\b
+Exit status: 0 when nothing is wrong; 1 when a problem was found (one line each, naming the
+chain and event seq, or the MLflow row: run, key, step); 2 for bad input.
+"""
+
+
+@click.command("verify", epilog=VERIFY_EXAMPLES)
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=True,
+              help="A prov store: prov:///dir, prov+sqlite://, prov+postgresql://, ...")
+@click.option("--experiment", help="Only this experiment (name or id) and its runs.")
+@click.option("--run", "run_ids", multiple=True, help="Only this run (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
+              help="Signed chain heads: checked when the file exists, then (when nothing is "
+                   "wrong) written with the current heads.")
+@click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Ed25519 key that signs checkpoints (created, mode 0600, on first use; "
+                   "default ~/.config/mlflow-prov/checkpoint-ed25519.pem). Keep it outside "
+                   "the database's reach.")
+@click.option("--crate", "crates", multiple=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="Check an exported RO-Crate (zip or folder) against the store: each run's "
+                   "recorded journal head must still be in its chain (repeatable).")
+def verify_command(tracking_uri: str | None, experiment: str | None, run_ids: tuple[str, ...],
+                   as_json: bool, checkpoint: Path | None, key_path: Path | None,
+                   crates: tuple[Path, ...]) -> None:
+    """Check every journal chain and reconcile MLflow's rows with the journal."""
+    from exporters.checkpoint import DEFAULT_KEY, CheckpointError
+    from exporters.verify import verify_store
+    from mlflow_prov.journal import JournalUnavailableError, require_existing_store
+    from mlflow_prov.stored_rows import UnknownSchemaError
+
+    if not tracking_uri:
+        raise click.UsageError("no store to verify: pass --tracking-uri prov:///dir "
+                               "or set MLFLOW_TRACKING_URI")
+    started = time.perf_counter()
+    messages: list[str] = []
+    try:
+        require_existing_store(tracking_uri)
+        experiment_id = _experiment_id(tracking_uri, experiment) if experiment else None
+        report = verify_store(tracking_uri, experiment_id, run_ids)
+        lines = [str(problem) for problem in report.problems]
+        if checkpoint is not None:
+            lines += _checkpoint(tracking_uri, checkpoint, key_path or DEFAULT_KEY, report,
+                                 scoped=bool(experiment or run_ids), messages=messages)
+        for crate in crates:
+            lines += _check_crate(tracking_uri, crate)
+    except (JournalUnavailableError, UnknownSchemaError, CheckpointError) as error:
+        raise click.ClickException(str(error).strip().splitlines()[0]) from error
+    seconds = time.perf_counter() - started
+    if as_json:
+        click.echo(json.dumps({
+            "ok": not lines, "chains": report.chains, "runs": report.runs,
+            "metric_rows": report.metric_rows, "seconds": round(seconds, 3),
+            "problems": lines, "notes": report.notes, "messages": messages}, indent=1))
+    else:
+        for line in [*lines, *(f"note: {note}" for note in report.notes), *messages]:
+            click.echo(line)
+        click.echo(f"{'FAILED' if lines else 'ok'}: {report.chains} chain(s), {report.runs} "
+                   f"run(s), {report.metric_rows} metric row(s) checked in {seconds:.2f} s; "
+                   f"{len(lines)} problem(s)")
+    if lines:
+        raise SystemExit(1)
+
+
+def _experiment_id(tracking_uri: str, experiment: str) -> str:
+    from mlflow import MlflowClient
+
+    if experiment.isdigit():
+        return experiment
+    found = MlflowClient(tracking_uri).get_experiment_by_name(experiment)
+    if found is None:
+        raise click.BadParameter(f"no experiment named {experiment!r} in {tracking_uri}",
+                                 param_hint="--experiment")
+    return str(found.experiment_id)
+
+
+def _checkpoint(tracking_uri: str, path: Path, key_path: Path, report: Any, *, scoped: bool,
+                messages: list[str]) -> list[str]:
+    """Check against the checkpoint when it exists; write the current heads when all is well."""
+    from exporters import checkpoint
+
+    key, created = checkpoint.load_or_create_key(key_path)
+    if created:
+        messages.append(f"created the checkpoint signing key {key_path} (mode 0600); keep "
+                        "it where the database's writers cannot reach")
+    lines = []
+    if path.exists():
+        in_scope = set(report.heads) if scoped else None
+        lines = [f"{finding.where}: {finding.what}"
+                 for finding in checkpoint.check(path, key, tracking_uri, in_scope)]
+    if lines or report.problems:
+        messages.append(f"checkpoint {path} not updated: fix or explain the problems first")
+    else:
+        checkpoint.write(path, key, tracking_uri, report.heads)
+        messages.append(f"checkpoint {path} written: {len(report.heads)} chain head(s)")
+    return lines
+
+
+def _check_crate(tracking_uri: str, crate: Path) -> list[str]:
+    from exporters.crate_heads import check_crate
+
+    return [f"{crate}: {line}" for line in check_crate(tracking_uri, crate)]

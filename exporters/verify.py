@@ -1,0 +1,358 @@
+"""``mlflow-prov verify``: check every journal chain and reconcile MLflow's rows with it.
+
+Two questions, answered from the database at its own speed:
+
+1. Is the journal intact? Every chain is rehashed (:func:`mlflow_prov.journal.verify_chain`):
+   an edited, deleted, reordered, inserted or moved event, a missing head row or a truncated
+   tail breaks a link, a hash or the head.
+2. Does MLflow still hold what the journal says it stored? Each run event carries digests of
+   MLflow's rows (:mod:`mlflow_prov.digests`): per metric key a row count and an
+   order-independent multiset digest, and after every other run write the digests of the run
+   row, its tags and its params. All of a run's metric rows are compared with all of its
+   events at once, one query per table per run (:mod:`mlflow_prov.stored_rows`); only on a
+   mismatch are rows matched to events to name the key, step and event.
+
+Every problem is one line naming the chain and event (seq), or the MLflow row (run, key,
+step), and what is wrong. Journals written before digests existed cannot prove MLflow's rows:
+they get a note, not a failure.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlflow_prov.digests import (
+    EMPTY_DIGEST,
+    add_digests,
+    metric_row_hash,
+    multiset_digest,
+    pairs_digest,
+    record_digest,
+)
+from mlflow_prov.journal import JournalEvent, chain_heads, read_events, verify_chain
+from mlflow_prov.stored_rows import RUN_COLUMNS, RunRows, open_store, read_run_rows, read_runs
+from mlflow_prov.vocabulary import (
+    METRIC_DIGESTS_FIELD,
+    STATE_FIELD,
+    ChainKind,
+    EventKind,
+    parse_chain,
+    run_chain,
+)
+
+SHOWN_CHARS = 40
+RUN_NAME_TAG = "mlflow.runName"  # MLflow keeps a run's name in this tag too
+CREATED_STATUS = "RUNNING"
+NULLABLE_RUN_FIELDS = frozenset({"end_time"})  # None there is a fact, not "unknown"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: where (a chain and event, or an MLflow row) and what is wrong."""
+
+    where: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
+@dataclass
+class VerifyReport:
+    """What verify found. ``ok`` only when there are no problems (notes do not count)."""
+
+    chains: int = 0
+    runs: int = 0
+    metric_rows: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    heads: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_store(tracking_uri: str, experiment_id: str | None = None,
+                 run_ids: Iterable[str] = ()) -> VerifyReport:
+    """Verify the journal and MLflow's run rows of a prov store, for everything in it or for
+    one experiment's or some runs' chains and rows."""
+    report = VerifyReport()
+    wanted_runs = list(run_ids)
+    with open_store(tracking_uri) as connection:
+        runs = {}
+        for run_id in wanted_runs or [None]:
+            runs.update(read_runs(connection, experiment_id, run_id))
+        heads = chain_heads(tracking_uri)
+        chains = _chains_in_scope(tracking_uri, heads, runs, experiment_id, wanted_runs)
+        report.heads = {chain: heads.get(chain, (0, None)) for chain in chains}
+        for chain in sorted(chains):
+            chain_report = verify_chain(tracking_uri, chain)
+            report.chains += 1
+            report.problems += [Problem(f"chain {chain}", problem)
+                                for problem in chain_report.problems]
+        journaled = _run_events(tracking_uri, experiment_id, wanted_runs)
+        for run_id in sorted({*runs, *journaled}):
+            report.runs += 1
+            if run_id not in runs:
+                report.problems.append(Problem(
+                    f"run {run_id}", "the journal has this run but MLflow's runs table has no "
+                    "row for it (deleted outside MLflow's API)"))
+                continue
+            events = journaled.get(run_id, [])
+            if not events:
+                continue  # the chain check above already reports the missing chain
+            rows = read_run_rows(connection, run_id)
+            report.metric_rows += len(rows.metrics)
+            _reconcile_run(run_id, rows, events, report)
+    return report
+
+
+def _chains_in_scope(tracking_uri: str, heads: dict[str, Any], runs: dict[str, Any],
+                     experiment_id: str | None, run_ids: list[str]) -> set[str]:
+    """The chains to rehash: those of the selected runs (present in MLflow or the journal),
+    and, without a selection, every chain the journal knows."""
+    chains = {run_chain(run_id) for run_id in runs}
+    if run_ids:
+        return chains | {run_chain(run_id) for run_id in run_ids}
+    if experiment_id is None:
+        return chains | set(heads)
+    in_experiment = {event.chain for event in read_events(tracking_uri, experiment_id)}
+    return chains | in_experiment
+
+
+def _run_events(tracking_uri: str, experiment_id: str | None,
+                run_ids: list[str]) -> dict[str, list[JournalEvent]]:
+    """Each run's own chain events (not the logged-model events that name it as source)."""
+    selections = [{"run_id": run_id} for run_id in run_ids] or [{"experiment_id": experiment_id}]
+    found: dict[str, list[JournalEvent]] = defaultdict(list)
+    for selection in selections:
+        for event in read_events(tracking_uri, **selection):
+            kind, object_id = parse_chain(event.chain)
+            if kind == ChainKind.RUN:
+                found[object_id].append(event)
+    return found
+
+
+def _reconcile_run(run_id: str, rows: RunRows, events: list[JournalEvent],
+                   report: VerifyReport) -> None:
+    stated = [event for event in events if STATE_FIELD in event.payload]
+    if stated:
+        state = stated[-1].payload[STATE_FIELD]
+        _check_run_row(run_id, rows, events, state["run"], report)
+        _check_pairs(run_id, "tag", rows.tags, _journaled_tags(events), state["tags"], report)
+        _check_pairs(run_id, "param", rows.params, _journaled_params(events), state["params"],
+                     report)
+    else:
+        report.notes.append(f"run {run_id}: the journal predates row digests; MLflow's run "
+                            "row, tags and params cannot be proven")
+    metric_events = [event for event in events if event.kind == EventKind.RUN_METRICS_LOGGED]
+    if any(METRIC_DIGESTS_FIELD not in event.payload for event in metric_events):
+        report.notes.append(f"run {run_id}: some metric events predate row digests; its "
+                            "metric rows cannot be proven")
+    else:
+        _check_metrics(run_id, rows.metrics, metric_events, report)
+    _check_latest_metrics(run_id, rows, report)
+
+
+# --- run row, tags, params ------------------------------------------------------------------
+
+def _check_run_row(run_id: str, rows: RunRows, events: list[JournalEvent], digest: str,
+                   report: VerifyReport) -> None:
+    if rows.run is None or record_digest(rows.run[c] for c in RUN_COLUMNS) == digest:
+        return
+    expected = _journaled_run_fields(events)
+    differing = [f"{name} is {_show(rows.run.get(name))}, the journal recorded {_show(value)}"
+                 for name, value in expected.items() if rows.run.get(name) != value]
+    what = "; ".join(differing) or ("a column differs from the journal's digest "
+                                    f"({', '.join(RUN_COLUMNS)})")
+    report.problems.append(Problem(f"run {run_id} (MLflow runs row)", what))
+
+
+def _journaled_run_fields(events: list[JournalEvent]) -> dict[str, Any]:
+    """The run columns the journal spells out, replayed in write order."""
+    fields: dict[str, Any] = {}
+    for event in events:
+        payload = event.payload
+        if event.kind == EventKind.RUN_CREATED:  # MLflow creates every run RUNNING
+            fields.update(user_id=payload.get("user_id"), start_time=payload.get("start_time"),
+                          name=payload.get("run_name"), lifecycle_stage="active",
+                          status=CREATED_STATUS, end_time=None)
+        elif event.kind == EventKind.RUN_UPDATED:
+            fields.update(status=payload.get("new_status"), name=payload.get("new_name"))
+            if payload.get("end_time") is not None:
+                fields["end_time"] = payload["end_time"]
+        elif event.kind == EventKind.RUN_DELETED:
+            fields["lifecycle_stage"] = "deleted"
+        elif event.kind == EventKind.RUN_RESTORED:
+            fields["lifecycle_stage"] = "active"
+    return {name: value for name, value in fields.items()
+            if value is not None or name in NULLABLE_RUN_FIELDS}
+
+
+def _journaled_tags(events: list[JournalEvent]) -> dict[str, Any]:
+    tags: dict[str, Any] = {}
+    for event in events:
+        if event.kind in (EventKind.RUN_CREATED, EventKind.RUN_TAGS_SET):
+            tags.update(event.payload.get("tags") or {})
+        if event.kind == EventKind.RUN_CREATED and event.payload.get("run_name"):
+            tags.setdefault(RUN_NAME_TAG, event.payload["run_name"])
+        elif event.kind == EventKind.RUN_UPDATED and event.payload.get("new_name"):
+            tags[RUN_NAME_TAG] = event.payload["new_name"]
+        elif event.kind == EventKind.RUN_TAG_DELETED:
+            tags.pop(event.payload.get("key"), None)
+    return tags
+
+
+def _journaled_params(events: list[JournalEvent]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for event in events:
+        if event.kind == EventKind.RUN_PARAMS_LOGGED:
+            for key, value in (event.payload.get("params") or {}).items():
+                params.setdefault(key, value)
+    return params
+
+
+def _check_pairs(run_id: str, noun: str, stored: dict[str, str], journaled: dict[str, Any],
+                 digest: str, report: VerifyReport) -> None:
+    """Tags or params: the digest decides; the replayed values only name the keys."""
+    if pairs_digest(stored.items()) == digest:
+        return
+    found = []
+    for key in sorted({*stored, *journaled}):
+        if key not in journaled:
+            found.append(Problem(f"run {run_id} {noun} {key!r}",
+                                 f"MLflow has {_show(stored[key])}, never journaled (inserted)"))
+        elif key not in stored:
+            found.append(Problem(f"run {run_id} {noun} {key!r}", "journaled as "
+                                 f"{_show(journaled[key])}, missing in MLflow (deleted)"))
+        elif str(stored[key]) != str(journaled[key]):
+            found.append(Problem(f"run {run_id} {noun} {key!r}", f"MLflow has "
+                                 f"{_show(stored[key])}, the journal recorded "
+                                 f"{_show(journaled[key])} (edited)"))
+    report.problems += found or [Problem(f"run {run_id} {noun}s",
+                                         "MLflow's rows differ from the journal's digest")]
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…'"
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+@dataclass
+class _Group:
+    """Events of one key whose time ranges overlap: the finest unit rows can be matched to."""
+
+    time_min: int
+    time_max: int
+    step_min: int
+    step_max: int
+    seqs: list[int]
+    count: int = 0
+    digests: list[str] = field(default_factory=list)
+    stored: list[tuple] = field(default_factory=list)
+
+
+def _check_metrics(run_id: str, metric_rows: list[tuple], events: list[JournalEvent],
+                   report: VerifyReport) -> None:
+    journaled: dict[str, list[JournalEvent]] = defaultdict(list)
+    for event in events:
+        for key in event.payload[METRIC_DIGESTS_FIELD]:
+            journaled[key].append(event)
+    stored: dict[str, list[tuple]] = defaultdict(list)
+    hashes: dict[str, list[int]] = defaultdict(list)
+    for row in metric_rows:
+        stored[row[0]].append(row)
+        hashes[row[0]].append(metric_row_hash(*row))
+    for key in sorted({*journaled, *stored}):
+        expected = add_digests(event.payload[METRIC_DIGESTS_FIELD][key][1]
+                               for event in journaled.get(key, []))
+        if multiset_digest(hashes.get(key, [])) != (expected if key in journaled
+                                                    else EMPTY_DIGEST):
+            report.problems += _locate(run_id, key, stored.get(key, []), journaled.get(key, []))
+
+
+def _locate(run_id: str, key: str, rows: list[tuple],
+            events: list[JournalEvent]) -> list[Problem]:
+    """Name the steps and events behind a key's mismatch: rows are matched, by timestamp, to
+    groups of events whose time ranges overlap, and each group is compared on its own."""
+    groups: list[_Group] = []
+    for event in sorted(events, key=lambda e: e.payload["time_min"]):
+        payload = event.payload
+        count, digest = payload[METRIC_DIGESTS_FIELD][key]
+        if groups and payload["time_min"] <= groups[-1].time_max:
+            group = groups[-1]
+            group.time_max = max(group.time_max, payload["time_max"])
+            group.step_min = min(group.step_min, payload["step_min"])
+            group.step_max = max(group.step_max, payload["step_max"])
+            group.seqs.append(event.seq)
+        else:
+            group = _Group(payload["time_min"], payload["time_max"], payload["step_min"],
+                           payload["step_max"], [event.seq])
+            groups.append(group)
+        group.count += count
+        group.digests.append(digest)
+    starts = [group.time_min for group in groups]
+    problems = []
+    where = f"run {run_id} metric {key!r}"
+    for row in rows:
+        index = bisect.bisect_right(starts, row[2]) - 1
+        if index >= 0 and row[2] <= groups[index].time_max:
+            groups[index].stored.append(row)
+        else:
+            problems.append(Problem(f"{where} step {row[3]} (timestamp {row[2]})",
+                                    f"value {row[1]!r} matches no journaled write (inserted "
+                                    "or moved)"))
+    for group in groups:
+        if multiset_digest(metric_row_hash(*row) for row in group.stored) == \
+                add_digests(group.digests):
+            continue
+        steps = (f"step {group.step_min}" if group.step_min == group.step_max
+                 else f"steps {group.step_min}-{group.step_max}")
+        seqs = (f"event {group.seqs[0]}" if len(group.seqs) == 1
+                else f"events {group.seqs[0]}..{group.seqs[-1]}")
+        found = len(group.stored)
+        if found < group.count:
+            what = f"{group.count - found} of {group.count} journaled rows missing (deleted)"
+        elif found > group.count:
+            what = f"{found - group.count} rows more than the {group.count} journaled (inserted)"
+        else:
+            what = f"values differ from the {group.count} journaled rows (edited)"
+        problems.append(Problem(f"{where} {steps} ({seqs})", what))
+    return problems
+
+
+def _check_latest_metrics(run_id: str, rows: RunRows, report: VerifyReport) -> None:
+    """MLflow's ``latest_metrics`` must be, per key, the row with the largest (step,
+    timestamp, value) among the metric rows, as MLflow computes it on every write."""
+    newest: dict[str, tuple] = {}
+    for row in rows.metrics:
+        key, value, timestamp, step, _ = row
+        best = newest.get(key)
+        if best is None or (step, timestamp, value) > (best[3], best[2], best[1]):
+            newest[key] = row
+    latest = {row[0]: row for row in rows.latest_metrics}
+    for key in sorted({*newest, *latest}):
+        where = f"run {run_id} latest metric {key!r}"
+        if key not in latest:
+            report.problems.append(Problem(where, "missing in MLflow's latest_metrics "
+                                           "(deleted)"))
+        elif key not in newest:
+            report.problems.append(Problem(where, "in latest_metrics without any metric row "
+                                           "(inserted)"))
+        elif _latest_form(latest[key]) != _latest_form(newest[key]):
+            have, want = latest[key], newest[key]
+            report.problems.append(Problem(where, f"says {have[1]!r} at step {have[3]}, the "
+                                           f"metric rows say {want[1]!r} at step {want[3]} "
+                                           "(edited)"))
+
+
+def _latest_form(row: tuple) -> tuple:
+    key, value, timestamp, step, is_nan = row
+    return key, float(value), int(timestamp), int(step), bool(is_nan)

@@ -1,0 +1,88 @@
+"""Digests of what MLflow stored, so the journal can prove MLflow's rows without copying them.
+
+Why digests: values stay in MLflow (a run's 100,000 metric points are not written twice), yet
+``mlflow-prov verify`` must notice a metric value, a tag or a run's status edited in MLflow's
+own tables. Each journal event therefore records digests of the rows its write stored; the
+chain's hashes protect the digests, and the digests protect MLflow's rows.
+
+- A metric row hashes as SHA-256 of canonical JSON ``[key, value, timestamp, step]`` (value
+  ``"NaN"`` for MLflow's ``is_nan`` rows, otherwise the float MLflow stored: +/-inf arrive as
+  +/-DBL_MAX). A set of rows digests as the *sum* of its row hashes modulo 2**256: order does
+  not matter, so all of a run's metric events add up to the digest of all its metric rows,
+  which :mod:`mlflow_prov.stored_rows` computes from one query.
+- Tags and params digest the same way over ``[key, value]`` rows; a run row digests as the
+  SHA-256 of its canonical column values.
+- Values longer than MLflow keeps (:func:`stored_text`) are recorded as MLflow stored them,
+  with the original's length and SHA-256.
+
+Dependency-free apart from the standard library; both rooms may use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+MODULUS = 1 << 256
+EMPTY_DIGEST = f"{0:064x}"
+
+
+def row_hash(*fields: Any) -> int:
+    """SHA-256 of a row's canonical JSON, as an integer (a term of a multiset sum)."""
+    material = json.dumps(list(fields), separators=(",", ":"), ensure_ascii=False)
+    return int.from_bytes(hashlib.sha256(material.encode("utf-8")).digest(), "big")
+
+
+def metric_row_hash(key: str, value: float, timestamp: int, step: int, is_nan: bool) -> int:
+    """One metric row as MLflow stored it; the same number at capture time and at verify
+    time, whatever the database returned (``1`` and ``1.0`` hash alike)."""
+    return row_hash(key, "NaN" if is_nan else float(value), int(timestamp), int(step))
+
+
+def multiset_digest(hashes: Iterable[int]) -> str:
+    """Order-independent digest of a multiset of row hashes (their sum modulo 2**256)."""
+    return to_hex(sum(hashes) % MODULUS)
+
+
+def to_hex(number: int) -> str:
+    return f"{number % MODULUS:064x}"
+
+
+def add_digests(digests: Iterable[str]) -> str:
+    """Combine multiset digests: the digest of the union of their rows."""
+    return to_hex(sum(int(digest, 16) for digest in digests))
+
+
+def pairs_digest(pairs: Iterable[tuple[str, str | None]]) -> str:
+    """Multiset digest of (key, value) rows: a run's tags or params."""
+    return multiset_digest(row_hash(key, value) for key, value in pairs)
+
+
+def record_digest(values: Iterable[Any]) -> str:
+    """SHA-256 of a record's canonical JSON (a run row's columns, in a fixed order)."""
+    material = json.dumps([_plain(value) for value in values], separators=(",", ":"),
+                          ensure_ascii=False)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """Database drivers return ints as int, Decimal or numpy ints: one JSON form for all."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int) or (hasattr(value, "__int__") and float(value).is_integer()):
+        return int(value)
+    return str(value)
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def stored_text(value: Any, limit: int) -> tuple[Any, dict[str, Any] | None]:
+    """What MLflow stores of a param or tag value, and, when it cut the value, the original's
+    length and SHA-256 (so the journal proves what was cut without keeping a 10 MB row)."""
+    if not isinstance(value, str) or len(value) <= limit:
+        return value, None
+    return value[:limit], {"length": len(value), "sha256": text_sha256(value)}

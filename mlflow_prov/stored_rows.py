@@ -1,0 +1,145 @@
+"""The one place that reads MLflow's own run tables with SQL: for the journal's digests at
+write time, and for ``mlflow-prov verify`` when it reconciles MLflow's rows with the journal.
+
+Why SQL rather than the client API: verify compares *every* stored row of a run (100,000
+metric points and more) with the journal; ``get_metric_history`` builds an object per point
+and would make verify minutes long. One query per table per run reads them at database speed.
+
+Why one module: MLflow's table layout is MLflow's business. Everything here names the columns
+it reads, and :func:`open_store` refuses a schema version (``alembic_version``) it does not
+know with a one-line message instead of reading a layout it was not checked against.
+
+Read API (exporters may import it, as they import the journal's): :func:`open_store`,
+:func:`read_runs`, :func:`read_run_rows`, :func:`run_state`, :class:`RunRows`,
+:data:`RUN_COLUMNS`, :class:`UnknownSchemaError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from mlflow_prov.digests import metric_row_hash, multiset_digest, pairs_digest, record_digest
+from mlflow_prov.fast_read import KNOWN_SCHEMAS
+from mlflow_prov.vocabulary import EventKind, run_chain
+
+# The run row's columns, in the order their digest covers them.
+RUN_COLUMNS = ("run_uuid", "experiment_id", "name", "user_id", "status", "start_time",
+               "end_time", "deleted_time", "lifecycle_stage", "source_type", "source_name",
+               "entry_point_name", "source_version", "artifact_uri")
+
+_METRIC_COLUMNS = ("key", "value", "timestamp", "step", "is_nan")
+# Lightweight table clauses: SQLAlchemy quotes ``key`` and ``timestamp`` as each dialect needs
+# (``key`` is reserved on MySQL), without importing MLflow's ORM models.
+_runs = sa.table("runs", *map(sa.column, RUN_COLUMNS))
+_tags = sa.table("tags", sa.column("run_uuid"), sa.column("key"), sa.column("value"))
+_params = sa.table("params", sa.column("run_uuid"), sa.column("key"), sa.column("value"))
+_metrics = sa.table("metrics", sa.column("run_uuid"), *map(sa.column, _METRIC_COLUMNS))
+_latest = sa.table("latest_metrics", sa.column("run_uuid"), *map(sa.column, _METRIC_COLUMNS))
+_RUN_ID = sa.bindparam("run_id")
+_RUN_SQL = sa.select(*(_runs.c[name] for name in RUN_COLUMNS)).where(_runs.c.run_uuid == _RUN_ID)
+_TAGS_SQL = sa.select(_tags.c.key, _tags.c.value).where(_tags.c.run_uuid == _RUN_ID)
+_PARAMS_SQL = sa.select(_params.c.key, _params.c.value).where(_params.c.run_uuid == _RUN_ID)
+_METRICS_SQL = (sa.select(*(_metrics.c[name] for name in _METRIC_COLUMNS))
+                .where(_metrics.c.run_uuid == _RUN_ID))
+_LATEST_SQL = (sa.select(*(_latest.c[name] for name in _METRIC_COLUMNS))
+               .where(_latest.c.run_uuid == _RUN_ID))
+# Events whose write cannot touch the run's row, tags or params record no state digest.
+_NO_STATE = frozenset({EventKind.RUN_METRICS_LOGGED, EventKind.LOGGED_MODEL_METRICS_LOGGED})
+
+
+class UnknownSchemaError(RuntimeError):
+    """The store's MLflow schema version is not one this module was checked against."""
+
+
+@dataclass(frozen=True)
+class RunRows:
+    """Every row MLflow holds for one run, as stored (metric rows as
+    ``(key, value, timestamp, step, is_nan)``)."""
+
+    run: dict[str, Any] | None
+    tags: dict[str, str]
+    params: dict[str, str]
+    metrics: list[tuple[str, float, int, int, bool]]
+    latest_metrics: list[tuple[str, float, int, int, bool]]
+
+
+def run_state(connection: sa.Connection, run_id: str) -> dict[str, str]:
+    """Digests of the run's row, tags and params as they are now, inside ``connection``'s
+    transaction: what a journal event records so verify can prove them later."""
+    row = connection.execute(_RUN_SQL, {"run_id": run_id}).first()
+    return {
+        "run": record_digest(row) if row is not None else "",
+        "tags": pairs_digest(connection.execute(_TAGS_SQL, {"run_id": run_id}).all()),
+        "params": pairs_digest(connection.execute(_PARAMS_SQL, {"run_id": run_id}).all()),
+    }
+
+
+def state_recorder(chain: str, kind: str,
+                   run_id: str | None) -> Callable[[sa.Connection], dict[str, str]] | None:
+    """The state digest to add to a run-chain event, or ``None`` for events that cannot
+    change the run's row, tags or params (metric writes carry their own row digests)."""
+    if not run_id or chain != run_chain(run_id) or kind in _NO_STATE:
+        return None
+    return lambda connection: run_state(connection, run_id)
+
+
+def metric_rows_digest(rows: list[Any]) -> dict[str, list[Any]]:
+    """Per key: ``[row count, multiset digest]`` of metric rows (objects with MLflow's
+    ``SqlMetric`` attributes)."""
+    hashes: dict[str, list[int]] = {}
+    for row in rows:
+        hashes.setdefault(row.key, []).append(
+            metric_row_hash(row.key, row.value, row.timestamp, row.step, row.is_nan))
+    return {key: [len(found), multiset_digest(found)] for key, found in sorted(hashes.items())}
+
+
+@contextmanager
+def open_store(tracking_uri: str) -> Iterator[sa.Connection]:
+    """A read connection to a prov store's database, after checking MLflow's schema version.
+
+    Raises :class:`UnknownSchemaError` naming the version found and the fix.
+    """
+    from mlflow_prov.journal import _engine_for
+
+    with _engine_for(tracking_uri).connect() as connection:
+        try:
+            versions = set(connection.execute(
+                sa.text("SELECT version_num FROM alembic_version")).scalars())
+        except sa.exc.SQLAlchemyError as error:
+            raise UnknownSchemaError(f"{tracking_uri}: no MLflow schema version found "
+                                     "(is this an MLflow store?)") from error
+        if not versions or not versions <= KNOWN_SCHEMAS:
+            raise UnknownSchemaError(
+                f"{tracking_uri}: MLflow schema {', '.join(sorted(versions)) or '(none)'} is "
+                "not one mlflow-prov was checked against; upgrade mlflow-prov "
+                "(or run `mlflow db upgrade` on the store)")
+        yield connection
+
+
+def read_runs(connection: sa.Connection, experiment_id: str | None = None,
+              run_id: str | None = None) -> dict[str, dict[str, Any]]:
+    """Every run row (all lifecycle stages), optionally of one experiment or one run."""
+    query = sa.select(*(_runs.c[name] for name in RUN_COLUMNS))
+    if experiment_id is not None:
+        query = query.where(_runs.c.experiment_id == int(experiment_id))
+    if run_id is not None:
+        query = query.where(_runs.c.run_uuid == run_id)
+    rows = connection.execute(query).all()
+    return {row.run_uuid: dict(row._mapping) for row in rows}
+
+
+def read_run_rows(connection: sa.Connection, run_id: str) -> RunRows:
+    """All of one run's stored rows: one query per table."""
+    parameters = {"run_id": run_id}
+    run = connection.execute(_RUN_SQL, parameters).first()
+    return RunRows(
+        run=dict(run._mapping) if run is not None else None,
+        tags=dict(connection.execute(_TAGS_SQL, parameters).all()),
+        params=dict(connection.execute(_PARAMS_SQL, parameters).all()),
+        metrics=[tuple(row) for row in connection.execute(_METRICS_SQL, parameters)],
+        latest_metrics=[tuple(row) for row in connection.execute(_LATEST_SQL, parameters)])

@@ -1,0 +1,342 @@
+"""``mlflow-prov verify`` catches every tamper: of the journal's rows and of MLflow's own rows.
+
+Each case starts from a copy of one store with a finished training run (sqlite: copying the
+folder takes milliseconds, MLflow's migrations take seconds), edits the database behind
+MLflow's back with plain SQL, and asserts the one line a user sees and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+
+from exporters.cli import main
+from mlflow_prov.uri import parse_prov_uri
+
+OTHER_RUN = "f" * 32
+
+
+@dataclass(frozen=True)
+class Store:
+    uri: str
+    run_id: str
+    experiment_id: str
+
+    def sql(self, *statements: str) -> None:
+        """Run statements (``:run`` and ``:chain`` bound) straight on the database."""
+        engine = sa.create_engine(parse_prov_uri(self.uri).db_uri)
+        try:
+            with engine.begin() as connection:
+                for statement in statements:
+                    connection.execute(sa.text(statement), {
+                        "run": self.run_id, "chain": f"run:{self.run_id}",
+                        "other": OTHER_RUN, "experiment_chain": f"experiment:{self.experiment_id}"})
+        finally:
+            engine.dispose()
+
+
+def train(uri: str) -> Store:
+    """A finished run with tags, params, single metrics, a metric batch and a duplicate."""
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("verify")
+    run_id = client.create_run(experiment_id, tags={"team": "vision"}).info.run_id
+    client.log_param(run_id, "lr", "0.1")
+    client.set_tag(run_id, "stage", "draft")
+    for step in range(3):
+        client.log_metric(run_id, "loss", 1.0 / (step + 1), timestamp=1_000 + step, step=step)
+    client.log_batch(run_id, metrics=[Metric("acc", step / 10, 2_000 + step, step)
+                                      for step in range(10)],
+                     params=[Param("batch", "32")], tags=[RunTag("stage", "final")])
+    client.log_metric(run_id, "loss", 1.0, timestamp=1_000, step=0)  # MLflow skips duplicates
+    client.log_metric(run_id, "nan", float("nan"), timestamp=3_000, step=0)
+    client.log_metric(run_id, "inf", float("inf"), timestamp=3_000, step=0)
+    client.set_terminated(run_id)
+    return Store(uri, run_id, experiment_id)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> tuple[Path, Store]:
+    folder = tmp_path_factory.mktemp("template") / "runs"
+    return folder, train(f"prov://{folder}")
+
+
+@pytest.fixture
+def store(template, tmp_path) -> Store:
+    folder, trained = template
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    return Store(f"prov://{copy}", trained.run_id, trained.experiment_id)
+
+
+def verify(uri: str, *args: str) -> tuple[int, list[str]]:
+    result = CliRunner().invoke(main, ["verify", "--tracking-uri", uri, *args])
+    return result.exit_code, result.output.splitlines()
+
+
+def test_an_untouched_store_verifies(store):
+    code, lines = verify(store.uri)
+    assert code == 0, lines
+    assert lines[-1].startswith("ok: 2 chain(s), 1 run(s), 15 metric row(s)")
+
+
+# (case, SQL, text the problem line must contain, what it must name)
+JOURNAL_TAMPERS = [
+    ("edited event",
+     ["UPDATE prov_journal SET payload = replace(payload, '0.1', '0.9') "
+      "WHERE chain = :chain AND kind = 'run.params_logged'"],
+     "content does not match its hash", "chain run:"),
+    ("deleted event",
+     ["DELETE FROM prov_journal WHERE seq = (SELECT MIN(seq) FROM prov_journal "
+      "WHERE chain = :chain AND kind = 'run.metrics_logged')"],
+     "links to", "chain run:"),
+    ("reordered events",
+     ["UPDATE prov_journal SET seq = (SELECT MAX(seq) + 1 FROM prov_journal) WHERE seq = "
+      "(SELECT MIN(seq) FROM prov_journal WHERE chain = :chain AND kind = 'run.params_logged')"],
+     "links to", "chain run:"),
+    ("inserted event",
+     ["INSERT INTO prov_journal (time_us, chain, experiment_id, run_id, kind, payload, writer, "
+      "prev_hash, hash) SELECT time_us, chain, experiment_id, run_id, kind, payload, writer, "
+      "hash, hash FROM prov_journal WHERE seq = (SELECT MAX(seq) FROM prov_journal "
+      "WHERE chain = :chain)"],
+     "does not match its hash", "chain run:"),
+    ("event moved to another chain",
+     ["UPDATE prov_journal SET chain = :experiment_chain WHERE seq = (SELECT MIN(seq) FROM "
+      "prov_journal WHERE chain = :chain AND kind = 'run.params_logged')"],
+     "links to", "chain run:"),
+    ("missing head row",
+     ["DELETE FROM prov_journal_heads WHERE chain = :chain"],
+     "head row missing", "chain run:"),
+    ("truncated tail",
+     ["DELETE FROM prov_journal WHERE seq = (SELECT MAX(seq) FROM prov_journal "
+      "WHERE chain = :chain)"],
+     "head says", "chain run:"),
+    ("truncated tail, head row rewritten to match",
+     ["DELETE FROM prov_journal WHERE seq = (SELECT MAX(seq) FROM prov_journal "
+      "WHERE chain = :chain)",
+      "UPDATE prov_journal_heads SET length = length - 1, last_hash = (SELECT hash FROM "
+      "prov_journal WHERE seq = (SELECT MAX(seq) FROM prov_journal WHERE chain = :chain)) "
+      "WHERE chain = :chain"],
+     "status is 'FINISHED', the journal recorded 'RUNNING'", "(MLflow runs row)"),
+    ("deleted chain while MLflow has the run",
+     ["DELETE FROM prov_journal WHERE chain = :chain",
+      "DELETE FROM prov_journal_heads WHERE chain = :chain"],
+     "chain missing", "chain run:"),
+]
+
+MLFLOW_TAMPERS = [
+    ("metric value edited",
+     ["UPDATE metrics SET value = 9 WHERE run_uuid = :run AND key = 'loss' AND step = 1"],
+     "values differ from the 1 journaled rows (edited)", "metric 'loss' step 1"),
+    ("metric row inserted",
+     ["INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) "
+      "VALUES ('loss', 0.5, 99999, :run, 7, false)"],
+     "matches no journaled write (inserted", "metric 'loss' step 7"),
+    ("metric row inserted inside a journaled batch",
+     ["INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) "
+      "VALUES ('acc', 0.55, 2005, :run, 5, false)"],
+     "1 rows more than the 10 journaled (inserted)", "metric 'acc' steps 0-9"),
+    ("metric row deleted",
+     ["DELETE FROM metrics WHERE run_uuid = :run AND key = 'acc' AND step = 3"],
+     "1 of 10 journaled rows missing (deleted)", "metric 'acc' steps 0-9"),
+    ("NaN turned into a number",
+     ["UPDATE metrics SET is_nan = false WHERE run_uuid = :run AND key = 'nan'"],
+     "(edited)", "metric 'nan' step 0"),
+    ("latest metric edited",
+     ["UPDATE latest_metrics SET value = 0.01 WHERE run_uuid = :run AND key = 'loss'"],
+     "the metric rows say 0.3333333333333333 at step 2 (edited)", "latest metric 'loss'"),
+    ("latest metric inserted",
+     ["INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
+      "VALUES ('ghost', 1, 1, 1, false, :run)"],
+     "without any metric row (inserted)", "latest metric 'ghost'"),
+    ("latest metric deleted",
+     ["DELETE FROM latest_metrics WHERE run_uuid = :run AND key = 'acc'"],
+     "(deleted)", "latest metric 'acc'"),
+    ("param edited",
+     ["UPDATE params SET value = '0.9' WHERE run_uuid = :run AND key = 'lr'"],
+     "MLflow has '0.9', the journal recorded '0.1' (edited)", "param 'lr'"),
+    ("param inserted",
+     ["INSERT INTO params (key, value, run_uuid) VALUES ('seed', '7', :run)"],
+     "never journaled (inserted)", "param 'seed'"),
+    ("param deleted",
+     ["DELETE FROM params WHERE run_uuid = :run AND key = 'batch'"],
+     "missing in MLflow (deleted)", "param 'batch'"),
+    ("tag edited",
+     ["UPDATE tags SET value = 'draft' WHERE run_uuid = :run AND key = 'stage'"],
+     "MLflow has 'draft', the journal recorded 'final' (edited)", "tag 'stage'"),
+    ("tag inserted",
+     ["INSERT INTO tags (key, value, run_uuid) VALUES ('approved', 'yes', :run)"],
+     "never journaled (inserted)", "tag 'approved'"),
+    ("tag deleted",
+     ["DELETE FROM tags WHERE run_uuid = :run AND key = 'team'"],
+     "missing in MLflow (deleted)", "tag 'team'"),
+    ("run status edited",
+     ["UPDATE runs SET status = 'FAILED' WHERE run_uuid = :run"],
+     "status is 'FAILED', the journal recorded 'FINISHED'", "(MLflow runs row)"),
+    ("run user edited",
+     ["UPDATE runs SET user_id = 'mallory' WHERE run_uuid = :run"],
+     "user_id is 'mallory'", "(MLflow runs row)"),
+    ("run column the journal does not spell out edited",
+     ["UPDATE runs SET source_name = 'elsewhere.py' WHERE run_uuid = :run"],
+     "a column differs from the journal's digest", "(MLflow runs row)"),
+    ("run row deleted",
+     ["DELETE FROM latest_metrics WHERE run_uuid = :run",
+      "DELETE FROM metrics WHERE run_uuid = :run", "DELETE FROM params WHERE run_uuid = :run",
+      "DELETE FROM tags WHERE run_uuid = :run", "DELETE FROM runs WHERE run_uuid = :run"],
+     "MLflow's runs table has no row for it", "run "),
+    ("run row inserted (an unjournaled run)",
+     ["INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, "
+      "status, start_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
+      "SELECT :other, name, source_type, source_name, entry_point_name, user_id, status, "
+      "start_time, source_version, lifecycle_stage, artifact_uri, experiment_id FROM runs "
+      "WHERE run_uuid = :run"],
+     "chain missing", f"chain run:{OTHER_RUN}"),
+]
+
+
+@pytest.mark.parametrize(("case", "statements", "what", "where"),
+                         JOURNAL_TAMPERS + MLFLOW_TAMPERS,
+                         ids=[case[0] for case in JOURNAL_TAMPERS + MLFLOW_TAMPERS])
+def test_a_tamper_is_reported_on_one_line(store, case, statements, what, where):
+    store.sql(*statements)
+    code, lines = verify(store.uri)
+    assert code == 1, lines
+    matching = [line for line in lines if what in line]
+    assert matching, f"{case}: no line says {what!r}: {lines}"
+    assert any(where in line for line in matching), matching
+    assert lines[-1].startswith("FAILED:")
+
+
+def test_json_report_and_selection(store):
+    store.sql("UPDATE params SET value = '0.9' WHERE run_uuid = :run AND key = 'lr'")
+    result = CliRunner().invoke(main, ["verify", "--tracking-uri", store.uri, "--experiment",
+                                       "verify", "--run", store.run_id, "--json"])
+    report = json.loads(result.output)
+    assert result.exit_code == 1 and not report["ok"]
+    assert report["runs"] == 1 and report["metric_rows"] == 15
+    assert any("param 'lr'" in line for line in report["problems"])
+
+
+def test_long_values_are_journaled_as_mlflow_stored_them(prov_uri):
+    """A 10 MB tag and a 10,000-character param: MLflow keeps 8,000 and 6,000 characters; the
+    journal keeps the same, with the original's length and SHA-256, and verify agrees."""
+    import hashlib
+
+    from mlflow_prov.journal import read_events
+
+    client = MlflowClient(prov_uri)
+    run_id = client.create_run(client.create_experiment("long")).info.run_id
+    tag, param = "t" * 10_000_000, "p" * 10_000
+    client.set_tag(run_id, "blob", tag)
+    client.log_param(run_id, "long", param)
+    client.log_batch(run_id, tags=[RunTag("blob2", tag)])
+    run = client.get_run(run_id)
+    assert run.data.tags["blob"] == tag[:8000] and run.data.params["long"] == param[:6000]
+    events = list(read_events(prov_uri, run_id=run_id))
+    largest = max(len(json.dumps(event.payload)) for event in events)
+    assert largest < 20_000, largest
+    tagged = next(e for e in events if "blob" in e.payload.get("tags", {}))
+    assert tagged.payload["tags"]["blob"] == tag[:8000]
+    assert tagged.payload["cut"]["blob"] == {
+        "length": 10_000_000, "sha256": hashlib.sha256(tag.encode()).hexdigest()}
+    logged = next(e for e in events if "long" in e.payload.get("params", {}))
+    assert logged.payload["params"]["long"] == param[:6000]
+    assert logged.payload["cut"]["long"]["length"] == 10_000
+    assert verify(prov_uri)[0] == 0
+
+
+@pytest.mark.parametrize("rewrite", ["rehash", "truncate"])
+def test_checkpoint_catches_a_rewritten_history(store, tmp_path, rewrite):
+    """Two rewrites that every hash and digest agree with, so verify alone reads them as
+    intact: an event edited and every hash after it recomputed (head included), and the last
+    event dropped with the head and MLflow's run row set back to match. The signed checkpoint
+    of the heads catches both."""
+    from mlflow_prov.journal import event_hash
+
+    checkpoint, key = tmp_path / "heads.json", tmp_path / "keys" / "signing.pem"
+    code, lines = verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))
+    assert code == 0, lines
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert any(f"created the checkpoint signing key {key}" in line for line in lines)
+    assert json.loads(checkpoint.read_text())["heads"][f"run:{store.run_id}"][0] == 12
+
+    if rewrite == "rehash":
+        store.sql("UPDATE prov_journal SET writer = replace(writer, '\"user\":', "
+                  "'\"user\":\"mallory\",\"was\":') WHERE seq = (SELECT MIN(seq) "
+                  "FROM prov_journal WHERE chain = :chain)")
+        expected = f"chain run:{store.run_id}: event 12 no longer hashes to"
+    else:
+        store.sql("DELETE FROM prov_journal WHERE seq = (SELECT MAX(seq) FROM prov_journal "
+                  "WHERE chain = :chain)",
+                  "UPDATE runs SET status = 'RUNNING', end_time = NULL WHERE run_uuid = :run")
+        expected = f"chain run:{store.run_id}: has fewer than the 12 events checkpointed"
+    _rehash(store, event_hash)
+    assert verify(store.uri)[0] == 0, "expected to pass without a checkpoint"
+
+    code, lines = verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))
+    assert code == 1
+    assert any(line.startswith(expected) for line in lines), lines
+    assert any("not updated" in line for line in lines)
+
+
+def test_a_forged_checkpoint_is_refused(store, tmp_path):
+    checkpoint, key = tmp_path / "heads.json", tmp_path / "signing.pem"
+    assert verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))[0] == 0
+    forged = json.loads(checkpoint.read_text())
+    forged["heads"][f"run:{store.run_id}"][0] = 1
+    checkpoint.write_text(json.dumps(forged))
+    code, lines = verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))
+    assert code == 1 and lines == [f"Error: {checkpoint}: signature does not verify with this "
+                                   "key (the checkpoint was edited, or signed with another "
+                                   "--key)"]
+
+
+def _rehash(store: Store, event_hash) -> None:
+    """What an attacker with write access does: recompute every link and the head."""
+    engine = sa.create_engine(parse_prov_uri(store.uri).db_uri)
+    try:
+        with engine.begin() as connection:
+            rows = connection.execute(sa.text(
+                "SELECT * FROM prov_journal WHERE chain = :chain ORDER BY seq"),
+                {"chain": f"run:{store.run_id}"}).all()
+            previous = None
+            for row in rows:
+                digest = event_hash(previous, row.chain, row.time_us, row.kind,
+                                    row.experiment_id, row.run_id, row.payload, row.writer)
+                connection.execute(sa.text("UPDATE prov_journal SET prev_hash = :p, hash = :h "
+                                           "WHERE seq = :s"),
+                                   {"p": previous, "h": digest, "s": row.seq})
+                previous = digest
+            connection.execute(sa.text("UPDATE prov_journal_heads SET last_hash = :h, "
+                                       "length = :n WHERE chain = :chain"),
+                               {"h": previous, "n": len(rows), "chain": f"run:{store.run_id}"})
+    finally:
+        engine.dispose()
+
+
+def test_bad_input_is_one_line(tmp_path, sqlite_uri):
+    code, lines = verify(f"prov://{tmp_path / 'nowhere'}")
+    assert code == 1 and len(lines) == 1 and "no prov store at" in lines[0]
+    code, lines = verify(sqlite_uri)
+    assert code == 1 and len(lines) == 1 and "not a prov store URI" in lines[0]
+    result = CliRunner().invoke(main, ["verify"], env={"MLFLOW_TRACKING_URI": ""})
+    assert result.exit_code == 2 and "pass --tracking-uri" in result.output
+
+
+@pytest.mark.slow
+def test_tampers_are_reported_on_postgresql(prov_postgres_uri):
+    trained = train(prov_postgres_uri)
+    assert verify(prov_postgres_uri)[0] == 0
+    for _, statements, what, where in [JOURNAL_TAMPERS[5], MLFLOW_TAMPERS[0],
+                                       MLFLOW_TAMPERS[3], MLFLOW_TAMPERS[8],
+                                       MLFLOW_TAMPERS[11], MLFLOW_TAMPERS[14]]:
+        trained.sql(*statements)
+        code, lines = verify(prov_postgres_uri)
+        assert code == 1 and any(what in line and where in line for line in lines), lines
