@@ -18,6 +18,7 @@ import json
 import math
 import numbers
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -211,7 +212,11 @@ def now_us() -> int:
 
 # --- read API -------------------------------------------------------------------------------
 
-_engines: dict[str, sa.engine.Engine] = {}
+# Read engines by database URI, least recently used first. Bounded: a long-lived process
+# (a server, a notebook) that reads many stores keeps at most this many connection pools;
+# the one evicted is disposed. dispose_engines() releases them all.
+MAX_ENGINES = 8
+_engines: OrderedDict[str, sa.engine.Engine] = OrderedDict()
 _engines_lock = threading.Lock()
 
 
@@ -223,10 +228,16 @@ def _engine_for(tracking_uri: str) -> sa.engine.Engine:
             f"{tracking_uri!r} is not a prov store URI, so it has no provenance journal "
             "(prov:///dir, prov+sqlite://, prov+postgresql://, prov+mysql://)")
     db_uri = parse_prov_uri(tracking_uri).db_uri
+    evicted: list[sa.engine.Engine] = []
     with _engines_lock:
         if db_uri not in _engines:
             _engines[db_uri] = sa.create_engine(db_uri, pool_pre_ping=True)
-        return _engines[db_uri]
+            while len(_engines) > MAX_ENGINES:
+                evicted.append(_engines.popitem(last=False)[1])
+        engine = _engines[db_uri]
+    for old in evicted:
+        old.dispose()
+    return engine
 
 
 def _decode(row: Any) -> JournalEvent:
