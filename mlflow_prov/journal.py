@@ -220,6 +220,15 @@ _engines: OrderedDict[str, sa.engine.Engine] = OrderedDict()
 _engines_lock = threading.Lock()
 
 
+def dispose_engines() -> None:
+    """Close every cached read engine's pooled connections (they reopen on the next read)."""
+    with _engines_lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
+        engine.dispose()
+
+
 def _engine_for(tracking_uri: str) -> sa.engine.Engine:
     from mlflow_prov.uri import is_prov_uri, parse_prov_uri
 
@@ -230,7 +239,9 @@ def _engine_for(tracking_uri: str) -> sa.engine.Engine:
     db_uri = parse_prov_uri(tracking_uri).db_uri
     evicted: list[sa.engine.Engine] = []
     with _engines_lock:
-        if db_uri not in _engines:
+        if db_uri in _engines:
+            _engines.move_to_end(db_uri)
+        else:
             _engines[db_uri] = sa.create_engine(db_uri, pool_pre_ping=True)
             while len(_engines) > MAX_ENGINES:
                 evicted.append(_engines.popitem(last=False)[1])
