@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mlflow_prov.journal import chain_hash_at
+from exporters.records import RunRecord
+from mlflow_prov.journal import chain_hash_at, chain_head
 from mlflow_prov.vocabulary import JOURNAL_HEAD_ATTRIBUTE, JOURNAL_HEAD_IRI, run_chain
 
 METADATA = "ro-crate-metadata.json"
@@ -72,3 +74,9 @@ def _check_head(tracking_uri: str, run_id: str, head: Any) -> str | None:
         return (f"run {run_id}: event {length} of the store's chain no longer hashes to "
                 f"{recorded[:12]}… (rewritten since the export, or another store)")
     return None
+
+
+def with_journal_head(record: RunRecord, tracking_uri: str) -> RunRecord:
+    """The run record with its chain's head as it is now, for the export to embed."""
+    head = chain_head(tracking_uri, run_chain(record.run_id))
+    return replace(record, journal_head=format_head(*head) if head else None)

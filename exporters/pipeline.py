@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from exporters import collect, fast_metrics
 from exporters.artifacts import ArtifactCache
+from exporters.crate_heads import with_journal_head
 from exporters.errors import ExportError, WriterError
 from exporters.layout import experiment_dir, run_dir
 from exporters.options import ExportOptions, WriterContext
@@ -63,7 +64,7 @@ def export(experiment: str, out_dir: str | os.PathLike[str], *,
                 if available else None, artifacts=artifacts)
             record, files = stream_metrics(client, record, run_dir(exp_dir, record.run_id),
                                            options)
-            records.append(record)
+            records.append(with_journal_head(record, uri) if available else record)
             written[record.run_id] = files
         files = write_documents(exp_record, records, written, exp_dir, options, artifacts)
     return ExportResult(experiment_dir=exp_dir, files=tuple(files), run_count=len(records))

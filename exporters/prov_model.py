@@ -29,7 +29,7 @@ from exporters.records import (
     RunRecord,
 )
 from exporters.versions import package_version
-from mlflow_prov.vocabulary import EventKind
+from mlflow_prov.vocabulary import JOURNAL_HEAD_ATTRIBUTE, EventKind
 
 MLFLOW = Namespace("mlflow", "urn:mlflow:")
 MLFLOWPROV = Namespace("mlflowprov", "https://w3id.org/mlflow-prov/ns#")
@@ -210,6 +210,7 @@ def add_run_activity(scope: RunScope) -> None:
         (MLFLOWPROV["artifactUri"], run.artifact_uri),
         (MLFLOWPROV["historyAvailable"], scope.experiment.history_available),
         (MLFLOWPROV["journalIntact"], run.journal_intact),
+        (MLFLOWPROV[JOURNAL_HEAD_ATTRIBUTE], run.journal_head),
     ]))
 
 

@@ -149,7 +149,9 @@ class ModelVersionRecord:
 class RunRecord:
     """One MLflow run and everything the export says about it.
 
-    ``journal_intact`` is the journal's hash-chain check for the run (``None``: no journal).
+    ``journal_intact`` is the journal's hash-chain check for the run (``None``: no journal);
+    ``journal_head`` the chain's head at export time (``"<length>:<last hash>"``), so
+    ``mlflow-prov verify --crate`` can later check the export against its store.
     ``source_*``/``git_*`` come from MLflow's ``mlflow.source.*`` tags; ``tags`` excludes
     nothing but is already redacted for secrets. ``metrics`` is filled while the metric series
     are streamed (see ``exporters.export``).
@@ -181,6 +183,7 @@ class RunRecord:
     metrics: tuple[MetricSummary, ...] = ()
     history: tuple[HistoryEvent, ...] = ()
     journal_intact: bool | None = None
+    journal_head: str | None = None
 
 
 @dataclass(frozen=True)

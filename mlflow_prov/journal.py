@@ -401,6 +401,17 @@ def chain_heads(tracking_uri: str) -> dict[str, tuple[int, str | None]]:
         return {chain: heads.get(chain, (0, None)) for chain in {*heads, *chains}}
 
 
+def chain_head(tracking_uri: str, chain: str) -> tuple[int, str | None] | None:
+    """One chain's head row (length, last hash), or ``None`` when it has none: what an export
+    embeds so that the export can be checked against its store later."""
+    engine = _engine_for(tracking_uri)
+    query = sa.select(heads_table.c.length, heads_table.c.last_hash).where(
+        heads_table.c.chain == chain)
+    with engine.connect() as connection:
+        row = connection.execute(query).first()
+    return (row.length, row.last_hash) if row is not None else None
+
+
 def chain_hash_at(tracking_uri: str, chain: str, position: int) -> str | None:
     """The hash of a chain's ``position``-th event (1-based, in write order), or ``None`` when
     the chain is shorter: how a checkpoint proves the chain still starts as it did."""

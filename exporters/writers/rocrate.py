@@ -41,11 +41,12 @@ from exporters.layout import (
 )
 from exporters.options import WriterContext
 from exporters.records import ArtifactRecord, ExperimentRecord, MetricSummary, RunRecord
-from mlflow_prov.vocabulary import unit_for_key
+from mlflow_prov.vocabulary import JOURNAL_HEAD_ATTRIBUTE, JOURNAL_HEAD_IRI, unit_for_key
 
 PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
 EXTRA_TERMS = {"sha256": "http://schema.org/sha256",
-               "resourceUsage": "https://w3id.org/ro/terms/workflow-run#resourceUsage"}
+               "resourceUsage": "https://w3id.org/ro/terms/workflow-run#resourceUsage",
+               JOURNAL_HEAD_ATTRIBUTE: JOURNAL_HEAD_IRI}
 # The profile allows only completed and failed; a run still going gets no actionStatus.
 ACTION_STATUS = {"FINISHED": "http://schema.org/CompletedActionStatus",
                  "FAILED": "http://schema.org/FailedActionStatus",
@@ -182,7 +183,8 @@ class _CrateBuilder:
         if run.status in ("FAILED", "KILLED"):
             properties["error"] = f"MLflow run status {run.status}"
         optional = {"startTime": _iso(run.start_time), "endTime": _iso(run.end_time),
-                    "actionStatus": ACTION_STATUS.get(run.status)}
+                    "actionStatus": ACTION_STATUS.get(run.status),
+                    JOURNAL_HEAD_ATTRIBUTE: run.journal_head}
         properties.update({k: v for k, v in optional.items() if v})
         links = {"agent": [self._agent(run.user)] if run.user else [],
                  "object": self._objects(run), "result": list(result_ids),

@@ -340,3 +340,31 @@ def test_tampers_are_reported_on_postgresql(prov_postgres_uri):
         trained.sql(*statements)
         code, lines = verify(prov_postgres_uri)
         assert code == 1 and any(what in line and where in line for line in lines), lines
+
+
+def test_an_export_embeds_the_journal_head_and_a_crate_is_checked_against_its_store(
+        store, tmp_path):
+    from validators import seed_rocrate_cache, validate_crate
+
+    from exporters.options import ExportOptions
+    from exporters.pipeline import export
+    from mlflow_prov.journal import event_hash
+
+    result = export("verify", tmp_path / "out", tracking_uri=store.uri,
+                    options=ExportOptions(formats=("prov-json", "rocrate")))
+    crate = next(path for path in result.files if path.name.endswith(".zip"))
+    document = next(path for path in result.files if path.name == "prov.json").read_text()
+    assert '"mlflowprov:journalHead"' in document and ":12:" not in document
+    code, lines = verify(store.uri, "--crate", str(crate))
+    assert code == 0, lines
+    report = validate_crate(crate, seed_rocrate_cache(tmp_path / "rocv"), "REQUIRED")
+    assert report.passed, report.issues
+
+    store.sql("DELETE FROM prov_journal WHERE seq = (SELECT MAX(seq) FROM prov_journal "
+              "WHERE chain = :chain)",
+              "UPDATE runs SET status = 'RUNNING', end_time = NULL WHERE run_uuid = :run")
+    _rehash(store, event_hash)
+    code, lines = verify(store.uri, "--crate", str(crate))
+    assert code == 1
+    assert any(line.startswith(f"{crate}: run {store.run_id}: the store's chain has fewer "
+                               "than the 12 events") for line in lines), lines

@@ -13,7 +13,7 @@ JOURNAL_READ_API = {"mlflow_prov.journal": {"read_events", "verify_chain",
                                             "require_existing_store",
                                             "JournalUnavailableError", "JournalEvent",
                                             "read_events_page", "EventPage",
-                                            "chain_heads", "chain_hash_at"},
+                                            "chain_heads", "chain_hash_at", "chain_head"},
                     # documented fast read of MLflow's run tables, for verify (issue 10)
                     "mlflow_prov.stored_rows": {"open_store", "read_runs", "read_run_rows",
                                                 "run_state", "RunRows", "RUN_COLUMNS",
