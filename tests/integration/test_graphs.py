@@ -220,3 +220,26 @@ def test_quickstart_says_where_to_look_and_why_svg_is_missing(tmp_path):
     assert "SVG skipped because Graphviz's 'dot' is not installed" in done.stdout
     assert f"mlflow-prov ui --backend-store-uri prov://{tmp_path / 'runs'}" in done.stdout
     assert not list(tmp_path.rglob("*.svg"))
+
+
+def test_graphs_and_html_keep_the_export_privacy_rules(tmp_path):
+    """A token in the repo URL, a secret param and the home folder's user reach neither the
+    DOT graph nor the HTML view under --pseudonymize."""
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = client.create_experiment("leaks",
+                                             artifact_location=(tmp_path / "a").as_uri())
+    run = client.create_run(experiment_id, tags={
+        "mlflow.source.git.repoURL": "https://x-access-token:s3cretvalue123@github.com/acme/r.git",
+        "mlflow.source.name": "/home/carol/projects/train.py", "mlflow.user": "carol"})
+    client.log_param(run.info.run_id, "api_token", "tok-s3cretvalue456")
+    client.set_terminated(run.info.run_id)
+    result = export("leaks", tmp_path / "out", tracking_uri=client.tracking_uri,
+                    options=ExportOptions(formats=("dot", "html"), pseudonymize=True,
+                                          show_progress=False))
+    files = [p for p in result.experiment_dir.rglob("*") if p.suffix in (".dot", ".html")]
+    assert len(files) == 4
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert "s3cretvalue" not in text and "carol" not in text, path.name
+    run_html = (result.experiment_dir / f"run-{run.info.run_id}" / "graph.html").read_text()
+    assert "api_token = [redacted]" in run_html and "/home/user-" in run_html
