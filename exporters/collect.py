@@ -21,9 +21,10 @@ from mlflow import MlflowClient
 from mlflow.entities import Experiment, LoggedModel, Metric, Run, ViewType
 from mlflow.exceptions import MlflowException
 
-from exporters.artifacts import ArtifactCache, artifact_uri
+from exporters.artifacts import ArtifactCache, artifact_uri, local_path
 from exporters.contexts import metric_context, metric_source, run_context_prefixes
 from exporters.errors import ReaderError
+from exporters.guards import skip_reason
 from exporters.options import ExportOptions
 from exporters.privacy import (
     Pseudonymizer,
@@ -373,13 +374,20 @@ def _hash_file(cache: ArtifactCache, root_uri: str, path: str) -> ArtifactRecord
     """Size and sha256 of one artifact, read through the export's cache (in place when
     local, downloaded once when remote); a read error names the artifact."""
     uri = artifact_uri(root_uri, path)
+    local, root = local_path(uri), local_path(root_uri)
+    skipped = skip_reason(root, local) if local is not None and root is not None else None
+    if skipped:  # never follow a link out of the store (it could name any file)
+        return ArtifactRecord(path=path, size=None, sha256=None, uri=uri, skipped=skipped)
     try:
         size, sha256 = cache.digest(root_uri, path)
         return ArtifactRecord(path=path, size=size, sha256=sha256, uri=uri)
     except MlflowException as exc:
         raise ReaderError(f"cannot download artifact {redact_uri(uri)}: {exc.message}") from exc
-    except OSError as exc:  # unreadable file, full temporary disk: name the artifact
-        raise ReaderError(f"cannot read artifact {redact_uri(uri)}: "
+    except OSError as exc:
+        if local is not None:  # one unreadable local file is recorded; the rest exports
+            return ArtifactRecord(path=path, size=None, sha256=None, uri=uri,
+                                  skipped=f"unreadable: {exc.strerror or exc}")
+        raise ReaderError(f"cannot read artifact {redact_uri(uri)}: "  # e.g. full temp disk
                           f"{exc.strerror or exc}") from exc
 
 

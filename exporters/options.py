@@ -47,6 +47,11 @@ class ExportOptions:
     context_prefixes: dict[str, str] = field(
         default_factory=lambda: dict(DEFAULT_CONTEXT_PREFIXES))
     show_progress: bool | None = None
+    # Hardening (issue 10): seconds any wait on a server may take (None: MLflow's defaults);
+    # keys (or regular expressions over whole keys) whose values are redacted; parts left out.
+    timeout: float | None = None
+    redact: tuple[str, ...] = ()
+    omit: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

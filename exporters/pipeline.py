@@ -14,10 +14,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from exporters import collect, fast_metrics
+from exporters import collect, fast_metrics, guards
 from exporters.artifacts import ArtifactCache
 from exporters.crate_heads import with_journal_head
-from exporters.errors import ExportError, WriterError
+from exporters.errors import ExportError, ReaderError, WriterError
 from exporters.layout import experiment_dir, run_dir
 from exporters.options import ExportOptions, WriterContext
 from exporters.privacy import Pseudonymizer
@@ -40,10 +40,34 @@ def export(experiment: str, out_dir: str | os.PathLike[str], *,
            filter_string: str | None = None,
            options: ExportOptions | None = None) -> ExportResult:
     """Export one experiment (all runs, the given ``run_ids``, or those matching the MLflow
-    search ``filter_string``) to ``out_dir/<experiment>/``. Raises :class:`ExportError`."""
+    search ``filter_string``) to ``out_dir/<experiment>/``. Raises :class:`ExportError`.
+
+    Atomic: written into a staging folder beside the target and renamed into place, so a
+    failed export leaves nothing that looks complete. Without ``tracking_uri`` MLflow's
+    default store is read only if it exists; ``options.timeout`` bounds waits on servers."""
     options = options or ExportOptions()
     validate_formats(options)
-    uri = tracking_uri or _default_tracking_uri()
+    uri, defaulted = guards.resolve_tracking_uri(tracking_uri)
+    with guards.request_limits(uri, options.timeout):
+        client = collect.open_client(uri)
+        try:
+            collect.find_experiment(client, experiment)
+        except ReaderError as exc:
+            raise guards.explain_missing_experiment(exc, client, uri, defaulted) from exc
+        with guards.StagedOutput(Path(out_dir)) as staging:
+            try:
+                result = _export(experiment, staging.root, tracking_uri=uri, run_ids=run_ids,
+                                 filter_string=filter_string, options=options)
+            except OSError as exc:  # disk full, permissions: one line, nothing published
+                raise guards.as_export_error(exc, Path(out_dir)) from exc
+            final, files = staging.publish(result.experiment_dir, result.files)
+    return replace(result, experiment_dir=final, files=files)
+
+
+def _export(experiment: str, out_dir: Path, *, tracking_uri: str, run_ids: Sequence[str],
+            filter_string: str | None, options: ExportOptions) -> ExportResult:
+    """:func:`export` into ``out_dir`` (the staging folder) from a resolved URI."""
+    uri = tracking_uri
     client = collect.open_client(uri)
     found = collect.find_experiment(client, experiment)
     runs = collect.find_runs(client, found.experiment_id, tuple(run_ids), filter_string)
@@ -51,6 +75,8 @@ def export(experiment: str, out_dir: str | os.PathLike[str], *,
     available, exp_events, run_events = collect.read_history(uri, found.experiment_id,
                                                              pseudonymize)
     exp_record = collect.experiment_record(found, uri, available, exp_events)
+    redactions = guards.compile_redactions(options.redact)
+    exp_record = guards.apply_user_privacy_experiment(exp_record, redactions, options.omit)
     models = collect.logged_models_by_run(client, found.experiment_id)
     exp_dir = experiment_dir(Path(out_dir), found.name, found.experiment_id)
     records, written = [], {}
@@ -62,8 +88,10 @@ def export(experiment: str, out_dir: str | os.PathLike[str], *,
                 history=run_events.get(run.info.run_id, []),
                 journal_intact=collect.journal_intact(uri, run.info.run_id)
                 if available else None, artifacts=artifacts)
-            record, files = stream_metrics(client, record, run_dir(exp_dir, record.run_id),
-                                           options)
+            record = guards.apply_user_privacy(record, redactions, options.omit)
+            record, files = (stream_metrics(client, record, run_dir(exp_dir, record.run_id),
+                                            options)
+                             if "metrics" not in options.omit else (record, []))
             records.append(with_journal_head(record, uri) if available else record)
             written[record.run_id] = files
         files = write_documents(exp_record, records, written, exp_dir, options, artifacts)
@@ -76,12 +104,6 @@ def _packed_later(options: ExportOptions) -> Callable[[int], bool]:
     limit = options.max_artifact_bytes
     crate = "rocrate" in options.formats
     return lambda size: crate and (limit is None or size <= limit)
-
-
-def _default_tracking_uri() -> str:
-    import mlflow
-
-    return mlflow.get_tracking_uri()
 
 
 def validate_formats(options: ExportOptions) -> None:

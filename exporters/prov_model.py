@@ -427,6 +427,7 @@ def artifact_attributes(artifact: ArtifactRecord, kind: QualifiedName):
         (PROV["type"], kind), (PROV["label"], artifact.path),
         (MLFLOWPROV["path"], artifact.path), (MLFLOWPROV["size"], artifact.size),
         (MLFLOWPROV["sha256"], artifact.sha256), (PROV["location"], artifact.uri),
+        (MLFLOWPROV["skipped"], artifact.skipped),
     ])
 
 

@@ -100,12 +100,15 @@ class DatasetRecord:
 @dataclass(frozen=True)
 class ArtifactRecord:
     """One artifact file, sized and hashed at export whatever its size (``sha256``/``size``
-    are ``None`` only for records built without reading the file); ``uri`` is absolute."""
+    are ``None`` only for records built without reading the file); ``uri`` is absolute.
+    ``skipped`` says why a file was not read (a symbolic link, unreadable): it is exported
+    as ``mlflowprov:skipped`` and the rest of the run still exports."""
 
     path: str
     size: int | None
     sha256: str | None
     uri: str
+    skipped: str | None = None
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from mlflow_prov.compat import managed_session_maker, routing_session_maker
 from mlflow_prov.events import REGISTRY_HOOKS, TRACKING_HOOKS, Hook, WriteContext
 from mlflow_prov.identity import writer_identity
 from mlflow_prov.journal import append_event, ensure_tables, now_us
+from mlflow_prov.preflight import check_location
 from mlflow_prov.stored_rows import state_recorder
 from mlflow_prov.uri import ProvLocation, parse_prov_uri
 
@@ -346,8 +347,7 @@ def _resolve(store_uri: str, artifact_uri: str | None) -> tuple[ProvLocation, st
     location = parse_prov_uri(store_uri)
     use_uri_root = location.artifact_root_in_uri or not artifact_uri
     root = location.default_artifact_root if use_uri_root else artifact_uri
-    if location.embedded_dir is not None:
-        location.embedded_dir.mkdir(parents=True, exist_ok=True)
+    check_location(location)  # one line, not a raw OSError or ~100 s of MLflow's retries
     return location, root
 
 

@@ -9,6 +9,7 @@ import click
 
 from exporters.compress import compress_run_folders
 from exporters.errors import ExportError
+from exporters.guards import DEFAULT_TIMEOUT, OMITTABLE, compile_redactions
 from exporters.options import (
     DEFAULT_FORMATS,
     DEFAULT_GRAPH_DETAIL,
@@ -59,6 +60,27 @@ def parse_prefixes(ctx: click.Context, param: click.Parameter,
     return pairs
 
 
+def parse_redactions(ctx: click.Context, param: click.Parameter,
+                     value: tuple[str, ...]) -> tuple[str, ...]:
+    """``--redact`` values, each checked to compile as a regular expression."""
+    try:
+        compile_redactions(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def parse_omit(ctx: click.Context, param: click.Parameter,
+               value: tuple[str, ...]) -> frozenset[str]:
+    """``--omit tags --omit params`` or ``--omit tags,params``, each a part the export has."""
+    parts = frozenset(p.strip() for item in value for p in item.split(",") if p.strip())
+    unknown = sorted(parts - set(OMITTABLE))
+    if unknown:
+        raise click.BadParameter(f"cannot omit {', '.join(unknown)}; choose from "
+                                 f"{', '.join(OMITTABLE)}")
+    return parts
+
+
 @click.command("export", epilog=EXPORT_EXAMPLES)
 @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=True,
               help="MLflow tracking URI (prov:///dir, sqlite:///x.db, http://host:port, ...).")
@@ -91,12 +113,24 @@ def parse_prefixes(ctx: click.Context, param: click.Parameter,
                    "replaces the defaults train/ val/ valid/ validation/ test/ eval/).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bars (default: only on a terminal).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT,
+              show_default=True, metavar="SECONDS",
+              help="Longest wait on a tracking server or database before giving up.")
+@click.option("--redact", "redact", multiple=True, callback=parse_redactions,
+              metavar="KEY_OR_REGEX",
+              help="Also redact the values of this param/tag key, or of every key the regular "
+                   "expression matches as a whole (repeatable). Pattern matching cannot know "
+                   "a secret written as free text under an innocent key: name such keys here.")
+@click.option("--omit", "omit", multiple=True, callback=parse_omit, metavar="PART",
+              help=f"Leave a part out of the export (repeatable or comma-separated): "
+                   f"{', '.join(OMITTABLE)}.")
 def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str, ...],
                    filter_string: str | None, out_dir: Path, formats: tuple[str, ...],
                    metrics_format: str | None, crate_as_folder: bool, compress: bool,
                    max_artifact_bytes: int | None, max_nodes: int, graph_detail: str,
                    pseudonymize: bool,
-                   context_prefixes: dict[str, str] | None, progress: bool | None) -> None:
+                   context_prefixes: dict[str, str] | None, progress: bool | None,
+                   timeout: float, redact: tuple[str, ...], omit: frozenset[str]) -> None:
     """Export an MLflow experiment (or some of its runs) as W3C PROV and graphs."""
     from exporters.pipeline import export
 
@@ -105,12 +139,17 @@ def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str
                             max_artifact_bytes=max_artifact_bytes, max_nodes=max_nodes,
                             graph_detail=graph_detail,
                             pseudonymize=pseudonymize, show_progress=progress,
+                            timeout=timeout, redact=redact, omit=omit,
                             **({"context_prefixes": context_prefixes} if context_prefixes else {}))
     try:
         result = export(experiment, out_dir, tracking_uri=tracking_uri or None,
                         run_ids=run_ids, filter_string=filter_string, options=options)
     except ExportError as exc:
         raise click.ClickException(one_line(str(exc))) from exc
+    if result.run_count == 0:
+        click.echo(f"warning: experiment {experiment!r} has no runs"
+                   f"{' matching the selection' if run_ids or filter_string else ''}; "
+                   "exported the experiment alone", err=True)
     zips = compress_run_folders(result.experiment_dir, result.files) if compress else []
     click.echo(f"exported {result.run_count} run(s), {len(result.files) + len(zips)} file(s) "
                f"to {os.fspath(result.experiment_dir)}")

@@ -9,7 +9,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_MLFLOW = {"mlflow", "mlflow.entities", "mlflow.exceptions", "mlflow.artifacts",
                  "mlflow.tracking", "mlflow.utils.file_utils"}
-JOURNAL_READ_API = {"mlflow_prov.journal": {"read_events", "verify_chain",
+JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by export (issue 10)
+                    "mlflow_prov.preflight": {"check_database", "DatabaseUnavailableError"},
+                    "mlflow_prov.journal": {"read_events", "verify_chain",
                                             "require_existing_store",
                                             "JournalUnavailableError", "JournalEvent",
                                             "read_events_page", "EventPage",
