@@ -22,7 +22,7 @@ import numpy as np
 from exporters.contexts import metric_context, metric_source, run_context_prefixes
 from exporters.errors import ReaderError
 from exporters.records import MetricSeries, MetricSummary, RunRecord
-from mlflow_prov.fast_read import MetricReader, SeriesSummary, open_reader
+from mlflow_prov.fast_read import MetricReader, SeriesSummary, open_reader, refresh_statistics
 
 DBL_MAX = sys.float_info.max  # MLflow's SQL stores keep +/-inf as +/-DBL_MAX
 
@@ -30,6 +30,11 @@ DBL_MAX = sys.float_info.max  # MLflow's SQL stores keep +/-inf as +/-DBL_MAX
 def reader_for(tracking_uri: str) -> MetricReader | None:
     """The fast reader for this URI, or ``None``: read through the client API instead."""
     return open_reader(tracking_uri)
+
+
+def prepare(tracking_uri: str) -> None:
+    """Fresh planner statistics on a prov sqlite store before the export reads it."""
+    refresh_statistics(tracking_uri)
 
 
 def _decode(values: np.ndarray) -> np.ndarray:

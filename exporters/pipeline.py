@@ -69,6 +69,7 @@ def _export(experiment: str, out_dir: Path, *, tracking_uri: str, run_ids: Seque
     """:func:`export` into ``out_dir`` (the staging folder) from a resolved URI."""
     uri = tracking_uri
     client = collect.open_client(uri)
+    fast_metrics.prepare(uri)
     found = collect.find_experiment(client, experiment)
     runs = collect.find_runs(client, found.experiment_id, tuple(run_ids), filter_string)
     pseudonymize = Pseudonymizer(options.pseudonymize)

@@ -14,7 +14,8 @@ client API. Values are returned exactly as ``get_metric_history`` returns them: 
 (timestamp, step, value).
 
 Read API (exporters may import it, as they import the journal's): :func:`open_reader`,
-:class:`MetricReader`, :class:`RawSeries`, :class:`SeriesSummary`, :data:`KNOWN_SCHEMAS`.
+:class:`MetricReader`, :class:`RawSeries`, :class:`SeriesSummary`, :data:`KNOWN_SCHEMAS`,
+:func:`refresh_statistics`.
 """
 
 from __future__ import annotations
@@ -218,6 +219,20 @@ def database_uri(tracking_uri: str | None) -> str | None:
     if scheme.partition("+")[0] in SQL_BACKENDS:
         return tracking_uri
     return None
+
+
+def refresh_statistics(tracking_uri: str | None) -> bool:
+    """Before a big read of a prov sqlite store: ``ANALYZE`` it if its planner statistics are
+    missing or stale (:mod:`mlflow_prov.sqlite_stats`), so MLflow's own queries pick the
+    right index too. Other stores are left alone; True if statistics were refreshed."""
+    if not tracking_uri or urlsplit(tracking_uri).scheme.lower().partition("+")[0] != "prov":
+        return False
+    db_uri = database_uri(tracking_uri)
+    if db_uri is None or not db_uri.startswith("sqlite:///"):
+        return False
+    from mlflow_prov.sqlite_stats import refresh_database
+
+    return refresh_database(db_uri.removeprefix("sqlite:///"))
 
 
 def open_reader(tracking_uri: str | None) -> MetricReader | None:

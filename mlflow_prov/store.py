@@ -47,6 +47,7 @@ from mlflow_prov.compat import managed_session_maker, routing_session_maker
 from mlflow_prov.events import REGISTRY_HOOKS, TRACKING_HOOKS, Hook, WriteContext
 from mlflow_prov.identity import writer_identity
 from mlflow_prov.journal import append_event, ensure_tables, now_us
+from mlflow_prov.sqlite_stats import FreshStatistics
 from mlflow_prov.preflight import check_location
 from mlflow_prov.stored_rows import state_recorder
 from mlflow_prov.uri import ProvLocation, parse_prov_uri
@@ -315,7 +316,7 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-class ProvTrackingMixin(_JournalingMixin, _ConcurrentDatasetInputs):
+class ProvTrackingMixin(_JournalingMixin, _ConcurrentDatasetInputs, FreshStatistics):
     """Journals every tracking write listed in :data:`mlflow_prov.events.TRACKING_HOOKS`.
 
     ``artifact_uri`` is what MLflow passes (``None`` client side; ``mlflow server``'s
@@ -327,6 +328,7 @@ class ProvTrackingMixin(_JournalingMixin, _ConcurrentDatasetInputs):
         self.prov_uri = store_uri
         super().__init__(location.db_uri, root, **kwargs)
         self._setup_journal()
+        self._init_statistics()
 
 
 class ProvRegistryMixin(_JournalingMixin):

@@ -22,7 +22,8 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                                                 "UnknownSchemaError"},
                     # documented fast read of MLflow's metric tables, for export (issue 12)
                     "mlflow_prov.fast_read": {"open_reader", "MetricReader", "RawSeries",
-                                              "SeriesSummary", "KNOWN_SCHEMAS"},
+                                              "SeriesSummary", "KNOWN_SCHEMAS",
+                                              "refresh_statistics"},
                     "mlflow_prov.digests": {"EMPTY_DIGEST", "add_digests", "metric_row_hash",
                                             "multiset_digest", "pairs_digest",
                                             "record_digest"}}
