@@ -382,7 +382,7 @@ def experiment_view(experiment: ExperimentRecord, runs: Sequence[RunRecord],
         return graph
     graph = _fold_outputs(graph)
     if len(graph.nodes) > max_nodes:
-        graph = _fold_unlinked_runs(graph)
+        graph = _fold_unlinked_runs(graph, max_nodes)
     if len(graph.nodes) > max_nodes:
         graph = _fold_tail(graph, max_nodes)
     graph.title += (f" — summarised: {total} nodes exceed --max-nodes {max_nodes}, "
@@ -422,15 +422,27 @@ def _fold_outputs(graph: ViewGraph) -> ViewGraph:
                          for run, members in produced.items() if len(members) > 1})
 
 
-def _fold_unlinked_runs(graph: ViewGraph) -> ViewGraph:
-    """Runs on no cross-run lineage path (with their folded outputs) fold into one group."""
+def _fold_unlinked_runs(graph: ViewGraph, max_nodes: int) -> ViewGraph:
+    """Just enough runs on no cross-run lineage path (the last ones, with their outputs) fold
+    into one group to bring the graph down to ``max_nodes``."""
     sources = {e.source for e in graph.edges if e.label == "source of"}
     consumed = {e.target for e in graph.edges if e.label == "source of"}
     linked = {e.source for e in graph.edges if e.target in sources}
     linked |= {e.target for e in graph.edges if e.source in consumed}
-    unlinked = [n.id for n in graph.nodes if n.kind == "run" and n.id not in linked]
-    owned = {e.target for e in graph.edges if e.source in unlinked and e.label == "produced"}
-    return _fold(graph, {"runs:unlinked": (unlinked + sorted(owned), "runs without lineage")})
+    outputs: dict[str, list[str]] = {}
+    for edge in graph.edges:
+        if edge.label == "produced":
+            outputs.setdefault(edge.source, []).append(edge.target)
+    excess = len(graph.nodes) - max_nodes + 1
+    folded: list[str] = []
+    for node in reversed(graph.nodes):
+        if excess <= 0:
+            break
+        if node.kind == "run" and node.id not in linked:
+            members = [node.id, *outputs.get(node.id, [])]
+            folded += members
+            excess -= len(members)
+    return _fold(graph, {"runs:unlinked": (folded, "more runs without lineage")})
 
 
 def _fold_tail(graph: ViewGraph, max_nodes: int) -> ViewGraph:

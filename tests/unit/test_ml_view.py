@@ -116,6 +116,7 @@ def test_big_experiments_stay_bounded_and_say_so():
     runs = [run(f"r{n}", f"run {n}", artifacts=5) for n in range(300)]
     graph = experiment_view(experiment(), runs, max_nodes=200)
     assert len(graph.nodes) <= 200
+    assert sum(n.kind == "run" for n in graph.nodes) >= 90, "fold only what exceeds the bound"
     assert "summarised" in graph.title and "--max-nodes 200" in graph.title
     assert sum(len(labels(ViewGraph("", [n], []))) for n in graph.nodes) > 1800
 
