@@ -12,13 +12,14 @@ import json
 import math
 import sys
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import nullcontext
 from datetime import UTC, datetime
+from typing import overload
 
 import numpy as np
 from mlflow import MlflowClient
-from mlflow.entities import Experiment, LoggedModel, Metric, Run, ViewType
+from mlflow.entities import Experiment, FileInfo, LoggedModel, Metric, Run, ViewType
 from mlflow.exceptions import MlflowException
 
 from exporters.artifacts import ArtifactCache, artifact_uri, local_path
@@ -51,6 +52,14 @@ LOCATION_TAGS = frozenset({"mlflow.source.name", "mlflow.source.git.repoURL",
                            "mlflow.project.entryPoint"})
 # MLflow's SQL stores save +/-inf as +/-DBL_MAX; report them as the infinities they were.
 DBL_MAX = sys.float_info.max
+
+
+@overload
+def to_datetime(ms: int) -> datetime: ...
+
+
+@overload
+def to_datetime(ms: int | None) -> datetime | None: ...
 
 
 def to_datetime(ms: int | None) -> datetime | None:
@@ -361,12 +370,16 @@ def run_artifacts(client: MlflowClient, run_id: str, artifact_uri: str,
         return tuple(_hash_file(used, artifact_uri, f.path) for f in files)
 
 
-def _walk(list_dir) -> list:
+def _walk(list_dir: Callable[[str | None], list[FileInfo]]) -> list[FileInfo]:
     """All files below the root of an artifact listing function, depth first."""
-    files, pending = [], [None]
+    files: list[FileInfo] = []
+    pending: list[str | None] = [None]
     while pending:
         for info in list_dir(pending.pop()):
-            (pending if info.is_dir else files).append(info.path if info.is_dir else info)
+            if info.is_dir:
+                pending.append(info.path)
+            else:
+                files.append(info)
     return sorted(files, key=lambda f: f.path)
 
 

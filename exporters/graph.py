@@ -82,7 +82,7 @@ def _detail_groups(flat: ProvDocument) -> dict[QualifiedName, tuple[str, list[Qu
     for element in flat.get_records(ProvElement):
         types = set(element.get_attribute(PROV["type"]))
         kind = next((t for t in DETAIL_TYPES if t in types), None)
-        if kind is not None:
+        if kind is not None and element.identifier is not None:
             kinds[element.identifier] = kind
     grouped: dict[tuple, list[QualifiedName]] = defaultdict(list)
     for entity, anchor in _anchors(flat, kinds).items():
@@ -99,7 +99,7 @@ def _anchors(flat: ProvDocument, kinds: dict) -> dict[QualifiedName, QualifiedNa
         attrs = dict(relation.formal_attributes)
         entity = attrs.get(PROV_ATTR_ENTITY)
         holder = attrs.get(PROV_ATTR_ACTIVITY) or attrs.get(PROV_ATTR_COLLECTION)
-        if entity in kinds and holder is not None:
+        if isinstance(entity, QualifiedName) and entity in kinds and holder is not None:
             anchors.setdefault(entity, holder)
     for entity in kinds:
         anchors.setdefault(entity, QualifiedName(MLFLOWPROV, "unattached"))

@@ -459,10 +459,15 @@ def add_logged_models(scope: RunScope) -> None:
 
 
 def previous_model(index: LineageIndex, model: LoggedModelRecord) -> LoggedModelRecord | None:
-    """The latest earlier LoggedModel with the same name in the export, if any."""
-    earlier = [m for m in index.models.values()
-               if m.name == model.name and m.creation_time < model.creation_time]
-    return max(earlier, key=lambda m: m.creation_time, default=None)
+    """The latest earlier LoggedModel with the same name in the export, if any (a model
+    without a creation time has no place in the order)."""
+    created = model.creation_time
+    if created is None:
+        return None
+    earlier = [(m.creation_time, m) for m in index.models.values()
+               if m.name == model.name and m.creation_time is not None
+               and m.creation_time < created]
+    return max(earlier, key=lambda pair: pair[0], default=(None, None))[1]
 
 
 def add_model_versions(scope: RunScope) -> None:

@@ -125,7 +125,7 @@ class LoggedModelRecord:
     status: str
     model_type: str | None
     artifact_location: str
-    creation_time: datetime
+    creation_time: datetime | None
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
@@ -139,11 +139,11 @@ class ModelVersionRecord:
 
     name: str
     version: int
-    source: str
+    source: str | None
     run_id: str | None
     model_id: str | None
     status: str
-    creation_time: datetime
+    creation_time: datetime | None
     current_stage: str | None = None
     aliases: tuple[str, ...] = ()
 

@@ -98,7 +98,7 @@ def managed_session_maker(session_maker: Any, db_type: str) -> SessionFactory:
     """MLflow's managed-session factory (commit/rollback/error mapping) around our maker."""
     from mlflow.store.db.utils import _get_managed_session_maker
 
-    return _get_managed_session_maker(session_maker, db_type)  # type: ignore[no-any-return]
+    return _get_managed_session_maker(session_maker, db_type)
 
 
 @contract("mlflow", "mlflow.store.db.utils._get_managed_session_maker(SessionMaker, db_type)")
@@ -112,7 +112,7 @@ def routing_session_maker(writes: Any, reads: Any, db_type: str) -> SessionFacto
     """MLflow's read/write routing session factory (stores with a ``read_db_uri``)."""
     from mlflow.store.db.utils import _get_routing_session_maker
 
-    return _get_routing_session_maker(writes, reads, db_type)  # type: ignore[no-any-return]
+    return _get_routing_session_maker(writes, reads, db_type)
 
 
 @contract("mlflow", "mlflow.store.db.utils._get_routing_session_maker(write, read, db_type)")
@@ -150,14 +150,14 @@ def system_metrics_registry() -> MutableMapping[str, Any]:
     takes from it): the only place extra monitors can join MLflow's sampling loop."""
     from mlflow.tracking import fluent
 
-    return fluent.run_id_to_system_metrics_monitor  # type: ignore[no-any-return]
+    return fluent.run_id_to_system_metrics_monitor
 
 
 def replace_system_metrics_registry(registry: MutableMapping[str, Any]) -> None:
     """Put ``registry`` in place of MLflow's dict (``start_run`` looks it up at each call)."""
     from mlflow.tracking import fluent
 
-    fluent.run_id_to_system_metrics_monitor = registry  # type: ignore[assignment]
+    fluent.run_id_to_system_metrics_monitor = registry
 
 
 @contract("mlflow", "mlflow.tracking.fluent.run_id_to_system_metrics_monitor (a dict)")

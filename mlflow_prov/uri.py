@@ -50,7 +50,9 @@ class ProvLocation:
 
 def is_prov_uri(uri: str | None) -> bool:
     """True for every URI this package's store answers (``prov``, ``prov+<backend>``)."""
-    return bool(uri) and urlsplit(uri).scheme.lower().partition("+")[0] == "prov"
+    if not uri:
+        return False
+    return urlsplit(uri).scheme.lower().partition("+")[0] == "prov"
 
 
 def parse_prov_uri(uri: str) -> ProvLocation:
