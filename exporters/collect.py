@@ -348,7 +348,11 @@ def logged_model_record(client: MlflowClient, model: LoggedModel, step: int | No
                         cache: ArtifactCache) -> LoggedModelRecord:
     """A LoggedModel with its params, tags, last metric values and hashed artifact files."""
     status = getattr(model.status, "value", None) or str(model.status)
-    metrics = {m.key: _decode_value(m.value) for m in (model.metrics or [])}
+    # MLflow links every metric logged while a model is active to it, system/ and carbon keys
+    # of the background monitor too; those describe the machine, not the model, and would
+    # count the run's energy once more per model: keep them on the run only.
+    metrics = {m.key: _decode_value(m.value) for m in (model.metrics or [])
+               if metric_source(m.key) == "user"}
     files = _walk(lambda path: client.list_logged_model_artifacts(model.model_id, path))
     artifacts = tuple(_hash_file(cache, model.artifact_location, f.path) for f in files)
     return LoggedModelRecord(

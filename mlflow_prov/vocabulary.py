@@ -195,6 +195,11 @@ OWN_TAG_PREFIX = "mlflow_prov."
 SYSTEM_PREFIX = "system/"
 CARBON_PREFIXES = ("carbon/", "codecarbon/")
 CARBON_SEGMENT = "carbon"
+# MLflow's tag naming a nested run's parent.
+PARENT_RUN_TAG = "mlflow.parentRunId"
+# On a nested run without a carbon tracker of its own: the run whose tracker measured its time
+# (each interval's energy is counted once, on the top-level run).
+CARBON_COUNTED_IN_TAG = "mlflow_prov.carbon.counted_in"
 
 
 def normalise_context(name: str | None) -> str | None:

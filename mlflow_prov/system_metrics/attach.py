@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mlflow_prov.compat import (
@@ -31,6 +32,7 @@ from mlflow_prov.system_metrics.config import (
     MonitorSettings,
     normalise_country,
 )
+from mlflow_prov.vocabulary import CARBON_COUNTED_IN_TAG, PARENT_RUN_TAG
 
 if TYPE_CHECKING:
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
@@ -75,17 +77,40 @@ def build_monitors(settings: MonitorSettings, interval: float = 10.0) -> list[Pr
     return monitors
 
 
+def _measuring_ancestor(client, run_id: str) -> str | None:
+    """The top-level ancestor of a nested run when that ancestor is monitored in this process
+    (its carbon tracker covers the child's time), else None."""
+    top, seen = run_id, {run_id}
+    while (parent := client.get_run(top).data.tags.get(PARENT_RUN_TAG)) and parent not in seen:
+        top = parent
+        seen.add(parent)
+    return top if top != run_id and top in system_metrics_registry() else None
+
+
 def attach(run_id: str, system_monitor: SystemMetricsMonitor) -> list[ProvMetricsMonitor]:
-    """Add our monitors to ``system_monitor`` (not started yet) and close them at its finish."""
+    """Add our monitors to ``system_monitor`` (not started yet) and close them at its finish.
+
+    Energy is measured once per interval: a nested run whose top-level run is monitored here
+    gets no carbon tracker of its own (that run's tracker covers the child's time, so summing
+    emissions over runs counts each joule once) and is tagged ``CARBON_COUNTED_IN_TAG`` with
+    the run that counts it.
+    """
     import mlflow
     from mlflow.entities import RunTag
     from mlflow.tracking import MlflowClient
 
-    monitors = build_monitors(MonitorSettings.from_env(), float(system_monitor.sampling_interval))
     client = MlflowClient(mlflow.get_tracking_uri())
+    settings = MonitorSettings.from_env()
+    counted_in = _measuring_ancestor(client, run_id) if settings.carbon else None
+    if counted_in:
+        settings = replace(settings, carbon=False)
+    monitors = build_monitors(settings, float(system_monitor.sampling_interval))
 
     def set_tags(tags: dict[str, str]) -> None:
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+    if counted_in:
+        set_tags({CARBON_COUNTED_IN_TAG: counted_in})
 
     for monitor in monitors:
         monitor.tag_sink = set_tags
