@@ -27,7 +27,7 @@ from prov.model import (
 )
 
 from exporters.options import ExportOptions
-from exporters.prov_model import MLFLOWPROV, PROVML, new_document, qid
+from exporters.prov_model import MLFLOWPROV, PROVML, LineageIndex, new_document, qid
 from exporters.records import ExperimentRecord, RunRecord
 from exporters.viewer.dot import view_to_dot
 from exporters.viewer.ml_view import experiment_view, run_view
@@ -120,11 +120,13 @@ def _copy_relations(flat: ProvDocument, summary: ProvDocument,
         summary.new_record(relation.get_type(), None, formal)
 
 
-def run_graph(options: ExportOptions, run: RunRecord, doc: ProvDocument) -> pydot.Dot:
-    """A run's drawing at ``options.graph_detail``: the ML view, or the full PROV graph."""
+def run_graph(options: ExportOptions, run: RunRecord, doc: ProvDocument,
+              lineage: LineageIndex | None = None) -> pydot.Dot:
+    """A run's drawing at ``options.graph_detail``: the ML view (with the runs whose outputs
+    it used, when ``lineage`` indexes them), or the full PROV graph."""
     if options.graph_detail == "full":
         return to_dot(doc, options.max_nodes)
-    return view_to_dot(run_view(run))
+    return view_to_dot(run_view(run, lineage))
 
 
 def experiment_graph(options: ExportOptions, experiment: ExperimentRecord,

@@ -15,6 +15,7 @@ from mlflow_prov.vocabulary import DEFAULT_CONTEXT_PREFIXES
 
 if TYPE_CHECKING:
     from exporters.artifacts import ArtifactCache
+    from exporters.prov_model import LineageIndex
 
 DEFAULT_FORMATS: tuple[str, ...] = ("prov-json", "dot")
 DEFAULT_MAX_NODES = 2000
@@ -58,10 +59,13 @@ class ExportOptions:
 class WriterContext:
     """What a document writer gets besides the document: the options, where the export goes,
     the files already written for this run or experiment (the RO-Crate writer, run last,
-    packs them) and the export's artifact cache (None: a writer fetches on its own)."""
+    packs them) and the export's artifact cache (None: a writer fetches on its own).
+    ``lineage`` indexes what every exported run produced, so a run's own graph can show the
+    runs whose outputs it used (None: only the run itself is known)."""
 
     options: ExportOptions
     out_dir: Path
     tracking_uri: str
     written: tuple[Path, ...] = ()
     artifacts: ArtifactCache | None = None
+    lineage: LineageIndex | None = None

@@ -171,7 +171,8 @@ def write_documents(experiment: ExperimentRecord, runs: list[RunRecord],
     writers = [(name, get_writer(name).load()()) for name in document_formats(options.formats)]
     index = LineageIndex.build(runs)
     context = WriterContext(options=options, out_dir=exp_dir.parent,
-                            tracking_uri=experiment.tracking_uri, artifacts=artifacts)
+                            tracking_uri=experiment.tracking_uri, artifacts=artifacts,
+                            lineage=index)
     all_files: list[Path] = []
     for run in _progress(runs, options, "writing runs"):
         folder = run_dir(exp_dir, run.run_id)

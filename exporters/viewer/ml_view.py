@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from prov.model import QualifiedName
 
@@ -228,10 +229,19 @@ def distinct_writers(history: Iterable[HistoryEvent]) -> list[dict[str, str]]:
 
 # --- one run ---------------------------------------------------------------------------------
 
-def add_run(builder: _Builder, run: RunRecord, index: LineageIndex, *, detail: bool) -> str:
-    """The run with its datasets, outputs and (``detail``) its tables, agents and contexts."""
+def add_run_outputs(builder: _Builder, run: RunRecord) -> str:
+    """The run and what it produced; added for every run before any run's inputs, so an input
+    that another run produced finds that run's node, whatever the order of the runs."""
     run_id = builder.node(run_node(run))
     _add_outputs(builder, run, run_id)
+    return run_id
+
+
+def add_run_inputs(builder: _Builder, run: RunRecord, index: LineageIndex, *,
+                   detail: bool) -> None:
+    """The run's datasets (with the upstream run that produced one), input models and, with
+    ``detail``, its contexts, tables and agents."""
+    run_id = run_node_id(run.run_id)
     contexts: dict[str, str] = {}
 
     def context_of(name: str | None) -> str:
@@ -260,7 +270,6 @@ def add_run(builder: _Builder, run: RunRecord, index: LineageIndex, *, detail: b
         builder.edge(node, run_id, "used")
     if detail:
         _add_tables(builder, run, run_id)
-    return run_id
 
 
 def _upstream_node(builder: _Builder, index: LineageIndex, origin: QualifiedName,
@@ -271,14 +280,23 @@ def _upstream_node(builder: _Builder, index: LineageIndex, origin: QualifiedName
     if node is None:
         model = next((m for m in index.models.values() if model_id_of(m.model_id) == origin),
                      None)
+        path = _artifact_path(origin, producer)
         node = builder.node(model_node(model) if model else ViewNode(
-            id=f"upstream:{origin}", label=f"output of run {producer[:8]}", kind="artifact",
-            attributes={"produced by run": producer}))
+            id=artifact_node_id(producer, path) if path else f"upstream:{origin}",
+            label=path or f"output of run {producer[:8]}", kind="artifact",
+            attributes={"produced by run": producer, "path": path or ""}))
     if run_node_id(producer) not in builder.nodes:
-        builder.node(ViewNode(id=run_node_id(producer), label=producer[:8], kind="run",
-                              attributes={"run id": producer}))
+        builder.node(ViewNode(id=run_node_id(producer), label=f"run {producer[:8]}",
+                              kind="run", attributes={"run id": producer}))
     builder.edge(run_node_id(producer), node, "produced")
     return node
+
+
+def _artifact_path(origin: QualifiedName, producer: str) -> str | None:
+    """The artifact path inside the PROV id of another run's artifact (None for a model)."""
+    prefix = artifact_id_of(producer, "").localpart
+    return unquote(origin.localpart[len(prefix):]) if origin.localpart.startswith(prefix) \
+        and origin.localpart != prefix else None
 
 
 def _add_outputs(builder: _Builder, run: RunRecord, run_id: str) -> None:
@@ -361,7 +379,8 @@ def run_view(run: RunRecord, index: LineageIndex | None = None) -> ViewGraph:
     """One run in full: datasets by context, tables, agents and outputs; with an ``index`` of
     the other exported runs, also the runs whose outputs it used."""
     builder = _Builder()
-    add_run(builder, run, index or LineageIndex.build([run]), detail=True)
+    add_run_outputs(builder, run)
+    add_run_inputs(builder, run, index or LineageIndex.build([run]), detail=True)
     return builder.graph(f"run {run.name or run.run_id}")
 
 
@@ -394,7 +413,9 @@ def _experiment_graph(experiment: ExperimentRecord, runs: Sequence[RunRecord],
                       index: LineageIndex) -> ViewGraph:
     builder = _Builder()
     for run in runs:
-        add_run(builder, run, index, detail=False)
+        add_run_outputs(builder, run)
+    for run in runs:
+        add_run_inputs(builder, run, index, detail=False)
     for run in runs:
         if run.parent_run_id and run_node_id(run.parent_run_id) in builder.nodes:
             builder.edge(run_node_id(run.parent_run_id), run_node_id(run.run_id), "parent of")

@@ -19,7 +19,8 @@ class DotWriter:
 
     def write_run(self, ctx: WriterContext, run: RunRecord, doc: ProvDocument,
                   run_dir: Path) -> list[Path]:
-        return [_write(run_dir / DOT[0], run_graph(ctx.options, run, doc).to_string())]
+        source = run_graph(ctx.options, run, doc, ctx.lineage).to_string()
+        return [_write(run_dir / DOT[0], source)]
 
     def write_experiment(self, ctx: WriterContext, experiment: ExperimentRecord,
                          runs: Sequence[RunRecord], doc: ProvDocument,

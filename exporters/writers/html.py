@@ -31,7 +31,7 @@ class HtmlWriter:
     def write_run(self, ctx: WriterContext, run: RunRecord, doc: ProvDocument,
                   run_dir: Path) -> list[Path]:
         path = run_dir / RUN_FILE
-        graph = run_view(run)
+        graph = run_view(run, ctx.lineage)
         _write(path, render_page(graph, graph.title, timeline(run.history)))
         self.run_pages[run.run_id] = path
         return [path]

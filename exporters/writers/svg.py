@@ -27,7 +27,8 @@ class SvgWriter:
 
     def write_run(self, ctx: WriterContext, run: RunRecord, doc: ProvDocument,
                   run_dir: Path) -> list[Path]:
-        return [self.render(run_graph(ctx.options, run, doc).to_string(), run_dir / SVG[0])]
+        source = run_graph(ctx.options, run, doc, ctx.lineage).to_string()
+        return [self.render(source, run_dir / SVG[0])]
 
     def write_experiment(self, ctx: WriterContext, experiment: ExperimentRecord,
                          runs: Sequence[RunRecord], doc: ProvDocument,

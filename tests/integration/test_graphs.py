@@ -203,6 +203,11 @@ def test_html_embeds_no_remote_reference(prov_experiment, tmp_path):
                                 r"</script>", page, re.S).group(1))
     labels = {n["label"] for n in data["nodes"]}
     assert {"producer", "consumer", "features", unquote(prov_experiment.artifact_path)} <= labels
+    consumer = (result.experiment_dir / f"run-{prov_experiment.consumer}" / "graph.html")
+    consumer_data = json.loads(re.search(r'class="mv-data">(.*?)</script>',
+                                         consumer.read_text(encoding="utf-8"), re.S).group(1))
+    ends = {(e["source"], e["label"]) for e in consumer_data["edges"]}
+    assert (f"run:{prov_experiment.producer}", "produced") in ends, "the run's upstream run"
 
 
 @pytest.mark.slow

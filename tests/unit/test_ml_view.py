@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from exporters.prov_model import LineageIndex
 from exporters.records import (
     ArtifactRecord,
     DatasetRecord,
@@ -166,3 +167,14 @@ def test_timeline_names_what_changed_without_bookkeeping():
     assert [r["what"] for r in rows] == ["run train created", "params lr = 0.01",
                                          "inputs blobs (training)", "trace_ids: 2"]
     assert rows[0]["time"] == "2026-01-02 03:04:05.000"
+
+
+def test_a_runs_own_view_shows_the_run_whose_output_it_used():
+    producer = run("p1", "producer")
+    consumer = run("c1", "consumer", source='{"uri": "file:///art/p1/data/feat ü 0.csv"}')
+    graph = run_view(consumer, LineageIndex.build([producer, consumer]))
+    edges = {(e.source, e.target, e.label) for e in graph.edges}
+    assert ("run:p1", "artifact:p1:data/feat ü 0.csv", "produced") in edges
+    assert ("artifact:p1:data/feat ü 0.csv", "dataset:d1:blobs/train", "source of") in edges
+    assert {n.id: n.label for n in graph.nodes}["artifact:p1:data/feat ü 0.csv"] == \
+        "data/feat ü 0.csv"
