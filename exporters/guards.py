@@ -25,14 +25,15 @@ from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from exporters.errors import ExportError, ReaderError, WriterError
 from exporters.privacy import REDACTED, redact_uri
-from exporters.records import ExperimentRecord, HistoryEvent, RunRecord
-from mlflow_prov.preflight import DatabaseUnavailableError, check_database
 from mlflow_prov.vocabulary import EventKind
+
+if TYPE_CHECKING:  # annotations only: records import numpy, which `--help` need not load
+    from exporters.records import ExperimentRecord, HistoryEvent, RunRecord
 
 # --- which store is read ---------------------------------------------------------------------
 
@@ -143,6 +144,9 @@ def request_limits(uri: str, timeout: float | None) -> Iterator[None]:
         if scheme in ("http", "https"):
             probe_server(uri, timeout)
         elif scheme.partition("+")[0] in DATABASE_SCHEMES:  # MLflow would retry ~100 s
+            # here, not at the top: preflight imports MLflow, seconds that `--help` must not pay
+            from mlflow_prov.preflight import DatabaseUnavailableError, check_database
+
             try:
                 check_database(uri, timeout)
             except DatabaseUnavailableError as exc:

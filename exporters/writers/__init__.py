@@ -18,13 +18,15 @@ import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
-
-from prov.model import ProvDocument
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from exporters.errors import WriterError
-from exporters.options import WriterContext
-from exporters.records import ExperimentRecord, MetricLocation, MetricSeries, RunRecord
+
+if TYPE_CHECKING:  # the protocols' annotations only: numpy and prov load with a writer
+    from prov.model import ProvDocument
+
+    from exporters.options import WriterContext
+    from exporters.records import ExperimentRecord, MetricLocation, MetricSeries, RunRecord
 
 WriterKind = Literal["document", "metrics"]
 
