@@ -1,34 +1,22 @@
 """Offline validators for exported files: CF (compliance-checker) and RO-Crate (roc-validator).
 
 Both run without network access. roc-validator fetches each crate's JSON-LD ``@context``
-over HTTP, so its cache is seeded first from ``../shared/rocrate/`` (relative to the repository
-root) by that folder's ``seed_validator_cache.py``; tests skip with a reason when the shared
-folder is absent instead of failing on a missing network.
+over HTTP through a requests-cache session, so its cache is seeded first
+(:func:`seed_rocrate_cache`) from the context files in ``tests/data/rocrate/`` (the RO-Crate
+1.1 specification's own file, Apache-2.0) and the rocrate package (1.3).
 """
 
 from __future__ import annotations
 
+import io
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
-ROCRATE_SHARED = SHARED / "rocrate"
-YPROV4ML_SAMPLES = SHARED / "samples" / "yprov4ml"
+DATA = Path(__file__).resolve().parent / "data"
+ROCRATE_CONTEXT_1_1 = DATA / "rocrate" / "context-1.1.jsonld"
+YPROV4ML_SAMPLES = DATA / "yprov4ml" / "samples"
 PROCESS_RUN_PROFILE = "process-run-crate-0.5"
-
-
-def shared_path(path: Path) -> Path:
-    """``path`` if it exists, else skip the test naming what is missing."""
-    if not path.exists():
-        pytest.skip(f"{path} is absent: the shared folder beside the repository "
-                    "(../shared) is needed for this test")
-    return path
 
 
 def cf_issues(path: Path, standard: str = "cf:1.11") -> dict[str, list[str]]:
@@ -53,12 +41,40 @@ def cf_issues(path: Path, standard: str = "cf:1.11") -> dict[str, list[str]]:
             for level in ("high", "medium", "low")}
 
 
+def _rocrate_contexts() -> dict[str, Path]:
+    import rocrate
+
+    return {"https://w3id.org/ro/crate/1.1/context": ROCRATE_CONTEXT_1_1,
+            "https://w3id.org/ro/crate/1.3/context":
+                Path(rocrate.__file__).parent / "data" / "ro-crate.jsonld"}
+
+
 def seed_rocrate_cache(directory: Path) -> Path:
-    """Seed roc-validator's HTTP cache in ``directory``; returns the cache path prefix."""
-    script = shared_path(ROCRATE_SHARED / "seed_validator_cache.py")
+    """Seed roc-validator's HTTP cache in ``directory`` with the RO-Crate contexts, served from
+    local files through a transport adapter; returns the cache path prefix (roc-validator
+    opens ``<prefix>.sqlite``), so later validations never touch the network."""
+    import requests_cache
+    from requests.adapters import HTTPAdapter
+    from urllib3.response import HTTPResponse
+
+    contexts = _rocrate_contexts()
+
+    class LocalFiles(HTTPAdapter):
+        def send(self, request, **kwargs):
+            raw = HTTPResponse(body=io.BytesIO(contexts[request.url].read_bytes()), status=200,
+                               preload_content=False, request_url=request.url,
+                               headers={"Content-Type": "application/ld+json"})
+            return self.build_response(request, raw)
+
     cache = directory / "rocrate-validator-cache"
-    subprocess.run([sys.executable, str(script), str(cache)], check=True,
-                   capture_output=True, text=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    session = requests_cache.CachedSession(cache_name=str(cache), backend="sqlite",
+                                           expire_after=-1, allowable_methods=("GET",))
+    session.mount("https://", LocalFiles())
+    for url in contexts:
+        session.get(url).raise_for_status()
+        assert session.cache.contains(url=url), f"{url} was not cached"
+    session.close()
     return cache
 
 

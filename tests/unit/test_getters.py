@@ -1,4 +1,4 @@
-"""Getters on yProv4ML's provenance, generations v0-v3, from ../shared/samples/yprov4ml/."""
+"""Getters on yProv4ML's provenance, generations v0-v3, from tests/data/yprov4ml/samples/."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import netCDF4
 import numpy as np
 import pandas as pd
 import pytest
-from validators import YPROV4ML_SAMPLES, shared_path
+from validators import YPROV4ML_SAMPLES
 
 from exporters import getters
 from exporters.getters import ProvenanceReadError
@@ -23,7 +23,7 @@ SAMPLES = {V0: "yprov4ml-v0", V1: "yprov4ml-v1", V2: "yprov4ml-v2", V3: "yprov4m
 
 
 def sample(name: str) -> Path:
-    return shared_path(YPROV4ML_SAMPLES / name)
+    return YPROV4ML_SAMPLES / name
 
 
 @pytest.mark.parametrize(("name", "generation"), SAMPLES.items())
