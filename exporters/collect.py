@@ -368,10 +368,32 @@ def logged_model_record(client: MlflowClient, model: LoggedModel, step: int | No
 def run_artifacts(client: MlflowClient, run_id: str, artifact_uri: str,
                   cache: ArtifactCache | None = None) -> tuple[ArtifactRecord, ...]:
     """Every artifact file of a run, sized and sha256-hashed (streamed), however big: a
-    crate may reference a large file instead of copying it, but never without its hash."""
-    files = _walk(lambda path: client.list_artifacts(run_id, path))
+    crate may reference a large file instead of copying it, but never without its hash.
+    A folder that is a link, or that MLflow refuses to list, is recorded as skipped."""
+    skipped: dict[str, str] = {}
+    files = _walk(lambda path: _list_or_skip(client, run_id, artifact_uri, path, skipped))
     with _own_or(cache, client) as used:
-        return tuple(_hash_file(used, artifact_uri, f.path) for f in files)
+        hashed = tuple(_hash_file(used, artifact_uri, f.path) for f in files)
+    return hashed + tuple(ArtifactRecord(path=path, size=None, sha256=None, skipped=reason,
+                                         uri=f"{artifact_uri.rstrip('/')}/{path}")
+                          for path, reason in sorted(skipped.items()))
+
+
+def _list_or_skip(client: MlflowClient, run_id: str, root_uri: str, folder: str | None,
+                  skipped: dict[str, str]) -> list:
+    """One folder's listing; empty, with the reason in ``skipped``, for a linked folder (not
+    followed) or one MLflow refuses to list (a link resolving outside the artifact root)."""
+    if folder is None:
+        return client.list_artifacts(run_id, folder)
+    root = local_path(root_uri)
+    reason = skip_reason(root, root / folder) if root is not None else None
+    if reason is None:
+        try:
+            return client.list_artifacts(run_id, folder)
+        except MlflowException as exc:
+            reason = f"unreadable folder: {exc.message}"
+    skipped[folder] = reason
+    return []
 
 
 def _walk(list_dir: Callable[[str | None], list[FileInfo]]) -> list[FileInfo]:

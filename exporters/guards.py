@@ -15,6 +15,7 @@ here turns one of them into a clear line or an option:
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -148,7 +149,7 @@ def request_limits(uri: str, timeout: float | None) -> Iterator[None]:
             from mlflow_prov.preflight import DatabaseUnavailableError, check_database
 
             try:
-                check_database(uri, timeout)
+                check_database(uri)  # MLFLOW_PROV_CONNECT_TIMEOUT: set above or the user's
             except DatabaseUnavailableError as exc:
                 raise ReaderError(exc.message) from None
         yield
@@ -189,6 +190,7 @@ def _connection_reason(exc: Exception) -> str:
 # --- atomic output -----------------------------------------------------------------------------
 
 STAGING_PREFIX = ".mlflow-prov-export-"
+FULL_DISK_BYTES = 1 << 20  # less free space than this after a failed write: the disk is full
 
 
 class StagedOutput:
@@ -264,7 +266,7 @@ def skip_reason(root: Path, file: Path) -> str | None:
         current = current / part
         if current.is_symlink():
             return "symbolic link, not followed"
-    if current.exists() and not current.is_file():
+    if current.exists() and not current.is_file() and not current.is_dir():
         return "not a regular file (a pipe, socket or device), not read"
     return None
 
@@ -273,6 +275,18 @@ def as_export_error(exc: OSError, out_dir: Path) -> ExportError:
     """An ``OSError`` while writing (disk full, permissions) as one line naming the folder."""
     return WriterError(f"cannot write the export to {out_dir}: {exc.strerror or exc}; "
                        "nothing was written there (free space or choose another --out)")
+
+
+def full_disk_error(staging: Path, out_dir: Path) -> ExportError | None:
+    """The one-line error for a library's own exception (netCDF4's ``RuntimeError: NetCDF:
+    HDF error``) that hides a full disk, or None when the disk has room (a real bug then)."""
+    try:
+        free = os.statvfs(staging)
+    except OSError:
+        return None
+    if free.f_bavail * free.f_frsize >= FULL_DISK_BYTES:
+        return None
+    return as_export_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), out_dir)
 
 
 # --- what the user removes -----------------------------------------------------------------------

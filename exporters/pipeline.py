@@ -60,6 +60,11 @@ def export(experiment: str, out_dir: str | os.PathLike[str], *,
                                  filter_string=filter_string, options=options)
             except OSError as exc:  # disk full, permissions: one line, nothing published
                 raise guards.as_export_error(exc, Path(out_dir)) from exc
+            except RuntimeError as exc:  # netCDF4 reports a full disk as an "HDF error"
+                full = guards.full_disk_error(staging.root, Path(out_dir))
+                if full is None:
+                    raise
+                raise full from exc
             final, files = staging.publish(result.experiment_dir, result.files)
     return replace(result, experiment_dir=final, files=files)
 
