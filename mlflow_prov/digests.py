@@ -27,18 +27,22 @@ from typing import Any
 
 MODULUS = 1 << 256
 EMPTY_DIGEST = f"{0:064x}"
+# One encoder, built once: ``json.dumps`` with options builds a new one per call, which was
+# most of a digest's cost on the write path.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_sha256 = hashlib.sha256
 
 
 def row_hash(*fields: Any) -> int:
     """SHA-256 of a row's canonical JSON, as an integer (a term of a multiset sum)."""
-    material = json.dumps(list(fields), separators=(",", ":"), ensure_ascii=False)
-    return int.from_bytes(hashlib.sha256(material.encode("utf-8")).digest(), "big")
+    return int.from_bytes(_sha256(_encode(list(fields)).encode("utf-8")).digest(), "big")
 
 
 def metric_row_hash(key: str, value: float, timestamp: int, step: int, is_nan: bool) -> int:
     """One metric row as MLflow stored it; the same number at capture time and at verify
     time, whatever the database returned (``1`` and ``1.0`` hash alike)."""
-    return row_hash(key, "NaN" if is_nan else float(value), int(timestamp), int(step))
+    material = _encode([key, "NaN" if is_nan else float(value), int(timestamp), int(step)])
+    return int.from_bytes(_sha256(material.encode("utf-8")).digest(), "big")
 
 
 def multiset_digest(hashes: Iterable[int]) -> str:
@@ -57,14 +61,13 @@ def add_digests(digests: Iterable[str]) -> str:
 
 def pairs_digest(pairs: Iterable[tuple[str, str | None]]) -> str:
     """Multiset digest of (key, value) rows: a run's tags or params."""
-    return multiset_digest(row_hash(key, value) for key, value in pairs)
+    return multiset_digest(int.from_bytes(_sha256(_encode([key, value]).encode("utf-8"))
+                                          .digest(), "big") for key, value in pairs)
 
 
 def record_digest(values: Iterable[Any]) -> str:
     """SHA-256 of a record's canonical JSON (a run row's columns, in a fixed order)."""
-    material = json.dumps([_plain(value) for value in values], separators=(",", ":"),
-                          ensure_ascii=False)
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+    return _sha256(_encode([_plain(value) for value in values]).encode("utf-8")).hexdigest()
 
 
 def _plain(value: Any) -> Any:
