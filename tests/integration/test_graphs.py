@@ -199,13 +199,11 @@ def test_html_embeds_no_remote_reference(prov_experiment, tmp_path):
                     options=ExportOptions(formats=("html",), show_progress=False))
     page = (result.experiment_dir / "experiment.html").read_text(encoding="utf-8")
     assert not re.search(r'(src|href)="(https?:)?//', page)
-    data = json.loads(re.search(r'<script type="application/json" class="mv-data">(.*?)'
-                                r"</script>", page, re.S).group(1))
+    data = view_data(result.experiment_dir / "experiment.html")
     labels = {n["label"] for n in data["nodes"]}
     assert {"producer", "consumer", "features", unquote(prov_experiment.artifact_path)} <= labels
-    consumer = (result.experiment_dir / f"run-{prov_experiment.consumer}" / "graph.html")
-    consumer_data = json.loads(re.search(r'class="mv-data">(.*?)</script>',
-                                         consumer.read_text(encoding="utf-8"), re.S).group(1))
+    consumer_data = view_data(result.experiment_dir / f"run-{prov_experiment.consumer}"
+                              / "graph.html")
     ends = {(e["source"], e["label"]) for e in consumer_data["edges"]}
     assert (f"run:{prov_experiment.producer}", "produced") in ends, "the run's upstream run"
 
@@ -248,3 +246,27 @@ def test_graphs_and_html_keep_the_export_privacy_rules(tmp_path):
         assert "s3cretvalue" not in text and "carol" not in text, path.name
     run_html = (result.experiment_dir / f"run-{run.info.run_id}" / "graph.html").read_text()
     assert "api_token = [redacted]" in run_html and "/home/user-" in run_html
+
+
+def view_data(path: Path) -> dict:
+    return json.loads(re.search(r'class="mv-data">(.*?)</script>',
+                                path.read_text(encoding="utf-8"), re.S).group(1))
+
+
+@pytest.mark.postgres
+def test_html_view_on_postgresql(prov_postgres_uri, tmp_path):
+    """The same view and timeline from a prov store on PostgreSQL."""
+    mlflow.set_tracking_uri(prov_postgres_uri)
+    mlflow.set_experiment("pg")
+    with mlflow.start_run(run_name="pg-run") as run:
+        mlflow.log_param("lr", "0.01")
+        mlflow.set_tag("stage", "draft")
+        mlflow.set_tag("stage", "final")
+    result = export("pg", tmp_path / "out", tracking_uri=prov_postgres_uri,
+                    options=ExportOptions(formats=("html",), show_progress=False))
+    data = view_data(result.experiment_dir / f"run-{run.info.run_id}" / "graph.html")
+    assert "pg-run" in {n["label"] for n in data["nodes"]}
+    changes = [(r.get("old"), r.get("new")) for r in data["timeline"]
+               if r.get("what") == "tag stage"]
+    assert changes == [(None, "draft"), ("draft", "final")]
+    assert ("RUNNING", "FINISHED") in [(r.get("old"), r.get("new")) for r in data["timeline"]]
