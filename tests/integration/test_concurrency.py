@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from machine import scaled_timeout
 from mlflow import MlflowClient
 
 from mlflow_prov.journal import read_events, verify_chain
@@ -24,7 +25,7 @@ def _log_concurrently(tracking_uri: str) -> tuple[str, list[subprocess.Completed
                                 text=True) for i in range(PROCESSES)]
     results = []
     for worker in workers:
-        stdout, stderr = worker.communicate(timeout=300)
+        stdout, stderr = worker.communicate(timeout=scaled_timeout(300))
         results.append(subprocess.CompletedProcess(worker.args, worker.returncode, stdout, stderr))
     return run_id, results
 
@@ -47,6 +48,7 @@ def _assert_complete_and_intact(tracking_uri: str, run_id: str, results) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(scaled_timeout(600))
 def test_four_processes_into_one_sqlite_store(prov_uri):
     MlflowClient(prov_uri).search_experiments()
     run_id, results = _log_concurrently(prov_uri)
@@ -55,6 +57,7 @@ def test_four_processes_into_one_sqlite_store(prov_uri):
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.timeout(scaled_timeout(600))
 def test_four_processes_into_one_postgresql_store(prov_postgres_uri):
     run_id, results = _log_concurrently(prov_postgres_uri)
     _assert_complete_and_intact(prov_postgres_uri, run_id, results)
