@@ -18,7 +18,8 @@ from typing import Any
 
 from mlflow_prov.compat import CompatError, Contract, contract
 
-__all__ = ["CONTRACTS", "CompatError", "Contract", "artifact_repository", "download_file"]
+__all__ = ["CONTRACTS", "CompatError", "Contract", "artifact_repository", "download_file",
+           "tracking_store_schemes"]
 
 CONTRACTS: list[Contract] = []
 
@@ -66,3 +67,20 @@ def _check_download_file() -> None:
         parameters = list(inspect.signature(repository._download_file).parameters)
         assert parameters[1:3] == ["remote_file_path", "local_path"], (
             f"{repository.__name__}: parameters are {parameters}")
+
+
+def tracking_store_schemes() -> list[str]:
+    """Every tracking-URI scheme MLflow's store registry answers, its own and plugins':
+    the export names a mistyped scheme itself, before MLflow answers it with its
+    model-registry message (issue 10)."""
+    from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+
+    return sorted(scheme for scheme in _tracking_store_registry._registry if scheme)
+
+
+@_contract("mlflow.tracking._tracking_service.utils._tracking_store_registry._registry "
+           "(scheme -> store builder)")
+def _check_tracking_store_schemes() -> None:
+    schemes = tracking_store_schemes()
+    for expected in ("file", "sqlite", "postgresql", "mysql", "http", "https", "prov"):
+        assert expected in schemes, f"{expected!r} missing from {schemes}"

@@ -23,12 +23,12 @@ import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from importlib.metadata import entry_points
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from exporters.compat import tracking_store_schemes
 from exporters.errors import ExportError, ReaderError, WriterError
 from exporters.privacy import REDACTED, redact_uri
 from mlflow_prov.vocabulary import EventKind
@@ -38,18 +38,15 @@ if TYPE_CHECKING:  # annotations only: records import numpy, which `--help` need
 
 # --- which store is read ---------------------------------------------------------------------
 
-# Schemes MLflow itself answers (mlflow/tracking/_tracking_service/utils.py registers these;
-# plugins add theirs as ``mlflow.tracking_store`` entry points, read below).
-BUILTIN_SCHEMES = ("file", "sqlite", "postgresql", "mysql", "mssql", "http", "https",
-                   "databricks", "databricks-uc", "uc")
+# Database schemes MLflow also answers with a driver: ``postgresql+psycopg2``, ``mysql+pymysql``.
+DRIVER_SCHEMES = ("postgresql", "mysql", "mssql", "sqlite")
 DATABASE_SCHEMES = ("postgresql", "mysql")
 NO_URI_HINT = "pass --tracking-uri (or set MLFLOW_TRACKING_URI)"
 
 
 def known_schemes() -> list[str]:
     """Every tracking-URI scheme this installation answers, MLflow's and plugins'."""
-    plugins = {e.name for e in entry_points(group="mlflow.tracking_store")}
-    return sorted(set(BUILTIN_SCHEMES) | plugins)
+    return tracking_store_schemes()
 
 
 def check_scheme(uri: str) -> None:
@@ -60,7 +57,7 @@ def check_scheme(uri: str) -> None:
         return
     known = known_schemes()
     base = scheme.partition("+")[0]
-    if scheme in known or (base in BUILTIN_SCHEMES and base != scheme):
+    if scheme in known or (base in DRIVER_SCHEMES and base in known):
         return
     raise ReaderError(f"unknown tracking-URI scheme {scheme!r} in {redact_uri(uri)}; "
                       f"known schemes: {', '.join(known)}")
