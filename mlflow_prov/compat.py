@@ -211,6 +211,27 @@ def _check_end_run() -> None:
     assert "end_run(" in inspect.getsource(fluent.ActiveRun.__exit__), "__exit__ has no end_run"
 
 
+# --- MLflow: whether a tracking URI was chosen --------------------------------------------------
+
+def tracking_uri_is_set() -> bool:
+    """Whether the user chose a tracking URI (``mlflow.set_tracking_uri`` or
+    ``MLFLOW_TRACKING_URI``); the public ``get_tracking_uri`` returns a default instead. The
+    prov4ml facade defaults to a ``prov:`` store only when none was chosen."""
+    from mlflow.tracking._tracking_service import utils
+
+    return bool(utils.is_tracking_uri_set())
+
+
+@contract("mlflow", "mlflow.tracking._tracking_service.utils.is_tracking_uri_set()")
+def _check_tracking_uri_is_set() -> None:
+    from mlflow.tracking._tracking_service import utils
+
+    required = [p.name for p in inspect.signature(utils.is_tracking_uri_set).parameters.values()
+                if p.default is inspect.Parameter.empty]
+    assert required == [], f"now requires {required}"
+    assert isinstance(utils.is_tracking_uri_set(), bool), "no longer returns a bool"
+
+
 # --- codecarbon: the tracker's private state --------------------------------------------------
 
 def tracker_started(tracker: Any) -> bool:

@@ -43,6 +43,7 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
 from mlflow_prov import torch as torch_helpers
+from mlflow_prov.compat import tracking_uri_is_set
 from mlflow_prov.vocabulary import (
     CONTEXTS_TAG,
     EXPORTER_ENTRY_POINT_GROUP,
@@ -117,7 +118,6 @@ class _Session:
     finals: dict[str, list[Any]] = field(default_factory=dict)  # name -> [fold, value]
     system_monitors: list[Any] | None = None
     carbon_monitor: Any = None
-    logs: int = 0
 
 
 _lock = threading.RLock()
@@ -132,14 +132,6 @@ def _rank(rank: int | None) -> int:
         if value.lstrip("-").isdigit():
             return int(value)
     return 0
-
-
-def _tracking_uri_is_set() -> bool:
-    """Whether the user chose a tracking URI (in code or ``MLFLOW_TRACKING_URI``). MLflow's
-    public API only returns the default when none is set, so its own check is used."""
-    from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
-
-    return bool(is_tracking_uri_set())
 
 
 def start_run(prov_user_namespace: str = "www.example.org", experiment_name: str | None = None,
@@ -173,7 +165,7 @@ def start_run(prov_user_namespace: str = "www.example.org", experiment_name: str
             return None
         save_dir = Path(prov_save_path or provenance_save_dir or DEFAULT_SAVE_DIR).resolve()
         save_dir.mkdir(parents=True, exist_ok=True)
-        if not _tracking_uri_is_set():
+        if not tracking_uri_is_set():
             mlflow.set_tracking_uri(f"prov://{save_dir / 'mlflow'}")
         if experiment_name:
             mlflow.set_experiment(experiment_name)
@@ -240,7 +232,6 @@ def log_metric(key: str, value: Any, context: Any = None, step: int | None = Non
         if key in session.finals:
             fold, current = session.finals[key]
             session.finals[key][1] = fold(current, number) if callable(fold) else number
-        session.logs += 1
         if len(session.buffer) >= session.save_after_n_logs:
             _flush(session)
 
