@@ -16,6 +16,7 @@ and each gets its own event, in its own transaction.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -110,11 +111,37 @@ def _as_stored(field: str, values: dict[str, Any], limit: int) -> dict[str, Any]
     10 MB tag is not a 10 MB journal row."""
     stored: dict[str, Any] = {}
     cut: dict[str, Any] = {}
+    remembered = getattr(_batch_originals, "cut", None) or {}
     for key, value in values.items():
         stored[key], original = stored_text(value, limit)
+        if original is None:
+            original = remembered.get((field, key))
         if original is not None:
             cut[key] = original
     return {field: stored, CUT_FIELD: cut} if cut else {field: stored}
+
+
+_batch_originals = threading.local()
+
+
+class RemembersCutValues:
+    """Tracking-store mixin: ``log_batch`` cuts long param and tag values before the private
+    helpers that journal them run, so it keeps each cut value's original length and SHA-256
+    for their events (``log_param`` and ``set_tag`` see the original themselves)."""
+
+    def log_batch(self, run_id, metrics, params, tags):
+        cut = {}
+        for field, items, limit in (("params", params, PARAM_LIMIT), ("tags", tags, TAG_LIMIT)):
+            for item in items or ():
+                original = stored_text(item.value, limit)[1]
+                if original is not None:
+                    cut[(field, item.key)] = original
+        previous = getattr(_batch_originals, "cut", None)
+        _batch_originals.cut = cut
+        try:
+            return super().log_batch(run_id, metrics, params, tags)
+        finally:
+            _batch_originals.cut = previous
 
 
 # --- experiments ------------------------------------------------------------------------------

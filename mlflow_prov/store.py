@@ -44,7 +44,13 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from mlflow_prov.compat import managed_session_maker, routing_session_maker
-from mlflow_prov.events import REGISTRY_HOOKS, TRACKING_HOOKS, Hook, WriteContext
+from mlflow_prov.events import (
+    REGISTRY_HOOKS,
+    TRACKING_HOOKS,
+    Hook,
+    RemembersCutValues,
+    WriteContext,
+)
 from mlflow_prov.identity import writer_identity
 from mlflow_prov.journal import append_event, ensure_tables, now_us
 from mlflow_prov.sqlite_stats import FreshStatistics
@@ -316,7 +322,8 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-class ProvTrackingMixin(_JournalingMixin, _ConcurrentDatasetInputs, FreshStatistics):
+class ProvTrackingMixin(_JournalingMixin, _ConcurrentDatasetInputs, FreshStatistics,
+                        RemembersCutValues):
     """Journals every tracking write listed in :data:`mlflow_prov.events.TRACKING_HOOKS`.
 
     ``artifact_uri`` is what MLflow passes (``None`` client side; ``mlflow server``'s

@@ -249,6 +249,9 @@ def test_long_values_are_journaled_as_mlflow_stored_them(prov_uri):
     assert tagged.payload["tags"]["blob"] == tag[:8000]
     assert tagged.payload["cut"]["blob"] == {
         "length": 10_000_000, "sha256": hashlib.sha256(tag.encode()).hexdigest()}
+    batched = next(e for e in events if "blob2" in e.payload.get("tags", {}))
+    assert batched.payload["tags"]["blob2"] == tag[:8000]
+    assert batched.payload["cut"]["blob2"] == tagged.payload["cut"]["blob"]
     logged = next(e for e in events if "long" in e.payload.get("params", {}))
     assert logged.payload["params"]["long"] == param[:6000]
     assert logged.payload["cut"]["long"]["length"] == 10_000
