@@ -186,6 +186,9 @@ def test_html_view_works_offline_in_chromium(browser, prov_experiment, tmp_path)
     assert (f"run:{prov_experiment.producer}", artifact) in ends
     assert any(source == artifact for source, _ in ends), "producer output feeds a dataset"
     assert any(target == f"run:{prov_experiment.consumer}" for _, target in ends)
+    experiment_page.locator(".mv-search").fill("consum")
+    experiment_page.locator(".mv-search").press("Enter")
+    assert experiment_page.locator(".mv-panel h3").inner_text() == "consumer"
     texts = experiment_page.locator(".mv-node text").all_text_contents()
     assert "producer" in texts and "consumer" in texts
     assert not [t for t in texts if re.search(r"%[0-9A-F]{2}", t)]

@@ -64,6 +64,12 @@
       var btn = h("button", b[0], bar); btn.type = "button";
       btn.addEventListener("click", b[1]);
     });
+    var search = h("input", null, bar, "mv-search");
+    search.type = "search";
+    search.placeholder = "find a node by name\u2026";
+    search.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter") { self.find(search.value); }
+    });
     this.canvas = h("div", null, root, "mv-canvas");
     this.svg = el("svg", {"class": "mv-svg"}, this.canvas);
     var defs = el("defs", {}, this.svg);
@@ -175,21 +181,26 @@
         number(list);
       });
     }
-    var self = this, x = 0, maxH = 0, heights = [];
-    layers.forEach(function (list, i) {
-      var w = 0, y = 0;
-      list.forEach(function (n) {
-        var size = self.size(n);
-        pos[n.id] = {x: x, y: y, w: size.w, h: size.h};
-        y += size.h + ROW_GAP;
-        w = Math.max(w, size.w);
-      });
-      heights[i] = y;
-      maxH = Math.max(maxH, y);
-      x += w + LAYER_GAP;
+    /* a crowded layer (hundreds of runs) wraps into sub-columns, so a big experiment is a
+       block the reader can zoom into rather than a spike thousands of rows tall */
+    var self = this, x = 0, maxH = 0, columns = [];
+    var maxRows = Math.max(12, Math.ceil(Math.sqrt(g.nodes.length) * 2));
+    layers.forEach(function (list) {
+      for (var start = 0; start < list.length; start += maxRows) {
+        var column = list.slice(start, start + maxRows), w = 0, y = 0;
+        column.forEach(function (n) {
+          var size = self.size(n);
+          pos[n.id] = {x: x, y: y, w: size.w, h: size.h};
+          y += size.h + ROW_GAP;
+          w = Math.max(w, size.w);
+        });
+        columns.push({nodes: column, height: y});
+        maxH = Math.max(maxH, y);
+        x += w + (start + maxRows < list.length ? ROW_GAP * 2 : LAYER_GAP);
+      }
     });
-    layers.forEach(function (list, i) {  /* centre each layer vertically */
-      list.forEach(function (n) { pos[n.id].y += (maxH - heights[i]) / 2; });
+    columns.forEach(function (c) {  /* centre each column vertically */
+      c.nodes.forEach(function (n) { pos[n.id].y += (maxH - c.height) / 2; });
     });
     return pos;
   };
@@ -286,6 +297,29 @@
       var list = h("ul", null, panel);
       n.children.forEach(function (c) { h("li", c.label, list); });
     }
+  };
+
+  Viewer.prototype.find = function (text) {
+    /* select the next node whose label contains text, opening its group and centring it */
+    var needle = text.trim().toLowerCase(), ids = Object.keys(this.byId), self = this;
+    if (!needle) { return; }
+    var start = this.selected ? ids.indexOf(this.selected) + 1 : 0;
+    for (var k = 0; k < ids.length; k++) {
+      var id = ids[(start + k) % ids.length];
+      if (this.byId[id].label.toLowerCase().indexOf(needle) < 0) { continue; }
+      for (var up = this.parent[id]; up; up = this.parent[up]) { this.expanded[up] = true; }
+      this.selected = id;
+      this.render();
+      this.select(id);
+      var p = this.pos[this.topOf(id)], r = this.svg.getBoundingClientRect();
+      self.view.k = Math.max(self.view.k, 1);
+      self.view.x = r.width / 2 - (p.x + p.w / 2) * self.view.k;
+      self.view.y = r.height / 2 - (p.y + NODE_H / 2) * self.view.k;
+      this.apply();
+      return;
+    }
+    this.panel.textContent = "";
+    h("p", "No node is named like \u201c" + text + "\u201d.", this.panel, "mv-hint");
   };
 
   Viewer.prototype.toggle = function (id) {
