@@ -16,10 +16,12 @@ and each gets its own event, in its own transaction.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate
 
 from mlflow.entities import RunStatus
 
@@ -78,10 +80,43 @@ class WriteContext:
         return self.store.experiment_of_logged_model(self.session, model_id)
 
 
+DescribeResult = Described | list[Described] | None
+# A describer: the write's context, then the hooked MLflow method's own arguments, by the
+# names MLflow gives them (tests/unit/test_describers.py compares the two signatures).
+Describer = Callable[Concatenate[WriteContext, ...], DescribeResult]
+# A pre-read: the store, then the same arguments; returns what the write will overwrite.
+PreRead = Callable[Concatenate[Any, ...], Any]
+
+
 @dataclass(frozen=True)
 class Hook:
-    describe: Callable[..., Described | list[Described] | None]
-    before: Callable[..., Any] | None = None
+    """How one MLflow write method is journaled: its describer and optional pre-read.
+
+    The call's arguments are bound once (:meth:`bind`) against MLflow's own signature, so a
+    describer or pre-read sees ``tag`` or ``key`` whether the caller passed it by position
+    or by keyword, with MLflow's defaults filled in.
+    """
+
+    describe: Describer
+    before: PreRead | None = None
+
+    def bind(self, signature: inspect.Signature, store: Any, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """The call's arguments by MLflow's parameter names (``self`` left out), limited to
+        those the describer declares; None when MLflow itself would refuse the call."""
+        try:
+            bound = signature.bind(store, *args, **kwargs)
+        except TypeError:
+            return None
+        bound.apply_defaults()
+        wanted = _parameter_names(self.describe)
+        return {name: value for name, value in list(bound.arguments.items())[1:]
+                if name in wanted}
+
+
+@functools.cache
+def _parameter_names(function: Callable[..., Any]) -> frozenset[str]:
+    return frozenset(list(inspect.signature(function).parameters)[1:])
 
 
 def _run_event(ctx: WriteContext, run_id: str, kind: str, payload: dict[str, Any]) -> Described:
@@ -460,8 +495,11 @@ def _old_experiment_name(store, experiment_id, new_name):
     return store.read_experiment_name(experiment_id)
 
 
-def _old_experiment_tag(store, experiment_id, tag_or_key):
-    key = getattr(tag_or_key, "key", tag_or_key)
+def _old_experiment_tag(store, experiment_id, tag):
+    return store.read_experiment_tags(experiment_id, [tag.key]).get(tag.key)
+
+
+def _old_experiment_tag_by_key(store, experiment_id, key):
     return store.read_experiment_tags(experiment_id, [key]).get(key)
 
 
@@ -487,7 +525,7 @@ TRACKING_HOOKS: dict[str, Hook] = {
     "delete_experiment": Hook(experiment_deleted),
     "restore_experiment": Hook(experiment_restored),
     "set_experiment_tag": Hook(experiment_tag_set, _old_experiment_tag),
-    "delete_experiment_tag": Hook(experiment_tag_deleted, _old_experiment_tag),
+    "delete_experiment_tag": Hook(experiment_tag_deleted, _old_experiment_tag_by_key),
     "create_run": Hook(run_created),
     "update_run_info": Hook(run_updated, _old_status_and_name),
     "delete_run": Hook(run_deleted),

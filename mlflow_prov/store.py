@@ -19,6 +19,7 @@ mixin that can also sit on MLflow's workspace-aware stores.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -53,8 +54,8 @@ from mlflow_prov.events import (
 )
 from mlflow_prov.identity import writer_identity
 from mlflow_prov.journal import append_event, ensure_tables, now_us
-from mlflow_prov.sqlite_stats import FreshStatistics
 from mlflow_prov.preflight import check_location
+from mlflow_prov.sqlite_stats import FreshStatistics
 from mlflow_prov.stored_rows import state_recorder
 from mlflow_prov.uri import ProvLocation, parse_prov_uri
 
@@ -74,8 +75,7 @@ class WriteScope:
 
     store: Any
     hook: Hook
-    args: tuple
-    kwargs: dict
+    arguments: dict[str, Any]
     before: Any = None
     emitted: bool = False
     emitting: bool = field(default=False, repr=False)
@@ -121,7 +121,7 @@ def _before_commit(session: Session) -> None:
     try:
         context = WriteContext(scope.store, session, session.info.get(_NEW, []),
                                session.info.get(_CHANGED, []), scope.before)
-        described = scope.hook.describe(context, *scope.args, **scope.kwargs)
+        described = scope.hook.describe(context, **scope.arguments)
         events = described if isinstance(described, list) else [described]
         writer, time_us = writer_identity(), now_us()
         for event in filter(None, events):
@@ -175,12 +175,17 @@ def _bind_to_scope(managed: Callable[..., Any]) -> Callable[..., Any]:
 
 def _hooked(name: str, hook: Hook, mixin: type, base: type) -> Callable[..., Any]:
     """A method that runs MLflow's ``name`` inside a write scope described by ``hook``.
-    It carries MLflow's signature and docstring (``help()``, ``inspect``), as ``__wrapped__``."""
+    It carries MLflow's signature and docstring (``help()``, ``inspect``), as ``__wrapped__``.
+    The call's arguments are bound once against that signature (:meth:`Hook.bind`)."""
+    signature = inspect.signature(getattr(base, name))
 
     def method(self, *args: Any, **kwargs: Any) -> Any:
-        before = _pre_read(hook, self, args, kwargs)
+        arguments = hook.bind(signature, self, args, kwargs)
+        if arguments is None:  # a call MLflow refuses: let it answer, with nothing to journal
+            return getattr(super(mixin, self), name)(*args, **kwargs)
+        before = _pre_read(hook, self, arguments)
         stack = _scope_stack()
-        stack.append(WriteScope(self, hook, args, kwargs, before))
+        stack.append(WriteScope(self, hook, arguments, before))
         try:
             return getattr(super(mixin, self), name)(*args, **kwargs)
         finally:
@@ -191,7 +196,7 @@ def _hooked(name: str, hook: Hook, mixin: type, base: type) -> Callable[..., Any
     return method
 
 
-def _pre_read(hook: Hook, store: Any, args: tuple, kwargs: dict) -> Any:
+def _pre_read(hook: Hook, store: Any, arguments: dict[str, Any]) -> Any:
     """Read what the write will overwrite; never let that read decide the write's outcome.
 
     It runs before MLflow validates the call, so malformed input (an experiment id that is
@@ -201,7 +206,7 @@ def _pre_read(hook: Hook, store: Any, args: tuple, kwargs: dict) -> Any:
     if hook.before is None:
         return None
     try:
-        return hook.before(store, *args, **kwargs)
+        return hook.before(store, **arguments)
     except (ValueError, TypeError, OverflowError, sa.exc.SQLAlchemyError) as error:
         _logger.debug("pre-read for %s skipped: %s", hook.describe.__name__, error)
         return None
