@@ -576,7 +576,19 @@ EXPORT_CASES = [
     Case("export-redact-free-text", _redacted_note, r"^exported"),
     Case("export-omit-parts", _omitted_params, r"^exported"),
 ]
+def _store_on_read_only(store: Store, tmp: Path, mount: Callable[[str], Path]) -> str:
+    return _opening(f"prov://{mount('ro,size=64k')}")(store, tmp)
+
+
+def _store_under_read_only(store: Store, tmp: Path, mount: Callable[[str], Path]) -> str:
+    return _opening(f"prov://{mount('ro,size=64k') / 'runs'}")(store, tmp)
+
+
 MOUNT_CASES = [
+    Case("store-in-read-only-folder", _store_on_read_only,
+         r"the prov store folder .* is not writable \(Read-only file system\); make it"),
+    Case("store-under-read-only-folder", _store_under_read_only,
+         r"cannot create the prov store folder .*runs: Read-only file system; choose"),
     Case("export-out-read-only", _out_read_only,
          r"cannot write to the output folder .*: Read-only file system; choose a writable"),
     Case("export-out-full", _out_full, r"No space left on device"),
