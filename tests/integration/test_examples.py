@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 import mlflow
 import pytest
+from machine import scaled_timeout
 
 pytest.importorskip("torch", reason="the examples need the torch extra")
 
@@ -24,7 +25,7 @@ def run_example(name: str, tmp_path: Path, *args: str) -> tuple[str, Path]:
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / name), "--tracking-uri", uri, "--out", str(out),
          "--sampling-interval", "0.5", *args],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=scaled_timeout(240),
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"exported to {out.resolve()}" in done.stdout

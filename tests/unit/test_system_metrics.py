@@ -11,6 +11,7 @@ from collections import namedtuple
 
 import psutil
 import pytest
+from machine import scaled_timeout
 
 from mlflow_prov.system_metrics import attach, base, carbon, config, cpu_temperature, gpu
 from mlflow_prov.system_metrics.activation import SystemMetricsActivation
@@ -277,6 +278,7 @@ def test_a_failing_attach_never_blocks_mlflow(monkeypatch, caplog):
     assert registry["run"] == "monitor" and "could not attach" in caplog.text
 
 
+@pytest.mark.slow
 def test_imports_have_no_side_effects():
     code = (
         "import sys, mlflow, mlflow_prov, mlflow_prov.system_metrics, mlflow_prov.torch\n"
@@ -285,9 +287,10 @@ def test_imports_have_no_side_effects():
         "heavy = {'torch', 'codecarbon', 'pynvml'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=scaled_timeout(60))
 
 
+@pytest.mark.slow
 def test_mlflow_prov_imports_without_torch():
     code = (
         "import sys; sys.modules['torch'] = None\n"
@@ -295,4 +298,4 @@ def test_mlflow_prov_imports_without_torch():
         "try:\n    mlflow_prov.torch.dataset_digest([])\nexcept ImportError:\n    pass\n"
         "else:\n    raise SystemExit('torch was not needed?')\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=scaled_timeout(60))

@@ -9,6 +9,7 @@ import textwrap
 
 import mlflow
 import pytest
+from machine import scaled_timeout
 
 torch = pytest.importorskip("torch", reason="the torch extra is not installed")
 from torch import nn  # noqa: E402
@@ -175,6 +176,7 @@ def test_final_metrics_fire_on_explicit_end_run_and_skip_missing_keys(client, ca
         prov_torch.register_final_metric("loss", "median")
 
 
+@pytest.mark.slow
 def test_final_metrics_fire_at_interpreter_exit(tmp_path):
     uri = f"prov://{tmp_path / 'runs'}"
     script = textwrap.dedent(f"""
@@ -189,7 +191,7 @@ def test_final_metrics_fire_at_interpreter_exit(tmp_path):
     """)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=scaled_timeout(120))
     assert done.returncode == 0, done.stderr
     run_id = done.stdout.strip().splitlines()[-1]
     run = mlflow.MlflowClient(uri).get_run(run_id)
