@@ -273,3 +273,26 @@ def test_html_view_on_postgresql(prov_postgres_uri, tmp_path):
                if r.get("what") == "tag stage"]
     assert changes == [(None, "draft"), ("draft", "final")]
     assert ("RUNNING", "FINISHED") in [(r.get("old"), r.get("new")) for r in data["timeline"]]
+
+
+def test_cli_graph_detail_option(sqlite_experiment, tmp_path):
+    from click.testing import CliRunner
+
+    from exporters.cli import main
+
+    def run_cli(*extra: str):
+        return CliRunner().invoke(main, ["export", "--tracking-uri",
+                                         sqlite_experiment.tracking_uri, "--experiment",
+                                         sqlite_experiment.experiment_id, "--out",
+                                         str(tmp_path / "-".join(extra or ("ml",))),
+                                         "--format", "dot", "--run", sqlite_experiment.producer,
+                                         *extra])
+
+    full, default, wrong = run_cli("--graph-detail", "full"), run_cli(), \
+        run_cli("--graph-detail", "pretty")
+    assert full.exit_code == 0 and default.exit_code == 0, full.output + default.output
+    dots = {name: next((tmp_path / name).rglob("graph.dot")).read_text(encoding="utf-8")
+            for name in ("--graph-detail-full", "ml")}
+    assert 'URL="urn:mlflow:' in dots["--graph-detail-full"]
+    assert "urn:mlflow:" not in dots["ml"] and "lr = 0.01" in dots["ml"]
+    assert wrong.exit_code == 2 and "'pretty' is not one of 'ml', 'full'" in wrong.output
