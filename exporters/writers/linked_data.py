@@ -17,6 +17,7 @@ from prov.identifier import Namespace, QualifiedName
 from prov.model import ProvBundle, ProvDocument, ProvRecord
 
 from exporters.errors import WriterError
+from exporters.layout import JSONLD, PROV_XML, PROVO_TURTLE
 from exporters.options import WriterContext
 from exporters.writers.text import TextDocumentWriter
 
@@ -107,8 +108,7 @@ def serialize(doc: ProvDocument, fmt: str) -> str:
 class ProvOTurtleWriter(TextDocumentWriter):
     """PROV-O (the W3C PROV ontology) as RDF Turtle."""
 
-    run_file = "prov.ttl"
-    experiment_file = "experiment.ttl"
+    run_file, experiment_file = PROVO_TURTLE
 
     def render(self, doc: ProvDocument, ctx: WriterContext) -> str:
         return serialize(doc, "provo-ttl")
@@ -118,8 +118,7 @@ class JsonLdWriter(TextDocumentWriter):
     """PROV-JSON-LD (W3C member submission), its context inlined: the same statements as
     the Turtle file, readable by any JSON-LD processor offline."""
 
-    run_file = "prov.jsonld"
-    experiment_file = "experiment.jsonld"
+    run_file, experiment_file = JSONLD
 
     def render(self, doc: ProvDocument, ctx: WriterContext) -> str:
         return serialize(doc, "jsonld")
@@ -128,8 +127,7 @@ class JsonLdWriter(TextDocumentWriter):
 class ProvXmlWriter(TextDocumentWriter):
     """W3C PROV-XML; prov reads it back (checked in the tests)."""
 
-    run_file = "prov.xml"
-    experiment_file = "experiment.prov.xml"
+    run_file, experiment_file = PROV_XML
 
     def render(self, doc: ProvDocument, ctx: WriterContext) -> str:
         return serialize(doc, "prov-xml")
