@@ -13,6 +13,7 @@ take minutes), starts a real server on 127.0.0.1 and times each page and API cal
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -32,7 +33,7 @@ from mlflow_prov.journal import append_event, now_us, read_events_page
 from mlflow_prov.uri import parse_prov_uri
 from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG, EventKind, run_chain
 
-STARTUP_SECONDS = 180
+STARTUP_SECONDS = 600
 
 
 def build(uri: str, runs: int, events: int) -> dict[str, str]:
@@ -144,14 +145,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--folder", type=Path,
+                        help="Keep the store (and the server log) here; a store already "
+                             "built there is reused.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp:
-        folder = Path(tmp)
+        folder = args.folder or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         uri = f"prov://{folder / 'store'}"
-        start = time.perf_counter()
-        ids = build(uri, args.runs, args.events)
-        print(f"built {args.runs} runs and a run of {args.events} events in "
-              f"{time.perf_counter() - start:.0f} s ({parse_prov_uri(uri).db_uri})")
+        ids_file = folder / "ids.json"
+        if ids_file.exists():
+            ids = json.loads(ids_file.read_text())
+        else:
+            start = time.perf_counter()
+            ids = build(uri, args.runs, args.events)
+            ids_file.write_text(json.dumps(ids))
+            print(f"built {args.runs} runs and a run of {args.events} events in "
+                  f"{time.perf_counter() - start:.0f} s ({parse_prov_uri(uri).db_uri})")
         process, base = serve(uri, folder)
         try:
             time_calls(calls(base, ids, uri, args.events), args.rounds)

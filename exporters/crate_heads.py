@@ -77,6 +77,10 @@ def _check_head(tracking_uri: str, run_id: str, head: Any) -> str | None:
 
 
 def with_journal_head(record: RunRecord, tracking_uri: str) -> RunRecord:
-    """The run record with its chain's head as it is now, for the export to embed."""
-    head = chain_head(tracking_uri, run_chain(record.run_id))
+    """The run record with its chain's head as it is now, for the export to embed (from a
+    server's ``/prov/api/head`` when the export reads over HTTP)."""
+    from exporters.remote_journal import is_http, remote_chain_head
+
+    head = (remote_chain_head(tracking_uri, record.run_id) if is_http(tracking_uri)
+            else chain_head(tracking_uri, run_chain(record.run_id)))
     return replace(record, journal_head=format_head(*head) if head else None)

@@ -84,3 +84,9 @@ def read_remote_events(base_url: str, experiment_id: str) -> Iterator[JournalEve
 def remote_chain_intact(base_url: str, run_id: str) -> bool:
     """Whether the server verifies the run's hash chain."""
     return bool(_get(base_url, "verify", {"run_id": run_id})["intact"])
+
+
+def remote_chain_head(base_url: str, run_id: str) -> tuple[int, str | None] | None:
+    """The run chain's head (length, last hash) as the server's store has it, or ``None``."""
+    found = _get(base_url, "head", {"run_id": run_id})
+    return (found["length"], found["last_hash"]) if found["length"] is not None else None

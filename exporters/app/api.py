@@ -25,7 +25,7 @@ from exporters.app.history import (
 from exporters.app.lineage import artifact_node, build_index, dataset_node, model_node, run_node
 from exporters.app.setup import ProvServer, prov_server
 from exporters.app.views import graph_json, neighbourhood_graph
-from mlflow_prov.journal import JournalUnavailableError, verify_chain
+from mlflow_prov.journal import JournalUnavailableError, chain_head, verify_chain
 from mlflow_prov.vocabulary import experiment_chain, run_chain
 
 api = Blueprint("prov_api", __name__, url_prefix="/prov/api")
@@ -127,6 +127,21 @@ def verify() -> dict[str, Any]:
     return {"intact": all(r.intact for r in reports),
             "chains": [{"chain": r.chain, "length": r.length, "intact": r.intact,
                         "problems": r.problems} for r in reports]}
+
+
+@api.get("/head")
+@json_route
+def head() -> dict[str, Any]:
+    """The head of a run's chain (its length and last hash) without reading the chain: what
+    an export records as ``journalHead`` so that it can be checked against the store later."""
+    server = prov_server()
+    run_id = request.args.get("run_id")
+    if not run_id:
+        raise BadRequestError("name the run: /prov/api/head?run_id=RUN_ID")
+    require_read(server, run_experiment(server, run_id))
+    found = chain_head(server.tracking_uri, run_chain(run_id))
+    return {"chain": run_chain(run_id), "length": found[0] if found else None,
+            "last_hash": found[1] if found else None}
 
 
 LINEAGE_STARTS = {

@@ -61,6 +61,11 @@ def _page_size(default: int, largest: int = 1000) -> int:
     return int(value)
 
 
+def _token_text(token: str | bytes | None) -> str | None:
+    """MLflow's SQL stores hand out page tokens as bytes; a link needs text."""
+    return token.decode("ascii") if isinstance(token, bytes) else token
+
+
 def _refusal(exc: Exception) -> None:
     """The page's HTTP error for a refused or unknown thing (the message names it)."""
     if isinstance(exc, ForbiddenError):
@@ -81,7 +86,8 @@ def experiments() -> str:
                                             page_token=request.args.get("page_token") or None)
     shown = [e for e in page if server.permissions.can_read(e.experiment_id)]
     return render_template("prov/experiments.html", experiments=shown,
-                           next_page_token=page.token, mlflow_href=mlflow_experiment_href)
+                           next_page_token=_token_text(page.token),
+                           mlflow_href=mlflow_experiment_href)
 
 
 @pages.get("/experiments/<experiment_id>")
@@ -108,7 +114,7 @@ def experiment_lineage(experiment_id: str) -> str:
     labels = {node.id: node for node in graph.nodes}
     return render_template(
         "prov/experiment.html", experiment=experiment, runs=list(runs),
-        next_page_token=runs.token, graph=graph, labels=labels, links=run_links(graph),
+        next_page_token=_token_text(runs.token), graph=graph, labels=labels, links=run_links(graph),
         viewer=Markup(render_fragment(graph)),  # noqa: S704 (the viewer escapes its data)
         mlflow_href=mlflow_experiment_href(experiment_id), run_href=mlflow_run_href)
 

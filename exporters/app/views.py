@@ -18,6 +18,7 @@ from exporters.viewer.model import ViewEdge, ViewGraph, ViewNode
 
 PARENT_TAG = "mlflow.parentRunId"
 MAX_CHILDREN = 100
+PREFETCH_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,19 @@ class RunDirectory:
         self._client = client
         self._runs: dict[str, RunSummary | None] = {r.info.run_id: RunSummary.of(r)
                                                     for r in known}
+
+    def prefetch(self, run_ids: Iterable[str], experiment_ids: Iterable[str]) -> None:
+        """Read many runs at once (a search per 100 ids) instead of one request per run: a
+        producer with 500 consumers is one page, not 500 round trips."""
+        wanted = sorted(set(run_ids) - set(self._runs))
+        experiments = sorted(set(experiment_ids))
+        for start in range(0, len(wanted) if experiments else 0, PREFETCH_BATCH):
+            chunk = wanted[start:start + PREFETCH_BATCH]
+            listed = ", ".join(f"'{run_id}'" for run_id in chunk)
+            for run in self._client.search_runs(experiments, f"attributes.run_id IN ({listed})",
+                                                run_view_type=ViewType.ALL,
+                                                max_results=PREFETCH_BATCH):
+                self._runs[run.info.run_id] = RunSummary.of(run)
 
     def get(self, run_id: str) -> RunSummary | None:
         if run_id not in self._runs:
@@ -135,7 +149,11 @@ class GraphBuilder:
             self._edges.setdefault((source.id, target.id, label),
                                    ViewEdge(source.id, target.id, label))
 
-    def add_edges(self, edges: Iterable[Edge]) -> None:
+    def add_edges(self, edges: list[Edge]) -> None:
+        runs = {node for edge in edges for node in (edge.source, edge.target)
+                if node.kind == "run"}
+        self.runs.prefetch((node.ref for node in runs),
+                           filter(None, (self.index.experiment_of.get(n) for n in runs)))
         for edge in edges:
             self.add_edge(edge.source, edge.target, edge.label)
 

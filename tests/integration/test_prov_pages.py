@@ -94,6 +94,8 @@ def test_journal_api_pages_lineage_and_remote_export(store, tmp_path):
         assert get(f"{base}/prov/api/verify", run_id=ids["producer"]).json()["intact"]
         report = get(f"{base}/prov/api/verify", experiment_id=ids["training"]).json()
         assert report["intact"] and len(report["chains"]) == 3
+        head = get(f"{base}/prov/api/head", run_id=ids["producer"]).json()
+        assert head["length"] == len(events) and head["last_hash"] == events[-1]["hash"]
 
         # lineage, upstream and downstream, across experiments
         upstream = _edges(get(f"{base}/prov/api/lineage", run_id=ids["consumer"]).json())
@@ -119,6 +121,11 @@ def test_journal_api_pages_lineage_and_remote_export(store, tmp_path):
         for text in ("prepare-data", "train-model", "evaluate", "classifier", "features.csv",
                      f"/#/experiments/{ids['features']}/runs/{ids['producer']}"):
             assert text in lineage_page
+        first = get(f"{base}/prov/experiments/{ids['training']}", page_size=1).text
+        assert "train-model" in _runs_table(first) and "evaluate" not in _runs_table(first)
+        second = get(f"{base}/prov/experiments/{ids['training']}{_next_link(first)}").text
+        assert "evaluate" in _runs_table(second) and "train-model" not in _runs_table(second)
+        assert "Next runs" not in second
         timeline = get(f"{base}/prov/runs/{ids['producer']}").text
         for text in ("warmup", "main", "RUNNING", "FINISHED", "carbon/emissions_kgco2eq",
                      f"/prov/api/verify?run_id={ids['producer']}"):
@@ -132,6 +139,17 @@ def test_journal_api_pages_lineage_and_remote_export(store, tmp_path):
         assert from_db == from_server and len(from_db) == 3
         run = next(iter(from_server.values()))
         assert '"mlflowprov:historyAvailable": true' in json.dumps(run)
+
+
+def _runs_table(html: str) -> str:
+    return html.split('<table class="runs">', 1)[1].split("</table>", 1)[0]
+
+
+def _next_link(html: str) -> str:
+    """The pager's link (``?page_token=…``), unescaped as a browser would follow it."""
+    import html as html_module
+
+    return html_module.unescape(html.split('<div class="pager"><a href="', 1)[1].split('"')[0])
 
 
 def _names(html: str) -> list[str]:
