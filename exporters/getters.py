@@ -494,8 +494,9 @@ def _read_yprov4ml_inline(doc: ProvenanceDocument, records: list[_Record]) -> No
 
 def _inline_metric(path: Path, run_id: str | None, identifier: str,
                    attrs: dict[str, Any]) -> MetricRef:
-    inline = tuple(str(_plain(attrs.get(f"prov-ml:metric_{part}_list", "")))
-                   for part in ("epoch", "value", "timestamp"))
+    steps, values, stamps = (str(_plain(attrs.get(f"prov-ml:metric_{part}_list", "")))
+                             for part in ("epoch", "value", "timestamp"))
+    inline = (steps, values, stamps)
     external = _plain(attrs.get("prov-ml:artifact_uri"))
     try:
         items = parse_list(inline[1])

@@ -15,6 +15,7 @@ The store is a folder; ``close`` returns every file in it so an RO-Crate packs a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
@@ -52,11 +53,12 @@ class ZarrSink:
             candidates.append(sanitize_name(f"{series.key}_{series.context}"))
         name = _unique(candidates, self._taken)
         seconds = np.asarray(series.timestamps_ms, dtype=np.int64) / 1000.0
-        for array_name, data, attributes in (
-                (f"{name}_time", seconds, TIME_ATTRIBUTES),
-                (f"{name}_step", np.asarray(series.steps, dtype=np.int64), STEP_ATTRIBUTES),
-                (name, np.asarray(series.values, dtype=np.float64),
-                 value_attributes(name, series))):
+        arrays: tuple[tuple[str, np.ndarray, dict[str, Any]], ...] = (
+            (f"{name}_time", seconds, dict(TIME_ATTRIBUTES)),
+            (f"{name}_step", np.asarray(series.steps, dtype=np.int64), dict(STEP_ATTRIBUTES)),
+            (name, np.asarray(series.values, dtype=np.float64),
+             dict(value_attributes(name, series))))
+        for array_name, data, attributes in arrays:
             array = self._group.create_array(
                 array_name, shape=data.shape, dtype=data.dtype, chunks=(max(1, len(data)),),
                 dimension_names=[f"{name}_obs"], fill_value=None, attributes=attributes)

@@ -51,6 +51,7 @@ from mlflow_prov.vocabulary import (
     PROV4ML_NAMESPACE_TAG,
     PROV4ML_RANK_TAG,
     SYSTEM_PREFIX,
+    TRAINING,
     declared_contexts,
     is_free_form_context,
     normalise_context,
@@ -223,7 +224,7 @@ def log_metric(key: str, value: Any, context: Any = None, step: int | None = Non
         return
     number = _number(value, key)
     full_key = _key(key, context)
-    dataset = session.datasets.get(normalise_context(str(context)) if context else "")
+    dataset = session.datasets.get(normalise_context(str(context)) or "" if context else "")
     with _lock:
         session.buffer.append(Metric(
             full_key, number, timestamp or int(time.time() * 1000), int(step or 0),
@@ -364,7 +365,7 @@ def log_dataset(dataset: Any, label: Any = None, context: Any = None) -> None:
         return
     if isinstance(dataset, str):
         dataset, label = label, dataset
-    name = normalise_context(str(context)) if context is not None else "training"
+    name = normalise_context(str(context) if context is not None else None) or TRAINING
     logged = torch_helpers.log_dataset(dataset, str(label or "dataset"), name)
     session.datasets[name] = logged
 

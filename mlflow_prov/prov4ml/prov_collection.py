@@ -48,7 +48,7 @@ def write_collection(experiment_path: Path, output_dir: Path) -> Path:
             ns["sha256"]: hashlib.sha256(path.read_bytes()).hexdigest()})
         document.hadMember(collection, member)
     output_dir.mkdir(parents=True, exist_ok=True)
-    output.write_text(document.serialize(format="json", indent=2), encoding="utf-8")
+    output.write_text(str(document.serialize(format="json", indent=2)), encoding="utf-8")
     return output
 
 
