@@ -19,7 +19,7 @@ from exporters.artifacts import ArtifactCache
 from exporters.crate_heads import with_journal_head
 from exporters.errors import ExportError, ReaderError, WriterError
 from exporters.layout import experiment_dir, run_dir
-from exporters.options import ExportOptions, WriterContext
+from exporters.options import GRAPH_DETAILS, ExportOptions, WriterContext
 from exporters.privacy import Pseudonymizer
 from exporters.prov_model import LineageIndex, experiment_document, run_document
 from exporters.records import ExperimentRecord, MetricSeries, MetricSummary, RunRecord
@@ -119,6 +119,9 @@ def validate_formats(options: ExportOptions) -> None:
     if options.metrics_format and options.metrics_format not in METRIC_FORMATS:
         raise ExportError(f"--metrics-format must be one of {', '.join(METRIC_FORMATS)}, "
                           f"not {options.metrics_format!r}")
+    if options.graph_detail not in GRAPH_DETAILS:
+        raise ExportError(f"--graph-detail must be one of {', '.join(GRAPH_DETAILS)}, "
+                          f"not {options.graph_detail!r}")
     for name in dict.fromkeys((*options.formats, *metric_sink_names(options))):
         get_writer(name).load()
     if "svg" in options.formats:

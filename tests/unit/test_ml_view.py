@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from exporters import ExportOptions, export
+from exporters.errors import ExportError
 from exporters.prov_model import LineageIndex
 from exporters.records import (
     ArtifactRecord,
@@ -178,3 +182,10 @@ def test_a_runs_own_view_shows_the_run_whose_output_it_used():
     assert ("artifact:p1:data/feat ü 0.csv", "dataset:d1:blobs/train", "source of") in edges
     assert {n.id: n.label for n in graph.nodes}["artifact:p1:data/feat ü 0.csv"] == \
         "data/feat ü 0.csv"
+
+
+def test_a_wrong_graph_detail_is_refused_before_reading_anything(tmp_path):
+    with pytest.raises(ExportError, match="--graph-detail must be one of ml, full, not 'nice'"):
+        export("any", tmp_path, tracking_uri=f"sqlite:///{tmp_path / 'none.db'}",
+               options=ExportOptions(graph_detail="nice"))
+    assert not list(tmp_path.iterdir())
