@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -145,7 +145,7 @@ def _check_private_write_methods() -> None:
 
 # --- MLflow: the system-metrics monitor of each run -------------------------------------------
 
-def system_metrics_registry() -> MutableMapping[str, Any]:
+def system_metrics_registry() -> dict[str, Any]:
     """MLflow's ``run_id -> SystemMetricsMonitor`` dict (``start_run`` fills it, ``end_run``
     takes from it): the only place extra monitors can join MLflow's sampling loop."""
     from mlflow.tracking import fluent
@@ -153,8 +153,9 @@ def system_metrics_registry() -> MutableMapping[str, Any]:
     return fluent.run_id_to_system_metrics_monitor
 
 
-def replace_system_metrics_registry(registry: MutableMapping[str, Any]) -> None:
-    """Put ``registry`` in place of MLflow's dict (``start_run`` looks it up at each call)."""
+def replace_system_metrics_registry(registry: dict[str, Any]) -> None:
+    """Put ``registry`` (a dict subclass) in place of MLflow's dict (``start_run`` looks it up
+    at each call)."""
     from mlflow.tracking import fluent
 
     fluent.run_id_to_system_metrics_monitor = registry

@@ -338,7 +338,7 @@ class ProvTrackingMixin(_JournalingMixin, _ConcurrentDatasetInputs, FreshStatist
     def __init__(self, store_uri: str, artifact_uri: str | None = None, **kwargs: Any) -> None:
         location, root = _resolve(store_uri, artifact_uri)
         self.prov_uri = store_uri
-        super().__init__(location.db_uri, root, **kwargs)
+        super().__init__(location.db_uri, root, **kwargs)  # type: ignore[call-arg]  # MLflow's
         self._setup_journal()
         self._init_statistics()
 
@@ -349,7 +349,7 @@ class ProvRegistryMixin(_JournalingMixin):
     def __init__(self, store_uri: str, **kwargs: Any) -> None:
         location, _ = _resolve(store_uri, None)
         self.prov_uri = store_uri
-        super().__init__(location.db_uri, **kwargs)
+        super().__init__(location.db_uri, **kwargs)  # type: ignore[call-arg]  # MLflow's
         self._setup_journal()
 
 
@@ -359,8 +359,9 @@ _install_hooks(ProvRegistryMixin, REGISTRY_HOOKS, SqlAlchemyRegistryStore)
 
 def _resolve(store_uri: str, artifact_uri: str | None) -> tuple[ProvLocation, str]:
     location = parse_prov_uri(store_uri)
-    use_uri_root = location.artifact_root_in_uri or not artifact_uri
-    root = location.default_artifact_root if use_uri_root else artifact_uri
+    root = location.default_artifact_root
+    if artifact_uri and not location.artifact_root_in_uri:
+        root = artifact_uri
     check_location(location)  # one line, not a raw OSError or ~100 s of MLflow's retries
     return location, root
 

@@ -145,7 +145,7 @@ def _close_after_finish(run_id: str, system_monitor: SystemMetricsMonitor,
         if final:
             client.log_batch(run_id, metrics=final)
 
-    system_monitor.finish = finish_then_close
+    system_monitor.finish = finish_then_close  # type: ignore[method-assign]  # this instance
 
 
 class _AttachingRegistry(dict):

@@ -26,7 +26,7 @@ try:
     from codecarbon import OfflineEmissionsTracker
     from codecarbon.emissions_tracker import BaseEmissionsTracker
 except ImportError:  # reported when the monitor is built
-    OfflineEmissionsTracker = None
+    OfflineEmissionsTracker = None  # type: ignore[assignment,misc]  # optional dependency
 
 # CPU modes in which codecarbon reads an energy counter; the others estimate from TDP/load.
 MEASURED_CPU_MODES = frozenset({"intel_rapl", "intel_power_gadget", "windows_emi",
