@@ -57,7 +57,7 @@ def test_every_generation_becomes_one_run(imported):
 def test_series_params_times_and_user_match_the_document(imported):
     uri, _ = imported
     client = mlflow.MlflowClient(uri)
-    source = CORPUS / "real" / "v0.json"
+    source = CORPUS / "samples" / "dataset_v0-distributed_provgraph_3B.json"
     (run,) = [r for r in all_runs(uri)
               if r.data.tags[YPROV4ML_SOURCE_DIGEST_TAG] == file_digest(source)]
     doc = getters.load(source)
@@ -94,7 +94,7 @@ def test_full_copies_and_contexts_and_refusals(imported):
 def test_reimport_creates_no_duplicates_and_the_digest_is_journaled(imported):
     uri, _ = imported
     before = {r.info.run_id for r in all_runs(uri)}
-    output = run_import(uri, str(CORPUS / "real" / "v3_demo_0" / "prov_demo_GR0_0.json"),
+    output = run_import(uri, str(CORPUS / "samples" / "v3_demo_0" / "prov_demo_GR0_0.json"),
                         str(CORPUS))
     assert {r.info.run_id for r in all_runs(uri)} == before
     assert output.count("already imported as run") == DOCUMENTS + 1

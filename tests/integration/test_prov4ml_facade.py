@@ -128,7 +128,11 @@ def test_seeds_cli_tools_refuse_bad_input_in_one_line(tmp_path, capsys):
     assert len(lines) == 3 and all(line.startswith("error: ") for line in lines)
 
 
-def test_prov2dot_reads_a_yprov4ml_file(tmp_path):
-    source = Path(__file__).resolve().parents[1] / "data" / "yprov4ml" / "real" / "v0.json"
-    assert prov2dot.main(["--prov_json", str(source), "--output", str(tmp_path / "v0.dot")]) == 0
+def test_python_m_prov2dot_reads_a_yprov4ml_file(tmp_path):
+    source = (Path(__file__).resolve().parents[1] / "data" / "yprov4ml" / "samples"
+              / "dataset_v0-distributed_provgraph_3B.json")
+    done = subprocess.run([sys.executable, "-m", "mlflow_prov.prov4ml.prov2dot", "--prov_json",
+                           str(source), "--output", str(tmp_path / "v0.dot")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
     assert (tmp_path / "v0.dot").read_text().startswith("digraph")

@@ -65,7 +65,7 @@ def test_corpus_report_counts_read_and_refused_with_reasons():
 
 
 def test_seeds_readme_call_on_a_parsed_dict_by_entity_id():
-    path = CORPUS / "real/v0.json"
+    path = CORPUS / "samples/dataset_v0-distributed_provgraph_3B.json"
     with path.open() as handle:
         series = getters.get_metric(json.load(handle), "Loss_Context.TRAINING")
     raw = json.loads(path.read_text())["entity"]["Loss_Context.TRAINING"]
@@ -109,7 +109,7 @@ def test_list_valued_series_refuse_averaging_with_a_reason():
 
 
 def test_seeds_param_getters():
-    doc = getters.load(CORPUS / "real/v1.json")
+    doc = getters.load(CORPUS / "samples/dataset_v1-inline_MetricsType.TXT_False_None_0.json")
     assert getters.get_param(doc, "total_params") == "7850"
     assert getters.get_params(doc, "execution_") == ["1749030903.2509727",
                                                      "1749030964.601807"]

@@ -1,23 +1,22 @@
 """Build the yProv4ML compatibility corpus the getters' tests read (outputs are committed).
 
-    python tests/data/yprov4ml/make_corpus.py ../shared/samples/yprov4ml
+    .venv/bin/python tests/data/yprov4ml/make_corpus.py
 
-``real/`` holds the four small real samples copied as they are. ``generated/`` holds the shapes
-the real samples lack, written in yProv4ML's documented layouts (its ``MetricInfo.save_to_*``
-and ``provenance_graph`` writers): numpy 2 scalar reprs inside inline lists, ``nan``/``inf``,
-per-step values that are lists (nested and quoted), v1 documents whose truncated inline lists
-have full copies as text, NetCDF and Zarr (v2 and v3 formats), v2 documents whose series live
-in ``.zarr``/``.nc``/``.txt`` files, and the two cases that must be refused: a truncated list
-with no full copy and a missing file. ``expected.json`` says, per document and metric entity,
-what the getters must return (count, first/last value) or refuse (and why); the generator
-knows because it wrote the points.
+``samples/`` holds the four small real samples as yProv4ML wrote them (see its README).
+``generated/`` holds the shapes they lack, written from them in yProv4ML's documented layouts
+(its ``MetricInfo.save_to_*`` and ``provenance_graph`` writers): numpy 2 scalar reprs inside
+inline lists, ``nan``/``inf``, per-step values that are lists (nested and quoted), v1
+documents whose truncated inline lists have full copies as text, NetCDF and Zarr (v2 and v3
+formats), v2 documents whose series live in ``.zarr``/``.nc``/``.txt`` files, and the two
+cases that must be refused: a truncated list with no full copy and a missing file.
+``expected.json`` says, per document and metric entity, what the getters must return (count,
+first/last value) or refuse (and why); the generator knows because it wrote the points.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,10 @@ import numpy as np
 import zarr
 
 HERE = Path(__file__).resolve().parent
-REAL = {
-    "dataset_v0-distributed_provgraph_3B.json": "v0.json",
-    "dataset_v1-inline_MetricsType.TXT_False_None_0.json": "v1.json",
-    "dataset_v2-contexts_prov_MetricsType.NETCDF_False_GR0_0.json": "v2.json",
-}
+V0 = "samples/dataset_v0-distributed_provgraph_3B.json"
+V1 = "samples/dataset_v1-inline_MetricsType.TXT_False_None_0.json"
+V2 = "samples/dataset_v2-contexts_prov_MetricsType.NETCDF_False_GR0_0.json"
+V3 = "samples/v3_demo_0/prov_demo_GR0_0.json"
 T0 = 1749030903315  # ms, the real v1 sample's first timestamp
 V1_DIR = "prov/MetricsType.MIXED_False_None_0/artifacts/metrics"
 
@@ -98,9 +96,9 @@ def expect_read(points: tuple, as_lists: bool = False) -> dict:
             "first_timestamp": stamps[0], "lists": as_lists}
 
 
-def generated_v0(samples: Path, out: Path, expected: dict) -> None:
+def generated_v0(out: Path, expected: dict) -> None:
     """v0 with numpy 2 reprs, nan/inf and per-step list values (nested and quoted)."""
-    data = json.loads((samples / "dataset_v0-distributed_provgraph_3B.json").read_text())
+    data = json.loads((HERE / V0).read_text())
     entities = data["entity"]
     loss = entities["Loss_Context.TRAINING"]
     values = json.loads(loss["prov-ml:metric_value_list"])
@@ -147,10 +145,9 @@ def generated_v0(samples: Path, out: Path, expected: dict) -> None:
     expected["generated/v0_numpy_reprs_and_lists.json"] = doc
 
 
-def generated_v1(samples: Path, out: Path, expected: dict) -> None:
+def generated_v1(out: Path, expected: dict) -> None:
     """v1 whose truncated inline lists have full copies in each format, or none."""
-    data = json.loads((samples / "dataset_v1-inline_MetricsType.TXT_False_None_0.json")
-                      .read_text())
+    data = json.loads((HERE / V1).read_text())
     data["entity"] = {k: v for k, v in data["entity"].items()
                       if not (isinstance(v, dict) and v.get("prov-ml:type") == "Metric")}
     folder = out / "v1_full_copies"
@@ -199,10 +196,9 @@ def generated_v1(samples: Path, out: Path, expected: dict) -> None:
     expected["generated/v1_full_copies/prov.json"] = doc
 
 
-def generated_v2(samples: Path, out: Path, expected: dict) -> None:
+def generated_v2(out: Path, expected: dict) -> None:
     """v2 whose metric files are Zarr, NetCDF and text; one left missing."""
-    data = json.loads((samples / "dataset_v2-contexts_prov_MetricsType.NETCDF_False_GR0_0.json")
-                      .read_text())
+    data = json.loads((HERE / V2).read_text())
     folder = out / "v2_mixed_files"
     metrics_dir = folder / "metrics"
     metrics_dir.mkdir(parents=True)
@@ -232,8 +228,8 @@ def generated_v2(samples: Path, out: Path, expected: dict) -> None:
 
 def real_expectations(expected: dict) -> None:
     """What the real samples hold: v0 and v3 complete; v1/v2 full copies not included."""
-    v0 = json.loads((HERE / "real/v0.json").read_text())
-    expected["real/v0.json"] = {
+    v0 = json.loads((HERE / V0).read_text())
+    expected[V0] = {
         k: {"status": "read", "count": len(json.loads(v["prov-ml:metric_value_list"])),
             "first": json.loads(v["prov-ml:metric_value_list"])[0],
             "last": json.loads(v["prov-ml:metric_value_list"])[-1],
@@ -241,46 +237,37 @@ def real_expectations(expected: dict) -> None:
             "lists": False}
         for k, v in v0["entity"].items() if isinstance(v, dict)
         and v.get("prov-ml:type") == "Metric"}
-    v1 = json.loads((HERE / "real/v1.json").read_text())
-    expected["real/v1.json"] = {
+    v1 = json.loads((HERE / V1).read_text())
+    expected[V1] = {
         k: {"status": "refused", "reason": "truncated"} if "..." in v["prov-ml:metric_value_list"]
         else {"status": "read", "count": None, "lists": False}
         for k, v in v1["entity"].items() if isinstance(v, dict)
         and v.get("prov-ml:type") == "Metric"}
-    v2 = json.loads((HERE / "real/v2.json").read_text())
-    expected["real/v2.json"] = {
+    v2 = json.loads((HERE / V2).read_text())
+    expected[V2] = {
         f"{r['yProv4ML:label']}_{r['yProv4ML:context']}": {"status": "refused",
                                                           "reason": "missing"}
         for v in v2["entity"].values() for r in (v if isinstance(v, list) else [v])
         if "yProv4ML:context" in r}
-    v3_dir = HERE / "real/v3_demo_0"
-    v3 = json.loads((v3_dir / "prov_demo_GR0_0.json").read_text())
-    expected["real/v3_demo_0/prov_demo_GR0_0.json"] = {
+    v3_dir = (HERE / V3).parent
+    v3 = json.loads((HERE / V3).read_text())
+    expected[V3] = {
         k: {"status": "read", "lists": False, "count": len(
             (v3_dir / "metrics_GR0" / Path(v["dcterms:identifier"]).name)
             .read_text().splitlines()) - 1}
         for k, v in v3["entity"].items() if v.get("prov:type") == "provml:Metric"}
 
 
-def main(samples: Path) -> None:
-    for folder in ("real", "generated"):
-        shutil.rmtree(HERE / folder, ignore_errors=True)
-        (HERE / folder).mkdir()
-    for source, target in REAL.items():
-        shutil.copy(samples / source, HERE / "real" / target)
-    shutil.copytree(samples / "v3_demo_0", HERE / "real/v3_demo_0",
-                    ignore=shutil.ignore_patterns("*.dot"))
-    for path in (HERE / "real").rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
+def main() -> None:
+    shutil.rmtree(HERE / "generated", ignore_errors=True)
+    (HERE / "generated").mkdir()
     expected: dict[str, dict] = {}
     real_expectations(expected)
-    generated_v0(samples, HERE / "generated", expected)
-    generated_v1(samples, HERE / "generated", expected)
-    generated_v2(samples, HERE / "generated", expected)
+    generated_v0(HERE / "generated", expected)
+    generated_v1(HERE / "generated", expected)
+    generated_v2(HERE / "generated", expected)
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: make_corpus.py PATH_TO_YPROV4ML_SAMPLES")
-    main(Path(sys.argv[1]))
+    main()
