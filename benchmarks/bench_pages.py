@@ -108,7 +108,7 @@ def calls(base: str, ids: dict[str, str], uri: str, events: int) -> dict[str, st
         "/prov/ (experiments)": f"{base}/prov/",
         "/prov/experiments/<1,000 runs> (first 100 runs + lineage)":
             f"{base}/prov/experiments/{ids['experiment']}",
-        "/prov/runs/<100k events> (first 100 events + chain check)":
+        "/prov/runs/<100k events> (first 100 events)":
             f"{base}/prov/runs/{ids['big_run']}",
         "/prov/runs/<100k events> page in the middle":
             f"{base}/prov/runs/{ids['big_run']}?page_token={deep}",
