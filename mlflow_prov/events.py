@@ -21,9 +21,23 @@ import inspect
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Concatenate
+from typing import TYPE_CHECKING, Any, Concatenate
 
 from mlflow.entities import RunStatus
+
+if TYPE_CHECKING:
+    from mlflow.entities import (
+        DatasetInput,
+        ExperimentTag,
+        LoggedModelInput,
+        LoggedModelOutput,
+        LoggedModelParameter,
+        LoggedModelTag,
+        Metric,
+        Param,
+        RunTag,
+    )
+    from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
 
 from mlflow_prov.compat import value_limits
 from mlflow_prov.digests import stored_text
@@ -181,7 +195,8 @@ class RemembersCutValues:
 
 # --- experiments ------------------------------------------------------------------------------
 
-def experiment_created(ctx: WriteContext, name, artifact_location=None, tags=None):
+def experiment_created(ctx: WriteContext, name: str, artifact_location: str | None = None,
+                       tags: list[ExperimentTag] | None = None) -> Described | None:
     from mlflow.store.tracking.dbmodels.models import SqlExperiment
 
     experiment = ctx.created(SqlExperiment)
@@ -191,12 +206,12 @@ def experiment_created(ctx: WriteContext, name, artifact_location=None, tags=Non
         "name": name, "artifact_location": experiment.artifact_location, "tags": _tag_dict(tags)})
 
 
-def experiment_renamed(ctx: WriteContext, experiment_id, new_name):
+def experiment_renamed(ctx: WriteContext, experiment_id: str, new_name: str) -> Described:
     return _experiment_event(experiment_id, EventKind.EXPERIMENT_RENAMED,
                              {"old_name": ctx.before, "new_name": new_name})
 
 
-def _cascade(ctx: WriteContext, experiment_id, kind: str, run_kind: str,
+def _cascade(ctx: WriteContext, experiment_id: str, kind: str, run_kind: str,
              lifecycle_stage: str) -> list[Described]:
     """MLflow deletes (restores) every run with its experiment: say so on each run's chain."""
     from mlflow.store.tracking.dbmodels.models import SqlRun
@@ -209,29 +224,31 @@ def _cascade(ctx: WriteContext, experiment_id, kind: str, run_kind: str,
               for run_id in run_ids)]
 
 
-def experiment_deleted(ctx: WriteContext, experiment_id):
+def experiment_deleted(ctx: WriteContext, experiment_id: str) -> list[Described]:
     return _cascade(ctx, experiment_id, EventKind.EXPERIMENT_DELETED, EventKind.RUN_DELETED,
                     "deleted")
 
 
-def experiment_restored(ctx: WriteContext, experiment_id):
+def experiment_restored(ctx: WriteContext, experiment_id: str) -> list[Described]:
     return _cascade(ctx, experiment_id, EventKind.EXPERIMENT_RESTORED, EventKind.RUN_RESTORED,
                     "active")
 
 
-def experiment_tag_set(ctx: WriteContext, experiment_id, tag):
+def experiment_tag_set(ctx: WriteContext, experiment_id: str, tag: ExperimentTag) -> Described:
     return _experiment_event(experiment_id, EventKind.EXPERIMENT_TAG_SET,
                              {"key": tag.key, "value": tag.value, "old_value": ctx.before})
 
 
-def experiment_tag_deleted(ctx: WriteContext, experiment_id, key):
+def experiment_tag_deleted(ctx: WriteContext, experiment_id: str, key: str) -> Described:
     return _experiment_event(experiment_id, EventKind.EXPERIMENT_TAG_DELETED,
                              {"key": key, "old_value": ctx.before})
 
 
 # --- runs -------------------------------------------------------------------------------------
 
-def run_created(ctx: WriteContext, experiment_id, user_id, start_time, tags, run_name):
+def run_created(ctx: WriteContext, experiment_id: str, user_id: str | None,
+                start_time: int | None, tags: list[RunTag] | None,
+                run_name: str | None) -> Described | None:
     """Behind ``mlflow server`` the environment here is the server's, not the one that
     trains: it is then left out (``None``) rather than recorded as the run's."""
     from mlflow.store.tracking.dbmodels.models import SqlRun
@@ -246,7 +263,8 @@ def run_created(ctx: WriteContext, experiment_id, user_id, start_time, tags, run
     }, str(run.experiment_id), run.run_uuid)
 
 
-def run_updated(ctx: WriteContext, run_id, run_status, end_time, run_name):
+def run_updated(ctx: WriteContext, run_id: str, run_status: int | None, end_time: int | None,
+                run_name: str | None) -> Described:
     old_status, old_name = ctx.before or (None, None)
     new_status = RunStatus.to_string(run_status) if run_status is not None else old_status
     return _run_event(ctx, run_id, EventKind.RUN_UPDATED, {
@@ -254,15 +272,15 @@ def run_updated(ctx: WriteContext, run_id, run_status, end_time, run_name):
         "old_name": old_name, "new_name": run_name or old_name})
 
 
-def run_deleted(ctx: WriteContext, run_id):
+def run_deleted(ctx: WriteContext, run_id: str) -> Described:
     return _run_event(ctx, run_id, EventKind.RUN_DELETED, {})
 
 
-def run_restored(ctx: WriteContext, run_id):
+def run_restored(ctx: WriteContext, run_id: str) -> Described:
     return _run_event(ctx, run_id, EventKind.RUN_RESTORED, {})
 
 
-def metrics_logged(ctx: WriteContext, run_id, metrics):
+def metrics_logged(ctx: WriteContext, run_id: str, metrics: list[Metric]) -> Described | None:
     """Keys, count and ranges, not values (MLflow has those), and per key the count and
     multiset digest of the rows MLflow inserted (duplicates it skipped are not counted), so
     verify can prove the values. The metric -> dataset link
@@ -282,21 +300,22 @@ def metrics_logged(ctx: WriteContext, run_id, metrics):
             [row for row in ctx.new_objects if isinstance(row, SqlMetric)
              and row.run_uuid == run_id]),
     }
-    linked: dict[tuple[str, str], set[str]] = {}
+    linked: dict[tuple[str, str | None], set[str]] = {}
     for m in metrics:
-        if getattr(m, "dataset_name", None):
+        if m.dataset_name:
             linked.setdefault((m.dataset_name, m.dataset_digest), set()).add(m.key)
     if linked:
         payload["datasets"] = [{"name": name, "digest": digest, "keys": sorted(keys)}
                                for (name, digest), keys in sorted(linked.items())]
-    model_ids = sorted({m.model_id for m in metrics if getattr(m, "model_id", None)})
+    model_ids = sorted({m.model_id for m in metrics if m.model_id})
     if model_ids:
         payload["model_ids"] = model_ids
     return _run_event(ctx, run_id, EventKind.RUN_METRICS_LOGGED, payload)
 
 
-def model_metrics_logged(ctx: WriteContext, run_id, metrics, experiment_id=None,
-                         dataset_uuid=None):
+def model_metrics_logged(ctx: WriteContext, run_id: str, metrics: list[Metric],
+                         experiment_id: str | None = None,
+                         dataset_uuid: str | None = None) -> Described | None:
     linked = [m for m in metrics if getattr(m, "model_id", None)]
     if not linked:
         return None
@@ -305,25 +324,25 @@ def model_metrics_logged(ctx: WriteContext, run_id, metrics, experiment_id=None,
         "keys": sorted({m.key for m in linked}), "count": len(linked)})
 
 
-def param_logged(ctx: WriteContext, run_id, param):
+def param_logged(ctx: WriteContext, run_id: str, param: Param) -> Described:
     return _run_event(ctx, run_id, EventKind.RUN_PARAMS_LOGGED,
                       _as_stored("params", {param.key: param.value}, PARAM_LIMIT))
 
 
-def params_logged(ctx: WriteContext, run_id, params):
+def params_logged(ctx: WriteContext, run_id: str, params: list[Param]) -> Described | None:
     if not params:
         return None
     return _run_event(ctx, run_id, EventKind.RUN_PARAMS_LOGGED,
                       _as_stored("params", _tag_dict(params), PARAM_LIMIT))
 
 
-def tag_set(ctx: WriteContext, run_id, tag):
+def tag_set(ctx: WriteContext, run_id: str, tag: RunTag) -> Described:
     return _run_event(ctx, run_id, EventKind.RUN_TAGS_SET, {
         **_as_stored("tags", {tag.key: tag.value}, TAG_LIMIT),
         "old": {tag.key: (ctx.before or {}).get(tag.key)}})
 
 
-def tags_set(ctx: WriteContext, run_id, tags):
+def tags_set(ctx: WriteContext, run_id: str, tags: list[RunTag]) -> Described | None:
     if not tags:
         return None
     old = ctx.before or {}
@@ -332,7 +351,7 @@ def tags_set(ctx: WriteContext, run_id, tags):
                        "old": {t.key: old.get(t.key) for t in tags}})
 
 
-def tag_deleted(ctx: WriteContext, run_id, key):
+def tag_deleted(ctx: WriteContext, run_id: str, key: str) -> Described:
     return _run_event(ctx, run_id, EventKind.RUN_TAG_DELETED,
                       {"key": key, "old_value": (ctx.before or {}).get(key)})
 
@@ -344,7 +363,8 @@ def _dataset_summary(dataset_input: Any) -> dict[str, Any]:
             "context": _tag_dict(dataset_input.tags).get(DATASET_CONTEXT_TAG)}
 
 
-def inputs_logged(ctx: WriteContext, run_id, datasets=None, models=None):
+def inputs_logged(ctx: WriteContext, run_id: str, datasets: list[DatasetInput] | None = None,
+                  models: list[LoggedModelInput] | None = None) -> Described | None:
     if not datasets and not models:
         return None
     return _run_event(ctx, run_id, EventKind.RUN_INPUTS_LOGGED, {
@@ -352,30 +372,33 @@ def inputs_logged(ctx: WriteContext, run_id, datasets=None, models=None):
         "models": [m.model_id for m in models or ()]})
 
 
-def outputs_logged(ctx: WriteContext, run_id, models):
+def outputs_logged(ctx: WriteContext, run_id: str, models: list[LoggedModelOutput]) -> Described:
     return _run_event(ctx, run_id, EventKind.RUN_OUTPUTS_LOGGED,
                       {"models": [{"model_id": m.model_id, "step": m.step} for m in models or ()]})
 
 
-def logged_model_recorded(ctx: WriteContext, run_id, mlflow_model):
+def logged_model_recorded(ctx: WriteContext, run_id: str, mlflow_model: Any) -> Described:
     return _run_event(ctx, run_id, EventKind.RUN_LOGGED_MODEL_RECORDED, {
         "artifact_path": mlflow_model.artifact_path, "model_uuid": mlflow_model.model_uuid,
         "model_id": getattr(mlflow_model, "model_id", None),
         "flavors": sorted(mlflow_model.flavors)})
 
 
-def traces_linked(ctx: WriteContext, trace_ids, run_id):
+def traces_linked(ctx: WriteContext, trace_ids: list[str], run_id: str) -> Described:
     return _run_event(ctx, run_id, EventKind.RUN_TRACES_LINKED, {"trace_ids": list(trace_ids)})
 
 
-def traces_unlinked(ctx: WriteContext, trace_ids, run_id):
+def traces_unlinked(ctx: WriteContext, trace_ids: list[str], run_id: str) -> Described:
     return _run_event(ctx, run_id, EventKind.RUN_TRACES_UNLINKED, {"trace_ids": list(trace_ids)})
 
 
 # --- logged models (MLflow 3) -----------------------------------------------------------------
 
-def logged_model_created(ctx: WriteContext, experiment_id, name=None, source_run_id=None,
-                         tags=None, params=None, model_type=None):
+def logged_model_created(ctx: WriteContext, experiment_id: str, name: str | None = None,
+                         source_run_id: str | None = None,
+                         tags: list[LoggedModelTag] | None = None,
+                         params: list[LoggedModelParameter] | None = None,
+                         model_type: str | None = None) -> Described | None:
     from mlflow.store.tracking.dbmodels.models import SqlLoggedModel
 
     model = ctx.created(SqlLoggedModel)
@@ -387,24 +410,26 @@ def logged_model_created(ctx: WriteContext, experiment_id, name=None, source_run
     }, str(experiment_id), source_run_id)
 
 
-def logged_model_finalized(ctx: WriteContext, model_id, status):
+def logged_model_finalized(ctx: WriteContext, model_id: str, status: Any) -> Described:
     return _model_event(ctx, model_id, EventKind.LOGGED_MODEL_FINALIZED,
                         {"status": getattr(status, "name", str(status))})
 
 
-def logged_model_deleted(ctx: WriteContext, model_id):
+def logged_model_deleted(ctx: WriteContext, model_id: str) -> Described:
     return _model_event(ctx, model_id, EventKind.LOGGED_MODEL_DELETED, {})
 
 
-def logged_model_tags_set(ctx: WriteContext, model_id, tags):
+def logged_model_tags_set(ctx: WriteContext, model_id: str,
+                          tags: list[LoggedModelTag]) -> Described:
     return _model_event(ctx, model_id, EventKind.LOGGED_MODEL_TAGS_SET, {"tags": _tag_dict(tags)})
 
 
-def logged_model_tag_deleted(ctx: WriteContext, model_id, key):
+def logged_model_tag_deleted(ctx: WriteContext, model_id: str, key: str) -> Described:
     return _model_event(ctx, model_id, EventKind.LOGGED_MODEL_TAG_DELETED, {"key": key})
 
 
-def logged_model_params_logged(ctx: WriteContext, model_id, params):
+def logged_model_params_logged(ctx: WriteContext, model_id: str,
+                               params: list[LoggedModelParameter]) -> Described:
     return _model_event(ctx, model_id, EventKind.LOGGED_MODEL_PARAMS_LOGGED,
                         {"params": _tag_dict(params)})
 
@@ -417,34 +442,41 @@ def _registry_event(name: str, kind: str, payload: dict[str, Any], run_id: str |
                      experiment_id, run_id)
 
 
-def registered_model_created(ctx, name, tags=None, description=None, deployment_job_id=None):
+def registered_model_created(ctx: WriteContext, name: str,
+                             tags: list[RegisteredModelTag] | None = None,
+                             description: str | None = None,
+                             deployment_job_id: str | None = None) -> Described:
     return _registry_event(name, EventKind.REGISTERED_MODEL_CREATED,
                            {"tags": _tag_dict(tags), "description": description})
 
 
-def registered_model_updated(ctx, name, description, deployment_job_id=None):
+def registered_model_updated(ctx: WriteContext, name: str, description: str | None,
+                             deployment_job_id: str | None = None) -> Described:
     return _registry_event(name, EventKind.REGISTERED_MODEL_UPDATED, {"description": description})
 
 
-def registered_model_renamed(ctx, name, new_name):
+def registered_model_renamed(ctx: WriteContext, name: str, new_name: str) -> Described:
     return _registry_event(name, EventKind.REGISTERED_MODEL_RENAMED, {"new_name": new_name})
 
 
-def registered_model_deleted(ctx, name):
+def registered_model_deleted(ctx: WriteContext, name: str) -> Described:
     return _registry_event(name, EventKind.REGISTERED_MODEL_DELETED, {})
 
 
-def registered_model_tag_set(ctx, name, tag):
+def registered_model_tag_set(ctx: WriteContext, name: str, tag: RegisteredModelTag) -> Described:
     return _registry_event(name, EventKind.REGISTERED_MODEL_TAG_SET,
                            {"key": tag.key, "value": tag.value})
 
 
-def registered_model_tag_deleted(ctx, name, key):
+def registered_model_tag_deleted(ctx: WriteContext, name: str, key: str) -> Described:
     return _registry_event(name, EventKind.REGISTERED_MODEL_TAG_DELETED, {"key": key})
 
 
-def model_version_created(ctx, name, source, run_id=None, tags=None, run_link=None,
-                          description=None, local_model_path=None, model_id=None):
+def model_version_created(ctx: WriteContext, name: str, source: str, run_id: str | None = None,
+                          tags: list[ModelVersionTag] | None = None,
+                          run_link: str | None = None,
+                          description: str | None = None, local_model_path: str | None = None,
+                          model_id: str | None = None) -> Described:
     from mlflow.store.model_registry.dbmodels.models import SqlModelVersion
 
     version = ctx.created(SqlModelVersion)
@@ -454,68 +486,73 @@ def model_version_created(ctx, name, source, run_id=None, tags=None, run_link=No
     }, run_id, ctx.experiment_of_run(run_id))
 
 
-def model_version_updated(ctx, name, version, description):
+def model_version_updated(ctx: WriteContext, name: str, version: str | int,
+                          description: str | None) -> Described:
     return _registry_event(name, EventKind.MODEL_VERSION_UPDATED,
                            {"version": int(version), "description": description})
 
 
-def model_version_stage_transitioned(ctx, name, version, stage, archive_existing_versions):
+def model_version_stage_transitioned(ctx: WriteContext, name: str, version: str | int,
+                                     stage: str, archive_existing_versions: bool) -> Described:
     return _registry_event(name, EventKind.MODEL_VERSION_STAGE_TRANSITIONED, {
         "version": int(version), "stage": stage, "archive_existing_versions":
         bool(archive_existing_versions)})
 
 
-def model_version_deleted(ctx, name, version):
+def model_version_deleted(ctx: WriteContext, name: str, version: str | int) -> Described:
     return _registry_event(name, EventKind.MODEL_VERSION_DELETED, {"version": int(version)})
 
 
-def model_version_tag_set(ctx, name, version, tag):
+def model_version_tag_set(ctx: WriteContext, name: str, version: str | int,
+                          tag: ModelVersionTag) -> Described:
     return _registry_event(name, EventKind.MODEL_VERSION_TAG_SET,
                            {"version": int(version), "key": tag.key, "value": tag.value})
 
 
-def model_version_tag_deleted(ctx, name, version, key):
+def model_version_tag_deleted(ctx: WriteContext, name: str, version: str | int,
+                              key: str) -> Described:
     return _registry_event(name, EventKind.MODEL_VERSION_TAG_DELETED,
                            {"version": int(version), "key": key})
 
 
-def alias_set(ctx, name, alias, version):
+def alias_set(ctx: WriteContext, name: str, alias: str, version: str | int) -> Described:
     return _registry_event(name, EventKind.REGISTERED_MODEL_ALIAS_SET,
                            {"alias": alias, "version": int(version)})
 
 
-def alias_deleted(ctx, name, alias):
+def alias_deleted(ctx: WriteContext, name: str, alias: str) -> Described:
     return _registry_event(name, EventKind.REGISTERED_MODEL_ALIAS_DELETED, {"alias": alias})
 
 
 # --- pre-reads: values a write is about to overwrite ---------------------------------------------
 # They run before MLflow validates the call; the store treats a failing one as "no old value
 # known" and lets MLflow's own call answer (see mlflow_prov.store._pre_read).
-def _old_experiment_name(store, experiment_id, new_name):
+def _old_experiment_name(store: Any, experiment_id: str, new_name: str) -> str | None:
     return store.read_experiment_name(experiment_id)
 
 
-def _old_experiment_tag(store, experiment_id, tag):
+def _old_experiment_tag(store: Any, experiment_id: str, tag: ExperimentTag) -> str | None:
     return store.read_experiment_tags(experiment_id, [tag.key]).get(tag.key)
 
 
-def _old_experiment_tag_by_key(store, experiment_id, key):
+def _old_experiment_tag_by_key(store: Any, experiment_id: str, key: str) -> str | None:
     return store.read_experiment_tags(experiment_id, [key]).get(key)
 
 
-def _old_run_tag(store, run_id, tag):
+def _old_run_tag(store: Any, run_id: str, tag: RunTag) -> dict[str, str]:
     return store.read_run_tags(run_id, [tag.key])
 
 
-def _old_run_tags(store, run_id, tags):
+def _old_run_tags(store: Any, run_id: str, tags: list[RunTag]) -> dict[str, str]:
     return store.read_run_tags(run_id, [t.key for t in tags or ()]) if tags else {}
 
 
-def _old_run_tag_by_key(store, run_id, key):
+def _old_run_tag_by_key(store: Any, run_id: str, key: str) -> dict[str, str]:
     return store.read_run_tags(run_id, [key])
 
 
-def _old_status_and_name(store, run_id, run_status, end_time, run_name):
+def _old_status_and_name(store: Any, run_id: str, run_status: int | None, end_time: int | None,
+                         run_name: str | None) -> tuple[str, str] | None:
     return store.read_run_status_and_name(run_id)
 
 
