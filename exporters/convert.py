@@ -35,7 +35,11 @@ from exporters.errors import ExportError
 
 CONVERT_FORMATS: tuple[str, ...] = ("dot", "svg", "provn", "html", "provo-ttl", "prov-xml",
                                     "jsonld", "prov-json")
-DEFAULT_MAX_NODES = 2000
+# Graphviz lays out a few hundred PROV nodes in seconds, but slows superlinearly with their
+# edges (826 nodes with 5,559 edges: over 5 minutes on 2 loaded cores): convert draws smaller
+# graphs than an export does, and element attributes (one extra node each) only on small ones.
+DEFAULT_MAX_NODES = 500
+ATTRIBUTE_NODES_MAX = 150
 COLLECTION_NS = Namespace("collection", "urn:mlflow-prov:collection:")
 PROV_SECTIONS = ("entity", "activity", "agent", "bundle", "used", "wasGeneratedBy")
 
@@ -111,7 +115,7 @@ def convert(source: str | Path, fmt: str, out: str | Path,
 def render(doc: ProvDocument, fmt: str, max_nodes: int, notes: list[str],
            title: str = "provenance") -> str:
     """``doc`` as text in ``fmt``; appends to ``notes`` what was repaired or summarised."""
-    from exporters.graph import summarise, to_dot
+    from exporters.graph import summarise
 
     if fmt == "prov-json":
         return doc.serialize(format="json", indent=1)
@@ -129,15 +133,28 @@ def render(doc: ProvDocument, fmt: str, max_nodes: int, notes: list[str],
                 notes.append(f"{changed} name(s) made absolute IRIs for RDF "
                              "(urn:mlflow-prov:local:…, spaces percent-encoded)")
         return serialize(doc, fmt)
-    if summarise(doc, max_nodes)[1]:
-        notes.append(f"graph summarised to at most {max_nodes} nodes (raise --max-nodes)")
-    if fmt == "dot":
-        return to_dot(doc, max_nodes).to_string()
-    if fmt == "svg":
-        return _svg(to_dot(doc, max_nodes).to_string())
+    graph_doc, summary = summarise(doc, max_nodes)
+    if summary:
+        notes.append(summary)
+    if fmt in ("dot", "svg"):
+        dot = _dot(graph_doc, summary)
+        return dot if fmt == "dot" else _svg(dot)
     from exporters.viewer.html import render_page
 
-    return render_page(view_of(summarise(doc, max_nodes)[0], title), title)
+    return render_page(view_of(graph_doc, title), title)
+
+
+def _dot(graph_doc: ProvDocument, summary: str | None) -> str:
+    from prov.dot import prov_to_dot
+
+    from exporters.graph import count_nodes
+
+    small = count_nodes(graph_doc) <= ATTRIBUTE_NODES_MAX
+    dot = prov_to_dot(graph_doc, use_labels=True, show_element_attributes=small)
+    if summary:
+        dot.set("label", summary)
+        dot.set("labelloc", "t")
+    return dot.to_string()
 
 
 def _svg(dot_source: str) -> str:

@@ -15,8 +15,10 @@ from rdflib.compare import isomorphic
 from exporters.cli import main
 from exporters.writers.linked_data import serialize
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "yprov4ml" / "real"
-YPROV4ML = {"v0": DATA / "v0.json", "v1": DATA / "v1.json", "v2": DATA / "v2.json",
+DATA = Path(__file__).resolve().parents[1] / "data" / "yprov4ml" / "samples"
+YPROV4ML = {"v0": DATA / "dataset_v0-distributed_provgraph_3B.json",
+            "v1": DATA / "dataset_v1-inline_MetricsType.TXT_False_None_0.json",
+            "v2": DATA / "dataset_v2-contexts_prov_MetricsType.NETCDF_False_GR0_0.json",
             "v3": DATA / "v3_demo_0" / "prov_demo_GR0_0.json"}
 PROV = rdflib.Namespace("http://www.w3.org/ns/prov#")
 
@@ -59,15 +61,16 @@ def test_prov_xml_loads_back_with_the_same_statements_as_prov_json(exported, pro
 
 
 def test_turtle_round_trip_keeps_the_statements(exported, prov_experiment):
+    """Read back with rdflib: prov 3.2.3's own RDF reader merges an activity's qualified and
+    unqualified wasInformedBy (a run with a parent and an upstream run) and fails."""
     folder = run_dir(exported, prov_experiment.consumer)
     from_json = ProvDocument.deserialize(folder / "prov.json", format="json")
-    from_ttl = ProvDocument.deserialize(folder / "prov.ttl", format="rdf",
-                                        rdf_format="turtle")
-    assert {str(r.identifier) for r in from_ttl.flattened().get_records()
-            if r.is_element()} == {str(r.identifier) for r in from_json.flattened().get_records()
-                                   if r.is_element()}
-    graph_json = rdflib.Graph().parse(data=serialize(from_json, "provo-ttl"), format="turtle")
     graph_ttl = rdflib.Graph().parse(folder / "prov.ttl", format="turtle")
+    typed = {str(s) for kind in (PROV.Entity, PROV.Activity, PROV.Agent)
+             for s in graph_ttl.subjects(rdflib.RDF.type, kind)}
+    elements = {r.identifier.uri for r in from_json.flattened().get_records() if r.is_element()}
+    assert typed == elements
+    graph_json = rdflib.Graph().parse(data=serialize(from_json, "provo-ttl"), format="turtle")
     assert isomorphic(graph_json, graph_ttl)
 
 
