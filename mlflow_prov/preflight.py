@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from mlflow.exceptions import MlflowException
@@ -155,7 +156,7 @@ def _is_transient(error: sa.exc.SQLAlchemyError) -> bool:
 def _reason(error: sa.exc.SQLAlchemyError) -> str:
     """The driver's own words on one line: ``FATAL:  database "x" does not exist``."""
     original = getattr(error, "orig", None) or error
-    args = getattr(original, "args", ())
+    args: tuple[Any, ...] = getattr(original, "args", ())
     text = args[1] if len(args) > 1 and isinstance(args[0], int) else str(original)
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     reason = lines[0] if lines else type(error).__name__

@@ -42,7 +42,11 @@ class ExperimentReadPermissions:
     the rest of the request, so a page of 100 runs asks once per experiment."""
 
     def _username(self) -> str:
-        return request.authorization.username
+        """The signed-in user: basic-auth authenticated every request that gets here."""
+        authorization = request.authorization
+        if authorization is None or authorization.username is None:
+            raise RuntimeError("a /prov/ request reached the permission check unauthenticated")
+        return authorization.username
 
     def sees_everything(self) -> bool:
         from mlflow.server import auth

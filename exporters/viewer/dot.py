@@ -10,6 +10,7 @@ do not constrain ranks, so nesting runs does not add columns.
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import pydot
 
@@ -71,7 +72,7 @@ def _node_label(node: ViewNode) -> str:
 
 def _dot_node(node: ViewNode) -> pydot.Node:
     shape, fill = STYLES.get(node.kind, ("box", "#ffffff"))
-    attributes = {"shape": shape, "tooltip": _quote(node.label)}
+    attributes: dict[str, Any] = {"shape": shape, "tooltip": _quote(node.label)}
     if node.kind in TABLE_KINDS:
         attributes["label"] = _table_label(node)
     else:
@@ -83,8 +84,8 @@ def _dot_node(node: ViewNode) -> pydot.Node:
 
 
 def _dot_edge(edge: ViewEdge) -> pydot.Edge:
-    attributes = {"label": _quote(edge.label), "fontsize": "9", "fontcolor": '"#52606d"',
-                  "color": '"#7b8794"'}
+    attributes: dict[str, Any] = {"label": _quote(edge.label), "fontsize": "9",
+                                  "fontcolor": '"#52606d"', "color": '"#7b8794"'}
     if edge.label in LOOSE_EDGE_LABELS:
         attributes |= {"constraint": "false", "style": "dashed"}
     return pydot.Edge(_quote(edge.source), _quote(edge.target), **attributes)

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlparse
 
 from prov.model import ProvDocument
@@ -83,7 +83,7 @@ def _ref(ids: Sequence[str]) -> dict[str, str] | list[dict[str, str]]:
 
 
 
-def _is_web_url(text: str | None) -> bool:
+def _is_web_url(text: str | None) -> TypeGuard[str]:
     return bool(text) and urlparse(text).scheme in ("http", "https")
 
 

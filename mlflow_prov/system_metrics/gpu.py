@@ -53,7 +53,7 @@ class GPUMonitor(ProvMetricsMonitor):
                 _logger.debug("GPU %d temperature unreadable: %s", i, e)
             start = self._energy_at_start[i]
             now = _energy_millijoules(handle) if start is not None else None
-            if now is not None:
+            if start is not None and now is not None:
                 self.record(f"gpu_{i}_energy_joules", (now - start) / 1000)
 
     def close(self) -> dict[str, float]:
