@@ -14,8 +14,10 @@ Each call maps onto MLflow's own notion where it has one, through the same helpe
 Where the seeds' semantics differ from MLflow's, the seeds win (README, "Coming from
 yProv4ML"): ``log_system_metrics`` / ``log_carbon_metrics`` take one sample per call, at the
 caller's step, and MLflow's background monitor is off for the run; metrics are buffered and
-written every ``save_after_n_logs`` calls (and at ``end_run``); ranks other than 0 log nothing
-unless ``collect_all_processes`` (then each rank is its own run, tagged with its rank);
+written every ``save_after_n_logs`` calls, at ``end_run`` and at interpreter exit (after an
+uncaught exception too: only a killed process loses its last, unwritten values); ranks other
+than 0 log nothing unless ``collect_all_processes`` (then each rank is its own run, tagged
+with its rank);
 ``register_final_metric`` folds every value logged under its name, from ``initial_value``.
 
 ``end_run`` exports into the save folder (PROV-JSON, DOT, SVG, the RO-Crate, metric files in
@@ -26,6 +28,7 @@ it registers its function under the entry-point group
 
 from __future__ import annotations
 
+import atexit
 import logging
 import operator
 import os
@@ -123,6 +126,20 @@ class _Session:
 
 _lock = threading.RLock()
 _session: _Session | None = None
+_exit_flush_registered = False
+
+
+def _flush_at_exit() -> None:
+    """Write buffered metrics when the interpreter exits without ``end_run`` (a script that
+    returns early or dies of an exception), so buffering never loses them (yProv4ML did).
+    Registered after MLflow's own exit handler, so it runs first, while the run is open."""
+    session = _session
+    if session is not None and session.buffer:
+        try:
+            _flush(session)
+        except Exception:
+            _logger.warning("prov4ml: buffered metrics could not be written at exit",
+                            exc_info=True)
 
 
 def _rank(rank: int | None) -> int:
@@ -178,6 +195,10 @@ def start_run(prov_user_namespace: str = "www.example.org", experiment_name: str
                             metrics_format=metrics_format,
                             save_after_n_logs=max(1, int(save_after_n_logs)),
                             compress=bool(use_compressor), started=time.time())
+        global _exit_flush_registered
+        if not _exit_flush_registered:
+            atexit.register(_flush_at_exit)
+            _exit_flush_registered = True
         if not disable_codecarbon:
             _session.carbon_monitor = _start_carbon_monitor()
         log_execution_start_time()

@@ -3,6 +3,10 @@ ranks, contexts, buffering, final-metric folds, bad input, and the exporter entr
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import mlflow
 import numpy as np
 import pytest
@@ -99,3 +103,26 @@ def test_end_run_exports_through_the_registered_entry_point(save_dir):
     run_dir = save_dir.resolve() / "api" / f"run-{run_id}"
     assert run_dir / "prov.json" in files
     assert (run_dir / "metrics").is_dir() and not (run_dir / "graph.dot").exists()
+
+
+CRASHING_SCRIPT = """
+import sys
+from mlflow_prov import prov4ml
+prov4ml.start_run(experiment_name="crash", provenance_save_dir=sys.argv[1],
+                  save_after_n_logs=100, disable_codecarbon=True)
+for step in range(5):
+    prov4ml.log_metric("loss", 1.0 / (step + 1), prov4ml.Context.TRAINING, step=step)
+raise SystemExit("training crashed before end_run")
+"""
+
+
+@pytest.mark.slow
+def test_buffered_metrics_survive_a_script_that_dies_before_end_run(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "CODECARBON_"))}
+    done = subprocess.run([sys.executable, "-c", CRASHING_SCRIPT, str(tmp_path / "prov")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "training crashed" in done.stderr
+    client = mlflow.MlflowClient(f"prov://{tmp_path / 'prov' / 'mlflow'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("crash").experiment_id])
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] \
+        == [0, 1, 2, 3, 4]
