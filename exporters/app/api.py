@@ -120,9 +120,10 @@ def verify() -> dict[str, Any]:
         require_read(server, run_experiment(server, run_id))
         chains = [run_chain(run_id)]
     else:
-        require_read(server, experiment_id)
-        chains = [experiment_chain(experiment_id),
-                  *(run_chain(r) for r in _experiment_run_ids(server, experiment_id))]
+        experiment = str(experiment_id)  # given: exactly one of the two was, checked above
+        require_read(server, experiment)
+        chains = [experiment_chain(experiment),
+                  *(run_chain(r) for r in _experiment_run_ids(server, experiment))]
     reports = [verify_chain(server.tracking_uri, chain) for chain in chains]
     return {"intact": all(r.intact for r in reports),
             "chains": [{"chain": r.chain, "length": r.length, "intact": r.intact,

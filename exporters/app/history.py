@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from exporters.collect import _redact_payload as redact_payload
 from exporters.privacy import Pseudonymizer, redact_mapping, redact_value
 from mlflow_prov.journal import EventPage, JournalEvent, read_events_page
 from mlflow_prov.vocabulary import EventKind
@@ -116,10 +117,13 @@ def private_writer(writer: dict[str, Any], pseudonymize: Pseudonymizer) -> dict[
 
 
 def event_json(event: JournalEvent, pseudonymize: Pseudonymizer) -> dict[str, Any]:
-    """An event as the API returns it: every stored field, the time also in ISO 8601."""
+    """An event as the API returns it: every stored field, the time also in ISO 8601; secret
+    tag and param values redacted as an export redacts them (an overwritten token is history
+    MLflow itself no longer shows)."""
     return {"seq": event.seq, "time_us": event.time_us, "time": event.time.isoformat(),
             "chain": event.chain, "experiment_id": event.experiment_id,
-            "run_id": event.run_id, "kind": str(event.kind), "payload": event.payload,
+            "run_id": event.run_id, "kind": str(event.kind),
+            "payload": redact_payload(event.payload),
             "writer": private_writer(event.writer, pseudonymize),
             "prev_hash": event.prev_hash, "hash": event.hash}
 

@@ -16,6 +16,8 @@ import mlflow
 
 import mlflow_prov
 
+SECRET = "hunter2-not-for-readers"
+
 
 def write(tracking_uri: str) -> dict[str, str]:
     """Write the scenario; returns the run, model and experiment ids by role."""
@@ -25,6 +27,7 @@ def write(tracking_uri: str) -> dict[str, str]:
         mlflow.log_param("rows", 3)
         mlflow.set_tag("phase", "warmup")
         mlflow.set_tag("phase", "main")
+        mlflow.set_tag("db_password", SECRET)
         mlflow.log_text("x,y\n1,2\n3,4\n5,6\n", "data/features.csv")
         mlflow.log_metric("carbon/emissions_kgco2eq", 0.00012)
         mlflow.log_metric("carbon/energy_consumed_kwh", 0.0004)

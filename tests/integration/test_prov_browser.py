@@ -14,7 +14,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from lineage_scenario import write
+from lineage_scenario import SECRET, write
 from test_prov_pages import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -90,7 +90,8 @@ def test_a_user_sees_lineage_and_the_audit_timeline(tmp_path, browser_page):
 
         page.select_option("select[name=kind]", "run.tags_set")
         page.get_by_role("button", name="Filter").click()
-        expect(page.locator("table.timeline tbody tr")).to_have_count(2)
+        expect(page.locator("table.timeline tbody tr")).to_have_count(3)
+        expect(page.locator("table.timeline")).not_to_contain_text(SECRET)
 
         _edit_a_tag_event(tmp_path / "served" / "mlflow.db", ids["producer"])
         page.reload()
