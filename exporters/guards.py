@@ -151,11 +151,11 @@ def request_limits(uri: str, timeout: float | None) -> Iterator[None]:
                 raise ReaderError(exc.message) from None
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
+        for name, previous in saved.items():
+            if previous is None:
                 os.environ.pop(name, None)
             else:
-                os.environ[name] = value
+                os.environ[name] = previous
 
 
 def probe_server(uri: str, timeout: float) -> None:

@@ -176,8 +176,8 @@ def plot_metric_across_runs(key: str, runs: Sequence[RunSeries], path: Path,
     for index, run in enumerate(having):
         series = run.series[key]
         x, x_name = _x(series)
-        style = {"color": colours[index], "linewidth": 0.8, "alpha": 0.8} if many \
-            else {"label": run.label, "linewidth": 1.5}
+        style = {"color": colours[index], "linewidth": 0.8, "alpha": 0.8} \
+            if colours is not None else {"label": run.label, "linewidth": 1.5}
         _draw(ax, x, series.values, **style)
     skipped = sum(r.series[key].non_finite for r in having)
     title = f"{key} — {experiment}, {len(having)} run(s)"
@@ -244,7 +244,8 @@ def loss_key(run: RunSeries) -> str | None:
     losses = [k for k in run.series if not k.startswith(SYSTEM_PREFIX)
               and any(w in k.lower() for w in LOSS_WORDS)]
     training = [k for k in losses if k.lower().startswith(("train", "training"))]
-    return (training or sorted(losses, key=len) or [None])[0]
+    candidates = training or sorted(losses, key=len)
+    return candidates[0] if candidates else None
 
 
 def plot_system(run: RunSeries, path: Path) -> Path | None:

@@ -85,7 +85,8 @@ def verify_store(tracking_uri: str, experiment_id: str | None = None,
     wanted_runs = list(run_ids)
     with open_store(tracking_uri) as connection:
         runs = {}
-        for run_id in wanted_runs or [None]:
+        selected: list[str | None] = list(wanted_runs) or [None]
+        for run_id in selected:
             runs.update(read_runs(connection, experiment_id, run_id))
         heads = chain_heads(tracking_uri)
         chains = _chains_in_scope(tracking_uri, heads, runs, experiment_id, wanted_runs)
@@ -128,7 +129,8 @@ def _chains_in_scope(tracking_uri: str, heads: dict[str, Any], runs: dict[str, A
 def _run_events(tracking_uri: str, experiment_id: str | None,
                 run_ids: list[str]) -> dict[str, list[JournalEvent]]:
     """Each run's own chain events (not the logged-model events that name it as source)."""
-    selections = [{"run_id": run_id} for run_id in run_ids] or [{"experiment_id": experiment_id}]
+    selections: list[dict[str, str | None]] = ([{"run_id": run_id} for run_id in run_ids]
+                                               or [{"experiment_id": experiment_id}])
     found: dict[str, list[JournalEvent]] = defaultdict(list)
     for selection in selections:
         for event in read_events(tracking_uri, **selection):
@@ -203,8 +205,8 @@ def _journaled_tags(events: list[JournalEvent]) -> dict[str, Any]:
             tags.setdefault(RUN_NAME_TAG, event.payload["run_name"])
         elif event.kind == EventKind.RUN_UPDATED and event.payload.get("new_name"):
             tags[RUN_NAME_TAG] = event.payload["new_name"]
-        elif event.kind == EventKind.RUN_TAG_DELETED:
-            tags.pop(event.payload.get("key"), None)
+        elif event.kind == EventKind.RUN_TAG_DELETED and event.payload.get("key") is not None:
+            tags.pop(str(event.payload["key"]), None)
     return tags
 
 

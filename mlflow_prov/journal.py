@@ -175,6 +175,8 @@ def append_event(session: Session, *, chain: str, kind: str, experiment_id: str 
     if head is None:
         _create_head(connection, chain)
         head = _lock_head(connection, chain)
+    if head is None:  # created just above, in this transaction: it cannot be missing
+        raise RuntimeError(f"journal head row of {chain!r} missing right after its insert")
     if state is not None:
         payload = {**payload, STATE_FIELD: state(connection)}
     payload_json = canonical_json(payload)
@@ -194,7 +196,7 @@ def _create_head(connection: sa.Connection, chain: str) -> None:
     dialect = connection.dialect.name
     values = {"chain": chain, "last_hash": None, "length": 0}
     if dialect in ("postgresql", "sqlite"):
-        insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[dialect]
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         connection.execute(insert(heads_table).values(**values).on_conflict_do_nothing())
     elif dialect == "mysql":
         connection.execute(heads_table.insert().prefix_with("IGNORE").values(**values))

@@ -40,7 +40,7 @@ _tags = sa.table("tags", sa.column("run_uuid"), sa.column("key"), sa.column("val
 _params = sa.table("params", sa.column("run_uuid"), sa.column("key"), sa.column("value"))
 _metrics = sa.table("metrics", sa.column("run_uuid"), *map(sa.column, _METRIC_COLUMNS))
 _latest = sa.table("latest_metrics", sa.column("run_uuid"), *map(sa.column, _METRIC_COLUMNS))
-_RUN_ID = sa.bindparam("run_id")
+_RUN_ID: sa.BindParameter[str] = sa.bindparam("run_id")
 _RUN_SQL = sa.select(*(_runs.c[name] for name in RUN_COLUMNS)).where(_runs.c.run_uuid == _RUN_ID)
 _TAGS_SQL = sa.select(_tags.c.key, _tags.c.value).where(_tags.c.run_uuid == _RUN_ID)
 _PARAMS_SQL = sa.select(_params.c.key, _params.c.value).where(_params.c.run_uuid == _RUN_ID)
@@ -93,7 +93,10 @@ def _fetch(connection: sa.Connection, name: str, run_id: str) -> list[tuple]:
         statement = _STATE_QUERIES[name].compile(dialect=connection.dialect)
         compiled = _compiled[key] = (statement.string, bool(statement.positional))
     sql, positional = compiled
-    cursor = connection.connection.driver_connection.cursor()
+    driver = connection.connection.driver_connection
+    if driver is None:  # a pooled connection always has one; a detached proxy would not
+        raise RuntimeError("the connection has no driver connection to read with")
+    cursor = driver.cursor()
     try:
         cursor.execute(sql, (run_id,) if positional else {"run_id": run_id})
         return [tuple(row) for row in cursor.fetchall()]

@@ -41,7 +41,7 @@ def lineage_command(tracking_uri: str | None, node: str, direction: str | None, 
     from exporters.errors import ExportError
     from exporters.lineage import DIRECTIONS, build_graph, render_text, resolve_node, walk
 
-    directions = (direction,) if direction else DIRECTIONS
+    directions = tuple(d for d in DIRECTIONS if d == direction) if direction else DIRECTIONS
     try:
         from exporters.collect import open_client
 

@@ -11,6 +11,7 @@ sees them; our own documents use real namespace URIs and pass through unchanged.
 from __future__ import annotations
 
 import re
+from typing import cast
 from urllib.parse import quote
 
 from prov.identifier import Namespace, QualifiedName
@@ -69,7 +70,7 @@ def with_absolute_iris(doc: ProvDocument) -> tuple[ProvDocument, int]:
     repaired = ProvDocument()
     _copy(doc, repaired, fixed)
     for bundle in doc.bundles:
-        _copy(bundle, repaired.bundle(fixed(bundle.identifier)), fixed)
+        _copy(bundle, repaired.bundle(cast(QualifiedName, fixed(bundle.identifier))), fixed)
     return repaired, changed
 
 
@@ -93,12 +94,12 @@ def serialize(doc: ProvDocument, fmt: str) -> str:
     """The document as ``provo-ttl``, ``jsonld`` or ``prov-xml`` text."""
     try:
         if fmt == "provo-ttl":
-            return with_absolute_iris(doc)[0].serialize(format="rdf", rdf_format="turtle")
+            return str(with_absolute_iris(doc)[0].serialize(format="rdf", rdf_format="turtle"))
         if fmt == "jsonld":
             # the PROV-JSON-LD context inlined: the file parses offline, without a fetch
-            return with_absolute_iris(doc)[0].serialize(format="jsonld", context="embed")
+            return str(with_absolute_iris(doc)[0].serialize(format="jsonld", context="embed"))
         if fmt == "prov-xml":
-            return doc.serialize(format="xml")
+            return str(doc.serialize(format="xml"))
     except ImportError as exc:
         raise WriterError(f"format {fmt!r} needs rdflib ({exc}); install it with: "
                           'pip install "mlflow-prov"') from exc
