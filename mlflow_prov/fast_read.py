@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from mlflow_prov.series_summaries import SUMMARY_TABLE
+
 # MLflow's migrations from the last one that touched ``metrics``/``latest_metrics``
 # (c48cb773bb87) to the head of MLflow 3.17.2 (dc11669786a5): checked, same row shape.
 KNOWN_SCHEMAS = frozenset({
@@ -48,19 +50,26 @@ KNOWN_SCHEMAS = frozenset({
 SQL_BACKENDS = ("sqlite", "postgresql", "mysql")
 FETCH_ROWS = 20_000
 _POINT = np.dtype([("timestamp", "<i8"), ("step", "<i8"), ("value", "<f8"), ("is_nan", "?")])
+_KEYED_POINT = np.dtype([("key", object), *_POINT.descr])
 
 # MLflow's own history order (``SqlAlchemyStore.get_metric_history``), keyed by run then key;
 # ``is_nan`` last so that a NaN and a 0.0 logged at the same time and step come back in one
 # stable order on every backend.
 _SERIES_SQL = ("SELECT timestamp, step, value, is_nan FROM metrics "
                "WHERE run_uuid = {p} AND {key} = {p} ORDER BY timestamp, step, value, is_nan")
-_RUN_SQL = ("SELECT timestamp, step, value, is_nan FROM metrics "
+_RUN_SQL = ("SELECT {key}, timestamp, step, value, is_nan FROM metrics "
             "WHERE run_uuid = {p} ORDER BY {key}, timestamp, step, value, is_nan")
 _SUMMARY_SQL = (
     "SELECT m.{key}, COUNT(*), MIN(m.step), MAX(m.step), MIN(m.timestamp), MAX(m.timestamp), "
     "MIN(CASE WHEN m.is_nan THEN NULL ELSE m.value END), "
     "MAX(CASE WHEN m.is_nan THEN NULL ELSE m.value END) "
     "FROM metrics m WHERE m.run_uuid = {p} GROUP BY m.{key} ORDER BY m.{key}")
+# Kept by triggers on prov sqlite stores (mlflow_prov.series_summaries): no point is read.
+_STORED_SUMMARY_SQL = (
+    "SELECT {key}, count, first_step, last_step, first_timestamp, last_timestamp, min_value, "
+    "max_value FROM " + SUMMARY_TABLE + " WHERE run_uuid = {p} AND stale = 0 ORDER BY {key}")
+_HAS_STORED_SUMMARIES_SQL = ("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+                             "AND name = '" + SUMMARY_TABLE + "'")
 _LATEST_SQL = ("SELECT {key}, value, is_nan, step, timestamp FROM latest_metrics "
                "WHERE run_uuid = {p}")
 _LAST_POINT_SQL = ("SELECT value, is_nan, step, timestamp FROM metrics "
@@ -109,6 +118,7 @@ class MetricReader:
         self._connect = connect
         self._p = "?" if paramstyle == "qmark" else "%s"
         self._key = f"{quote}key{quote}"  # a reserved word on MySQL
+        self._sqlite = paramstyle == "qmark"  # stdlib sqlite3: the only qmark driver here
         self._local = threading.local()
 
     @contextmanager
@@ -138,30 +148,33 @@ class MetricReader:
     def run_series(self, run_id: str) -> Iterator[RawSeries]:
         """Every key of a run from one query, one series at a time (memory: one series).
 
-        Keys come in the database's collation order. Row counts per key come from
-        :meth:`summaries`' aggregate, so each series is cut from the stream without
-        comparing keys row by row.
+        Keys come in the database's collation order; a series ends where the key column
+        changes, so points logged while the export reads cannot shift one series into another.
         """
-        counts = [(s.key, s.count) for s in self.summaries(run_id)]
         with self._cursor() as cursor:
             cursor.execute(self._sql(_RUN_SQL), (run_id,))
-            for key, count in counts:
-                points = np.empty(count, dtype=_POINT)
-                filled = 0
-                while filled < count:
-                    rows = cursor.fetchmany(min(FETCH_ROWS, count - filled))
-                    if not rows:
-                        raise RuntimeError(f"metric rows of run {run_id} changed while read")
-                    points[filled:filled + len(rows)] = _points(rows)
-                    filled += len(rows)
-                yield _raw_series(key, points)
+            key, parts = None, []
+            while rows := cursor.fetchmany(FETCH_ROWS):
+                chunk = np.array(list(rows), dtype=_KEYED_POINT)
+                keys = chunk["key"]
+                starts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(chunk)]
+                for start, end in zip(starts, starts[1:], strict=False):
+                    if keys[start] != key and parts:
+                        yield _raw_series(key, np.concatenate(parts))
+                        parts = []
+                    key = keys[start]
+                    parts.append(chunk[start:end])
+            if parts:
+                yield _raw_series(key, np.concatenate(parts))
 
     def summaries(self, run_id: str) -> list[SeriesSummary]:
         """Per-key count, step/time range, NaN-free min/max and MLflow's latest value, from
         SQL aggregates: the cost grows with the number of series, not of points read here."""
         with self._cursor() as cursor:
-            cursor.execute(self._sql(_SUMMARY_SQL), (run_id,))
-            aggregates = cursor.fetchall()
+            aggregates = self._stored_summaries(cursor, run_id)
+            if aggregates is None:
+                cursor.execute(self._sql(_SUMMARY_SQL), (run_id,))
+                aggregates = cursor.fetchall()
             cursor.execute(self._sql(_LATEST_SQL), (run_id,))
             latest = {row[0]: row[1:] for row in cursor.fetchall()}
             for key in [row[0] for row in aggregates if row[0] not in latest]:
@@ -177,6 +190,20 @@ class MetricReader:
                 last=float("nan") if is_nan else float(value),
                 last_step_logged=int(step), last_timestamp_logged_ms=int(timestamp)))
         return result
+
+    def _stored_summaries(self, cursor: Any, run_id: str) -> list[tuple] | None:
+        """The trigger-kept summaries of every key of the run, or None when the store keeps
+        none or one of the run's keys has none (stale, or logged before they existed)."""
+        if not self._sqlite:
+            return None
+        cursor.execute(_HAS_STORED_SUMMARIES_SQL)
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute(self._sql(_STORED_SUMMARY_SQL), (run_id,))
+        stored = cursor.fetchall()
+        cursor.execute(self._sql("SELECT COUNT(*) FROM latest_metrics WHERE run_uuid = {p}"),
+                       (run_id,))
+        return stored if len(stored) == cursor.fetchone()[0] else None
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""

@@ -55,6 +55,7 @@ from mlflow_prov.events import (
 from mlflow_prov.identity import writer_identity
 from mlflow_prov.journal import append_event, ensure_tables, now_us
 from mlflow_prov.preflight import check_location
+from mlflow_prov.series_summaries import install as install_series_summaries
 from mlflow_prov.sqlite_stats import FreshStatistics
 from mlflow_prov.stored_rows import state_recorder
 from mlflow_prov.uri import ProvLocation, parse_prov_uri
@@ -341,6 +342,7 @@ class ProvTrackingMixin(_JournalingMixin, _ConcurrentDatasetInputs, FreshStatist
         super().__init__(location.db_uri, root, **kwargs)  # type: ignore[call-arg]  # MLflow's
         self._setup_journal()
         self._init_statistics()
+        install_series_summaries(self.engine)
 
 
 class ProvRegistryMixin(_JournalingMixin):

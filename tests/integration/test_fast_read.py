@@ -98,3 +98,33 @@ def test_no_fast_path_where_the_client_api_must_answer(tmp_path, sqlite_uri):
     with sqlite3.connect(path) as connection:
         connection.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
     assert fast_read.open_reader(sqlite_uri) is None, "an unknown schema must fall back"
+
+
+def _stored_and_aggregated(uri: str, run_id: str) -> tuple[list | None, list]:
+    reader = fast_read.open_reader(uri)
+    with reader._cursor() as cursor:
+        stored = reader._stored_summaries(cursor, run_id)
+        cursor.execute(reader._sql(fast_read._SUMMARY_SQL), (run_id,))
+        aggregated = cursor.fetchall()
+    return stored, aggregated
+
+
+def test_prov_sqlite_keeps_summaries_that_equal_the_aggregates(prov_uri, tmp_path):
+    _client, run_id = _log_awkward_run(prov_uri)
+    stored, aggregated = _stored_and_aggregated(prov_uri, run_id)
+    assert stored is not None, "a prov sqlite store keeps per-series summaries"
+    assert repr(stored) == repr(aggregated)  # repr: NaN-free, None for all-NaN series
+    with sqlite3.connect(tmp_path / "runs" / "mlflow.db") as connection:
+        connection.execute("DELETE FROM metrics WHERE key = 'long' AND step < 10")
+    stored, _ = _stored_and_aggregated(prov_uri, run_id)
+    assert stored is None, "a series with deleted points is aggregated again"
+    by_key = {s.key: s for s in fast_read.open_reader(prov_uri).summaries(run_id)}
+    assert by_key["long"].count == 2500 - 20
+
+
+def test_a_plain_store_opened_as_prov_is_back_filled(sqlite_uri):
+    _client, run_id = _log_awkward_run(sqlite_uri)
+    prov_uri = "prov+" + sqlite_uri
+    MlflowClient(tracking_uri=prov_uri).get_run(run_id)  # opens the store: installs
+    stored, aggregated = _stored_and_aggregated(prov_uri, run_id)
+    assert stored is not None and repr(stored) == repr(aggregated)
