@@ -84,3 +84,110 @@ def _check_tracking_store_schemes() -> None:
     schemes = tracking_store_schemes()
     for expected in ("file", "sqlite", "postgresql", "mysql", "http", "https", "prov"):
         assert expected in schemes, f"{expected!r} missing from {schemes}"
+
+
+# --- MLflow's server: the ``prov`` and ``prov-auth`` apps (exporters/app) ---------------------
+
+def backend_store_env_var() -> str:
+    """The variable in which ``mlflow server`` hands its workers the backend store URI."""
+    from mlflow.server.constants import BACKEND_STORE_URI_ENV_VAR
+
+    return BACKEND_STORE_URI_ENV_VAR
+
+
+@_contract("mlflow.server.constants.BACKEND_STORE_URI_ENV_VAR (the workers' store URI)")
+def _check_backend_store_env_var() -> None:
+    assert backend_store_env_var() == "_MLFLOW_SERVER_FILE_STORE", backend_store_env_var()
+
+
+def served_by_uvicorn() -> bool:
+    """Whether ``mlflow server`` runs the app under uvicorn (its default since MLflow 3.3),
+    which cannot serve a Flask app without MLflow's FastAPI wrapper."""
+    from mlflow.environment_variables import _MLFLOW_SGI_NAME
+
+    return _MLFLOW_SGI_NAME.get() == "uvicorn"
+
+
+@_contract("mlflow.environment_variables._MLFLOW_SGI_NAME (uvicorn, gunicorn or waitress)")
+def _check_served_by_uvicorn() -> None:
+    from mlflow.environment_variables import _MLFLOW_SGI_NAME
+
+    assert _MLFLOW_SGI_NAME.name == "_MLFLOW_SGI_NAME", _MLFLOW_SGI_NAME.name
+
+
+def mlflow_flask_app() -> Any:
+    """MLflow's own Flask app: what a factory called without arguments (uvicorn) extends."""
+    from mlflow.server import app
+
+    return app
+
+
+@_contract("mlflow.server.app (MLflow's Flask app)")
+def _check_mlflow_flask_app() -> None:
+    from flask import Flask
+
+    assert isinstance(mlflow_flask_app(), Flask)
+
+
+def asgi_app(flask_app: Any) -> Any:
+    """The FastAPI app MLflow wraps its Flask app in for uvicorn."""
+    from mlflow.server.fastapi_app import create_fastapi_app
+
+    return create_fastapi_app(flask_app)
+
+
+@_contract("mlflow.server.fastapi_app.create_fastapi_app(flask_app)")
+def _check_asgi_app() -> None:
+    import inspect
+
+    from mlflow.server.fastapi_app import create_fastapi_app
+
+    assert list(inspect.signature(create_fastapi_app).parameters)[:1] == ["flask_app"]
+
+
+def _auth() -> Any:
+    from mlflow.server import auth
+
+    return auth
+
+
+def basic_auth_app(flask_app: Any) -> Any:
+    """MLflow's basic-auth app around ``flask_app`` (a FastAPI app under uvicorn)."""
+    return _auth().create_app(flask_app)
+
+
+def basic_auth_gate() -> Callable[[], Any]:
+    """Basic-auth's before-request hook, as registered on the Flask app."""
+    return _auth()._before_request
+
+
+def authenticate() -> Any:
+    """The request's ``Authorization``, or the 401 response basic-auth answers without one."""
+    return _auth().authenticate_request()
+
+
+def is_admin(username: str) -> bool:
+    return bool(_auth().store.get_user(username).is_admin)
+
+
+def can_read_experiment(experiment_id: str, username: str) -> bool:
+    """Basic-auth's answer for the user on the experiment (its own permission or the
+    configured default), as MLflow's own API applies it."""
+    return bool(_auth()._get_experiment_permission(experiment_id, username).can_read)
+
+
+@_contract("mlflow.server.auth: create_app(app), _before_request, authenticate_request, "
+           "store.get_user(username).is_admin, _get_experiment_permission(experiment_id, "
+           "username).can_read")
+def _check_basic_auth() -> None:
+    import inspect
+
+    from mlflow.server.auth.permissions import NO_PERMISSIONS, READ
+
+    auth = _auth()
+    assert list(inspect.signature(auth.create_app).parameters)[:1] == ["app"]
+    assert callable(auth._before_request) and callable(auth.authenticate_request)
+    assert callable(type(auth.store).get_user)
+    parameters = list(inspect.signature(auth._get_experiment_permission).parameters)
+    assert parameters == ["experiment_id", "username"], parameters
+    assert READ.can_read and not NO_PERMISSIONS.can_read

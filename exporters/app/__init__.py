@@ -7,7 +7,8 @@ against the user's per-experiment READ permission. MLflow's UI and REST API stay
 
 Why a factory that may return a FastAPI app: uvicorn is ``mlflow server``'s default since
 MLflow 3.3 and cannot serve a Flask (WSGI) app directly; MLflow's basic-auth factory wraps it
-the same way (design notes §8).
+the same way (design notes §8). Every MLflow internal used here goes through
+:mod:`exporters.compat`, each under a contract test.
 """
 
 from __future__ import annotations
@@ -19,39 +20,31 @@ from flask import Flask
 
 def _mlflow_app(app: Flask | None) -> Flask:
     """The app to extend: uvicorn calls a factory with no argument, so it is MLflow's own."""
-    if app is not None:
-        return app
-    from mlflow.server import app as mlflow_app
+    from exporters.compat import mlflow_flask_app
 
-    return mlflow_app
+    return app if app is not None else mlflow_flask_app()
 
 
 def create_app(app: Flask | None = None) -> Any:
     """``mlflow server --app-name prov``: MLflow's app plus ``/prov/`` for everyone."""
-    from mlflow.environment_variables import _MLFLOW_SGI_NAME
-
     from exporters.app.permissions import OpenAccess
     from exporters.app.setup import install
+    from exporters.compat import asgi_app, served_by_uvicorn
 
     app = _mlflow_app(app)
     install(app, OpenAccess())
-    if _MLFLOW_SGI_NAME.get() == "uvicorn":
-        from mlflow.server.fastapi_app import create_fastapi_app
-
-        return create_fastapi_app(app)
-    return app
+    return asgi_app(app) if served_by_uvicorn() else app
 
 
 def create_auth_app(app: Flask | None = None) -> Any:
     """``mlflow server --app-name prov-auth``: basic-auth plus ``/prov/`` under MLflow's
     per-experiment READ permissions."""
-    from mlflow.server import auth
-
     from exporters.app.permissions import ExperimentReadPermissions, gate_prov_routes
     from exporters.app.setup import install
+    from exporters.compat import basic_auth_app
 
     app = _mlflow_app(app)
     install(app, ExperimentReadPermissions())
-    served = auth.create_app(app)
+    served = basic_auth_app(app)
     gate_prov_routes(app)
     return served

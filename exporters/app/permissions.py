@@ -12,6 +12,8 @@ from typing import Protocol
 
 from flask import Flask, Response, g, request
 
+from exporters.compat import authenticate, basic_auth_gate, can_read_experiment, is_admin
+
 PROV_PATH = "/prov"
 
 
@@ -49,10 +51,8 @@ class ExperimentReadPermissions:
         return authorization.username
 
     def sees_everything(self) -> bool:
-        from mlflow.server import auth
-
         if "prov_is_admin" not in g:
-            g.prov_is_admin = bool(auth.store.get_user(self._username()).is_admin)
+            g.prov_is_admin = is_admin(self._username())
         return g.prov_is_admin
 
     def can_read(self, experiment_id: str | None) -> bool:
@@ -60,12 +60,9 @@ class ExperimentReadPermissions:
             return True
         if experiment_id is None:
             return False
-        from mlflow.server import auth
-
         cache = g.setdefault("prov_can_read", {})
         if experiment_id not in cache:
-            permission = auth._get_experiment_permission(str(experiment_id), self._username())
-            cache[experiment_id] = bool(permission.can_read)
+            cache[experiment_id] = can_read_experiment(str(experiment_id), self._username())
         return cache[experiment_id]
 
 
@@ -81,15 +78,14 @@ def gate_prov_routes(app: Flask) -> None:
     no validator for (403 even for a user allowed to read). Its hook is wrapped, not removed:
     every other path goes through it unchanged.
     """
-    from mlflow.server import auth
-
+    basic_auth = basic_auth_gate()
     hooks = app.before_request_funcs.setdefault(None, [])
-    position = hooks.index(auth._before_request)
+    position = hooks.index(basic_auth)
 
     def before_request() -> Response | None:
         if not is_prov_path(request.path):
-            return auth._before_request()
-        authorization = auth.authenticate_request()
+            return basic_auth()
+        authorization = authenticate()
         if isinstance(authorization, Response):
             return authorization
         g.mlflow_authenticated_user = authorization.username

@@ -10,16 +10,13 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app
 
 from exporters.app.permissions import Permissions
+from exporters.compat import backend_store_env_var
 from exporters.privacy import Pseudonymizer
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 EXTENSION = "mlflow_prov"
-# ``mlflow server`` hands its workers the backend store URI in this variable
-# (``mlflow.server.BACKEND_STORE_URI_ENV_VAR``); ``MLFLOW_TRACKING_URI`` serves a Flask app
-# started some other way.
-BACKEND_STORE_ENV = "_MLFLOW_SERVER_FILE_STORE"
 PSEUDONYMIZE_ENV = "MLFLOW_PROV_PSEUDONYMIZE"
 PSEUDONYM_SALT_ENV = "MLFLOW_PROV_PSEUDONYM_SALT"
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -42,8 +39,9 @@ class ProvServer:
 
 
 def server_tracking_uri() -> str:
-    """The store this server serves: the URI ``mlflow server`` gave its workers."""
-    return (os.environ.get(BACKEND_STORE_ENV) or os.environ.get("MLFLOW_TRACKING_URI")
+    """The store this server serves: the URI ``mlflow server`` gave its workers
+    (``MLFLOW_TRACKING_URI`` for a Flask app started some other way)."""
+    return (os.environ.get(backend_store_env_var()) or os.environ.get("MLFLOW_TRACKING_URI")
             or "sqlite:///mlflow.db")
 
 

@@ -163,9 +163,10 @@ def _client(monkeypatch, uri: str) -> flask.testing.FlaskClient:
     """A bare Flask app with the prov routes, serving ``uri`` (no server process needed for
     answers that never reach a store's data)."""
     from exporters.app.permissions import OpenAccess
-    from exporters.app.setup import BACKEND_STORE_ENV, install
+    from exporters.app.setup import install
+    from exporters.compat import backend_store_env_var
 
-    monkeypatch.setenv(BACKEND_STORE_ENV, uri)
+    monkeypatch.setenv(backend_store_env_var(), uri)
     app = flask.Flask("prov-test")
     install(app, OpenAccess())
     return app.test_client()
