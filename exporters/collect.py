@@ -258,7 +258,8 @@ def _run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
     tags = _private_tags(dict(data.tags), pseudonymize)
     outputs_step = {o.model_id: o.step for o in (run.outputs.model_outputs if run.outputs else [])}
     try:
-        artifacts = run_artifacts(client, info.run_id, info.artifact_uri, cache)
+        artifacts = (run_artifacts(client, info.run_id, info.artifact_uri, cache)
+                     if "artifacts" not in options.omit else ())  # not even listed
         versions = model_versions(client, info.run_id)
     except MlflowException as exc:
         raise ReaderError(f"cannot read run {info.run_id}: {exc.message}") from exc
