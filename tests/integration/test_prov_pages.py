@@ -110,6 +110,13 @@ def test_journal_api_pages_lineage_and_remote_export(store, tmp_path):
         assert ("features.csv", "used (training)", "train-model") in downstream
         model = _edges(get(f"{base}/prov/api/lineage", model_id=ids["model"]).json())
         assert ("classifier", "used", "evaluate") in model
+        artifact = get(f"{base}/prov/api/lineage",
+                       artifact=f"{ids['producer']}/data/features.csv").json()
+        assert ("features.csv", "used (training)", "train-model") in _edges(artifact)
+        dataset = next(n for n in artifact["nodes"] if n["kind"] == "dataset")["attributes"]
+        used = _edges(get(f"{base}/prov/api/lineage",
+                          dataset=f"{dataset['name']}@{dataset['digest']}").json())
+        assert ("prepare-data", "produced", "data/features.csv") in used
 
         # read-only, and errors a client can act on
         assert requests.post(f"{base}/prov/api/events", timeout=TIMEOUT).status_code == 405
