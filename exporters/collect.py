@@ -46,7 +46,7 @@ from exporters.records import (
     ModelVersionRecord,
     RunRecord,
 )
-from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG, normalise_context, run_chain
+from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG, normalise_context
 
 LOCATION_TAGS = frozenset({"mlflow.source.name", "mlflow.source.git.repoURL",
                            "mlflow.project.entryPoint"})
@@ -164,14 +164,20 @@ def read_history(tracking_uri: str, experiment_id: str, pseudonymize: Pseudonymi
 
 
 def journal_intact(tracking_uri: str, run_id: str) -> bool:
-    """Whether the run's journal chain verifies: an edited or removed event says so in the
-    export instead of passing for history."""
+    """Whether the run's journal chain verifies and, on a local store, MLflow's rows of the
+    run still match the digests its events recorded (``mlflow-prov verify --run``): an edited
+    event, or a metric value or tag edited in MLflow's tables, says so in the export instead
+    of passing for history. Over HTTP only the chain is checked (by the server)."""
     from exporters.remote_journal import is_http, remote_chain_intact
-    from mlflow_prov.journal import verify_chain
+    from exporters.verify import verify_store
+    from mlflow_prov.stored_rows import UnknownSchemaError
 
     if is_http(tracking_uri):
         return remote_chain_intact(tracking_uri, run_id)
-    return verify_chain(tracking_uri, run_chain(run_id)).intact
+    try:
+        return verify_store(tracking_uri, run_ids=[run_id]).ok
+    except UnknownSchemaError as exc:
+        raise ReaderError(str(exc)) from exc
 
 
 def _redact_payload(payload: dict) -> dict:

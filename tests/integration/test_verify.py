@@ -402,3 +402,33 @@ def test_concurrent_tag_and_param_writers_leave_a_store_that_verifies(server, re
         list(pool.map(write, range(4)))
     code, lines = verify(uri)
     assert code == 0, lines
+
+
+def test_an_export_of_a_run_whose_mlflow_rows_were_edited_is_not_journal_intact(store, tmp_path):
+    """The issue's case: the journal says lr=0.1, MLflow's table was edited to 0.9; the export
+    must not say ``journalIntact true``."""
+    from exporters.options import ExportOptions
+    from exporters.pipeline import export
+
+    def intact(out: Path) -> object:
+        result = export("verify", out, tracking_uri=store.uri,
+                        options=ExportOptions(formats=("prov-json",)))
+        document = json.loads(next(p for p in result.files if p.name == "prov.json").read_text())
+        return _find(document, "mlflowprov:journalIntact")
+
+    assert intact(tmp_path / "before") is True
+    store.sql("UPDATE params SET value = '0.9' WHERE run_uuid = :run AND key = 'lr'")
+    assert intact(tmp_path / "after") is False
+
+
+def _find(node: object, key: str) -> object:
+    """The first value under ``key`` anywhere in a JSON document (bundles nest records)."""
+    if isinstance(node, dict):
+        if key in node:
+            return node[key]
+        node = list(node.values())
+    if isinstance(node, list):
+        for child in node:
+            if (found := _find(child, key)) is not None:
+                return found
+    return None
