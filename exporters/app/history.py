@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from werkzeug.datastructures import MultiDict
 
 from exporters.collect import _redact_payload as redact_payload
 from exporters.privacy import Pseudonymizer, redact_mapping, redact_value
@@ -80,8 +81,8 @@ def parse_kinds(values: list[str]) -> tuple[str, ...]:
     return kinds
 
 
-def parse_filters(args: Mapping[str, Any]) -> EventFilters:
-    """Filters from a request's query string (a werkzeug ``MultiDict``)."""
+def parse_filters(args: MultiDict[str, str]) -> EventFilters:
+    """Filters from a request's query string."""
     size = args.get("page_size", str(DEFAULT_PAGE_SIZE))
     if not size.isdigit() or not 1 <= int(size) <= MAX_PAGE_SIZE:
         raise BadRequestError(f"page_size={size!r}: use a whole number from 1 to "
