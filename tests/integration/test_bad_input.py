@@ -584,7 +584,25 @@ def _store_under_read_only(store: Store, tmp: Path, mount: Callable[[str], Path]
     return _opening(f"prov://{mount('ro,size=64k') / 'runs'}")(store, tmp)
 
 
+def _store_on_full_disk(store: Store, tmp: Path, mount: Callable[[str], Path]) -> str:
+    """A store whose disk fills while logging: each write fails on one line, and what was
+    logged before (MLflow's rows and the journal) survives, its chains intact."""
+    folder = mount("size=2m")
+    uri = f"prov://{folder / 'store'}"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("full")).info.run_id
+    client.log_param(run_id, "lr", "0.1")
+    _fill(folder)
+    message = capture_error(lambda: [client.log_param(run_id, f"p{i}", "v" * 5000)
+                                     for i in range(20)])
+    (folder / "filler").unlink()
+    assert client.get_run(run_id).data.params == {"lr": "0.1"}
+    assert all(verify_chain(uri, c).intact for c in {e.chain for e in read_events(uri)})
+    return message
+
+
 MOUNT_CASES = [
+    Case("store-on-full-disk", _store_on_full_disk, r"database or disk is full"),
     Case("store-in-read-only-folder", _store_on_read_only,
          r"the prov store folder .* is not writable \(Read-only file system\); make it"),
     Case("store-under-read-only-folder", _store_under_read_only,
