@@ -18,13 +18,18 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset  # no
 from mlflow_prov import torch as prov_torch  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def store_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One store for the module (creating one costs seconds); each test has its experiment."""
+    return f"prov://{tmp_path_factory.mktemp('torch-helpers') / 'runs'}"
+
+
 @pytest.fixture
-def client(tmp_path, monkeypatch):
+def client(store_uri, tmp_path, monkeypatch, request):
     monkeypatch.chdir(tmp_path)
-    uri = f"prov://{tmp_path / 'runs'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("helpers")
-    yield mlflow.MlflowClient(uri)
+    mlflow.set_tracking_uri(store_uri)
+    mlflow.set_experiment(request.node.name)
+    yield mlflow.MlflowClient(store_uri)
     while mlflow.active_run():
         mlflow.end_run()
 
