@@ -106,7 +106,10 @@ def experiments_listing(client: Any, limit: int = 20) -> str:
 def explain_missing_experiment(error: ReaderError, client: Any, uri: str,
                                defaulted: bool) -> ReaderError:
     """The error of a missing experiment, saying which URI was searched (and that it was
-    MLflow's default) and which experiments it holds."""
+    MLflow's default) and which experiments it holds. A store that failed to answer (the
+    error has MLflow's own as its cause) is not asked again for a listing: the error as is."""
+    if error.__cause__ is not None:
+        return error
     where = f"MLflow's default {uri}" if defaulted else redact_uri(uri)
     hint = f"; {NO_URI_HINT} for another store" if defaulted else ""
     return ReaderError(f"{error} in {where}; experiments there: "

@@ -536,7 +536,40 @@ def _silent_server(store: Store, tmp: Path) -> str:
     return line
 
 
+def _hanging_api(store: Store, tmp: Path) -> str:
+    """A server whose /health answers but whose API never does: each request waits at most
+    --timeout, and MLflow's two retries with back-off keep the whole under seconds."""
+    import http.server
+    import threading
+
+    class Hanging(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's spelling)
+            if self.path.startswith("/health"):
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"OK")
+            else:
+                time.sleep(30)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hanging)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    started = time.perf_counter()
+    try:
+        code, line = cli("export", "--tracking-uri", f"http://127.0.0.1:{server.server_port}",
+                         "--experiment", "logged", "--out", str(tmp / "out"), "--timeout", "1")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 1 and time.perf_counter() - started < 12
+    return line
+
+
 EXPORT_CASES = [
+    Case("export-hanging-api", _hanging_api, r"cannot read experiment 'logged': .*Read timed out"),
     Case("export-unknown-scheme", _exporting_from("pro:///tmp/x"),
          r"^Error: unknown tracking-URI scheme 'pro' in pro:///tmp/x; known schemes: .*prov"),
     Case("export-typo-scheme-prov-sqlite", _exporting_from("prov+sqlit:///tmp/x.db"),
