@@ -12,6 +12,7 @@ appended with the journal's own ``append_event`` (the events ``mlflow.set_tag`` 
 same per event either way.
 
     python benchmarks/bench_questions.py [--events 100000] [--runs 100] [--repeat 3]
+        [--keep DIR] [--only NAME-PART]
 """
 
 from __future__ import annotations
@@ -91,15 +92,18 @@ def pad_journal(uri: str, experiment_id: str, run_ids: list[str], events: int) -
                 written += 1
 
 
-def timed(args: list[str], repeat: int) -> list[float]:
-    """Wall-clock seconds of ``mlflow-prov ARGS`` in a fresh process, ``repeat`` times."""
+def timed(args: list[str], repeat: int) -> tuple[list[float], str | None]:
+    """Wall-clock seconds of ``mlflow-prov ARGS`` in a fresh process, ``repeat`` times, and
+    the error line of a failed run (timings stop at the first failure)."""
     found = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run([*CLI, *args], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        done = subprocess.run([*CLI, *args], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, check=False)
         found.append(time.perf_counter() - start)
-    return found
+        if done.returncode != 0:
+            return found, (done.stderr.strip().splitlines() or ["?"])[-1]
+    return found, None
 
 
 def main() -> None:
@@ -107,18 +111,30 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", help="Run only the cases whose name contains this.")
+    parser.add_argument("--keep", type=Path,
+                        help="Build the store (and export) in this folder, or reuse them.")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
-        work = Path(temporary)
+        work = options.keep or Path(temporary)
+        uri = f"prov://{work / 'store'}"
         started = time.perf_counter()
-        uri, ids = build_store(work, options.runs, options.events)
-        print(f"store: {options.runs} runs, {options.events} events, built in "
-              f"{time.perf_counter() - started:.0f} s")
+        if not (work / "store").exists():
+            build_store(work, options.runs, options.events)
+            print(f"store: {options.runs} runs, {options.events} events, built in "
+                  f"{time.perf_counter() - started:.0f} s")
+        client = mlflow.MlflowClient(uri)
+        experiment = client.get_experiment_by_name("questions")
+        ids = [r.info.run_id for r in client.search_runs(
+            [experiment.experiment_id], order_by=["attributes.start_time ASC"],
+            max_results=options.runs)]
         export = work / "export"
-        subprocess.run([*CLI, "export", "--tracking-uri", uri, "--experiment", "questions",
-                        "--out", str(export), "--format", "prov-json"], check=True,
-                       stdout=subprocess.DEVNULL)
+        if not export.exists():
+            subprocess.run([*CLI, "export", "--tracking-uri", uri, "--experiment", "questions",
+                            "--out", str(export), "--format", "prov-json"], check=True,
+                           stdout=subprocess.DEVNULL)
         experiment_doc = next(export.glob("*/experiment.prov.json"))
+        run_doc = next(export.glob("*/run-*/prov.json"))
         middle = ids[len(ids) // 2]
         cases = {
             "log (all 100k events, text)": ["log", "--tracking-uri", uri],
@@ -137,6 +153,8 @@ def main() -> None:
                                              "--out", str(work / "e.jsonld")],
             "convert experiment -> prov-xml": ["convert", str(experiment_doc), "--to",
                                                "prov-xml", "--out", str(work / "e.xml")],
+            "convert run -> svg": ["convert", str(run_doc), "--to", "svg",
+                                   "--out", str(work / "r.svg")],
             "convert experiment -> svg": ["convert", str(experiment_doc), "--to", "svg",
                                           "--out", str(work / "e.svg")],
             "collect (101 files)": ["collect", str(export), "--out", str(work / "all.json")],
@@ -144,9 +162,11 @@ def main() -> None:
         }
         print(f"{'command':40} {'median s':>9} {'min s':>7} {'max s':>7}")
         for name, args in cases.items():
-            found = timed(args, options.repeat)
+            if options.only and options.only not in name:
+                continue
+            found, error = timed(args, options.repeat)
             print(f"{name:40} {statistics.median(found):9.2f} {min(found):7.2f} "
-                  f"{max(found):7.2f}", flush=True)
+                  f"{max(found):7.2f}" + (f"  FAILED: {error}" if error else ""), flush=True)
 
 
 if __name__ == "__main__":

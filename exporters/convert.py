@@ -118,7 +118,7 @@ def render(doc: ProvDocument, fmt: str, max_nodes: int, notes: list[str],
     from exporters.graph import summarise
 
     if fmt == "prov-json":
-        return doc.serialize(format="json", indent=1)
+        return str(doc.serialize(format="json", indent=1))
     if fmt == "provn":
         with warnings.catch_warnings():  # load_document's note already names these
             warnings.simplefilter("ignore", ProvFutureRejectionWarning)
@@ -137,6 +137,13 @@ def render(doc: ProvDocument, fmt: str, max_nodes: int, notes: list[str],
     if summary:
         notes.append(summary)
     if fmt in ("dot", "svg"):
+        from exporters.graph import count_nodes
+
+        drawn = count_nodes(graph_doc)
+        if drawn > max_nodes:
+            raise ConvertError(f"the graph has {drawn} nodes even summarised, over --max-nodes "
+                               f"{max_nodes} (Graphviz slows sharply beyond a few hundred); "
+                               "raise --max-nodes, convert one run's prov.json, or use --to html")
         dot = _dot(graph_doc, summary)
         return dot if fmt == "dot" else _svg(dot)
     from exporters.viewer.html import render_page
@@ -199,7 +206,9 @@ def view_of(doc: ProvDocument, title: str):  # -> exporters.viewer.model.ViewGra
             element.get_type().localpart.lower()]
         kind = next((k for word, k in _KINDS if word in types), kind)
         labels = element.get_attribute(PROV["label"])
-        label = str(next(iter(labels))) if labels else element.identifier.localpart
+        identifier = element.identifier
+        label = (str(next(iter(labels))) if labels
+                 else identifier.localpart if identifier is not None else node_id)
         attributes = {str(k): str(v) for k, v in element.attributes
                       if k != PROV["label"]}
         graph.nodes.append(ViewNode(node_id, label, kind, attributes=attributes))
@@ -282,5 +291,5 @@ def collect(paths: Iterable[str | Path], out: str | Path) -> CollectResult:
                                   (PROV["location"], str(file))])
         merged.hadMember(collection, bundle_id)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(merged.serialize(format="json", indent=1), encoding="utf-8")
+    out.write_text(str(merged.serialize(format="json", indent=1)), encoding="utf-8")
     return CollectResult(out, list(found), notes)

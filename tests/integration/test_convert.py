@@ -110,6 +110,14 @@ def test_convert_svg_of_our_run(exported, prov_experiment, tmp_path):
     assert "<svg" in out.read_text()
 
 
+def test_a_graph_too_big_even_summarised_is_refused_before_graphviz(exported, tmp_path):
+    result = CliRunner().invoke(main, ["convert", str(exported / "experiment.prov.json"),
+                                       "--to", "svg", "--max-nodes", "3",
+                                       "--out", str(tmp_path / "e.svg")])
+    assert result.exit_code == 1 and "nodes even summarised, over --max-nodes 3" in result.output
+    assert result.output.count("\n") == 1 and not (tmp_path / "e.svg").exists()
+
+
 def test_convert_reports_repairs_of_foreign_names(tmp_path):
     result = CliRunner().invoke(main, ["convert", str(YPROV4ML["v2"]), "--to", "provo-ttl",
                                        "--out", str(tmp_path / "v2.ttl")])
