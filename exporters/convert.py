@@ -24,6 +24,7 @@ from urllib.parse import quote
 from prov.identifier import Namespace
 from prov.model import (
     PROV,
+    PROV_N_MAP,
     ProvDocument,
     ProvElement,
     ProvFutureRejectionWarning,
@@ -216,7 +217,8 @@ def view_of(doc: ProvDocument, title: str):  # -> exporters.viewer.model.ViewGra
         ends = [v for _, v in relation.formal_attributes if v is not None][:2]
         if len(ends) == 2 and str(ends[0]) in seen and str(ends[1]) in seen:
             graph.edges.append(ViewEdge(str(ends[0]), str(ends[1]),
-                                        relation.get_type().localpart))
+                                        PROV_N_MAP.get(relation.get_type(),
+                                                       relation.get_type().localpart)))
     return graph
 
 

@@ -97,6 +97,7 @@ def test_convert_reads_every_yprov4ml_generation(generation, fmt, tmp_path):
             assert ProvDocument.deserialize(content=text, format="xml") == source
     elif fmt == "html":
         assert text.startswith("<!DOCTYPE html>") and "mv-data" in text
+        assert "\"label\":\"wasGeneratedBy\"" in text
     else:
         assert text.strip()
 
