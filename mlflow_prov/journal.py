@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from mlflow_prov.journal_sql import statements_for
 from mlflow_prov.vocabulary import LEGACY_KINDS, STATE_FIELD, EventKind, parse_kind
 
 JOURNAL_TABLE = "prov_journal"
@@ -158,9 +159,10 @@ def append_event(session: Session, *, chain: str, kind: str, experiment_id: str 
                  state: Callable[[sa.Connection], dict[str, str]] | None = None) -> None:
     """Append one event inside the caller's transaction, extending its chain.
 
-    Statements go to the session's connection (the same transaction) rather than through
-    the ORM layer: a third of the per-write cost disappears, and MLflow's ORM listeners
-    never see journal rows.
+    Statements go to the session's DB-API connection (the same transaction), compiled once
+    per dialect (:mod:`mlflow_prov.journal_sql`), rather than through the ORM layer or
+    SQLAlchemy's execution path: most of the per-write cost disappears, and MLflow's ORM
+    listeners never see journal rows.
 
     The chain's head row is read ``FOR UPDATE`` (PostgreSQL/MySQL); on sqlite the caller's
     transaction already holds the database write lock, because the MLflow write it describes
@@ -171,24 +173,28 @@ def append_event(session: Session, *, chain: str, kind: str, experiment_id: str 
     an earlier event of the chain described, even one committed by a concurrent writer.
     """
     connection = session.connection()
-    head = _lock_head(connection, chain)
-    if head is None:
-        _create_head(connection, chain)
-        head = _lock_head(connection, chain)
-    if head is None:  # created just above, in this transaction: it cannot be missing
-        raise RuntimeError(f"journal head row of {chain!r} missing right after its insert")
-    if state is not None:
-        payload = {**payload, STATE_FIELD: state(connection)}
-    payload_json = canonical_json(payload)
-    writer_json = canonical_json(writer)
-    prev_hash = head.last_hash
-    digest = event_hash(prev_hash, chain, time_us, kind, experiment_id, run_id,
-                        payload_json, writer_json)
-    connection.execute(_INSERT_EVENT, {
-        "time_us": time_us, "chain": chain, "experiment_id": experiment_id, "run_id": run_id,
-        "kind": kind, "payload": payload_json, "writer": writer_json, "prev_hash": prev_hash,
-        "hash": digest})
-    connection.execute(_ADVANCE_HEAD, {"head_chain": chain, "new_hash": digest})
+    statements = statements_for(connection.dialect, _SELECT_HEAD, _INSERT_EVENT, _ADVANCE_HEAD)
+    cursor = connection.connection.cursor()  # the same DB-API connection: same transaction
+    try:
+        head = statements.lock_head(cursor, chain)
+        if head is None:
+            _create_head(connection, chain)
+            head = statements.lock_head(cursor, chain)
+        if head is None:  # created just above, in this transaction: it cannot be missing
+            raise RuntimeError(f"journal head row of {chain!r} missing right after its insert")
+        if state is not None:
+            payload = {**payload, STATE_FIELD: state(connection)}
+        payload_json = canonical_json(payload)
+        writer_json = canonical_json(writer)
+        prev_hash = head[0]
+        digest = event_hash(prev_hash, chain, time_us, kind, experiment_id, run_id,
+                            payload_json, writer_json)
+        statements.append(cursor, {
+            "time_us": time_us, "chain": chain, "experiment_id": experiment_id,
+            "run_id": run_id, "kind": kind, "payload": payload_json, "writer": writer_json,
+            "prev_hash": prev_hash, "hash": digest}, chain, digest)
+    finally:
+        cursor.close()
 
 
 def _create_head(connection: sa.Connection, chain: str) -> None:
@@ -202,10 +208,6 @@ def _create_head(connection: sa.Connection, chain: str) -> None:
         connection.execute(heads_table.insert().prefix_with("IGNORE").values(**values))
     else:
         connection.execute(heads_table.insert().values(**values))
-
-
-def _lock_head(connection: sa.Connection, chain: str) -> sa.Row | None:
-    return connection.execute(_SELECT_HEAD, {"head_chain": chain}).first()
 
 
 def now_us() -> int:
