@@ -23,7 +23,6 @@ COMMANDS: dict[str, str] = {
     "collect": "exporters.commands.collect:collect_command",
     "log": "exporters.commands.log:log_command",
     "plot": "exporters.commands.plot:plot_command",
-    "plot": "exporters.commands.plot:plot_command",
 }
 
 

@@ -311,7 +311,6 @@ class Unit(NamedTuple):
 UNIT_SUFFIXES: tuple[tuple[str, Unit], ...] = (
     ("_percentage", Unit("percent", "https://qudt.org/vocab/unit/PERCENT")),
     ("_kg_per_second", Unit("kg/s", "https://qudt.org/vocab/unit/KiloGM-PER-SEC")),
-    ("_kg_per_second", Unit("kg/s", "https://qudt.org/vocab/unit/KiloGM-PER-SEC")),
     ("_megabytes", Unit("Mbyte", "https://qudt.org/vocab/unit/MegaBYTE")),
     ("_gigabytes", Unit("Gbyte", "https://qudt.org/vocab/unit/GigaBYTE")),
     ("_kilobytes", Unit("kbyte", "https://qudt.org/vocab/unit/KiloBYTE")),
