@@ -89,6 +89,13 @@ def verify_store(tracking_uri: str, experiment_id: str | None = None,
         for run_id in selected:
             runs.update(read_runs(connection, experiment_id, run_id))
         heads = chain_heads(tracking_uri)
+        unknown = [run_id for run_id in wanted_runs
+                   if run_id not in runs and run_chain(run_id) not in heads]
+        report.problems += [Problem(f"run {run_id}", "no such run in MLflow's tables or the "
+                                    "journal (check the run id)") for run_id in unknown]
+        wanted_runs = [run_id for run_id in wanted_runs if run_id not in unknown]
+        if unknown and not wanted_runs:
+            return report
         chains = _chains_in_scope(tracking_uri, heads, runs, experiment_id, wanted_runs)
         report.heads = {chain: heads.get(chain, (0, None)) for chain in chains}
         for chain in sorted(chains):

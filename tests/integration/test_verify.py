@@ -454,3 +454,11 @@ def test_a_journal_older_than_the_digests_gets_notes_not_failures(store):
     assert code == 0, lines
     assert any(line.startswith(f"note: run {store.run_id}: the journal predates row digests")
                for line in lines), lines
+
+
+def test_an_unknown_run_or_experiment_is_named(store):
+    code, lines = verify(store.uri, "--run", "0" * 32)
+    assert code == 1 and lines[0] == f"run {'0' * 32}: no such run in MLflow's tables or the " \
+                                      "journal (check the run id)"
+    code, lines = verify(store.uri, "--experiment", "nope")
+    assert code == 2 and "no experiment named 'nope'" in lines[-1]
