@@ -153,19 +153,20 @@ class MetricReader:
         """
         with self._cursor() as cursor:
             cursor.execute(self._sql(_RUN_SQL), (run_id,))
-            key, parts = None, []
+            key: str | None = None
+            parts: list[np.ndarray] = []
             while rows := cursor.fetchmany(FETCH_ROWS):
                 chunk = np.array(list(rows), dtype=_KEYED_POINT)
                 keys = chunk["key"]
                 starts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(chunk)]
                 for start, end in zip(starts, starts[1:], strict=False):
                     if keys[start] != key and parts:
-                        yield _raw_series(key, np.concatenate(parts))
+                        yield _raw_series(str(key), np.concatenate(parts))
                         parts = []
                     key = keys[start]
                     parts.append(chunk[start:end])
             if parts:
-                yield _raw_series(key, np.concatenate(parts))
+                yield _raw_series(str(key), np.concatenate(parts))
 
     def summaries(self, run_id: str) -> list[SeriesSummary]:
         """Per-key count, step/time range, NaN-free min/max and MLflow's latest value, from

@@ -85,6 +85,8 @@ def install(engine: sa.engine.Engine) -> bool:
     raw = engine.raw_connection()
     try:
         driver = raw.driver_connection
+        if driver is None:  # a pooled raw connection always has one
+            raise RuntimeError("no sqlite driver connection to install the summaries with")
         if installed(driver):
             return False
         driver.execute("BEGIN IMMEDIATE")  # writers wait: none slips between backfill and trigger
