@@ -11,6 +11,7 @@ from machine import scaled_timeout
 from mlflow import MlflowClient
 
 from mlflow_prov.journal import read_events, verify_chain
+from mlflow_prov.vocabulary import EventKind, run_chain
 
 WRITER = Path(__file__).with_name("concurrent_writer.py")
 PROCESSES = 4
@@ -38,11 +39,12 @@ def _assert_complete_and_intact(tracking_uri: str, run_id: str, results) -> None
     for i in range(PROCESSES):
         history = client.get_metric_history(run_id, f"w{i}")
         assert sorted(m.step for m in history) == list(range(POINTS)), f"w{i} lost points"
-    events = [e for e in read_events(tracking_uri, run_id=run_id) if e.kind == "run.metrics_logged"]
+    events = [e for e in read_events(tracking_uri, run_id=run_id)
+              if e.kind == EventKind.RUN_METRICS_LOGGED]
     assert sum(e.payload["count"] for e in events) == PROCESSES * POINTS
     writers = {e.writer["pid"] for e in events}
     assert len(writers) == PROCESSES
-    report = verify_chain(tracking_uri, f"run:{run_id}")
+    report = verify_chain(tracking_uri, run_chain(run_id))
     assert report.intact, report.problems[:5]
     assert report.length == PROCESSES * POINTS + 1
 
