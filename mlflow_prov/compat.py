@@ -185,6 +185,22 @@ def _check_system_metrics_monitor() -> None:
     assert callable(SystemMetricsMonitor.finish), "no finish()"
 
 
+# --- MLflow: a Dataset as the entity log_inputs takes ---------------------------------------------
+
+def dataset_entity(dataset: Any) -> Any:
+    """The ``mlflow.entities.Dataset`` of an ``mlflow.data`` dataset, as ``mlflow.log_input``
+    builds it (for a ``DatasetInput`` handed to ``MlflowClient.log_inputs``)."""
+    return dataset._to_mlflow_entity()
+
+
+@contract("mlflow", "mlflow.data.dataset.Dataset._to_mlflow_entity()")
+def _check_dataset_entity() -> None:
+    from mlflow.data.dataset import Dataset
+
+    returns = inspect.signature(Dataset._to_mlflow_entity).return_annotation
+    assert "Dataset" in str(returns), f"returns {returns}, not an entities Dataset"
+
+
 # --- MLflow: the fluent end_run ---------------------------------------------------------------
 
 def current_end_run() -> Callable[..., Any]:

@@ -138,8 +138,10 @@ def _dataset_input(dataset: Any, context: str | None) -> Any:
     from mlflow.entities import DatasetInput, InputTag
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
+    from mlflow_prov.compat import dataset_entity
+
     tags = [InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)] if context else []
-    return DatasetInput(dataset=dataset._to_mlflow_entity(), tags=tags)
+    return DatasetInput(dataset=dataset_entity(dataset), tags=tags)
 
 
 def log_model_input(model_uri: str, run_id: str | None = None) -> str:
