@@ -345,6 +345,18 @@ def _no_uri(store: Store, tmp: Path) -> str:
     return line
 
 
+def _default_store_named(store: Store, tmp: Path) -> str:
+    """No URI given, MLflow's default store exists: the error names it and what it holds."""
+    work = tmp / "cwd"
+    work.mkdir()
+    os.chdir(work)
+    mlflow.set_tracking_uri(None)
+    MlflowClient(mlflow.get_tracking_uri()).create_experiment("here")
+    code, line = cli("export", "--experiment", "logged", "--out", str(tmp / "out"))
+    assert code == 1
+    return line
+
+
 def _out_is_file(store: Store, tmp: Path) -> str:
     (tmp / "out").write_text("x")
     code, line = export(store, tmp / "out")
@@ -585,6 +597,9 @@ EXPORT_CASES = [
         "postgresql://postgres@127.0.0.1:5432/no_such_db"), r"does not exist"),
     Case("export-no-uri", _no_uri,
          r"no tracking URI given and MLflow's default store .* does not exist .*--tracking-uri"),
+    Case("export-default-store-named", _default_store_named,
+         r"no experiment named or numbered 'logged' in MLflow's default sqlite:///.*; "
+         r"experiments there: here \(1\), Default \(0\); pass --tracking-uri"),
     Case("export-unknown-experiment", _exporting("--experiment", "nope"),
          r"no experiment named or numbered 'nope' in .*experiments there: .*logged \(\d+\)"),
     Case("export-empty-experiment", _empty_experiment,
