@@ -81,6 +81,10 @@ def open_client(tracking_uri: str) -> MlflowClient:
     except MlflowException as exc:  # a malformed prov URI; its message lists the valid forms
         message = " ".join(line.strip() for line in exc.message.splitlines())
         raise ReaderError(message.replace(tracking_uri, redact_uri(tracking_uri))) from exc
+    except OSError as exc:  # a store folder this user may not enter or read
+        raise ReaderError(f"cannot read the store of {redact_uri(tracking_uri)}: "
+                          f"{exc.strerror or exc} ({exc.filename}); check its permissions or "
+                          "export as a user who can read it") from exc
     try:
         return MlflowClient(tracking_uri=tracking_uri)
     except MlflowException as exc:

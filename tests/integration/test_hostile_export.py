@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import mlflow
 import pytest
 from click.testing import CliRunner
+from mlflow import MlflowClient
 from prov.model import ProvDocument
 
 from exporters import ExportOptions, export
@@ -94,3 +101,64 @@ def test_redact_reaches_values_history_and_every_format(prov_experiment, tmp_pat
                                             redact=("opt.*",)))
     assert not [p for p in redacted.files if "adam" in p.read_text(encoding="utf-8")]
 
+
+
+
+def _export_as_nobody(uri: str, out: Path, home: Path) -> subprocess.CompletedProcess:
+    """``mlflow-prov export`` run as the unprivileged user ``nobody`` (root reads anything)."""
+    return subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+         str(Path(sys.executable).parent / "mlflow-prov"), "export", "--tracking-uri", uri,
+         "--experiment", "locked", "--out", str(out)],
+        capture_output=True, text=True, env={**os.environ, "HOME": str(home)})
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A folder every user may enter (pytest's own tmp folders are root's alone)."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to export as another user")
+    folder = Path(tempfile.mkdtemp(prefix="mlflow-prov-shared-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _locked_store(folder: Path) -> tuple[str, Path]:
+    """A store with ``open.txt`` and ``locked.txt`` (mode 000) artifacts, open to all."""
+    uri = f"prov://{folder / 'store'}"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("locked")).info.run_id
+    for name in ("open.txt", "locked.txt"):
+        (folder / name).write_text(name)
+        client.log_artifact(run_id, str(folder / name))
+    for path in (folder / "store").rglob("*"):
+        path.chmod(0o777 if path.is_dir() else 0o666)
+    artifacts = Path(client.get_run(run_id).info.artifact_uri.removeprefix("file://"))
+    (artifacts / "locked.txt").chmod(0)
+    return uri, artifacts
+
+
+@pytest.mark.slow
+def test_an_unreadable_artifact_is_skipped_and_the_rest_exports(shared_dir):
+    """A file its reader may not open: recorded as skipped with the reason, its sibling
+    hashed, the export complete."""
+    uri, _ = _locked_store(shared_dir)
+    done = _export_as_nobody(uri, shared_dir / "out", shared_dir)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(next((shared_dir / "out").rglob("prov.json")).read_text())
+    by_path = {e.get("mlflowprov:path"): e for e in document["entity"].values()}
+    assert by_path["locked.txt"]["mlflowprov:skipped"] == "unreadable: Permission denied"
+    assert "mlflowprov:sha256" in by_path["open.txt"]
+
+
+@pytest.mark.slow
+def test_a_store_the_exporter_may_not_read_is_one_line(shared_dir):
+    uri, _ = _locked_store(shared_dir)
+    (shared_dir / "store").chmod(0o700)
+    done = _export_as_nobody(uri, shared_dir / "out", shared_dir)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"Error: cannot read the store of {uri}: Permission denied "
+        f"({shared_dir / 'store' / 'mlflow.db'}); check its permissions or export as a user "
+        "who can read it"]
