@@ -34,7 +34,15 @@ from mlflow_prov.digests import (
     record_digest,
 )
 from mlflow_prov.journal import JournalEvent, chain_heads, read_events, verify_chain
-from mlflow_prov.stored_rows import RUN_COLUMNS, RunRows, open_store, read_run_rows, read_runs
+from mlflow_prov.stored_rows import (
+    EXPERIMENT_COLUMNS,
+    RUN_COLUMNS,
+    RunRows,
+    open_store,
+    read_experiment_rows,
+    read_run_rows,
+    read_runs,
+)
 from mlflow_prov.vocabulary import (
     METRIC_DIGESTS_FIELD,
     STATE_FIELD,
@@ -103,7 +111,7 @@ def verify_store(tracking_uri: str, experiment_id: str | None = None,
             report.chains += 1
             report.problems += [Problem(f"chain {chain}", problem)
                                 for problem in chain_report.problems]
-        journaled = _run_events(tracking_uri, experiment_id, wanted_runs)
+        journaled, experiments = _chain_events(tracking_uri, experiment_id, wanted_runs)
         for run_id in sorted({*runs, *journaled}):
             report.runs += 1
             if run_id not in runs:
@@ -117,6 +125,9 @@ def verify_store(tracking_uri: str, experiment_id: str | None = None,
             rows = read_run_rows(connection, run_id)
             report.metric_rows += len(rows.metrics)
             _reconcile_run(run_id, rows, events, report)
+        for found_id, events in sorted(experiments.items()):
+            _reconcile_experiment(found_id, *read_experiment_rows(connection, found_id),
+                                  events, report)
     return report
 
 
@@ -133,28 +144,88 @@ def _chains_in_scope(tracking_uri: str, heads: dict[str, Any], runs: dict[str, A
     return chains | in_experiment
 
 
-def _run_events(tracking_uri: str, experiment_id: str | None,
-                run_ids: list[str]) -> dict[str, list[JournalEvent]]:
-    """Each run's own chain events (not the logged-model events that name it as source)."""
-    selections: list[dict[str, str | None]] = ([{"run_id": run_id} for run_id in run_ids]
-                                               or [{"experiment_id": experiment_id}])
-    found: dict[str, list[JournalEvent]] = defaultdict(list)
+def _chain_events(tracking_uri: str, experiment_id: str | None, run_ids: list[str]
+                  ) -> tuple[dict[str, list[JournalEvent]], dict[str, list[JournalEvent]]]:
+    """Each run's own chain events (not the logged-model events that name it as source) and,
+    unless runs were selected, each experiment's own chain events."""
+    selections: list[dict[str, Any]] = ([{"run_id": run_id} for run_id in run_ids]
+                                        or [{"experiment_id": experiment_id}])
+    runs: dict[str, list[JournalEvent]] = defaultdict(list)
+    experiments: dict[str, list[JournalEvent]] = defaultdict(list)
     for selection in selections:
         for event in read_events(tracking_uri, **selection):
             kind, object_id = parse_chain(event.chain)
             if kind == ChainKind.RUN:
-                found[object_id].append(event)
-    return found
+                runs[object_id].append(event)
+            elif kind == ChainKind.EXPERIMENT and object_id.isdigit():
+                experiments[object_id].append(event)
+    return runs, experiments
+
+
+def _reconcile_experiment(experiment_id: str, row: dict[str, Any] | None, tags: dict[str, str],
+                          events: list[JournalEvent], report: VerifyReport) -> None:
+    """An experiment's row and tags against the state its last event recorded."""
+    stated = [event for event in events if "experiment" in event.payload.get(STATE_FIELD, {})]
+    if not stated:
+        report.notes.append(f"experiment {experiment_id}: the journal predates row digests; "
+                            "MLflow's experiment row and tags cannot be proven")
+        return
+    where = f"experiment {experiment_id}"
+    if row is None:
+        report.problems.append(Problem(where, "the journal has this experiment but MLflow's "
+                                       "experiments table has no row for it (deleted outside "
+                                       "MLflow's API)"))
+        return
+    state = stated[-1].payload[STATE_FIELD]
+    if record_digest(row[c] for c in EXPERIMENT_COLUMNS) != state["experiment"]:
+        expected = _journaled_experiment_fields(events)
+        differing = [f"{name} is {_show(row.get(name))}, the journal recorded {_show(value)}"
+                     for name, value in expected.items() if row.get(name) != value]
+        report.problems.append(Problem(f"{where} (MLflow experiments row)", "; ".join(
+            differing) or f"a column differs from the journal's digest "
+                          f"({', '.join(EXPERIMENT_COLUMNS)})"))
+    _check_pairs(f"experiment {experiment_id}", "tag", tags, _journaled_experiment_tags(events),
+                 state["tags"], report)
+
+
+def _journaled_experiment_fields(events: list[JournalEvent]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for event in events:
+        payload = event.payload
+        if event.kind == EventKind.EXPERIMENT_CREATED:
+            fields.update(name=payload.get("name"), lifecycle_stage="active")
+            if payload.get("artifact_location"):
+                fields["artifact_location"] = payload["artifact_location"]
+        elif event.kind == EventKind.EXPERIMENT_RENAMED:
+            fields["name"] = payload.get("new_name")
+        elif event.kind == EventKind.EXPERIMENT_DELETED:
+            fields["lifecycle_stage"] = "deleted"
+        elif event.kind == EventKind.EXPERIMENT_RESTORED:
+            fields["lifecycle_stage"] = "active"
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _journaled_experiment_tags(events: list[JournalEvent]) -> dict[str, Any]:
+    tags: dict[str, Any] = {}
+    for event in events:
+        if event.kind == EventKind.EXPERIMENT_CREATED:
+            tags.update(event.payload.get("tags") or {})
+        elif event.kind == EventKind.EXPERIMENT_TAG_SET:
+            tags[str(event.payload.get("key"))] = event.payload.get("value")
+        elif event.kind == EventKind.EXPERIMENT_TAG_DELETED:
+            tags.pop(str(event.payload.get("key")), None)
+    return tags
 
 
 def _reconcile_run(run_id: str, rows: RunRows, events: list[JournalEvent],
                    report: VerifyReport) -> None:
-    stated = [event for event in events if STATE_FIELD in event.payload]
+    stated = [event for event in events if "run" in event.payload.get(STATE_FIELD, {})]
     if stated:
         state = stated[-1].payload[STATE_FIELD]
         _check_run_row(run_id, rows, events, state["run"], report)
-        _check_pairs(run_id, "tag", rows.tags, _journaled_tags(events), state["tags"], report)
-        _check_pairs(run_id, "param", rows.params, _journaled_params(events), state["params"],
+        subject = f"run {run_id}"
+        _check_pairs(subject, "tag", rows.tags, _journaled_tags(events), state["tags"], report)
+        _check_pairs(subject, "param", rows.params, _journaled_params(events), state["params"],
                      report)
     else:
         report.notes.append(f"run {run_id}: the journal predates row digests; MLflow's run "
@@ -226,24 +297,25 @@ def _journaled_params(events: list[JournalEvent]) -> dict[str, Any]:
     return params
 
 
-def _check_pairs(run_id: str, noun: str, stored: dict[str, str], journaled: dict[str, Any],
+def _check_pairs(subject: str, noun: str, stored: dict[str, str], journaled: dict[str, Any],
                  digest: str, report: VerifyReport) -> None:
-    """Tags or params: the digest decides; the replayed values only name the keys."""
+    """Tags or params of a run or an experiment (``subject``): the digest decides; the
+    replayed values only name the keys."""
     if pairs_digest(stored.items()) == digest:
         return
     found = []
     for key in sorted({*stored, *journaled}):
         if key not in journaled:
-            found.append(Problem(f"run {run_id} {noun} {key!r}",
+            found.append(Problem(f"{subject} {noun} {key!r}",
                                  f"MLflow has {_show(stored[key])}, never journaled (inserted)"))
         elif key not in stored:
-            found.append(Problem(f"run {run_id} {noun} {key!r}", "journaled as "
+            found.append(Problem(f"{subject} {noun} {key!r}", "journaled as "
                                  f"{_show(journaled[key])}, missing in MLflow (deleted)"))
         elif str(stored[key]) != str(journaled[key]):
-            found.append(Problem(f"run {run_id} {noun} {key!r}", f"MLflow has "
+            found.append(Problem(f"{subject} {noun} {key!r}", f"MLflow has "
                                  f"{_show(stored[key])}, the journal recorded "
                                  f"{_show(journaled[key])} (edited)"))
-    report.problems += found or [Problem(f"run {run_id} {noun}s",
+    report.problems += found or [Problem(f"{subject} {noun}s",
                                          "MLflow's rows differ from the journal's digest")]
 
 

@@ -129,7 +129,8 @@ def _before_commit(session: Session) -> None:
             append_event(session, chain=event.chain, kind=event.kind,
                          experiment_id=event.experiment_id, run_id=event.run_id,
                          payload=event.payload, writer=writer, time_us=time_us,
-                         state=state_recorder(event.chain, event.kind, event.run_id))
+                         state=state_recorder(event.chain, event.kind, event.run_id,
+                                              event.experiment_id))
         scope.emitted = True
         session.info[_EMITTED] = scope
     finally:

@@ -10,8 +10,8 @@ it reads, and :func:`open_store` refuses a schema version (``alembic_version``) 
 know with a one-line message instead of reading a layout it was not checked against.
 
 Read API (exporters may import it, as they import the journal's): :func:`open_store`,
-:func:`read_runs`, :func:`read_run_rows`, :func:`run_state`, :class:`RunRows`,
-:data:`RUN_COLUMNS`, :class:`UnknownSchemaError`.
+:func:`read_runs`, :func:`read_run_rows`, :func:`read_experiment_rows`, :func:`run_state`,
+:class:`RunRows`, :data:`RUN_COLUMNS`, :data:`EXPERIMENT_COLUMNS`, :class:`UnknownSchemaError`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,17 @@ import sqlalchemy as sa
 
 from mlflow_prov.digests import metric_row_hash, multiset_digest, pairs_digest, record_digest
 from mlflow_prov.fast_read import KNOWN_SCHEMAS
-from mlflow_prov.vocabulary import EventKind, run_chain
+from mlflow_prov.vocabulary import EventKind, experiment_chain, run_chain
 
 # The run row's columns, in the order their digest covers them.
 RUN_COLUMNS = ("run_uuid", "experiment_id", "name", "user_id", "status", "start_time",
                "end_time", "deleted_time", "lifecycle_stage", "source_type", "source_name",
                "entry_point_name", "source_version", "artifact_uri")
 
+# The experiment row's columns covered by its digest: not ``last_update_time``, which MLflow
+# moves on writes the journal records elsewhere.
+EXPERIMENT_COLUMNS = ("experiment_id", "name", "artifact_location", "lifecycle_stage",
+                      "creation_time")
 _METRIC_COLUMNS = ("key", "value", "timestamp", "step", "is_nan")
 # Lightweight table clauses: SQLAlchemy quotes ``key`` and ``timestamp`` as each dialect needs
 # (``key`` is reserved on MySQL), without importing MLflow's ORM models.
@@ -41,6 +45,15 @@ _params = sa.table("params", sa.column("run_uuid"), sa.column("key"), sa.column(
 _metrics = sa.table("metrics", sa.column("run_uuid"), *map(sa.column, _METRIC_COLUMNS))
 _latest = sa.table("latest_metrics", sa.column("run_uuid"), *map(sa.column, _METRIC_COLUMNS))
 _RUN_ID: sa.BindParameter[str] = sa.bindparam("run_id")
+# Bound under the same name as a run id: :func:`_fetch` binds one id per query.
+_EXPERIMENT_ID: sa.BindParameter[int] = sa.bindparam("run_id")
+_experiments = sa.table("experiments", *map(sa.column, EXPERIMENT_COLUMNS))
+_experiment_tags = sa.table("experiment_tags", sa.column("experiment_id"), sa.column("key"),
+                            sa.column("value"))
+_EXPERIMENT_SQL = (sa.select(*(_experiments.c[name] for name in EXPERIMENT_COLUMNS))
+                   .where(_experiments.c.experiment_id == _EXPERIMENT_ID))
+_EXPERIMENT_TAGS_SQL = (sa.select(_experiment_tags.c.key, _experiment_tags.c.value)
+                        .where(_experiment_tags.c.experiment_id == _EXPERIMENT_ID))
 _RUN_SQL = sa.select(*(_runs.c[name] for name in RUN_COLUMNS)).where(_runs.c.run_uuid == _RUN_ID)
 _TAGS_SQL = sa.select(_tags.c.key, _tags.c.value).where(_tags.c.run_uuid == _RUN_ID)
 _PARAMS_SQL = sa.select(_params.c.key, _params.c.value).where(_params.c.run_uuid == _RUN_ID)
@@ -79,11 +92,12 @@ def run_state(connection: sa.Connection, run_id: str) -> dict[str, str]:
     }
 
 
-_STATE_QUERIES = {"run": _RUN_SQL, "tags": _TAGS_SQL, "params": _PARAMS_SQL}
+_STATE_QUERIES = {"run": _RUN_SQL, "tags": _TAGS_SQL, "params": _PARAMS_SQL,
+                  "experiment": _EXPERIMENT_SQL, "experiment_tags": _EXPERIMENT_TAGS_SQL}
 _compiled: dict[tuple[str, str], tuple[str, bool]] = {}
 
 
-def _fetch(connection: sa.Connection, name: str, run_id: str) -> list[tuple]:
+def _fetch(connection: sa.Connection, name: str, run_id: str | int) -> list[tuple]:
     """One state query on the transaction's own DB-API cursor, compiled once per dialect:
     it runs on every run write, where SQLAlchemy's per-statement overhead (~0.1 ms) was
     most of the cost."""
@@ -104,13 +118,27 @@ def _fetch(connection: sa.Connection, name: str, run_id: str) -> list[tuple]:
         cursor.close()
 
 
-def state_recorder(chain: str, kind: str,
-                   run_id: str | None) -> Callable[[sa.Connection], dict[str, str]] | None:
-    """The state digest to add to a run-chain event, or ``None`` for events that cannot
-    change the run's row, tags or params (metric writes carry their own row digests)."""
-    if not run_id or chain != run_chain(run_id) or kind in _NO_STATE:
-        return None
-    return lambda connection: run_state(connection, run_id)
+def experiment_state(connection: sa.Connection, experiment_id: str) -> dict[str, str]:
+    """Digests of the experiment's row (:data:`EXPERIMENT_COLUMNS`) and tags as they are now."""
+    number = int(experiment_id)
+    row = _fetch(connection, "experiment", number)
+    return {"experiment": record_digest(row[0]) if row else "",
+            "tags": pairs_digest(_fetch(connection, "experiment_tags", number))}
+
+
+def state_recorder(chain: str, kind: str, run_id: str | None,
+                   experiment_id: str | None = None
+                   ) -> Callable[[sa.Connection], dict[str, str]] | None:
+    """The state digest to add to an event: a run's row, tags and params on its chain, an
+    experiment's row and tags on its chain; ``None`` for events that cannot change them
+    (metric writes carry their own row digests) and for other chains."""
+    if run_id and chain == run_chain(run_id):
+        if kind in _NO_STATE:
+            return None
+        return lambda connection: run_state(connection, run_id)
+    if experiment_id and experiment_id.isdigit() and chain == experiment_chain(experiment_id):
+        return lambda connection: experiment_state(connection, experiment_id)
+    return None
 
 
 def metric_rows_digest(rows: list[Any]) -> dict[str, list[Any]]:
@@ -156,6 +184,15 @@ def read_runs(connection: sa.Connection, experiment_id: str | None = None,
         query = query.where(_runs.c.run_uuid == run_id)
     rows = connection.execute(query).all()
     return {row.run_uuid: dict(row._mapping) for row in rows}
+
+
+def read_experiment_rows(connection: sa.Connection,
+                         experiment_id: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """One experiment's row (:data:`EXPERIMENT_COLUMNS`) and tags, or ``(None, {})``."""
+    parameters = {"run_id": int(experiment_id)}
+    row = connection.execute(_EXPERIMENT_SQL, parameters).first()
+    tags = {key: value for key, value in connection.execute(_EXPERIMENT_TAGS_SQL, parameters)}
+    return (dict(row._mapping) if row is not None else None), tags
 
 
 def read_run_rows(connection: sa.Connection, run_id: str) -> RunRows:

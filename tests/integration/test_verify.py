@@ -41,7 +41,8 @@ class Store:
                         statement = re.sub(r"\bkey\b", "`key`", statement)
                     connection.execute(sa.text(statement), {
                         "run": self.run_id, "chain": f"run:{self.run_id}",
-                        "other": OTHER_RUN, "experiment_chain": f"experiment:{self.experiment_id}"})
+                        "other": OTHER_RUN, "experiment": int(self.experiment_id),
+                        "experiment_chain": f"experiment:{self.experiment_id}"})
         finally:
             engine.dispose()
 
@@ -50,6 +51,7 @@ def train(uri: str) -> Store:
     """A finished run with tags, params, single metrics, a metric batch and a duplicate."""
     client = MlflowClient(uri)
     experiment_id = client.create_experiment("verify")
+    client.set_experiment_tag(experiment_id, "owner", "vision")
     run_id = client.create_run(experiment_id, tags={"team": "vision"}).info.run_id
     client.log_param(run_id, "lr", "0.1")
     client.set_tag(run_id, "stage", "draft")
@@ -194,6 +196,22 @@ MLFLOW_TAMPERS = [
       "DELETE FROM metrics WHERE run_uuid = :run", "DELETE FROM params WHERE run_uuid = :run",
       "DELETE FROM tags WHERE run_uuid = :run", "DELETE FROM runs WHERE run_uuid = :run"],
      "MLflow's runs table has no row for it", "run "),
+    ("experiment renamed",
+     ["UPDATE experiments SET name = 'other' WHERE experiment_id = :experiment"],
+     "name is 'other', the journal recorded 'verify'", "(MLflow experiments row)"),
+    ("experiment deleted in place",
+     ["UPDATE experiments SET lifecycle_stage = 'deleted' WHERE experiment_id = :experiment"],
+     "lifecycle_stage is 'deleted', the journal recorded 'active'", "experiment "),
+    ("experiment tag edited",
+     ["UPDATE experiment_tags SET value = 'audio' WHERE experiment_id = :experiment "
+      "AND key = 'owner'"],
+     "MLflow has 'audio', the journal recorded 'vision' (edited)", "experiment 1 tag 'owner'"),
+    ("experiment tag inserted",
+     ["INSERT INTO experiment_tags (key, value, experiment_id) VALUES ('x', 'y', :experiment)"],
+     "never journaled (inserted)", "experiment 1 tag 'x'"),
+    ("experiment tag deleted",
+     ["DELETE FROM experiment_tags WHERE experiment_id = :experiment AND key = 'owner'"],
+     "missing in MLflow (deleted)", "experiment 1 tag 'owner'"),
     ("run row inserted (an unjournaled run)",
      ["INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, "
       "status, start_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
@@ -304,14 +322,16 @@ def test_a_forged_checkpoint_is_refused(store, tmp_path):
                                    "--key)"]
 
 
-def _rehash(store: Store, event_hash) -> None:
-    """What an attacker with write access does: recompute every link and the head."""
+def _rehash(store: Store, event_hash, chain: str | None = None) -> None:
+    """What an attacker with write access does: recompute every link and the head (of the
+    run's chain, or of ``chain``)."""
+    chain = chain or f"run:{store.run_id}"
     engine = sa.create_engine(parse_prov_uri(store.uri).db_uri)
     try:
         with engine.begin() as connection:
             rows = connection.execute(sa.text(
                 "SELECT * FROM prov_journal WHERE chain = :chain ORDER BY seq"),
-                {"chain": f"run:{store.run_id}"}).all()
+                {"chain": chain}).all()
             previous = None
             for row in rows:
                 digest = event_hash(previous, row.chain, row.time_us, row.kind,
@@ -322,7 +342,7 @@ def _rehash(store: Store, event_hash) -> None:
                 previous = digest
             connection.execute(sa.text("UPDATE prov_journal_heads SET last_hash = :h, "
                                        "length = :n WHERE chain = :chain"),
-                               {"h": previous, "n": len(rows), "chain": f"run:{store.run_id}"})
+                               {"h": previous, "n": len(rows), "chain": chain})
     finally:
         engine.dispose()
 
@@ -450,6 +470,7 @@ def test_a_journal_older_than_the_digests_gets_notes_not_failures(store):
     finally:
         engine.dispose()
     _rehash(store, event_hash)
+    _rehash(store, event_hash, f"experiment:{store.experiment_id}")
     code, lines = verify(store.uri)
     assert code == 0, lines
     assert any(line.startswith(f"note: run {store.run_id}: the journal predates row digests")

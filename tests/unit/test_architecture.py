@@ -19,7 +19,8 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                     # documented fast read of MLflow's run tables, for verify (issue 10)
                     "mlflow_prov.stored_rows": {"open_store", "read_runs", "read_run_rows",
                                                 "run_state", "RunRows", "RUN_COLUMNS",
-                                                "UnknownSchemaError"},
+                                                "UnknownSchemaError", "read_experiment_rows",
+                                                "EXPERIMENT_COLUMNS"},
                     # documented fast read of MLflow's metric tables, for export (issue 12)
                     "mlflow_prov.fast_read": {"open_reader", "MetricReader", "RawSeries",
                                               "SeriesSummary", "KNOWN_SCHEMAS",
