@@ -93,6 +93,9 @@ def install(engine: sa.engine.Engine) -> bool:
         try:
             if not installed(driver):
                 driver.execute(_CREATE_TABLE)
+                # a table rebuild (a migration) drops triggers but may keep the summaries:
+                # start again from the points rather than trust rows nobody kept up to date
+                driver.execute(f"DELETE FROM {SUMMARY_TABLE}")
                 driver.execute(_BACKFILL)
                 for trigger in _SQLITE_TRIGGERS:
                     driver.execute(trigger)

@@ -13,10 +13,11 @@ import sqlite3
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from mlflow_prov import fast_read
+from mlflow_prov import fast_read, series_summaries
 
 T0 = 1_700_000_000_000
 AWKWARD = [  # (value, timestamp, step)
@@ -126,5 +127,15 @@ def test_a_plain_store_opened_as_prov_is_back_filled(sqlite_uri):
     _client, run_id = _log_awkward_run(sqlite_uri)
     prov_uri = "prov+" + sqlite_uri
     MlflowClient(tracking_uri=prov_uri).get_run(run_id)  # opens the store: installs
+    stored, aggregated = _stored_and_aggregated(prov_uri, run_id)
+    assert stored is not None and repr(stored) == repr(aggregated)
+
+
+def test_summaries_are_rebuilt_when_their_triggers_are_gone(prov_uri, tmp_path):
+    _client, run_id = _log_awkward_run(prov_uri)
+    with sqlite3.connect(tmp_path / "runs" / "mlflow.db") as connection:
+        connection.execute(f"DROP TRIGGER {series_summaries.SUMMARY_TABLE}_insert")
+        connection.execute("DELETE FROM metrics WHERE key = 'long' AND step >= 100")
+    assert series_summaries.install(sa.create_engine(f"sqlite:///{tmp_path}/runs/mlflow.db"))
     stored, aggregated = _stored_and_aggregated(prov_uri, run_id)
     assert stored is not None and repr(stored) == repr(aggregated)
