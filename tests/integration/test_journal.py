@@ -90,8 +90,8 @@ def test_experiment_history_is_kept(prov_uri):
         "experiment.created", "experiment.renamed", "experiment.tag_set",
         "experiment.deleted", "experiment.restored"]
     assert events[0].payload["tags"] == {"team": "a"}
-    assert events[1].payload == {"old_name": "first-name", "new_name": "second-name"}
-    assert events[2].payload == {"key": "team", "value": "b", "old_value": "a"}
+    assert _described(events[1].payload) == {"old_name": "first-name", "new_name": "second-name"}
+    assert _described(events[2].payload) == {"key": "team", "value": "b", "old_value": "a"}
 
 
 def test_log_batch_is_one_event_per_transaction(prov_uri):
