@@ -276,7 +276,7 @@ def test_journal_keeps_what_mlflow_forgets(played: Played) -> None:
 def test_journal_keeps_experiment_history(played: Played) -> None:
     chains = _by_chain(played.events())
     ids = played.prov.experiment_ids
-    experiment = [(e.kind, e.payload) for e in chains[f"experiment:{ids[RENAMED]}"]]
+    experiment = [(e.kind, _described(e.payload)) for e in chains[f"experiment:{ids[RENAMED]}"]]
     assert ("experiment.renamed", {"old_name": EXPERIMENT, "new_name": RENAMED}) in experiment
     assert ("experiment.tag_set", {"key": "team", "value": "nlp", "old_value": "vision"}) \
         in experiment
