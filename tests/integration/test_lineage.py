@@ -87,7 +87,11 @@ def test_runs_uri_is_a_dataset_source_mlflow_accepts(pipeline):
     run = mlflow.MlflowClient().get_run(p.train)
     (logged,) = run.inputs.dataset_inputs
     assert json.loads(logged.dataset.source) == {"uri": f"runs:/{p.prepare}/data/train.csv"}
-    assert Path(dataset.source.load()).read_text().startswith("x,y")
+    # MLflow reads the logged source back as ours, and it loads the producer's file
+    source = mlflow.data.get_source(logged)
+    assert source.run_id == p.prepare and source.path == "data/train.csv"
+    assert Path(source.load()).read_text().startswith("x,y")
+    assert Path(dataset.source.load()).read_text() == Path(source.load()).read_text()
 
 
 def test_upstream_of_a_model_version_reaches_the_data_preparation_run(pipeline):
