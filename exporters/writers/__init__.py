@@ -4,7 +4,8 @@ Two kinds of writer:
 
 * **Metric sinks** (``netcdf``, ``csv``, ``zarr``) receive the full series of a run's metrics,
   one at a time, while the export streams them out of MLflow. Created once per run.
-* **Document writers** (``prov-json``, ``provn``, ``dot``, ``svg``, ``html``, ``rocrate``)
+* **Document writers** (``prov-json``, ``provn``, ``dot``, ``svg``, ``html``, the linked-data
+  ``provo-ttl``, ``jsonld``, ``prov-xml``, and ``rocrate``)
   receive the finished PROV document of a run and of the whole experiment. They run in
   registry order; ``rocrate`` is last so it can pack the files the others wrote.
 
