@@ -32,8 +32,12 @@ class _Compiled:
                                         if compiled.positiontup is not None else None)
         self.defaults: dict[str, Any] = dict(compiled.params)
 
+    def named(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The parameters by name (what a statement with named placeholders takes)."""
+        return {**self.defaults, **values}
+
     def parameters(self, values: dict[str, Any]) -> tuple | dict[str, Any]:
-        merged = {**self.defaults, **values}
+        merged = self.named(values)
         return tuple(merged[name] for name in self.order) if self.order is not None else merged
 
 
@@ -59,8 +63,9 @@ class JournalStatements:
         """Insert the event and advance its chain's head to it."""
         head = {"head_chain": chain, "new_hash": digest}
         if self._combined is not None:
-            cursor.execute(self._combined, {**self._insert_event.parameters(event),
-                                            **self._advance_head.parameters(head)})
+            # built only when both statements take named parameters (see __init__)
+            cursor.execute(self._combined, {**self._insert_event.named(event),
+                                            **self._advance_head.named(head)})
             return
         cursor.execute(self._insert_event.sql, self._insert_event.parameters(event))
         cursor.execute(self._advance_head.sql, self._advance_head.parameters(head))
