@@ -170,3 +170,19 @@ def test_collect_errors(tmp_path):
     result = CliRunner().invoke(main, ["collect", str(tmp_path / "nope"),
                                        "--out", str(tmp_path / "x.json")])
     assert result.exit_code == 1 and "no such file or folder" in result.output
+
+
+def test_a_collection_of_yprov4ml_files_converts_to_rdf(tmp_path):
+    """Bundles whose names need repair (yProv4ML's non-URI namespaces) keep their records."""
+    merged = tmp_path / "all.json"
+    assert CliRunner().invoke(main, ["collect", str(DATA), "--out", str(merged)]).exit_code == 0
+    for fmt, rdf_format in (("provo-ttl", "turtle"), ("jsonld", "json-ld")):
+        out = tmp_path / f"all.{fmt}"
+        result = CliRunner().invoke(main, ["convert", str(merged), "--to", fmt,
+                                           "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        graph = rdflib.Dataset().parse(out, format=rdf_format)
+        activities = {s for s, _, _, _ in graph.quads((None, rdflib.RDF.type, PROV.Activity,
+                                                         None))}  # bundles: named graphs
+        assert len(activities) >= len(YPROV4ML), fmt
+        assert all(str(a).startswith(("urn:", "http")) for a in activities)
