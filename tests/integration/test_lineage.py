@@ -189,3 +189,23 @@ def test_lineage_on_postgresql(prov_postgres_uri, tmp_path):
     tree = lineage(p.uri, p.evaluate, "upstream")
     assert f"run:{p.prepare}" in labels(tree)
     assert f"model:{p.model_id}" in labels(tree)
+
+
+def test_lineage_on_a_plain_mlflow_store(sqlite_uri, tmp_path):
+    """Nothing here needs the journal: a plain sqlite store answers through the client."""
+    mlflow.set_tracking_uri(sqlite_uri)
+    data = tmp_path / "features.csv"
+    data.write_text("a\n1\n")
+    with mlflow.start_run(run_name="make") as make:
+        mlflow.log_artifact(str(data))
+    with mlflow.start_run(run_name="use") as use:
+        mlflow_prov.log_run_artifact_as_dataset(f"runs:/{make.info.run_id}/features.csv")
+    result = CliRunner().invoke(main, ["lineage", "--tracking-uri", sqlite_uri,
+                                       use.info.run_id, "--upstream", "--json"])
+    assert result.exit_code == 0, result.output
+    tree = json.loads(result.output)["upstream"]
+    found = [tree]
+    while found[-1]["children"]:
+        found.append(found[-1]["children"][0])
+    assert [n["kind"] for n in found] == ["run", "dataset", "artifact", "run"]
+    assert found[-1]["attributes"]["run_id"] == make.info.run_id
