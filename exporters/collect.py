@@ -271,6 +271,8 @@ def _run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
         artifacts = (run_artifacts(client, info.run_id, info.artifact_uri, cache)
                      if "artifacts" not in options.omit else ())  # not even listed
         versions = model_versions(client, info.run_id)
+        # search_runs leaves model inputs out (MLflow 3.17); get_run has them
+        model_inputs = client.get_run(info.run_id).inputs.model_inputs or []
     except MlflowException as exc:
         raise ReaderError(f"cannot read run {info.run_id}: {exc.message}") from exc
     return RunRecord(
@@ -290,8 +292,7 @@ def _run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
         artifacts=artifacts,
         logged_models=tuple(logged_model_record(client, m, outputs_step.get(m.model_id), cache)
                             for m in models),
-        input_model_ids=tuple(m.model_id for m in (run.inputs.model_inputs or [])
-                              ) if run.inputs else (),
+        input_model_ids=tuple(m.model_id for m in model_inputs),
         model_versions=versions,
         history=tuple(history), journal_intact=journal_intact)
 

@@ -181,6 +181,12 @@ def test_exported_revisions_are_reported_as_revisions(pipeline, tmp_path):
         zip(revisions["subject"], revisions["object"], strict=True))
     derived = edges[edges["relation"] == "wasDerivedFrom"]
     assert any(f"{pipeline.prepare}" in str(o) for o in derived["object"])
+    # the model the evaluation loaded (log_model_input) is used, and its producer informs it
+    evaluate = getters.get_lineage(getters.load(
+        next(out.glob(f"*/run-{pipeline.evaluate}/prov.json"))))
+    pairs = set(zip(evaluate["relation"], evaluate["object"], strict=True))
+    assert ("used", f"mlflow:model.{pipeline.model_id}") in pairs
+    assert ("wasInformedBy", f"mlflow:run.{pipeline.train}") in pairs
 
 
 @pytest.mark.postgres
