@@ -13,8 +13,9 @@ Capture (per single call; sqlite and, where a server answers, PostgreSQL): ``log
 ``log_param`` and ``set_tag`` on plain MLflow (sqlite in its default journal mode and in
 WAL), on the prov store, and a raw single-row insert with commit (WAL, sqlite3/psycopg2).
 
-Every measurement is taken once per round, rounds alternate between the contenders, and the
-report gives the median and the range (min-max) over rounds: the machine may be shared.
+Every measurement is taken once per round, rounds alternate between the contenders (capture
+contenders also take turns every ten calls within a round), and the report gives the median
+and the range (min-max) over rounds: the machine may be shared.
 The 1 M-point stores are built once with raw batched inserts (``metrics`` and
 ``latest_metrics``, as MLflow would fill them) and reused from ``--workdir``.
 
@@ -40,6 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 T0 = 1_700_000_000_000
+BLOCK = 10  # capture contenders take turns every BLOCK calls, so load drift hits all alike
 
 
 # --- stores ----------------------------------------------------------------------------------
@@ -165,29 +167,35 @@ def _plain_wal(uri: str) -> None:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
-def _mlflow_calls(uri: str, calls: int) -> dict[str, float]:
-    """Mean seconds per call over ``calls`` log_metric, log_param and set_tag calls each."""
-    from mlflow import MlflowClient
+class _Writer:
+    """One contender's client and run; :meth:`block` times a few calls of each kind."""
 
-    client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("capture") or None
-    experiment_id = (experiment.experiment_id if experiment
-                     else client.create_experiment("capture"))
-    run_id = client.create_run(experiment_id).info.run_id
-    per_call = {}
-    start = time.perf_counter()
-    for i in range(calls):
-        client.log_metric(run_id, "loss", 1.0 / (i + 1), T0 + i, i)
-    per_call["log_metric"] = (time.perf_counter() - start) / calls
-    start = time.perf_counter()
-    for i in range(calls):
-        client.log_param(run_id, f"p{i}", str(i))
-    per_call["log_param"] = (time.perf_counter() - start) / calls
-    start = time.perf_counter()
-    for i in range(calls):
-        client.set_tag(run_id, "phase", f"v{i}")
-    per_call["set_tag"] = (time.perf_counter() - start) / calls
-    return per_call
+    def __init__(self, uri: str) -> None:
+        from mlflow import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=uri)
+        experiment_id = self.client.create_experiment(f"capture-{uuid.uuid4().hex[:8]}")
+        self.run_id = self.client.create_run(experiment_id).info.run_id
+        self.done = 0
+
+    def block(self, calls: int) -> dict[str, float]:
+        """Total seconds of ``calls`` log_metric, log_param and set_tag calls each."""
+        client, run_id, first = self.client, self.run_id, self.done
+        self.done += calls
+        seconds = {}
+        start = time.perf_counter()
+        for i in range(first, first + calls):
+            client.log_metric(run_id, "loss", 1.0 / (i + 1), T0 + i, i)
+        seconds["log_metric"] = time.perf_counter() - start
+        start = time.perf_counter()
+        for i in range(first, first + calls):
+            client.log_param(run_id, f"p{i}", str(i))  # a param is set once: new key each
+        seconds["log_param"] = time.perf_counter() - start
+        start = time.perf_counter()
+        for i in range(first, first + calls):
+            client.set_tag(run_id, "phase", f"v{i}")
+        seconds["set_tag"] = time.perf_counter() - start
+        return seconds
 
 
 def _raw_sqlite_inserts(path: Path, calls: int) -> float:
@@ -265,12 +273,17 @@ def capture_rounds(workdir: Path, args: argparse.Namespace) -> dict[str, list[fl
             print(f"PostgreSQL skipped: {error}", file=sys.stderr)
     results: dict[str, list[float]] = defaultdict(list)
     try:
-        for uri in contenders.values():
-            _mlflow_calls(uri, 5)  # create tables, warm caches
+        writers = {name: _Writer(uri) for name, uri in contenders.items()}
+        for writer in writers.values():
+            writer.block(5)  # warm caches and the statement cache
         for _ in range(args.rounds):
-            for name, uri in contenders.items():
-                for call, seconds in _mlflow_calls(uri, args.calls).items():
-                    results[f"{call}: {name}"].append(seconds)
+            totals: dict[str, float] = defaultdict(float)
+            for _block in range(max(1, args.calls // BLOCK)):  # contenders take turns
+                for name, writer in writers.items():
+                    for call, seconds in writer.block(BLOCK).items():
+                        totals[f"{call}: {name}"] += seconds
+            for name, total in totals.items():
+                results[name].append(total / (max(1, args.calls // BLOCK) * BLOCK))
             results["raw insert: sqlite (WAL, FULL)"].append(
                 _raw_sqlite_inserts(directory / "raw.db", args.calls))
             if "postgresql plain" in contenders:
