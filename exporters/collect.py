@@ -272,7 +272,8 @@ def _run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
                      if "artifacts" not in options.omit else ())  # not even listed
         versions = model_versions(client, info.run_id)
         # search_runs leaves model inputs out (MLflow 3.17); get_run has them
-        model_inputs = client.get_run(info.run_id).inputs.model_inputs or []
+        inputs = client.get_run(info.run_id).inputs
+        model_inputs = (inputs.model_inputs if inputs is not None else None) or []
     except MlflowException as exc:
         raise ReaderError(f"cannot read run {info.run_id}: {exc.message}") from exc
     return RunRecord(
