@@ -155,6 +155,12 @@ def _reset_transaction_state(session: Session) -> None:
 
 
 def _journaling_session_maker(engine: sa.engine.Engine) -> sa.orm.sessionmaker:
+    """Sessions whose commits append their event. On MySQL they read committed data: an
+    event's state digest is read after the chain's head is locked, and under InnoDB's default
+    REPEATABLE READ that read would still see the snapshot taken before the lock, missing a
+    concurrent writer's committed row (PostgreSQL and sqlite already see it)."""
+    if engine.dialect.name == "mysql":
+        engine = engine.execution_options(isolation_level="READ COMMITTED")
     maker = sa.orm.sessionmaker(bind=engine)
     sa_event.listen(maker, "after_flush", _after_flush)
     sa_event.listen(maker, "do_orm_execute", _on_execute)
