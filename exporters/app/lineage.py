@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from mlflow_prov.journal import JournalEvent, read_events_page
@@ -62,19 +62,26 @@ class LineageIndex:
             self._out[source].append(edge)
             self._in[target].append(edge)
 
-    def neighbourhood(self, start: Iterable[Node], depth: int = DEPTH) -> list[Edge]:
+    def neighbourhood(self, start: Iterable[Node], depth: int = DEPTH,
+                      passable: Callable[[Node], bool] = lambda node: True) -> list[Edge]:
         """The edges reachable upstream and downstream of ``start``, within ``depth`` hops
-        in each direction (never sideways: a dataset's other users are not upstream)."""
+        in each direction (never sideways: a dataset's other users are not upstream).
+
+        Only ``passable`` nodes are reached: a node the reader may not see must not lead to
+        the ones behind it, or the graph would show links that exist only through it."""
         found: dict[Edge, None] = {}
+        starts = list(start)  # read once: a generator would leave downstream without starts
         for direction in (self._in, self._out):
-            frontier = list(start)
+            frontier = list(starts)
             seen = set(frontier)
             for _ in range(depth):
                 step = []
                 for node in frontier:
                     for edge in direction.get(node, ()):
-                        found[edge] = None
                         other = edge.source if direction is self._in else edge.target
+                        if not passable(other):
+                            continue
+                        found[edge] = None
                         if other not in seen:
                             seen.add(other)
                             step.append(other)

@@ -144,6 +144,11 @@ class GraphBuilder:
         return ViewNode(node.id, self.index.labels.get(node, name), "dataset",
                         mlflow_experiment_href(experiment_id), attributes)
 
+    def passable(self, node: Node) -> bool:
+        """Whether a lineage walk may go through ``node``: for a reader who sees everything
+        any node; for others only one they may read (added to the graph on the way)."""
+        return self.permissions.sees_everything() or self.add_node(node)
+
     def add_edge(self, source: Node, target: Node, label: str) -> None:
         if self.add_node(source) and self.add_node(target):
             self._edges.setdefault((source.id, target.id, label),
@@ -178,7 +183,8 @@ def experiment_graph(index: LineageIndex, runs: list[Run], client: MlflowClient,
     for run in runs:
         builder.add_node(run_node(run.info.run_id))
         builder.add_family(RunSummary.of(run))
-    builder.add_edges(index.neighbourhood(run_node(r.info.run_id) for r in runs))
+    builder.add_edges(index.neighbourhood((run_node(r.info.run_id) for r in runs),
+                                          passable=builder.passable))
     return builder.graph(title)
 
 
@@ -187,10 +193,11 @@ def neighbourhood_graph(index: LineageIndex, start: Node, client: MlflowClient,
     """One run, model, dataset or artifact with its upstream and downstream."""
     runs = RunDirectory(client)
     builder = GraphBuilder(index, runs, permissions)
-    builder.add_node(start)
+    if not builder.add_node(start):
+        return builder.graph(f"lineage of {start.kind} {start.ref}")
     if start.kind == "run" and (summary := runs.get(start.ref)) is not None:
         builder.add_family(summary, with_children=True)
-    builder.add_edges(index.neighbourhood([start]))
+    builder.add_edges(index.neighbourhood([start], passable=builder.passable))
     return builder.graph(f"lineage of {start.kind} {start.ref}")
 
 

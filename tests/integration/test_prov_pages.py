@@ -262,6 +262,9 @@ def test_prov_auth_shows_each_user_only_the_experiments_they_may_read(tmp_path, 
         downstream = _as(ALICE, f"{base}/prov/api/lineage", run_id=ids["producer"]).json()
         assert {n["label"] for n in downstream["nodes"]} == {"prepare-data",
                                                              "data/features.csv"}
+        hidden_start = _as(ALICE, f"{base}/prov/api/lineage", model_id=ids["model"])
+        assert hidden_start.status_code == 404, "a model she may not read is not known to her"
+        assert "features.csv" not in hidden_start.text, "nor what lies behind it"
         timeline = _as(ALICE, f"{base}/prov/runs/{ids['producer']}").text
         assert "warmup" in timeline and f"<b>{real_user}</b>" not in timeline
 
