@@ -25,8 +25,8 @@ from exporters.app.history import (
 from exporters.app.lineage import artifact_node, build_index, dataset_node, model_node, run_node
 from exporters.app.setup import ProvServer, prov_server
 from exporters.app.views import graph_json, neighbourhood_graph
-from mlflow_prov.journal import JournalUnavailableError, chain_head, verify_chain
-from mlflow_prov.vocabulary import experiment_chain, run_chain
+from mlflow_prov.journal import JournalEvent, JournalUnavailableError, chain_head, verify_chain
+from mlflow_prov.vocabulary import ChainKind, experiment_chain, parse_chain, run_chain
 
 api = Blueprint("prov_api", __name__, url_prefix="/prov/api")
 RUN_PAGE = 1000
@@ -79,6 +79,15 @@ def require_read(server: ProvServer, experiment_id: str | None) -> None:
         raise ForbiddenError(f"no READ permission on experiment {experiment_id}")
 
 
+def readable_events(server: ProvServer, events: list[JournalEvent]) -> list[JournalEvent]:
+    """The events the reader may see of a page read by experiment or run: a model version
+    made from a run is journaled with the run's ids, but it belongs to a registered model,
+    which (as in MLflow's own search) only readers of every experiment see here."""
+    return [event for event in events
+            if parse_chain(event.chain)[0] is not ChainKind.REGISTERED_MODEL
+            or server.permissions.can_read(None)]
+
+
 @api.get("/events")
 @json_route
 def events() -> dict[str, Any]:
@@ -93,7 +102,8 @@ def events() -> dict[str, Any]:
         raise BadRequestError("name an experiment_id or run_id: only readers of every "
                               "experiment may list the whole journal")
     page = events_page(server.tracking_uri, filters)
-    return {"events": [event_json(e, server.pseudonymize) for e in page.events],
+    return {"events": [event_json(e, server.pseudonymize)
+                       for e in readable_events(server, page.events)],
             "next_page_token": encode_token(page.next_after_seq)}
 
 

@@ -17,7 +17,13 @@ from markupsafe import Markup
 from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 
-from exporters.app.api import ForbiddenError, NotFoundError, require_read, run_experiment
+from exporters.app.api import (
+    ForbiddenError,
+    NotFoundError,
+    readable_events,
+    require_read,
+    run_experiment,
+)
 from exporters.app.history import (
     BadRequestError,
     EventFilters,
@@ -147,7 +153,8 @@ def run_timeline(run_id: str) -> str:
         _refusal(exc)
     run = server.client.get_run(run_id)
     return render_template(
-        "prov/run.html", run=run, rows=_timeline_rows(page.events, server.pseudonymize),
+        "prov/run.html", run=run,
+        rows=_timeline_rows(readable_events(server, page.events), server.pseudonymize),
         next_page_token=encode_token(page.next_after_seq),
         carbon=_carbon(run), kinds=[str(k) for k in EventKind if k.startswith("run.")],
         chosen_kinds=filters.kinds,

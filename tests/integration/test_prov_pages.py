@@ -246,6 +246,22 @@ def test_prov_auth_shows_each_user_only_the_experiments_they_may_read(tmp_path, 
         assert _as(ALICE, base + "/api/2.0/mlflow/experiments/get",
                    experiment_id=ids["training"]).status_code == 403, "MLflow's own rule"
 
+        for route, body in (("registered-models/create", {"name": "hidden-registry-model"}),
+                            ("model-versions/create",
+                             {"name": "hidden-registry-model", "run_id": ids["producer"],
+                              "source": f"runs:/{ids['producer']}/data"})):
+            answer = requests.post(f"{base}/api/2.0/mlflow/{route}", json=body, auth=ADMIN,
+                                   timeout=TIMEOUT)
+            assert answer.ok, answer.text
+        assert "hidden-registry-model" not in _as(
+            ALICE, base + "/api/2.0/mlflow/model-versions/search",
+            filter=f"run_id = '{ids['producer']}'").text, "MLflow's own rule"
+        for query in ({"run_id": ids["producer"]}, {"experiment_id": ids["features"]}):
+            assert "hidden-registry-model" not in _as(ALICE, events_url, **query).text, \
+                "a registered model she may not read stays out of her run's events"
+        assert "hidden-registry-model" not in _as(
+            ALICE, f"{base}/prov/runs/{ids['producer']}").text
+
         # alice reads features only
         mine = _as(ALICE, events_url, experiment_id=ids["features"]).json()["events"]
         assert {e["run_id"] for e in mine} == {None, ids["producer"]}
