@@ -48,6 +48,7 @@ from mlflow_prov.vocabulary import (
     STATE_FIELD,
     ChainKind,
     EventKind,
+    experiment_chain,
     parse_chain,
     run_chain,
 )
@@ -97,6 +98,13 @@ def verify_store(tracking_uri: str, experiment_id: str | None = None,
         for run_id in selected:
             runs.update(read_runs(connection, experiment_id, run_id))
         heads = chain_heads(tracking_uri)
+        if (experiment_id is not None and not runs
+                and experiment_chain(experiment_id) not in heads
+                and read_experiment_rows(connection, experiment_id)[0] is None):
+            report.problems.append(Problem(  # a mistyped id must not read as "ok"
+                f"experiment {experiment_id}", "no such experiment in MLflow's tables or the "
+                "journal (check the experiment id)"))
+            return report
         unknown = [run_id for run_id in wanted_runs
                    if run_id not in runs and run_chain(run_id) not in heads]
         report.problems += [Problem(f"run {run_id}", "no such run in MLflow's tables or the "

@@ -483,3 +483,6 @@ def test_an_unknown_run_or_experiment_is_named(store):
                                       "journal (check the run id)"
     code, lines = verify(store.uri, "--experiment", "nope")
     assert code == 2 and "no experiment named 'nope'" in lines[-1]
+    code, lines = verify(store.uri, "--experiment", "999")
+    assert code == 1 and lines[0] == "experiment 999: no such experiment in MLflow's tables " \
+                                     "or the journal (check the experiment id)", lines
