@@ -324,7 +324,10 @@ def _clean_payload(payload: dict[str, Any], patterns: Sequence[re.Pattern[str]],
         for name in field_names:
             if isinstance(cleaned.get(name), dict):
                 cleaned[name] = {} if part in omit else _redact(cleaned[name], patterns)
-    if "key" in cleaned and _user_redacted(str(cleaned["key"]), patterns):
+    if "key" in cleaned and "tags" in omit:  # a single tag's event: set or deleted
+        cleaned.pop("value", None)
+        cleaned.pop("old_value", None)
+    elif "key" in cleaned and _user_redacted(str(cleaned["key"]), patterns):
         for name in ("value", "old_value"):
             if cleaned.get(name) is not None:
                 cleaned[name] = REDACTED

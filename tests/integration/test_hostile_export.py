@@ -102,6 +102,26 @@ def test_redact_reaches_values_history_and_every_format(prov_experiment, tmp_pat
     assert not [p for p in redacted.files if "adam" in p.read_text(encoding="utf-8")]
 
 
+def test_omitted_and_redacted_tags_stay_out_of_single_tag_history(prov_uri, tmp_path):
+    """A deleted tag is journaled as its key and old value, not as a tags mapping:
+    ``--omit tags`` and ``--redact`` must hide that value too."""
+    client = MlflowClient(prov_uri)
+    experiment_id = client.create_experiment("single-tags")
+    run_id = client.create_run(experiment_id).info.run_id
+    client.set_tag(run_id, "stage", "stage-value-x2")
+    client.delete_tag(run_id, "stage")
+
+    def exported(options: ExportOptions, out: Path) -> str:
+        result = export(experiment_id, out, tracking_uri=prov_uri, options=options)
+        return "".join(p.read_text(encoding="utf-8") for p in result.files if p.is_file())
+
+    assert "stage-value-x2" in exported(ExportOptions(formats=("prov-json",)), tmp_path / "p")
+    for options in (ExportOptions(formats=("prov-json",), omit=frozenset({"tags"})),
+                    ExportOptions(formats=("prov-json",), redact=("stage",))):
+        text = exported(options, tmp_path / f"out-{len(options.redact)}")
+        assert "stage-value-x2" not in text, options
+
+
 
 
 def _export_as_nobody(uri: str, out: Path, home: Path) -> subprocess.CompletedProcess:
