@@ -189,7 +189,7 @@ def changes(event: JournalEvent) -> list[Change]:
     if kind == EventKind.EXPERIMENT_RENAMED:
         return [Change("name", payload.get("old_name"), payload.get("new_name"))]
     return [Change(key, None, _text(redact_value(key, value)))
-            for key, value in sorted(payload.items())]
+            for key, value in sorted(redact_payload(payload).items())]
 
 
 def _metrics_summary(payload: dict[str, Any]) -> str:

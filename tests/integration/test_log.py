@@ -154,3 +154,17 @@ def test_log_on_postgresql(prov_postgres_uri):
     changes = [c for line in output.splitlines() for c in json.loads(line)["changes"]]
     assert [(c["old"], c["new"]) for c in changes] == [
         (None, "dev"), ("dev", "prod"), ("prod", "(deleted)")]
+
+
+def test_secret_tag_values_are_redacted_in_every_kind_of_event(tmp_path):
+    """Tags and params of an experiment, a logged model or a model version are journaled as
+    mappings too: the text log redacts a secret-named key's value there as for a run's."""
+    secret = "s3cr3t-value-not-for-logs"
+    client = mlflow.MlflowClient(f"prov://{tmp_path / 'runs'}")
+    experiment_id = client.create_experiment("secrets", tags={"db_password": secret})
+    client.create_logged_model(experiment_id, name="m", params={"api_token": secret})
+    client.create_registered_model("registered", tags={"api_key": secret})
+    code, output = log("--tracking-uri", f"prov://{tmp_path / 'runs'}")
+    assert code == 0, output
+    assert "db_password" in output and "api_token" in output and "api_key" in output
+    assert secret not in output
