@@ -171,7 +171,7 @@ def journal_intact(tracking_uri: str, run_id: str) -> bool:
     """Whether the run's journal chain verifies and, on a local store, MLflow's rows of the
     run still match the digests its events recorded (``mlflow-prov verify --run``): an edited
     event, or a metric value or tag edited in MLflow's tables, says so in the export instead
-    of passing for history. Over HTTP only the chain is checked (by the server)."""
+    of passing for history. Over HTTP the server checks both (``/prov/api/verify``)."""
     from exporters.remote_journal import is_http, remote_chain_intact
     from exporters.verify import verify_store
     from mlflow_prov.stored_rows import UnknownSchemaError

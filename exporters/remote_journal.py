@@ -82,7 +82,7 @@ def read_remote_events(base_url: str, experiment_id: str) -> Iterator[JournalEve
 
 
 def remote_chain_intact(base_url: str, run_id: str) -> bool:
-    """Whether the server verifies the run's hash chain."""
+    """Whether the server verifies the run's hash chain and MLflow's rows of the run."""
     return bool(_get(base_url, "verify", {"run_id": run_id})["intact"])
 
 

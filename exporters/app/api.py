@@ -25,7 +25,9 @@ from exporters.app.history import (
 from exporters.app.lineage import artifact_node, build_index, dataset_node, model_node, run_node
 from exporters.app.setup import ProvServer, prov_server
 from exporters.app.views import graph_json, neighbourhood_graph
+from exporters.verify import verify_store
 from mlflow_prov.journal import JournalEvent, JournalUnavailableError, chain_head, verify_chain
+from mlflow_prov.stored_rows import UnknownSchemaError
 from mlflow_prov.vocabulary import ChainKind, experiment_chain, parse_chain, run_chain
 
 api = Blueprint("prov_api", __name__, url_prefix="/prov/api")
@@ -62,6 +64,8 @@ def json_route(view: Callable[..., Any]) -> Callable[..., Any]:
             return _error(403, "PERMISSION_DENIED", str(exc))
         except NotFoundError as exc:
             return _error(404, "RESOURCE_DOES_NOT_EXIST", str(exc))
+        except UnknownSchemaError as exc:  # MLflow's tables are newer than verify knows
+            return _error(500, "INTERNAL_ERROR", str(exc))
 
     return wrapper
 
@@ -121,7 +125,9 @@ def _experiment_run_ids(server: ProvServer, experiment_id: str) -> list[str]:
 @api.get("/verify")
 @json_route
 def verify() -> dict[str, Any]:
-    """Recompute the hash chain of a run, or of an experiment and each of its runs."""
+    """Recompute the hash chain of a run, or of an experiment and each of its runs, and
+    reconcile MLflow's rows with the journal as ``mlflow-prov verify`` does (``problems``):
+    an export over HTTP takes its ``journalIntact`` from here."""
     server = prov_server()
     run_id, experiment_id = request.args.get("run_id"), request.args.get("experiment_id")
     if bool(run_id) == bool(experiment_id):
@@ -135,9 +141,12 @@ def verify() -> dict[str, Any]:
         chains = [experiment_chain(experiment),
                   *(run_chain(r) for r in _experiment_run_ids(server, experiment))]
     reports = [verify_chain(server.tracking_uri, chain) for chain in chains]
-    return {"intact": all(r.intact for r in reports),
+    rows = verify_store(server.tracking_uri, run_ids=[run_id]) if run_id else \
+        verify_store(server.tracking_uri, experiment_id=str(experiment_id))
+    return {"intact": all(r.intact for r in reports) and rows.ok,
             "chains": [{"chain": r.chain, "length": r.length, "intact": r.intact,
-                        "problems": r.problems} for r in reports]}
+                        "problems": r.problems} for r in reports],
+            "problems": [str(problem) for problem in rows.problems], "notes": rows.notes}
 
 
 @api.get("/head")

@@ -486,3 +486,25 @@ def test_an_unknown_run_or_experiment_is_named(store):
     code, lines = verify(store.uri, "--experiment", "999")
     assert code == 1 and lines[0] == "experiment 999: no such experiment in MLflow's tables " \
                                      "or the journal (check the experiment id)", lines
+
+
+def test_the_server_verify_api_reconciles_mlflow_rows_too(store, monkeypatch):
+    """An export over HTTP takes ``journalIntact`` from ``/prov/api/verify``: an edited
+    MLflow row must make it false there as it does for an export from the database."""
+    import flask
+
+    from exporters.app.permissions import OpenAccess
+    from exporters.app.setup import install
+    from exporters.compat import backend_store_env_var
+
+    monkeypatch.setenv(backend_store_env_var(), store.uri)
+    app = flask.Flask("prov-verify-test")
+    install(app, OpenAccess())
+    client = app.test_client()
+    for query in (f"run_id={store.run_id}", f"experiment_id={store.experiment_id}"):
+        assert client.get(f"/prov/api/verify?{query}").json["intact"] is True
+    store.sql("UPDATE params SET value = '0.9' WHERE run_uuid = :run AND key = 'lr'")
+    for query in (f"run_id={store.run_id}", f"experiment_id={store.experiment_id}"):
+        report = client.get(f"/prov/api/verify?{query}").json
+        assert report["intact"] is False, report
+        assert any("param 'lr'" in problem for problem in report["problems"]), report
