@@ -11,11 +11,13 @@ from pathlib import Path
 import flask
 import pytest
 import requests
+import sqlalchemy as sa
 from lineage_scenario import SECRET, write
 from test_server import _serve
 
 from exporters import ExportOptions, export
 from mlflow_prov.journal import read_events
+from mlflow_prov.uri import parse_prov_uri
 
 TIMEOUT = 60
 
@@ -261,6 +263,16 @@ def test_prov_auth_shows_each_user_only_the_experiments_they_may_read(tmp_path, 
                 "a registered model she may not read stays out of her run's events"
         assert "hidden-registry-model" not in _as(
             ALICE, f"{base}/prov/runs/{ids['producer']}").text
+        engine = sa.create_engine(parse_prov_uri(store).db_uri)
+        with engine.begin() as connection:  # break the registered model's chain
+            connection.execute(sa.text("UPDATE prov_journal SET payload = replace(payload, "
+                                       "'runs:/', 'RUNS:/') WHERE chain LIKE 'model:%'"))
+        engine.dispose()
+        verify_url = f"{base}/prov/api/verify"
+        assert "hidden-registry-model" in _as(ADMIN, verify_url,
+                                              experiment_id=ids["features"]).text
+        assert "hidden-registry-model" not in _as(ALICE, verify_url,
+                                                  experiment_id=ids["features"]).text
 
         # alice reads features only
         mine = _as(ALICE, events_url, experiment_id=ids["features"]).json()["events"]
