@@ -40,6 +40,7 @@ def build_pipeline(uri: str, workdir: Path) -> Pipeline:
     """prepare (exp data) -> train.csv -> train (exp models, logs a model, registers it twice)
     -> evaluate (loads the model) ; train has a child run."""
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # not MLflow's fallback, which earlier tests may have moved
     mlflow.set_experiment("data")
     csv = workdir / "train.csv"
     pd.DataFrame({"x": [1, 2, 3], "y": [2, 4, 6]}).to_csv(csv, index=False)
@@ -71,6 +72,7 @@ def pipeline(tmp_path_factory) -> Pipeline:
         while mlflow.active_run():
             mlflow.end_run()
         mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
 
 
 def labels(tree) -> list[str]:
