@@ -155,7 +155,7 @@ def read_history(tracking_uri: str, experiment_id: str, pseudonymize: Pseudonymi
         for event in events:
             record = HistoryEvent(seq=event.seq, time=event.time, kind=event.kind,
                                   payload=_redact_payload(event.payload),
-                                  writer=_private_writer(event.writer, pseudonymize))
+                                  writer=pseudonymize.writer(event.writer))
             if event.run_id:
                 run_events[event.run_id].append(record)
             else:
@@ -194,18 +194,6 @@ def _redact_payload(payload: dict) -> dict:
         for field_name in ("value", "old_value"):
             if field_name in cleaned:
                 cleaned[field_name] = redact_value(str(cleaned["key"]), cleaned[field_name])
-    return cleaned
-
-
-def _private_writer(writer: dict, pseudonymize: Pseudonymizer) -> dict:
-    cleaned = dict(writer)
-    cleaned["user"] = pseudonymize(cleaned.get("user"), "user")
-    cleaned["host"] = pseudonymize(cleaned.get("host"), "host")
-    if isinstance(cleaned.get("via"), dict):
-        cleaned["via"] = {**cleaned["via"],
-                          "host": pseudonymize(cleaned["via"].get("host"), "host")}
-    if pseudonymize.enabled:
-        cleaned.pop("client_address", None)
     return cleaned
 
 

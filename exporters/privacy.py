@@ -78,3 +78,16 @@ class Pseudonymizer:
         if not self.enabled:
             return text
         return HOME_PATH.sub(lambda m: f"{m[1]}{self(m[2])}", text)
+
+    def writer(self, writer: dict[str, Any]) -> dict[str, Any]:
+        """A journal writer with its user and host names (and the server's, under ``via``)
+        pseudonymised when enabled; the client address goes too, since it names a machine."""
+        if not self.enabled:
+            return writer
+        cleaned = dict(writer)
+        cleaned["user"] = self(cleaned.get("user"), "user")
+        cleaned["host"] = self(cleaned.get("host"), "host")
+        if isinstance(cleaned.get("via"), dict):
+            cleaned["via"] = {**cleaned["via"], "host": self(cleaned["via"].get("host"), "host")}
+        cleaned.pop("client_address", None)
+        return cleaned

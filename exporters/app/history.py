@@ -102,21 +102,6 @@ def events_page(tracking_uri: str, filters: EventFilters) -> EventPage:
                             after_seq=filters.after_seq, limit=filters.limit)
 
 
-def private_writer(writer: dict[str, Any], pseudonymize: Pseudonymizer) -> dict[str, Any]:
-    """The writer with user and host names pseudonymised when the server is told to, as an
-    export with ``--pseudonymize`` does (client addresses go too: they name a machine)."""
-    if not pseudonymize.enabled:
-        return writer
-    cleaned = dict(writer)
-    cleaned["user"] = pseudonymize(cleaned.get("user"), "user")
-    cleaned["host"] = pseudonymize(cleaned.get("host"), "host")
-    if isinstance(cleaned.get("via"), dict):
-        cleaned["via"] = {**cleaned["via"],
-                          "host": pseudonymize(cleaned["via"].get("host"), "host")}
-    cleaned.pop("client_address", None)
-    return cleaned
-
-
 def event_json(event: JournalEvent, pseudonymize: Pseudonymizer) -> dict[str, Any]:
     """An event as the API returns it: every stored field, the time also in ISO 8601; secret
     tag and param values redacted as an export redacts them (an overwritten token is history
@@ -125,7 +110,7 @@ def event_json(event: JournalEvent, pseudonymize: Pseudonymizer) -> dict[str, An
             "chain": event.chain, "experiment_id": event.experiment_id,
             "run_id": event.run_id, "kind": str(event.kind),
             "payload": redact_payload(event.payload),
-            "writer": private_writer(event.writer, pseudonymize),
+            "writer": pseudonymize.writer(event.writer),
             "prev_hash": event.prev_hash, "hash": event.hash}
 
 

@@ -31,7 +31,6 @@ from exporters.app.history import (
     encode_token,
     events_page,
     parse_filters,
-    private_writer,
     writer_summary,
 )
 from exporters.app.lineage import build_index
@@ -133,7 +132,7 @@ def _carbon(run: Run) -> dict[str, float]:
 
 def _timeline_rows(events: list[Any], pseudonymize: Any) -> list[dict[str, Any]]:
     return [{"event": event, "changes": changes(event),
-             "writer": writer_summary(private_writer(event.writer, pseudonymize))}
+             "writer": writer_summary(pseudonymize.writer(event.writer))}
             for event in events]
 
 
