@@ -120,6 +120,7 @@ class _Session:
     contexts: list[str] = field(default_factory=list)
     datasets: dict[str, Any] = field(default_factory=dict)
     finals: dict[str, list[Any]] = field(default_factory=dict)  # name -> [fold, value]
+    last_times: dict[tuple[str, int], int] = field(default_factory=dict)  # (key, step) -> ms
     system_monitors: list[Any] | None = None
     carbon_monitor: Any = None
 
@@ -247,8 +248,10 @@ def log_metric(key: str, value: Any, context: Any = None, step: int | None = Non
     full_key = _key(key, context)
     dataset = session.datasets.get(normalise_context(str(context)) or "" if context else "")
     with _lock:
+        at_step = int(step or 0)
+        when = _distinct_time(session, full_key, at_step, timestamp or int(time.time() * 1000))
         session.buffer.append(Metric(
-            full_key, number, timestamp or int(time.time() * 1000), int(step or 0),
+            full_key, number, when, at_step,
             dataset_name=getattr(dataset, "name", None),
             dataset_digest=getattr(dataset, "digest", None)))
         if key in session.finals:
@@ -256,6 +259,18 @@ def log_metric(key: str, value: Any, context: Any = None, step: int | None = Non
             session.finals[key][1] = fold(current, number) if callable(fold) else number
         if len(session.buffer) >= session.save_after_n_logs:
             _flush(session)
+
+
+def _distinct_time(session: _Session, key: str, step: int, timestamp: int) -> int:
+    """The point's time, moved 1 ms past the previous point of the same key and step when the
+    two fall in one millisecond. The seeds log many values per step (every batch at step 0);
+    MLflow keys a LoggedModel's metric rows by (key, timestamp, step), so two such points in
+    one batch would fail the whole ``log_batch`` once a model is the active model."""
+    previous = session.last_times.get((key, step))
+    if previous is not None and timestamp <= previous:
+        timestamp = previous + 1
+    session.last_times[(key, step)] = timestamp
+    return timestamp
 
 
 def log_metrics(metrics: Mapping[str, Any], context: Any = None, step: int | None = None,

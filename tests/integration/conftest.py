@@ -113,4 +113,5 @@ def _isolated_mlflow_state(monkeypatch, tmp_path) -> Iterator[None]:
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
     mlflow.set_registry_uri(None)
+    mlflow.clear_active_model()
     fluent._active_experiment_id = None

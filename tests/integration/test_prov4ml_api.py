@@ -49,6 +49,24 @@ def test_metrics_are_buffered_then_written_with_context_prefixes(save_dir):
     assert client.get_run(run_id).data.tags[CONTEXTS_TAG] == "trainingbutdifferent"
 
 
+def test_many_values_in_one_millisecond_at_one_step_all_reach_an_active_model(save_dir):
+    """The seeds log every batch at step 0; once a model is MLflow's active model, its metric
+    rows are keyed by (key, timestamp, step), so points sharing a millisecond must not fail
+    the batch (the Lightning example did, on a fast machine)."""
+    run_id = start(save_dir, save_after_n_logs=100)
+    model = mlflow.initialize_logged_model(name="net")
+    mlflow.set_active_model(model_id=model.model_id)
+    try:
+        for value in (0.5, 0.4, 0.3, 0.2):
+            prov4ml.log_metric("loss", value, prov4ml.Context.TRAINING, step=0, timestamp=1_000)
+        prov4ml.end_run(export=False)
+    finally:
+        mlflow.clear_active_model()
+    history = mlflow.MlflowClient().get_metric_history(run_id, "train/loss")
+    assert [m.value for m in history] == [0.5, 0.4, 0.3, 0.2]
+    assert [m.timestamp for m in history] == [1_000, 1_001, 1_002, 1_003]
+
+
 @pytest.mark.parametrize(("fold", "expected"), [
     (prov4ml.FoldOperation.MIN, 1.0), (prov4ml.FoldOperation.MAX, 10.0),
     (prov4ml.FoldOperation.ADD, 10.0 + 3 + 1 + 2), (prov4ml.FoldOperation.SUBTRACT, 10.0 - 6),
