@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mlflow_prov.prov4ml.script import run_script
+
 
 def dot_to_svg_file(dot: Path, output: Path) -> Path:
     """Render ``dot`` to ``output`` (SVG); raises ValueError naming what is wrong."""
@@ -35,13 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Render a DOT graph as SVG with Graphviz.")
     parser.add_argument("--dot", required=True, type=Path, help="DOT file")
     parser.add_argument("--output", required=True, type=Path, help="SVG file to write")
-    args = parser.parse_args(argv)
-    try:
-        print(dot_to_svg_file(args.dot, args.output))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_script(parser, lambda a: dot_to_svg_file(a.dot, a.output), argv)
 
 
 if __name__ == "__main__":

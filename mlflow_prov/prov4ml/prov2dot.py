@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mlflow_prov.prov4ml.script import run_script
+
 
 def prov_to_dot_file(prov_json: Path, output: Path) -> Path:
     """Write ``output`` (DOT) from ``prov_json``; raises ValueError naming what is wrong."""
@@ -33,13 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Draw a PROV-JSON file as a DOT graph.")
     parser.add_argument("--prov_json", required=True, type=Path, help="PROV-JSON file")
     parser.add_argument("--output", required=True, type=Path, help="DOT file to write")
-    args = parser.parse_args(argv)
-    try:
-        print(prov_to_dot_file(args.prov_json, args.output))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_script(parser, lambda a: prov_to_dot_file(a.prov_json, a.output), argv)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from mlflow_prov.prov4ml.script import run_script
+
 COLLECTION_FILE = "prov_collection.json"
 NAMESPACE = "https://w3id.org/mlflow-prov/ns#"
 
@@ -60,13 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder holding the PROV-JSON files (searched recursively)")
     parser.add_argument("--output_dir", required=True, type=Path,
                         help=f"folder to write {COLLECTION_FILE} into")
-    args = parser.parse_args(argv)
-    try:
-        print(write_collection(args.experiment_path, args.output_dir))
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_script(parser, lambda a: write_collection(a.experiment_path, a.output_dir), argv)
 
 
 if __name__ == "__main__":
