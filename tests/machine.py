@@ -8,6 +8,7 @@ core says how much slower everything is right now; the timeout grows with it, ne
 from __future__ import annotations
 
 import os
+import time
 
 
 def load_factor() -> float:
@@ -18,3 +19,10 @@ def load_factor() -> float:
 def scaled_timeout(seconds: float) -> float:
     """``seconds`` on an idle machine, multiplied by :func:`load_factor` when busier."""
     return seconds * load_factor()
+
+
+def busy(seconds: float) -> None:
+    """Keep one core busy for ``seconds``, so a monitor samples real CPU use."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        sum(range(10_000))

@@ -9,10 +9,10 @@ linked by MLflow, system ones included; the export keeps those on the run only.
 from __future__ import annotations
 
 import socket
-import time
 
 import mlflow
 import pytest
+from machine import busy
 
 from exporters import collect
 from exporters.artifacts import ArtifactCache
@@ -38,12 +38,6 @@ def store(tmp_path, monkeypatch):
     yield mlflow.MlflowClient(uri), uri
     while mlflow.active_run():
         mlflow.end_run()
-
-
-def busy(seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        sum(range(10_000))
 
 
 @pytest.mark.slow

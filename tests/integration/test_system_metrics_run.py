@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 
 import mlflow
 import pytest
+from machine import busy
 
 from mlflow_prov import system_metrics
 from mlflow_prov.system_metrics import attach, carbon, config
@@ -41,12 +41,6 @@ def store(tmp_path, monkeypatch):
     yield mlflow.MlflowClient(uri), workdir, attempts
     while mlflow.active_run():
         mlflow.end_run()
-
-
-def busy(seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        sum(range(10_000))
 
 
 def test_log_system_metrics_also_starts_ours_with_offline_carbon(store, capfd):
