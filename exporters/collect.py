@@ -167,19 +167,23 @@ def read_history(tracking_uri: str, experiment_id: str, pseudonymize: Pseudonymi
     return True, experiment_events, dict(run_events)
 
 
-def journal_intact(tracking_uri: str, run_id: str) -> bool:
-    """Whether the run's journal chain verifies and, on a local store, MLflow's rows of the
-    run still match the digests its events recorded (``mlflow-prov verify --run``): an edited
-    event, or a metric value or tag edited in MLflow's tables, says so in the export instead
-    of passing for history. Over HTTP the server checks both (``/prov/api/verify``)."""
+def journal_intact(tracking_uri: str, run_id: str,
+                   every_metric_row: bool = False) -> tuple[bool, bool]:
+    """Whether the run's journal chain verifies and MLflow's rows of the run still match the
+    digests its events recorded (``mlflow-prov verify --run``), and whether every metric row
+    was rehashed for it: an edited event, or a metric value or tag edited in MLflow's tables,
+    says so in the export instead of passing for history. Unless ``every_metric_row``, only
+    the series whose stored summary marks them changed are read (see
+    :mod:`exporters.verify`). Over HTTP the server checks (``/prov/api/verify``)."""
     from exporters.remote_journal import is_http, remote_chain_intact
     from exporters.verify import verify_store
     from mlflow_prov.stored_rows import UnknownSchemaError
 
     if is_http(tracking_uri):
-        return remote_chain_intact(tracking_uri, run_id)
+        return remote_chain_intact(tracking_uri, run_id, every_metric_row)
     try:
-        return verify_store(tracking_uri, run_ids=[run_id]).ok
+        report = verify_store(tracking_uri, run_ids=[run_id], every_metric_row=every_metric_row)
+        return report.ok, report.metric_rows_rehashed
     except UnknownSchemaError as exc:
         raise ReaderError(str(exc)) from exc
 
@@ -231,14 +235,15 @@ def logged_models_by_run(client: MlflowClient, experiment_id: str) -> dict[str, 
 def run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
                pseudonymize: Pseudonymizer, models: list[LoggedModel],
                history: list[HistoryEvent],
-               journal_intact: bool | None = None,
+               journal_check: tuple[bool, bool] | None = None,
                artifacts: ArtifactCache | None = None) -> RunRecord:
     """Everything about one run except its metric summaries (filled while streaming).
+    ``journal_check``: what :func:`journal_intact` found (``None``: the store has no journal).
     ``artifacts``: the export's cache, which keeps downloads a writer will pack; without
     one, remote artifacts are downloaded to be hashed and deleted at once."""
     with _own_or(artifacts, client) as cache:
         return _run_record(client, run, options=options, pseudonymize=pseudonymize,
-                           models=models, history=history, journal_intact=journal_intact,
+                           models=models, history=history, journal_check=journal_check,
                            cache=cache)
 
 
@@ -250,7 +255,7 @@ def _own_or(cache: ArtifactCache | None,
 
 def _run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
                 pseudonymize: Pseudonymizer, models: list[LoggedModel],
-                history: list[HistoryEvent], journal_intact: bool | None,
+                history: list[HistoryEvent], journal_check: tuple[bool, bool] | None,
                 cache: ArtifactCache) -> RunRecord:
     info, data = run.info, run.data
     tags = _private_tags(dict(data.tags), pseudonymize)
@@ -283,7 +288,9 @@ def _run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
                             for m in models),
         input_model_ids=tuple(m.model_id for m in model_inputs),
         model_versions=versions,
-        history=tuple(history), journal_intact=journal_intact)
+        history=tuple(history),
+        journal_intact=journal_check[0] if journal_check else None,
+        metric_rows_rehashed=journal_check[1] if journal_check else None)
 
 
 def _private_tags(tags: dict[str, str], pseudonymize: Pseudonymizer) -> dict[str, str]:

@@ -36,6 +36,8 @@ class ExportOptions:
     ``context_prefixes``: metric-key prefix (``train/``) -> context name (``training``).
     ``graph_detail``: ``"ml"`` draws DOT/SVG as the readable ML view (exporters.viewer),
     ``"full"`` as the complete PROV graph.
+    ``verify_metric_rows``: rehash every metric row for ``journalIntact``, as ``mlflow-prov
+    verify`` does; otherwise only series whose stored summary says they changed are read.
     """
 
     formats: tuple[str, ...] = DEFAULT_FORMATS
@@ -53,6 +55,7 @@ class ExportOptions:
     timeout: float | None = None
     redact: tuple[str, ...] = ()
     omit: frozenset[str] = frozenset()
+    verify_metric_rows: bool = False
 
 
 @dataclass(frozen=True)

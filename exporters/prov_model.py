@@ -210,6 +210,7 @@ def add_run_activity(scope: RunScope) -> None:
         (MLFLOWPROV["artifactUri"], run.artifact_uri),
         (MLFLOWPROV["historyAvailable"], scope.experiment.history_available),
         (MLFLOWPROV["journalIntact"], run.journal_intact),
+        (MLFLOWPROV["metricRowsRehashed"], run.metric_rows_rehashed),
         (MLFLOWPROV[JOURNAL_HEAD_ATTRIBUTE], run.journal_head),
     ]))
 

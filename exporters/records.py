@@ -152,7 +152,9 @@ class ModelVersionRecord:
 class RunRecord:
     """One MLflow run and everything the export says about it.
 
-    ``journal_intact`` is the journal's hash-chain check for the run (``None``: no journal);
+    ``journal_intact`` is the journal's hash-chain check for the run and the reconciliation
+    of MLflow's rows with it (``None``: no journal); ``metric_rows_rehashed`` says whether
+    that check read every metric row or only the series marked changed;
     ``journal_head`` the chain's head at export time (``"<length>:<last hash>"``), so
     ``mlflow-prov verify --crate`` can later check the export against its store.
     ``source_*``/``git_*`` come from MLflow's ``mlflow.source.*`` tags; ``tags`` excludes
@@ -186,6 +188,7 @@ class RunRecord:
     metrics: tuple[MetricSummary, ...] = ()
     history: tuple[HistoryEvent, ...] = ()
     journal_intact: bool | None = None
+    metric_rows_rehashed: bool | None = None
     journal_head: str | None = None
 
 

@@ -81,9 +81,14 @@ def read_remote_events(base_url: str, experiment_id: str) -> Iterator[JournalEve
             return
 
 
-def remote_chain_intact(base_url: str, run_id: str) -> bool:
-    """Whether the server verifies the run's hash chain and MLflow's rows of the run."""
-    return bool(_get(base_url, "verify", {"run_id": run_id})["intact"])
+def remote_chain_intact(base_url: str, run_id: str,
+                        every_metric_row: bool = True) -> tuple[bool, bool]:
+    """Whether the server verifies the run's hash chain and MLflow's rows of the run, and
+    whether it rehashed every metric row (``every_metric_row=False`` lets it read only the
+    series its summaries mark changed)."""
+    found = _get(base_url, "verify", {"run_id": run_id,
+                                      **({} if every_metric_row else {"metrics": "changed"})})
+    return bool(found["intact"]), bool(found.get("metric_rows_rehashed", True))
 
 
 def remote_chain_head(base_url: str, run_id: str) -> tuple[int, str | None] | None:

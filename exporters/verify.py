@@ -12,6 +12,13 @@ Two questions, answered from the database at its own speed:
    events at once, one query per table per run (:mod:`mlflow_prov.stored_rows`); only on a
    mismatch are rows matched to events to name the key, step and event.
 
+An export's ``journalIntact`` asks the same questions at the cost of the number of series
+rather than of points (``every_metric_row=False``): on stores whose database keeps series
+summaries (:mod:`mlflow_prov.series_summaries`) a series is rehashed only when its row count
+differs from the journal's or an update or delete touched it since it was written; the report
+says whether every metric row was rehashed (``metric_rows_rehashed``). Elsewhere every row is
+read, as ``verify`` always does.
+
 Every problem is one line naming the chain and event (seq), or the MLflow row (run, key,
 step), and what is wrong. Journals written before digests existed cannot prove MLflow's rows:
 they get a note, not a failure.
@@ -21,7 +28,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +41,7 @@ from mlflow_prov.digests import (
     record_digest,
 )
 from mlflow_prov.journal import JournalEvent, chain_heads, read_events, verify_chain
+from mlflow_prov.series_summaries import SeriesMark, series_marks
 from mlflow_prov.stored_rows import (
     EXPERIMENT_COLUMNS,
     RUN_COLUMNS,
@@ -80,6 +88,7 @@ class VerifyReport:
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     heads: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    metric_rows_rehashed: bool = True
 
     @property
     def ok(self) -> bool:
@@ -87,9 +96,10 @@ class VerifyReport:
 
 
 def verify_store(tracking_uri: str, experiment_id: str | None = None,
-                 run_ids: Iterable[str] = ()) -> VerifyReport:
+                 run_ids: Iterable[str] = (), every_metric_row: bool = True) -> VerifyReport:
     """Verify the journal and MLflow's run rows of a prov store, for everything in it or for
-    one experiment's or some runs' chains and rows."""
+    one experiment's or some runs' chains and rows. ``every_metric_row=False`` rehashes only
+    the series whose summary marks them changed (see the module's docstring)."""
     report = VerifyReport()
     wanted_runs = list(run_ids)
     with open_store(tracking_uri) as connection:
@@ -130,9 +140,13 @@ def verify_store(tracking_uri: str, experiment_id: str | None = None,
             events = journaled.get(run_id, [])
             if not events:
                 continue  # the chain check above already reports the missing chain
-            rows = read_run_rows(connection, run_id)
+            marks = None if every_metric_row else series_marks(connection, run_id)
+            keys = None if marks is None else _series_to_rehash(events, marks)
+            rows = read_run_rows(connection, run_id, keys)
             report.metric_rows += len(rows.metrics)
-            _reconcile_run(run_id, rows, events, report)
+            if keys is not None and marks is not None and set(marks) - set(keys):
+                report.metric_rows_rehashed = False
+            _reconcile_run(run_id, rows, events, report, keys, marks or {})
         for found_id, events in sorted(experiments.items()):
             _reconcile_experiment(found_id, *read_experiment_rows(connection, found_id),
                                   events, report)
@@ -225,8 +239,29 @@ def _journaled_experiment_tags(events: list[JournalEvent]) -> dict[str, Any]:
     return tags
 
 
+def _series_to_rehash(events: list[JournalEvent],
+                      marks: dict[str, SeriesMark]) -> set[str] | None:
+    """The keys whose rows must be read: their count differs from the journal's, an update or
+    delete marked them stale, or only one side knows them. ``None`` (read all) when a metric
+    event predates digests and carries no counts to compare."""
+    journaled: dict[str, int] = defaultdict(int)
+    for event in events:
+        if event.kind != EventKind.RUN_METRICS_LOGGED:
+            continue
+        digests = event.payload.get(METRIC_DIGESTS_FIELD)
+        if digests is None:
+            return None
+        for key, (count, _digest) in digests.items():
+            journaled[key] += count
+    return {key for key in {*journaled, *marks}
+            if key not in marks or marks[key].stale or marks[key].count != journaled.get(key)}
+
+
 def _reconcile_run(run_id: str, rows: RunRows, events: list[JournalEvent],
-                   report: VerifyReport) -> None:
+                   report: VerifyReport, keys: Collection[str] | None = None,
+                   marks: dict[str, SeriesMark] | None = None) -> None:
+    """``keys``: the metric keys whose rows were read (``None``: all of them); the other
+    series are vouched for by their ``marks``."""
     stated = [event for event in events if "run" in event.payload.get(STATE_FIELD, {})]
     if stated:
         state = stated[-1].payload[STATE_FIELD]
@@ -243,8 +278,8 @@ def _reconcile_run(run_id: str, rows: RunRows, events: list[JournalEvent],
         report.notes.append(f"run {run_id}: some metric events predate row digests; its "
                             "metric rows cannot be proven")
     else:
-        _check_metrics(run_id, rows.metrics, metric_events, report)
-    _check_latest_metrics(run_id, rows, report)
+        _check_metrics(run_id, rows.metrics, metric_events, report, keys)
+    _check_latest_metrics(run_id, rows, report, keys, marks or {})
 
 
 # --- run row, tags, params ------------------------------------------------------------------
@@ -349,11 +384,12 @@ class _Group:
 
 
 def _check_metrics(run_id: str, metric_rows: list[tuple], events: list[JournalEvent],
-                   report: VerifyReport) -> None:
+                   report: VerifyReport, keys: Collection[str] | None = None) -> None:
     journaled: dict[str, list[JournalEvent]] = defaultdict(list)
     for event in events:
         for key in event.payload[METRIC_DIGESTS_FIELD]:
-            journaled[key].append(event)
+            if keys is None or key in keys:
+                journaled[key].append(event)
     stored: dict[str, list[tuple]] = defaultdict(list)
     hashes: dict[str, list[int]] = defaultdict(list)
     for row in metric_rows:
@@ -417,9 +453,12 @@ def _locate(run_id: str, key: str, rows: list[tuple],
     return problems
 
 
-def _check_latest_metrics(run_id: str, rows: RunRows, report: VerifyReport) -> None:
+def _check_latest_metrics(run_id: str, rows: RunRows, report: VerifyReport,
+                          keys: Collection[str] | None = None,
+                          marks: dict[str, SeriesMark] | None = None) -> None:
     """MLflow's ``latest_metrics`` must be, per key, the row with the largest (step,
-    timestamp, value) among the metric rows, as MLflow computes it on every write."""
+    timestamp, value) among the metric rows, as MLflow computes it on every write. For a
+    series whose rows were not read, its mark's last step stands in for them."""
     newest: dict[str, tuple] = {}
     for row in rows.metrics:
         key, value, timestamp, step, _ = row
@@ -427,11 +466,18 @@ def _check_latest_metrics(run_id: str, rows: RunRows, report: VerifyReport) -> N
         if best is None or (step, timestamp, value) > (best[3], best[2], best[1]):
             newest[key] = row
     latest = {row[0]: row for row in rows.latest_metrics}
-    for key in sorted({*newest, *latest}):
+    unread = {key: mark for key, mark in (marks or {}).items()
+              if keys is not None and key not in keys}
+    for key in sorted({*newest, *latest, *unread}):
         where = f"run {run_id} latest metric {key!r}"
         if key not in latest:
             report.problems.append(Problem(where, "missing in MLflow's latest_metrics "
                                            "(deleted)"))
+        elif key in unread:
+            if int(latest[key][3]) != unread[key].last_step:
+                report.problems.append(Problem(where, f"says step {latest[key][3]}, the "
+                                               f"metric rows end at step "
+                                               f"{unread[key].last_step} (edited)"))
         elif key not in newest:
             report.problems.append(Problem(where, "in latest_metrics without any metric row "
                                            "(inserted)"))

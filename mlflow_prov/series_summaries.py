@@ -11,10 +11,17 @@ A point deleted or changed (MLflow deletes metric rows only when it purges a run
 series ``stale``; readers then aggregate that series from ``metrics`` as before. Installed on
 prov sqlite stores when they open; an existing store is back-filled in the same transaction
 that creates the triggers, so no point can slip between the two.
+
+The same rows tell an export which series it must rehash to claim ``journalIntact``
+(:func:`series_marks`): a series whose count equals the journal's and that no update or delete
+touched since it was written needs no second reading; a stale one does. When the triggers were
+missing (a table rebuild, or someone dropping them), the back-fill cannot know what happened
+meanwhile, so it marks every series it rebuilds stale.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -95,8 +102,10 @@ def install(engine: sa.engine.Engine) -> bool:
                 driver.execute(_CREATE_TABLE)
                 # a table rebuild (a migration) drops triggers but may keep the summaries:
                 # start again from the points rather than trust rows nobody kept up to date
-                driver.execute(f"DELETE FROM {SUMMARY_TABLE}")
+                rebuilt = driver.execute(f"DELETE FROM {SUMMARY_TABLE}").rowcount > 0
                 driver.execute(_BACKFILL)
+                if rebuilt:
+                    driver.execute(f"UPDATE {SUMMARY_TABLE} SET stale = 1")
                 for trigger in _SQLITE_TRIGGERS:
                     driver.execute(trigger)
             driver.execute("COMMIT")
@@ -113,3 +122,30 @@ def installed(connection: Any) -> bool:
     found = connection.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND "
                                f"name LIKE '{SUMMARY_TABLE}_%'").fetchone()[0]
     return found == len(_SQLITE_TRIGGERS)
+
+
+@dataclass(frozen=True)
+class SeriesMark:
+    """What the summary row of one series says without reading its points: how many rows it
+    holds, its last step, and whether a row was updated or deleted since it was written."""
+
+    count: int
+    last_step: int
+    stale: bool
+
+
+_MARKS_SQL = sa.text(f"SELECT key, count, last_step, stale FROM {SUMMARY_TABLE} "
+                     "WHERE run_uuid = :run_id")
+
+
+def series_marks(connection: sa.Connection, run_id: str) -> dict[str, SeriesMark] | None:
+    """Per key, the trigger-kept mark of one run's series, or ``None`` when this store keeps
+    no summaries (not sqlite, or the triggers are gone): then only reading every row tells."""
+    if connection.dialect.name != "sqlite":
+        return None
+    driver = connection.connection.driver_connection
+    if driver is None or not installed(driver):
+        return None
+    return {key: SeriesMark(int(count), int(last_step), bool(stale))
+            for key, count, last_step, stale in connection.execute(_MARKS_SQL,
+                                                                   {"run_id": run_id})}

@@ -16,7 +16,7 @@ Read API (exporters may import it, as they import the journal's): :func:`open_st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +60,7 @@ _TAGS_SQL = sa.select(_tags.c.key, _tags.c.value).where(_tags.c.run_uuid == _RUN
 _PARAMS_SQL = sa.select(_params.c.key, _params.c.value).where(_params.c.run_uuid == _RUN_ID)
 _METRICS_SQL = (sa.select(*(_metrics.c[name] for name in _METRIC_COLUMNS))
                 .where(_metrics.c.run_uuid == _RUN_ID))
+_KEY_METRICS_SQL = _METRICS_SQL.where(_metrics.c.key == sa.bindparam("key"))
 _LATEST_SQL = (sa.select(*(_latest.c[name] for name in _METRIC_COLUMNS))
                .where(_latest.c.run_uuid == _RUN_ID))
 # Events whose write cannot touch the run's row, tags or params record no state digest.
@@ -202,13 +203,21 @@ def read_experiment_rows(connection: sa.Connection,
     return (dict(row._mapping) if row is not None else None), tags
 
 
-def read_run_rows(connection: sa.Connection, run_id: str) -> RunRows:
-    """All of one run's stored rows: one query per table."""
+def read_run_rows(connection: sa.Connection, run_id: str,
+                  metric_keys: Collection[str] | None = None) -> RunRows:
+    """All of one run's stored rows, one query per table; with ``metric_keys``, the metric
+    rows of those keys only (one query per key), so a check that knows which series changed
+    reads no other point."""
     parameters = {"run_id": run_id}
     run = connection.execute(_RUN_SQL, parameters).first()
+    if metric_keys is None:
+        metrics = [tuple(row) for row in connection.execute(_METRICS_SQL, parameters)]
+    else:
+        metrics = [tuple(row) for key in sorted(metric_keys)
+                   for row in connection.execute(_KEY_METRICS_SQL, {**parameters, "key": key})]
     return RunRows(
         run=dict(run._mapping) if run is not None else None,
         tags=dict(connection.execute(_TAGS_SQL, parameters).all()),
         params=dict(connection.execute(_PARAMS_SQL, parameters).all()),
-        metrics=[tuple(row) for row in connection.execute(_METRICS_SQL, parameters)],
+        metrics=metrics,
         latest_metrics=[tuple(row) for row in connection.execute(_LATEST_SQL, parameters)])

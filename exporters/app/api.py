@@ -130,9 +130,11 @@ def _experiment_run_ids(server: ProvServer, experiment_id: str) -> list[str]:
 def verify() -> dict[str, Any]:
     """Recompute the hash chain of a run, or of an experiment and each of its runs, and
     reconcile MLflow's rows with the journal as ``mlflow-prov verify`` does (``problems``):
-    an export over HTTP takes its ``journalIntact`` from here."""
+    an export over HTTP takes its ``journalIntact`` from here. ``metrics=changed`` reads only
+    the metric series whose stored summary marks them changed (what exports ask for)."""
     server = prov_server()
     run_id, experiment_id = request.args.get("run_id"), request.args.get("experiment_id")
+    every_metric_row = request.args.get("metrics", "all") != "changed"
     if bool(run_id) == bool(experiment_id):
         raise BadRequestError("name exactly one of run_id or experiment_id")
     if run_id:
@@ -144,15 +146,16 @@ def verify() -> dict[str, Any]:
         chains = [experiment_chain(experiment),
                   *(run_chain(r) for r in _experiment_run_ids(server, experiment))]
     reports = [verify_chain(server.tracking_uri, chain) for chain in chains]
-    rows = verify_store(server.tracking_uri, run_ids=[run_id]) if run_id else \
-        verify_store(server.tracking_uri, experiment_id=str(experiment_id))
+    rows = verify_store(server.tracking_uri, run_ids=[run_id] if run_id else (),
+                        experiment_id=None if run_id else str(experiment_id),
+                        every_metric_row=every_metric_row)
     return {"intact": all(r.intact for r in reports) and rows.ok,
             "chains": [{"chain": r.chain, "length": r.length, "intact": r.intact,
                         "problems": r.problems} for r in reports],
             "problems": [str(problem) for problem in rows.problems
                          if server.permissions.can_read(None)
                          or not problem.where.startswith(REGISTRY_CHAIN_PROBLEM)],
-            "notes": rows.notes}
+            "notes": rows.notes, "metric_rows_rehashed": rows.metric_rows_rehashed}
 
 
 @api.get("/head")

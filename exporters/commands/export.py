@@ -121,6 +121,10 @@ def parse_omit(ctx: click.Context, param: click.Parameter,
               help="Also redact the values of this param/tag key, or of every key the regular "
                    "expression matches as a whole (repeatable). Pattern matching cannot know "
                    "a secret written as free text under an innocent key: name such keys here.")
+@click.option("--verify-metrics", "verify_metric_rows", is_flag=True,
+              help="Rehash every metric row for journalIntact, as `mlflow-prov verify` does "
+                   "(reads every point). Default: only series whose stored count or change "
+                   "mark disagrees with the journal are read.")
 @click.option("--omit", "omit", multiple=True, callback=parse_omit, metavar="PART",
               help=f"Leave a part out of the export (repeatable or comma-separated): "
                    f"{', '.join(OMITTABLE)}.")
@@ -130,7 +134,8 @@ def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str
                    max_artifact_bytes: int | None, max_nodes: int, graph_detail: str,
                    pseudonymize: bool,
                    context_prefixes: dict[str, str] | None, progress: bool | None,
-                   timeout: float, redact: tuple[str, ...], omit: frozenset[str]) -> None:
+                   timeout: float, redact: tuple[str, ...], omit: frozenset[str],
+                   verify_metric_rows: bool) -> None:
     """Export an MLflow experiment (or some of its runs) as W3C PROV and graphs."""
     from exporters.pipeline import export
 
@@ -140,6 +145,7 @@ def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str
                             graph_detail=graph_detail,
                             pseudonymize=pseudonymize, show_progress=progress,
                             timeout=timeout, redact=redact, omit=omit,
+                            verify_metric_rows=verify_metric_rows,
                             **({"context_prefixes": context_prefixes} if context_prefixes else {}))
     try:
         result = export(experiment, out_dir, tracking_uri=tracking_uri or None,

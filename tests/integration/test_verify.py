@@ -442,6 +442,74 @@ def test_an_export_of_a_run_whose_mlflow_rows_were_edited_is_not_journal_intact(
     assert intact(tmp_path / "after") is False
 
 
+def _export_claims(store: Store, out: Path, every_row: bool = False) -> tuple[object, object]:
+    """``journalIntact`` and ``metricRowsRehashed`` of a PROV-JSON export of the store."""
+    from exporters.options import ExportOptions
+    from exporters.pipeline import export
+
+    result = export("verify", out, tracking_uri=store.uri,
+                    options=ExportOptions(formats=("prov-json",), verify_metric_rows=every_row))
+    document = json.loads(next(p for p in result.files if p.name == "prov.json").read_text())
+    return (_find(document, "mlflowprov:journalIntact"),
+            _find(document, "mlflowprov:metricRowsRehashed"))
+
+
+@pytest.mark.parametrize("tamper", [
+    "UPDATE metrics SET value = 0.5 WHERE run_uuid = :run AND key = 'acc' AND step = 3",
+    "DELETE FROM metrics WHERE run_uuid = :run AND key = 'acc' AND step = 9",
+    "INSERT INTO metrics (key, value, timestamp, step, is_nan, run_uuid) "
+    "VALUES ('acc', 0.99, 2100, 100, 0, :run)",
+], ids=["edited", "deleted", "inserted"])
+def test_an_export_reads_only_changed_series_yet_sees_every_metric_tamper(store, tmp_path,
+                                                                         tamper):
+    """A PROV-JSON export reads no point of an untouched series (it says so:
+    ``metricRowsRehashed false``), but a metric row edited, deleted or inserted with SQL
+    marks its series, which the export then rehashes: ``journalIntact`` turns false."""
+    assert _export_claims(store, tmp_path / "before") == (True, False)
+    assert _export_claims(store, tmp_path / "every", every_row=True) == (True, True)
+    store.sql(tamper)
+    assert _export_claims(store, tmp_path / "after")[0] is False
+
+
+def test_a_tamper_that_hides_from_the_triggers_needs_every_row_rehashed(store, tmp_path):
+    """Who drops the summary triggers, edits a value and puts the triggers back leaves counts
+    and change marks as they were: only rehashing every row (``--verify-metrics``, or
+    ``mlflow-prov verify``) finds the edit, and the default export says it did not rehash."""
+    from mlflow_prov import series_summaries
+
+    engine = sa.create_engine(parse_prov_uri(store.uri).db_uri)
+    with engine.begin() as connection:
+        driver = connection.connection.driver_connection
+        for name in ("insert", "delete", "update"):
+            driver.execute(f"DROP TRIGGER {series_summaries.SUMMARY_TABLE}_{name}")
+        driver.execute(f"UPDATE metrics SET value = 0.5 WHERE run_uuid = '{store.run_id}' "
+                       "AND key = 'acc' AND step = 3")
+        for trigger in series_summaries._SQLITE_TRIGGERS:
+            driver.execute(trigger)
+    engine.dispose()
+    assert _export_claims(store, tmp_path / "default") == (True, False)
+    assert _export_claims(store, tmp_path / "every", every_row=True) == (False, True)
+    code, lines = verify(store.uri)
+    assert code == 1 and any("metric 'acc' steps 0-9" in line for line in lines), lines
+
+
+def test_summaries_rebuilt_after_their_triggers_went_missing_are_all_reread(store, tmp_path):
+    """Triggers dropped and a value edited, then the store opened again: the summaries are
+    rebuilt from the points, but nobody knows what happened meanwhile, so every rebuilt series
+    is marked stale and the export rehashes it."""
+    from mlflow_prov import series_summaries
+
+    engine = sa.create_engine(parse_prov_uri(store.uri).db_uri)
+    with engine.begin() as connection:
+        driver = connection.connection.driver_connection
+        driver.execute(f"DROP TRIGGER {series_summaries.SUMMARY_TABLE}_update")
+        driver.execute(f"UPDATE metrics SET value = 0.5 WHERE run_uuid = '{store.run_id}' "
+                       "AND key = 'acc' AND step = 3")
+    assert series_summaries.install(engine) is True
+    engine.dispose()
+    assert _export_claims(store, tmp_path / "after") == (False, True)
+
+
 def _find(node: object, key: str) -> object:
     """The first value under ``key`` anywhere in a JSON document (bundles nest records)."""
     if isinstance(node, dict):
@@ -504,6 +572,9 @@ def test_the_server_verify_api_reconciles_mlflow_rows_too(store, monkeypatch):
     client = app.test_client()
     for query in (f"run_id={store.run_id}", f"experiment_id={store.experiment_id}"):
         assert client.get(f"/prov/api/verify?{query}").json["intact"] is True
+    every = client.get(f"/prov/api/verify?run_id={store.run_id}").json
+    changed = client.get(f"/prov/api/verify?run_id={store.run_id}&metrics=changed").json
+    assert (every["metric_rows_rehashed"], changed["metric_rows_rehashed"]) == (True, False)
     store.sql("UPDATE params SET value = '0.9' WHERE run_uuid = :run AND key = 'lr'")
     for query in (f"run_id={store.run_id}", f"experiment_id={store.experiment_id}"):
         report = client.get(f"/prov/api/verify?{query}").json
