@@ -65,10 +65,22 @@ def add_digests(digests: Iterable[str]) -> str:
     return to_hex(sum(int(digest, 16) for digest in digests))
 
 
+def pair_hash(key: str, value: str | None) -> int:
+    """One (key, value) row: a term of :func:`pairs_digest`."""
+    return int.from_bytes(_sha256(_encode([key, value]).encode("utf-8")).digest(), "big")
+
+
 def pairs_digest(pairs: Iterable[tuple[str, str | None]]) -> str:
     """Multiset digest of (key, value) rows: a run's tags or params."""
-    return multiset_digest(int.from_bytes(_sha256(_encode([key, value]).encode("utf-8"))
-                                          .digest(), "big") for key, value in pairs)
+    return multiset_digest(pair_hash(key, value) for key, value in pairs)
+
+
+def moved_digest(digest: str, removed: Iterable[tuple[str, str | None]],
+                 added: Iterable[tuple[str, str | None]]) -> str:
+    """A pairs digest after some rows left and others arrived: the sum's terms move, so a
+    write that changed one tag costs two hashes, not a hash of every tag."""
+    return to_hex(int(digest, 16) - sum(pair_hash(*row) for row in removed)
+                  + sum(pair_hash(*row) for row in added))
 
 
 def record_digest(values: Iterable[Any]) -> str:

@@ -43,7 +43,7 @@ from mlflow_prov.compat import value_limits
 from mlflow_prov.digests import stored_text
 from mlflow_prov.environment import capture_environment
 from mlflow_prov.identity import serving_request
-from mlflow_prov.stored_rows import metric_rows_digest
+from mlflow_prov.stored_rows import TouchedRows, metric_rows_digest
 from mlflow_prov.vocabulary import (
     CUT_FIELD,
     DATASET_CONTEXT_TAG,
@@ -58,25 +58,30 @@ from mlflow_prov.vocabulary import (
 
 @dataclass(frozen=True)
 class Described:
-    """An event ready to append: its chain, kind, scope ids and payload."""
+    """An event ready to append: its chain, kind, scope ids and payload, and, for a run write
+    that knows them, the tag and param rows it may have changed (``touched``: the state
+    digests then move by those rows instead of being read whole)."""
 
     chain: str
     kind: str
     payload: dict[str, Any]
     experiment_id: str | None = None
     run_id: str | None = None
+    touched: TouchedRows | None = None
 
 
 class WriteContext:
     """What a describer may use: the write's session, rows it created or changed, the pre-read."""
 
     def __init__(self, store: Any, session: Any, new_objects: list[Any],
-                 changed_objects: list[Any], before: Any) -> None:
+                 changed_objects: list[Any], before: Any,
+                 head_length: int | None = None) -> None:
         self.store = store
         self.session = session
         self.new_objects = new_objects
         self.changed_objects = changed_objects
         self.before = before
+        self.head_length = head_length  # the run chain's length when ``before`` was read
 
     def created(self, model_class: type) -> Any | None:
         """The first row of ``model_class`` this transaction inserted (e.g. the new SqlRun)."""
@@ -133,8 +138,19 @@ def _parameter_names(function: Callable[..., Any]) -> frozenset[str]:
     return frozenset(list(inspect.signature(function).parameters)[1:])
 
 
-def _run_event(ctx: WriteContext, run_id: str, kind: str, payload: dict[str, Any]) -> Described:
-    return Described(run_chain(run_id), kind, payload, ctx.experiment_of_run(run_id), run_id)
+def _run_event(ctx: WriteContext, run_id: str, kind: str, payload: dict[str, Any],
+               touched: TouchedRows | None = None) -> Described:
+    return Described(run_chain(run_id), kind, payload, ctx.experiment_of_run(run_id), run_id,
+                     touched)
+
+
+def _touched_tags(ctx: WriteContext, keys: Iterable[str]) -> TouchedRows | None:
+    """The tags a write may change, with their rows before it as the pre-read found them;
+    ``None`` when the pre-read could not tell (the state is then read whole)."""
+    if not isinstance(ctx.before, dict):
+        return None
+    return TouchedRows(tags=frozenset(keys), old_tags=dict(ctx.before),
+                       read_at_length=ctx.head_length)
 
 
 def _experiment_event(experiment_id: Any, kind: str, payload: dict[str, Any]) -> Described:
@@ -325,8 +341,11 @@ def model_metrics_logged(ctx: WriteContext, run_id: str, metrics: list[Metric],
 
 
 def param_logged(ctx: WriteContext, run_id: str, param: Param) -> Described:
+    # MLflow writes a param only when its key is new (an equal value is no write, another
+    # value an error): the one row it touched did not exist before
     return _run_event(ctx, run_id, EventKind.RUN_PARAMS_LOGGED,
-                      _as_stored("params", {param.key: param.value}, PARAM_LIMIT))
+                      _as_stored("params", {param.key: param.value}, PARAM_LIMIT),
+                      TouchedRows(params=frozenset({param.key})))
 
 
 def params_logged(ctx: WriteContext, run_id: str, params: list[Param]) -> Described | None:
@@ -339,7 +358,7 @@ def params_logged(ctx: WriteContext, run_id: str, params: list[Param]) -> Descri
 def tag_set(ctx: WriteContext, run_id: str, tag: RunTag) -> Described:
     return _run_event(ctx, run_id, EventKind.RUN_TAGS_SET, {
         **_as_stored("tags", {tag.key: tag.value}, TAG_LIMIT),
-        "old": {tag.key: (ctx.before or {}).get(tag.key)}})
+        "old": {tag.key: (ctx.before or {}).get(tag.key)}}, _touched_tags(ctx, [tag.key]))
 
 
 def tags_set(ctx: WriteContext, run_id: str, tags: list[RunTag]) -> Described | None:
@@ -348,12 +367,14 @@ def tags_set(ctx: WriteContext, run_id: str, tags: list[RunTag]) -> Described | 
     old = ctx.before or {}
     return _run_event(ctx, run_id, EventKind.RUN_TAGS_SET,
                       {**_as_stored("tags", _tag_dict(tags), TAG_LIMIT),
-                       "old": {t.key: old.get(t.key) for t in tags}})
+                       "old": {t.key: old.get(t.key) for t in tags}},
+                      _touched_tags(ctx, [t.key for t in tags]))
 
 
 def tag_deleted(ctx: WriteContext, run_id: str, key: str) -> Described:
     return _run_event(ctx, run_id, EventKind.RUN_TAG_DELETED,
-                      {"key": key, "old_value": (ctx.before or {}).get(key)})
+                      {"key": key, "old_value": (ctx.before or {}).get(key)},
+                      _touched_tags(ctx, [key]))
 
 
 def _dataset_summary(dataset_input: Any) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from mlflow_prov.vocabulary import LEGACY_KINDS, STATE_FIELD, EventKind, parse_k
 JOURNAL_TABLE = "prov_journal"
 HEADS_TABLE = "prov_journal_heads"
 HASH_ALGORITHM = "sha256"
+STATE_COLUMN = "state"
 
 metadata = sa.MetaData()
 
@@ -63,16 +64,25 @@ heads_table = sa.Table(
     sa.Column("chain", sa.String(300), primary_key=True),
     sa.Column("last_hash", sa.String(64), nullable=True),
     sa.Column("length", sa.Integer, nullable=False, default=0),
+    # The state digests of the chain's last event that recorded them (canonical JSON): the
+    # next write adds what it changed instead of reading every tag and param again.
+    sa.Column(STATE_COLUMN, sa.Text, nullable=True),
 )
 
 
 # Built once: constructing a statement costs more than sqlite takes to run it (design note:
 # per-write overhead budget). Executed with parameter dicts.
-_SELECT_HEAD = (sa.select(heads_table.c.last_hash)
+_SELECT_HEAD = (sa.select(heads_table.c.last_hash, heads_table.c.state, heads_table.c.length)
                 .where(heads_table.c.chain == sa.bindparam("head_chain")).with_for_update())
 _INSERT_EVENT = events_table.insert()
 _ADVANCE_HEAD = (heads_table.update().where(heads_table.c.chain == sa.bindparam("head_chain"))
-                 .values(last_hash=sa.bindparam("new_hash"), length=heads_table.c.length + 1))
+                 .values(last_hash=sa.bindparam("new_hash"), length=heads_table.c.length + 1,
+                         state=sa.func.coalesce(sa.bindparam("new_state", type_=sa.Text),
+                                                heads_table.c.state)))
+# What a state recorder gets: the write's connection, the state the chain's head carries
+# (None when it carries none yet) and the chain's length; what it returns is recorded in the
+# event and the head.
+StateRecorder = Callable[[sa.Connection, dict[str, str] | None, int], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -111,8 +121,20 @@ class JournalUnavailableError(RuntimeError):
 
 
 def ensure_tables(engine: sa.engine.Engine) -> None:
-    """Create the journal tables if missing: no manual migration step for users."""
+    """Create the journal tables if missing, and the head's state column on journals written
+    before it existed: no manual migration step for users."""
     metadata.create_all(engine, checkfirst=True)
+    columns = {column["name"] for column in sa.inspect(engine).get_columns(HEADS_TABLE)}
+    if STATE_COLUMN in columns:
+        return
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"ALTER TABLE {HEADS_TABLE} ADD COLUMN {STATE_COLUMN} "
+                                       f"{sa.Text().compile(dialect=engine.dialect)}"))
+    except sa.exc.DatabaseError:  # another process added it first
+        columns = {column["name"] for column in sa.inspect(engine).get_columns(HEADS_TABLE)}
+        if STATE_COLUMN not in columns:
+            raise
 
 
 def _json_safe(value: Any) -> Any:
@@ -155,8 +177,7 @@ def event_hash(prev_hash: str | None, chain: str, time_us: int, kind: str,
 
 def append_event(session: Session, *, chain: str, kind: str, experiment_id: str | None,
                  run_id: str | None, payload: dict[str, Any], writer: dict[str, Any],
-                 time_us: int,
-                 state: Callable[[sa.Connection], dict[str, str]] | None = None) -> None:
+                 time_us: int, state: StateRecorder | None = None) -> None:
     """Append one event inside the caller's transaction, extending its chain.
 
     Statements go to the session's DB-API connection (the same transaction), compiled once
@@ -169,8 +190,9 @@ def append_event(session: Session, *, chain: str, kind: str, experiment_id: str 
     came first. Either way concurrent writers to one chain are serialised and never fork it.
 
     ``state`` reads digests of the object's stored rows into the payload (see
-    :mod:`mlflow_prov.stored_rows`). It runs once the head is locked, so it sees every write
-    an earlier event of the chain described, even one committed by a concurrent writer.
+    :mod:`mlflow_prov.stored_rows`), given the state the head carries. It runs once the head
+    is locked, so it sees every write an earlier event of the chain described, even one
+    committed by a concurrent writer; the head keeps what it returns for the next write.
     """
     connection = session.connection()
     statements = statements_for(connection.dialect, _SELECT_HEAD, _INSERT_EVENT, _ADVANCE_HEAD)
@@ -182,8 +204,11 @@ def append_event(session: Session, *, chain: str, kind: str, experiment_id: str 
             head = statements.lock_head(cursor, chain)
         if head is None:  # created just above, in this transaction: it cannot be missing
             raise RuntimeError(f"journal head row of {chain!r} missing right after its insert")
+        new_state = None
         if state is not None:
-            payload = {**payload, STATE_FIELD: state(connection)}
+            recorded = state(connection, json.loads(head[1]) if head[1] else None, head[2])
+            payload = {**payload, STATE_FIELD: recorded}
+            new_state = canonical_json(recorded)
         payload_json = canonical_json(payload)
         writer_json = canonical_json(writer)
         prev_hash = head[0]
@@ -192,7 +217,22 @@ def append_event(session: Session, *, chain: str, kind: str, experiment_id: str 
         statements.append(cursor, {
             "time_us": time_us, "chain": chain, "experiment_id": experiment_id,
             "run_id": run_id, "kind": kind, "payload": payload_json, "writer": writer_json,
-            "prev_hash": prev_hash, "hash": digest}, chain, digest)
+            "prev_hash": prev_hash, "hash": digest}, chain, digest, new_state)
+    finally:
+        cursor.close()
+
+
+def chain_length(connection: sa.Connection, chain: str) -> int | None:
+    """A chain's length as the caller's connection sees it now (no lock), or ``None`` when it
+    has no head. A write that reads old values before it writes notes it first: if the length
+    moved by the time its event is written (under the head's lock), another write came
+    between and the old values may be stale. Not a lock: MLflow nests writes (``set_tag`` of
+    the run name calls ``update_run_info`` on another connection), and a head locked by the
+    outer write would make the inner one wait for ever."""
+    statements = statements_for(connection.dialect, _SELECT_HEAD, _INSERT_EVENT, _ADVANCE_HEAD)
+    cursor = connection.connection.cursor()
+    try:
+        return statements.chain_length(cursor, chain)
     finally:
         cursor.close()
 

@@ -53,12 +53,13 @@ from mlflow_prov.events import (
     WriteContext,
 )
 from mlflow_prov.identity import writer_identity
-from mlflow_prov.journal import append_event, ensure_tables, now_us
+from mlflow_prov.journal import append_event, chain_length, ensure_tables, now_us
 from mlflow_prov.preflight import check_location
 from mlflow_prov.series_summaries import install as install_series_summaries
 from mlflow_prov.sqlite_stats import FreshStatistics
 from mlflow_prov.stored_rows import state_recorder
 from mlflow_prov.uri import ProvLocation, parse_prov_uri
+from mlflow_prov.vocabulary import run_chain
 
 _logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ _NEW = "mlflow_prov.new_objects"
 _CHANGED = "mlflow_prov.changed_objects"
 _EMITTED = "mlflow_prov.emitted"
 _EXPERIMENT_CACHE_SIZE = 4096
+_PRE_READ_SAVEPOINT = "mlflow_prov_pre_read"
 
 
 @dataclass
@@ -78,6 +80,7 @@ class WriteScope:
     hook: Hook
     arguments: dict[str, Any]
     before: Any = None
+    head_length: int | None = None  # the run chain's length when ``before`` was read
     emitted: bool = False
     emitting: bool = field(default=False, repr=False)
     pre_read_pending: bool = False
@@ -122,7 +125,7 @@ def _before_commit(session: Session) -> None:
     scope.emitting = True
     try:
         context = WriteContext(scope.store, session, session.info.get(_NEW, []),
-                               session.info.get(_CHANGED, []), scope.before)
+                               session.info.get(_CHANGED, []), scope.before, scope.head_length)
         described = scope.hook.describe(context, **scope.arguments)
         events = described if isinstance(described, list) else [described]
         writer, time_us = writer_identity(), now_us()
@@ -131,7 +134,7 @@ def _before_commit(session: Session) -> None:
                          experiment_id=event.experiment_id, run_id=event.run_id,
                          payload=event.payload, writer=writer, time_us=time_us,
                          state=state_recorder(event.chain, event.kind, event.run_id,
-                                              event.experiment_id))
+                                              event.experiment_id, event.touched))
         scope.emitted = True
         session.info[_EMITTED] = scope
     finally:
@@ -196,13 +199,11 @@ def _hooked(name: str, hook: Hook, mixin: type, base: type) -> Callable[..., Any
         arguments = hook.bind(signature, self, args, kwargs)
         if arguments is None:  # a call MLflow refuses: let it answer, with nothing to journal
             return getattr(super(mixin, self), name)(*args, **kwargs)
-        # sqlite: read the old value in the write's own session, before MLflow touches it,
-        # instead of opening a connection of its own (about 1 ms per call here). Elsewhere a
-        # failed read would abort the write's transaction, so it keeps its own connection.
-        in_session = hook.before is not None and getattr(self, "db_type", None) == "sqlite"
-        before = None if in_session else _pre_read(hook, self, arguments)
+        # the old value is read in the write's own session, before MLflow touches it (see
+        # _pre_read_in), instead of on a connection of its own (about 1 ms per call here)
         stack = _scope_stack()
-        stack.append(WriteScope(self, hook, arguments, before, pre_read_pending=in_session))
+        stack.append(WriteScope(self, hook, arguments,
+                                pre_read_pending=hook.before is not None))
         try:
             return getattr(super(mixin, self), name)(*args, **kwargs)
         finally:
@@ -213,29 +214,47 @@ def _hooked(name: str, hook: Hook, mixin: type, base: type) -> Callable[..., Any
     return method
 
 
-def _pre_read(hook: Hook, store: Any, arguments: dict[str, Any]) -> Any:
-    """Read what the write will overwrite; never let that read decide the write's outcome.
+_PRE_READ_ERRORS = (ValueError, TypeError, OverflowError, sa.exc.SQLAlchemyError)
+
+
+def _pre_read_in(session: Session, scope: WriteScope) -> Any:
+    """Read what the write will overwrite, in the write's own session (its first statements);
+    never let that read decide the write's outcome.
 
     It runs before MLflow validates the call, so malformed input (an experiment id that is
     not a number, a numeric tag key on PostgreSQL) can fail here first. MLflow's own call,
     made next, then answers with MLflow's own error; the old value is simply not known.
+
+    The run chain's length is noted first (:func:`mlflow_prov.journal.chain_length`), so the
+    event can tell whether the old values read here are still the old values. On PostgreSQL
+    and MySQL the read runs in a savepoint, so that a failed read does not abort the
+    transaction.
     """
+    hook, store, arguments = scope.hook, scope.store, scope.arguments
     if hook.before is None:
         return None
-    try:
-        return hook.before(store, **arguments)
-    except (ValueError, TypeError, OverflowError, sa.exc.SQLAlchemyError) as error:
-        _logger.debug("pre-read for %s skipped: %s", hook.describe.__name__, error)
-        return None
-
-
-def _pre_read_in(session: Session, scope: WriteScope) -> Any:
-    """:func:`_pre_read` with the store's reads going to ``session`` (its first statements)."""
     _local.read_session = session
+    connection = session.connection()
+    cursor = None
     try:
-        return _pre_read(scope.hook, scope.store, scope.arguments)
+        run_id = arguments.get("run_id")
+        if isinstance(run_id, str):
+            scope.head_length = chain_length(connection, run_chain(run_id))
+        if connection.dialect.name != "sqlite":
+            cursor = connection.connection.cursor()
+            cursor.execute(f"SAVEPOINT {_PRE_READ_SAVEPOINT}")
+        try:
+            return hook.before(store, **arguments)
+        except _PRE_READ_ERRORS as error:
+            _logger.debug("pre-read for %s skipped: %s", hook.describe.__name__, error)
+            if cursor is not None:
+                cursor.execute(f"ROLLBACK TO SAVEPOINT {_PRE_READ_SAVEPOINT}")
+            return None
     finally:
         _local.read_session = None
+        if cursor is not None:
+            cursor.execute(f"RELEASE SAVEPOINT {_PRE_READ_SAVEPOINT}")
+            cursor.close()
 
 
 def _install_hooks(mixin: type, hooks: dict[str, Hook], base: type) -> None:
@@ -298,7 +317,7 @@ class _JournalingMixin:
 
     def _read(self, query: sa.Select) -> list[Any]:
         session = getattr(_local, "read_session", None)
-        if session is not None:  # a pre-read inside the write's session (sqlite)
+        if session is not None:  # a pre-read inside the write's session
             return list(session.connection().execute(query))
         with self.engine.connect() as connection:
             return list(connection.execute(query))

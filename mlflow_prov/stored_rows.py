@@ -18,12 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from mlflow_prov.digests import metric_row_hash, multiset_digest, pairs_digest, record_digest
+from mlflow_prov.digests import (
+    metric_row_hash,
+    moved_digest,
+    multiset_digest,
+    pairs_digest,
+    record_digest,
+)
 from mlflow_prov.fast_read import KNOWN_SCHEMAS
 from mlflow_prov.vocabulary import EventKind, experiment_chain, run_chain
 
@@ -83,6 +89,21 @@ class RunRows:
     latest_metrics: list[tuple[str, float, int, int, bool]]
 
 
+@dataclass(frozen=True)
+class TouchedRows:
+    """The tag and param keys one run write may have changed, and their rows before it (as
+    ``{key: value}`` of the rows that existed, keys as the database returned them): enough
+    to move the run's state digests without reading its other rows. ``read_at_length``: the
+    run chain's length when the old tag rows were read; they are trusted only if no other
+    event came between."""
+
+    tags: frozenset[str] = frozenset()
+    old_tags: dict[str, str] = field(default_factory=dict)
+    params: frozenset[str] = frozenset()
+    old_params: dict[str, str] = field(default_factory=dict)
+    read_at_length: int | None = None
+
+
 def run_state(connection: sa.Connection, run_id: str) -> dict[str, str]:
     """Digests of the run's row, tags and params as they are now, inside ``connection``'s
     transaction: what a journal event records so verify can prove them later."""
@@ -94,27 +115,61 @@ def run_state(connection: sa.Connection, run_id: str) -> dict[str, str]:
     }
 
 
+def moved_run_state(connection: sa.Connection, run_id: str, previous: dict[str, str] | None,
+                    length: int, touched: TouchedRows) -> dict[str, str]:
+    """:func:`run_state` from the chain's previous state and the rows this write touched:
+    the run row is read again (one row), tags and params only for the touched keys.
+
+    Why it is also the safer digest: a tag edited behind MLflow's back stays outside the
+    journal's state, so ``verify`` still finds it after later writes (reading every row
+    again would absorb it)."""
+    stale = bool(touched.old_tags or touched.tags) and touched.read_at_length != length
+    if stale or previous is None or not {"run", "tags", "params"} <= previous.keys():
+        return run_state(connection, run_id)
+    run = _fetch(connection, "run", run_id)
+    return {
+        "run": record_digest(run[0]) if run else "",
+        "tags": moved_digest(previous["tags"], touched.old_tags.items(),
+                             _fetch_keys(connection, "tags", run_id, touched.tags)),
+        "params": moved_digest(previous["params"], touched.old_params.items(),
+                               _fetch_keys(connection, "params", run_id, touched.params)),
+    }
+
+
 _STATE_QUERIES = {"run": _RUN_SQL, "tags": _TAGS_SQL, "params": _PARAMS_SQL,
-                  "experiment": _EXPERIMENT_SQL, "experiment_tags": _EXPERIMENT_TAGS_SQL}
-_compiled: dict[tuple[str, str], tuple[str, bool]] = {}
+                  "experiment": _EXPERIMENT_SQL, "experiment_tags": _EXPERIMENT_TAGS_SQL,
+                  "tag": _TAGS_SQL.where(_tags.c.key == sa.bindparam("key")),
+                  "param": _PARAMS_SQL.where(_params.c.key == sa.bindparam("key"))}
+_compiled: dict[tuple[str, str], tuple[str, list[str] | None]] = {}
 
 
-def _fetch(connection: sa.Connection, name: str, run_id: str | int) -> list[tuple]:
+def _fetch_keys(connection: sa.Connection, table: str, run_id: str,
+                keys: frozenset[str]) -> list[tuple]:
+    """The rows of some keys of a run's tags or params, one indexed lookup per key."""
+    name = {"tags": "tag", "params": "param"}[table]
+    return [row for key in sorted(keys) for row in _fetch(connection, name, run_id, key)]
+
+
+def _fetch(connection: sa.Connection, name: str, run_id: str | int,
+           key: str | None = None) -> list[tuple]:
     """One state query on the transaction's own DB-API cursor, compiled once per dialect:
     it runs on every run write, where SQLAlchemy's per-statement overhead (~0.1 ms) was
     most of the cost."""
-    key = (connection.dialect.name, name)
-    compiled = _compiled.get(key)
+    cache_key = (connection.dialect.name, name)
+    compiled = _compiled.get(cache_key)
     if compiled is None:
         statement = _STATE_QUERIES[name].compile(dialect=connection.dialect)
-        compiled = _compiled[key] = (statement.string, bool(statement.positional))
-    sql, positional = compiled
+        order = list(statement.positiontup) if statement.positiontup is not None else None
+        compiled = _compiled[cache_key] = (statement.string, order)
+    sql, order = compiled
     driver = connection.connection.driver_connection
     if driver is None:  # a pooled connection always has one; a detached proxy would not
         raise RuntimeError("the connection has no driver connection to read with")
     cursor = driver.cursor()
+    named: dict[str, Any] = {"run_id": run_id, "key": key}
     try:
-        cursor.execute(sql, (run_id,) if positional else {"run_id": run_id})
+        cursor.execute(sql, tuple(named[name] for name in order) if order is not None
+                       else named)
         return [tuple(row) for row in cursor.fetchall()]
     finally:
         cursor.close()
@@ -129,17 +184,23 @@ def experiment_state(connection: sa.Connection, experiment_id: str) -> dict[str,
 
 
 def state_recorder(chain: str, kind: str, run_id: str | None,
-                   experiment_id: str | None = None
-                   ) -> Callable[[sa.Connection], dict[str, str]] | None:
-    """The state digest to add to an event: a run's row, tags and params on its chain, an
-    experiment's row and tags on its chain; ``None`` for events that cannot change them
-    (metric writes carry their own row digests) and for other chains."""
+                   experiment_id: str | None = None, touched: TouchedRows | None = None
+                   ) -> Callable[[sa.Connection, dict[str, str] | None, int],
+                                 dict[str, str]] | None:
+    """The state digest to add to an event: a run's row, tags and params on its chain (moved
+    from the previous state when the write says which rows it ``touched``), an experiment's
+    row and tags on its chain; ``None`` for events that cannot change them (metric writes
+    carry their own row digests) and for other chains."""
     if run_id and chain == run_chain(run_id):
         if kind in _NO_STATE:
             return None
-        return lambda connection: run_state(connection, run_id)
+        if touched is not None:
+            return lambda connection, previous, length: moved_run_state(
+                connection, run_id, previous, length, touched)
+        return lambda connection, _previous, _length: run_state(connection, run_id)
     if experiment_id and experiment_id.isdigit() and chain == experiment_chain(experiment_id):
-        return lambda connection: experiment_state(connection, experiment_id)
+        return lambda connection, _previous, _length: experiment_state(connection,
+                                                                       experiment_id)
     return None
 
 

@@ -403,9 +403,10 @@ def test_an_export_embeds_the_journal_head_and_a_crate_is_checked_against_its_st
 @pytest.mark.slow
 @pytest.mark.parametrize("server", ["prov_uri", "prov_postgres_uri", "prov_mysql_uri"])
 def test_concurrent_tag_and_param_writers_leave_a_store_that_verifies(server, request):
-    """Each tag or param event records the run's state after its write. Writers to one run at
-    once must not record a state that misses a neighbour's committed write: the state is read
-    only once the chain's head is locked."""
+    """Each tag or param event records the run's state after its write, moved from the
+    previous event's state by the rows it touched. Writers to one run at once must not record
+    a state that misses a neighbour's committed write: the move is made once the chain's head
+    is locked, and old values read before a neighbour's event are not trusted."""
     from concurrent.futures import ThreadPoolExecutor
 
     uri = request.getfixturevalue(server)
@@ -422,6 +423,30 @@ def test_concurrent_tag_and_param_writers_leave_a_store_that_verifies(server, re
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(write, range(4)))
     code, lines = verify(uri)
+    assert code == 0, lines
+
+
+def test_a_row_edited_behind_mlflows_back_stays_found_after_later_writes(store):
+    """A later write moves the journal's state by the rows it touched and never reads the
+    edited one again: the edit is not absorbed into the next event's digests."""
+    store.sql("UPDATE tags SET value = 'forged' WHERE run_uuid = :run AND key = 'team'")
+    client = MlflowClient(store.uri)
+    client.set_tag(store.run_id, "later", "yes")
+    client.log_param(store.run_id, "later", "1")
+    client.delete_tag(store.run_id, "later")
+    code, lines = verify(store.uri)
+    assert code == 1 and lines[0] == (f"run {store.run_id} tag 'team': MLflow has 'forged', "
+                                      "the journal recorded 'vision' (edited)"), lines
+
+
+def test_a_journal_from_before_the_heads_kept_state_upgrades_in_place(store):
+    """Stores whose head rows carry no state (written before it existed) get the column when
+    they open; their next write reads the run's rows whole once, and the store verifies."""
+    store.sql("ALTER TABLE prov_journal_heads DROP COLUMN state")
+    client = MlflowClient(store.uri)
+    client.set_tag(store.run_id, "after-upgrade", "yes")
+    client.log_param(store.run_id, "after-upgrade", "1")
+    code, lines = verify(store.uri)
     assert code == 0, lines
 
 

@@ -21,6 +21,8 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                                                 "run_state", "RunRows", "RUN_COLUMNS",
                                                 "UnknownSchemaError", "read_experiment_rows",
                                                 "EXPERIMENT_COLUMNS"},
+                    # which series changed since written, for an export's check (issue 12)
+                    "mlflow_prov.series_summaries": {"series_marks", "SeriesMark"},
                     # documented fast read of MLflow's metric tables, for export (issue 12)
                     "mlflow_prov.fast_read": {"open_reader", "MetricReader", "RawSeries",
                                               "SeriesSummary", "KNOWN_SCHEMAS",
