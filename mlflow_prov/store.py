@@ -38,7 +38,6 @@ from mlflow.store.tracking.dbmodels.models import (
     SqlExperimentTag,
     SqlLoggedModel,
     SqlRun,
-    SqlTag,
 )
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from sqlalchemy import event as sa_event
@@ -57,7 +56,7 @@ from mlflow_prov.journal import append_event, chain_length, ensure_tables, now_u
 from mlflow_prov.preflight import check_location
 from mlflow_prov.series_summaries import install as install_series_summaries
 from mlflow_prov.sqlite_stats import FreshStatistics
-from mlflow_prov.stored_rows import state_recorder
+from mlflow_prov.stored_rows import keyed_rows, state_recorder
 from mlflow_prov.uri import ProvLocation, parse_prov_uri
 from mlflow_prov.vocabulary import run_chain
 
@@ -69,7 +68,6 @@ _NEW = "mlflow_prov.new_objects"
 _CHANGED = "mlflow_prov.changed_objects"
 _EMITTED = "mlflow_prov.emitted"
 _EXPERIMENT_CACHE_SIZE = 4096
-_PRE_READ_SAVEPOINT = "mlflow_prov_pre_read"
 
 
 @dataclass
@@ -226,35 +224,22 @@ def _pre_read_in(session: Session, scope: WriteScope) -> Any:
     made next, then answers with MLflow's own error; the old value is simply not known.
 
     The run chain's length is noted first (:func:`mlflow_prov.journal.chain_length`), so the
-    event can tell whether the old values read here are still the old values. On PostgreSQL
-    and MySQL the read runs in a savepoint, so that a failed read does not abort the
-    transaction.
+    event can tell whether the old values read here are still the old values.
     """
     hook, store, arguments = scope.hook, scope.store, scope.arguments
     if hook.before is None:
         return None
     _local.read_session = session
-    connection = session.connection()
-    cursor = None
     try:
         run_id = arguments.get("run_id")
-        if isinstance(run_id, str):
-            scope.head_length = chain_length(connection, run_chain(run_id))
-        if connection.dialect.name != "sqlite":
-            cursor = connection.connection.cursor()
-            cursor.execute(f"SAVEPOINT {_PRE_READ_SAVEPOINT}")
-        try:
-            return hook.before(store, **arguments)
-        except _PRE_READ_ERRORS as error:
-            _logger.debug("pre-read for %s skipped: %s", hook.describe.__name__, error)
-            if cursor is not None:
-                cursor.execute(f"ROLLBACK TO SAVEPOINT {_PRE_READ_SAVEPOINT}")
-            return None
+        if isinstance(run_id, str) and "\x00" not in run_id:
+            scope.head_length = chain_length(session.connection(), run_chain(run_id))
+        return hook.before(store, **arguments)
+    except _PRE_READ_ERRORS as error:
+        _logger.debug("pre-read for %s skipped: %s", hook.describe.__name__, error)
+        return None
     finally:
         _local.read_session = None
-        if cursor is not None:
-            cursor.execute(f"RELEASE SAVEPOINT {_PRE_READ_SAVEPOINT}")
-            cursor.close()
 
 
 def _install_hooks(mixin: type, hooks: dict[str, Hook], base: type) -> None:
@@ -315,32 +300,50 @@ class _JournalingMixin:
                                 .where(SqlLoggedModel.model_id == model_id)).scalar()
         return None if found is None else str(found)
 
-    def _read(self, query: sa.Select) -> list[Any]:
-        session = getattr(_local, "read_session", None)
-        if session is not None:  # a pre-read inside the write's session
-            return list(session.connection().execute(query))
-        with self.engine.connect() as connection:
-            return list(connection.execute(query))
+    # Pre-reads (see _pre_read_in). They run inside the write's transaction, before MLflow
+    # validates the call: input a query could fail on is refused here (ValueError: the old
+    # value is then unknown), so a failed statement never aborts the write's transaction.
+
+    @staticmethod
+    def _read(query: sa.Select) -> list[Any]:
+        return list(_local.read_session.connection().execute(query))
 
     def read_run_tags(self, run_id: str, keys: list[str]) -> dict[str, str]:
-        rows = self._read(sa.select(SqlTag.key, SqlTag.value)
-                          .where(SqlTag.run_uuid == run_id, SqlTag.key.in_(keys)))
-        return {row.key: row.value for row in rows}
+        _require_text(run_id, *keys)
+        return dict(keyed_rows(_local.read_session.connection(), "tags", run_id, set(keys)))
 
     def read_experiment_tags(self, experiment_id: str, keys: list[str]) -> dict[str, str]:
+        _require_text(*keys)
         rows = self._read(sa.select(SqlExperimentTag.key, SqlExperimentTag.value).where(
-            SqlExperimentTag.experiment_id == int(experiment_id),
+            SqlExperimentTag.experiment_id == _experiment_number(experiment_id),
             SqlExperimentTag.key.in_(keys)))
         return {row.key: row.value for row in rows}
 
     def read_experiment_name(self, experiment_id: str) -> str | None:
         rows = self._read(sa.select(SqlExperiment.name)
-                          .where(SqlExperiment.experiment_id == int(experiment_id)))
+                          .where(SqlExperiment.experiment_id == _experiment_number(experiment_id)))
         return rows[0].name if rows else None
 
     def read_run_status_and_name(self, run_id: str) -> tuple[str, str] | None:
+        _require_text(run_id)
         rows = self._read(sa.select(SqlRun.status, SqlRun.name).where(SqlRun.run_uuid == run_id))
         return (rows[0].status, rows[0].name) if rows else None
+
+
+def _experiment_number(experiment_id: Any) -> int:
+    """An experiment id as the integer column holds it, or ValueError (out of its range)."""
+    number = int(experiment_id)
+    if not -(2**31) <= number < 2**31:
+        raise ValueError(f"experiment id {experiment_id!r} is out of the column's range")
+    return number
+
+
+def _require_text(*values: Any) -> None:
+    """Only text without NUL characters reaches a pre-read's query (PostgreSQL refuses the
+    rest, and a refused statement would abort the write's transaction)."""
+    for value in values:
+        if not isinstance(value, str) or "\x00" in value:
+            raise ValueError(f"not a text value a pre-read can look up: {value!r}")
 
 
 class _ConcurrentDatasetInputs:

@@ -69,6 +69,7 @@ _METRICS_SQL = (sa.select(*(_metrics.c[name] for name in _METRIC_COLUMNS))
 _KEY_METRICS_SQL = _METRICS_SQL.where(_metrics.c.key == sa.bindparam("key"))
 _LATEST_SQL = (sa.select(*(_latest.c[name] for name in _METRIC_COLUMNS))
                .where(_latest.c.run_uuid == _RUN_ID))
+RUN_NAME_TAG = "mlflow.runName"
 # Events whose write cannot touch the run's row, tags or params record no state digest.
 _NO_STATE = frozenset({EventKind.RUN_METRICS_LOGGED, EventKind.LOGGED_MODEL_METRICS_LOGGED})
 
@@ -118,7 +119,8 @@ def run_state(connection: sa.Connection, run_id: str) -> dict[str, str]:
 def moved_run_state(connection: sa.Connection, run_id: str, previous: dict[str, str] | None,
                     length: int, touched: TouchedRows) -> dict[str, str]:
     """:func:`run_state` from the chain's previous state and the rows this write touched:
-    the run row is read again (one row), tags and params only for the touched keys.
+    tags and params are read only for the touched keys, the run row only when the run's
+    name tag was among them (no other tag or param write changes it).
 
     Why it is also the safer digest: a tag edited behind MLflow's back stays outside the
     journal's state, so ``verify`` still finds it after later writes (reading every row
@@ -126,13 +128,16 @@ def moved_run_state(connection: sa.Connection, run_id: str, previous: dict[str, 
     stale = bool(touched.old_tags or touched.tags) and touched.read_at_length != length
     if stale or previous is None or not {"run", "tags", "params"} <= previous.keys():
         return run_state(connection, run_id)
-    run = _fetch(connection, "run", run_id)
+    run_digest = previous["run"]
+    if RUN_NAME_TAG in touched.tags:  # MLflow keeps the run's name in its row too
+        run = _fetch(connection, "run", run_id)
+        run_digest = record_digest(run[0]) if run else ""
     return {
-        "run": record_digest(run[0]) if run else "",
+        "run": run_digest,
         "tags": moved_digest(previous["tags"], touched.old_tags.items(),
-                             _fetch_keys(connection, "tags", run_id, touched.tags)),
+                             keyed_rows(connection, "tags", run_id, touched.tags)),
         "params": moved_digest(previous["params"], touched.old_params.items(),
-                               _fetch_keys(connection, "params", run_id, touched.params)),
+                               keyed_rows(connection, "params", run_id, touched.params)),
     }
 
 
@@ -143,9 +148,10 @@ _STATE_QUERIES = {"run": _RUN_SQL, "tags": _TAGS_SQL, "params": _PARAMS_SQL,
 _compiled: dict[tuple[str, str], tuple[str, list[str] | None]] = {}
 
 
-def _fetch_keys(connection: sa.Connection, table: str, run_id: str,
-                keys: frozenset[str]) -> list[tuple]:
-    """The rows of some keys of a run's tags or params, one indexed lookup per key."""
+def keyed_rows(connection: sa.Connection, table: str, run_id: str,
+               keys: Collection[str]) -> list[tuple]:
+    """The ``(key, value)`` rows of some keys of a run's tags or params, one indexed lookup
+    per key, on the transaction's own cursor."""
     name = {"tags": "tag", "params": "param"}[table]
     return [row for key in sorted(keys) for row in _fetch(connection, name, run_id, key)]
 
