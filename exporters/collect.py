@@ -167,8 +167,8 @@ def read_history(tracking_uri: str, experiment_id: str, pseudonymize: Pseudonymi
     return True, experiment_events, dict(run_events)
 
 
-def journal_intact(tracking_uri: str, run_id: str,
-                   every_metric_row: bool = False) -> tuple[bool, bool]:
+def journal_check(tracking_uri: str, run_id: str,
+                  every_metric_row: bool = False) -> tuple[bool, bool]:
     """Whether the run's journal chain verifies and MLflow's rows of the run still match the
     digests its events recorded (``mlflow-prov verify --run``), and whether every metric row
     was rehashed for it: an edited event, or a metric value or tag edited in MLflow's tables,
@@ -180,7 +180,7 @@ def journal_intact(tracking_uri: str, run_id: str,
     from mlflow_prov.stored_rows import UnknownSchemaError
 
     if is_http(tracking_uri):
-        return remote_chain_intact(tracking_uri, run_id, every_metric_row)
+        return remote_chain_intact(tracking_uri, run_id, every_metric_row=every_metric_row)
     try:
         report = verify_store(tracking_uri, run_ids=[run_id], every_metric_row=every_metric_row)
         return report.ok, report.metric_rows_rehashed
@@ -238,7 +238,7 @@ def run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
                journal_check: tuple[bool, bool] | None = None,
                artifacts: ArtifactCache | None = None) -> RunRecord:
     """Everything about one run except its metric summaries (filled while streaming).
-    ``journal_check``: what :func:`journal_intact` found (``None``: the store has no journal).
+    ``journal_check``: what :func:`journal_check` found (``None``: the store has no journal).
     ``artifacts``: the export's cache, which keeps downloads a writer will pack; without
     one, remote artifacts are downloaded to be hashed and deleted at once."""
     with _own_or(artifacts, client) as cache:

@@ -92,8 +92,8 @@ def _export(experiment: str, out_dir: Path, *, tracking_uri: str, run_ids: Seque
                 client, run, options=options, pseudonymize=pseudonymize,
                 models=models.get(run.info.run_id, []),
                 history=run_events.get(run.info.run_id, []),
-                journal_check=collect.journal_intact(uri, run.info.run_id,
-                                                     options.verify_metric_rows)
+                journal_check=collect.journal_check(uri, run.info.run_id,
+                                                    options.verify_metric_rows)
                 if available else None, artifacts=artifacts)
             record = guards.apply_user_privacy(record, redactions, options.omit)
             record, files = (stream_metrics(client, record, run_dir(exp_dir, record.run_id),

@@ -81,8 +81,8 @@ def read_remote_events(base_url: str, experiment_id: str) -> Iterator[JournalEve
             return
 
 
-def remote_chain_intact(base_url: str, run_id: str,
-                        every_metric_row: bool = True) -> tuple[bool, bool]:
+def remote_chain_intact(base_url: str, run_id: str, *,
+                        every_metric_row: bool) -> tuple[bool, bool]:
     """Whether the server verifies the run's hash chain and MLflow's rows of the run, and
     whether it rehashed every metric row (``every_metric_row=False`` lets it read only the
     series its summaries mark changed)."""

@@ -46,6 +46,7 @@ from mlflow_prov.stored_rows import (
     EXPERIMENT_COLUMNS,
     RUN_COLUMNS,
     RunRows,
+    newest_metric_rows,
     open_store,
     read_experiment_rows,
     read_run_rows,
@@ -53,6 +54,7 @@ from mlflow_prov.stored_rows import (
 )
 from mlflow_prov.vocabulary import (
     METRIC_DIGESTS_FIELD,
+    RUN_NAME_TAG,
     STATE_FIELD,
     ChainKind,
     EventKind,
@@ -62,7 +64,8 @@ from mlflow_prov.vocabulary import (
 )
 
 SHOWN_CHARS = 40
-RUN_NAME_TAG = "mlflow.runName"  # MLflow keeps a run's name in this tag too
+SUMMARY_FIELDS = ("count", "first_step", "last_step", "first_timestamp", "last_timestamp",
+                  "min_value", "max_value")
 CREATED_STATUS = "RUNNING"
 NULLABLE_RUN_FIELDS = frozenset({"end_time"})  # None there is a fact, not "unknown"
 
@@ -140,13 +143,17 @@ def verify_store(tracking_uri: str, experiment_id: str | None = None,
             events = journaled.get(run_id, [])
             if not events:
                 continue  # the chain check above already reports the missing chain
-            marks = None if every_metric_row else series_marks(connection, run_id)
-            keys = None if marks is None else _series_to_rehash(events, marks)
+            marks = series_marks(connection, run_id)
+            keys = None if every_metric_row or marks is None else _series_to_rehash(events,
+                                                                                   marks)
             rows = read_run_rows(connection, run_id, keys)
             report.metric_rows += len(rows.metrics)
-            if keys is not None and marks is not None and set(marks) - set(keys):
+            unread = set(marks or ()) - set(keys) if keys is not None else set()
+            if unread:
                 report.metric_rows_rehashed = False
-            _reconcile_run(run_id, rows, events, report, keys, marks or {})
+            _reconcile_run(run_id, rows, events, report, keys,
+                           newest_metric_rows(connection, run_id, unread))
+            _check_summaries(run_id, rows, marks or {}, report)
         for found_id, events in sorted(experiments.items()):
             _reconcile_experiment(found_id, *read_experiment_rows(connection, found_id),
                                   events, report)
@@ -242,8 +249,8 @@ def _journaled_experiment_tags(events: list[JournalEvent]) -> dict[str, Any]:
 def _series_to_rehash(events: list[JournalEvent],
                       marks: dict[str, SeriesMark]) -> set[str] | None:
     """The keys whose rows must be read: their count differs from the journal's, an update or
-    delete marked them stale, or only one side knows them. ``None`` (read all) when a metric
-    event predates digests and carries no counts to compare."""
+    delete marked them, their points were back-filled unwatched, or only one side knows
+    them. ``None`` (read all) when a metric event predates digests and carries no counts."""
     journaled: dict[str, int] = defaultdict(int)
     for event in events:
         if event.kind != EventKind.RUN_METRICS_LOGGED:
@@ -254,14 +261,16 @@ def _series_to_rehash(events: list[JournalEvent],
         for key, (count, _digest) in digests.items():
             journaled[key] += count
     return {key for key in {*journaled, *marks}
-            if key not in marks or marks[key].stale or marks[key].count != journaled.get(key)}
+            if key not in marks or not marks[key].watched
+            or marks[key].count != journaled.get(key)}
 
 
 def _reconcile_run(run_id: str, rows: RunRows, events: list[JournalEvent],
                    report: VerifyReport, keys: Collection[str] | None = None,
-                   marks: dict[str, SeriesMark] | None = None) -> None:
-    """``keys``: the metric keys whose rows were read (``None``: all of them); the other
-    series are vouched for by their ``marks``."""
+                   newest_unread: dict[str, tuple] | None = None) -> None:
+    """``keys``: the metric keys whose rows were read (``None``: all of them); for the other
+    series, whose summaries vouch for their rows, ``newest_unread`` holds each one's newest
+    row, for ``latest_metrics``."""
     stated = [event for event in events if "run" in event.payload.get(STATE_FIELD, {})]
     if stated:
         state = stated[-1].payload[STATE_FIELD]
@@ -279,7 +288,7 @@ def _reconcile_run(run_id: str, rows: RunRows, events: list[JournalEvent],
                             "metric rows cannot be proven")
     else:
         _check_metrics(run_id, rows.metrics, metric_events, report, keys)
-    _check_latest_metrics(run_id, rows, report, keys, marks or {})
+    _check_latest_metrics(run_id, rows, report, newest_unread or {})
 
 
 # --- run row, tags, params ------------------------------------------------------------------
@@ -358,8 +367,10 @@ def _check_pairs(subject: str, noun: str, stored: dict[str, str], journaled: dic
             found.append(Problem(f"{subject} {noun} {key!r}", f"MLflow has "
                                  f"{_show(stored[key])}, the journal recorded "
                                  f"{_show(journaled[key])} (edited)"))
-    report.problems += found or [Problem(f"{subject} {noun}s",
-                                         "MLflow's rows differ from the journal's digest")]
+    report.problems += found or [Problem(
+        f"{subject} {noun}s", "MLflow's rows differ from the journal's digest, though every "
+        "value agrees with the journal's replay: the recorded digest itself is wrong (an "
+        "edited head state, or rows changed by a writer that does not journal)")]
 
 
 def _show(value: Any) -> str:
@@ -454,30 +465,22 @@ def _locate(run_id: str, key: str, rows: list[tuple],
 
 
 def _check_latest_metrics(run_id: str, rows: RunRows, report: VerifyReport,
-                          keys: Collection[str] | None = None,
-                          marks: dict[str, SeriesMark] | None = None) -> None:
+                          newest_unread: dict[str, tuple]) -> None:
     """MLflow's ``latest_metrics`` must be, per key, the row with the largest (step,
     timestamp, value) among the metric rows, as MLflow computes it on every write. For a
-    series whose rows were not read, its mark's last step stands in for them."""
-    newest: dict[str, tuple] = {}
+    series whose rows were not read, ``newest_unread`` has that row, looked up by index."""
+    newest: dict[str, tuple] = dict(newest_unread)
     for row in rows.metrics:
         key, value, timestamp, step, _ = row
         best = newest.get(key)
         if best is None or (step, timestamp, value) > (best[3], best[2], best[1]):
             newest[key] = row
     latest = {row[0]: row for row in rows.latest_metrics}
-    unread = {key: mark for key, mark in (marks or {}).items()
-              if keys is not None and key not in keys}
-    for key in sorted({*newest, *latest, *unread}):
+    for key in sorted({*newest, *latest}):
         where = f"run {run_id} latest metric {key!r}"
         if key not in latest:
             report.problems.append(Problem(where, "missing in MLflow's latest_metrics "
                                            "(deleted)"))
-        elif key in unread:
-            if int(latest[key][3]) != unread[key].last_step:
-                report.problems.append(Problem(where, f"says step {latest[key][3]}, the "
-                                               f"metric rows end at step "
-                                               f"{unread[key].last_step} (edited)"))
         elif key not in newest:
             report.problems.append(Problem(where, "in latest_metrics without any metric row "
                                            "(inserted)"))
@@ -486,6 +489,32 @@ def _check_latest_metrics(run_id: str, rows: RunRows, report: VerifyReport,
             report.problems.append(Problem(where, f"says {have[1]!r} at step {have[3]}, the "
                                            f"metric rows say {want[1]!r} at step {want[3]} "
                                            "(edited)"))
+
+
+def _check_summaries(run_id: str, rows: RunRows, marks: dict[str, SeriesMark],
+                     report: VerifyReport) -> None:
+    """Each series whose rows were read against the summary row exports take its count,
+    ranges and min/max from (outdated ones are not used, so not checked): someone who edits a
+    summary to change what a document says is found here."""
+    read: dict[str, list[tuple]] = defaultdict(list)
+    for row in rows.metrics:
+        read[row[0]].append(row)
+    for key, series in sorted(read.items()):
+        mark = marks.get(key)
+        if mark is None or mark.changed:
+            continue
+        numbers = [float(row[1]) for row in series if not row[4]]
+        found = SeriesMark(len(series), min(row[3] for row in series),
+                           max(row[3] for row in series), min(row[2] for row in series),
+                           max(row[2] for row in series), min(numbers, default=None),
+                           max(numbers, default=None), mark.changed, mark.watched)
+        if found != mark:
+            differing = [f"{name} {getattr(mark, name)!r} (rows: {getattr(found, name)!r})"
+                         for name in SUMMARY_FIELDS if getattr(mark, name) != getattr(found,
+                                                                                    name)]
+            report.problems.append(Problem(
+                f"run {run_id} metric {key!r} summary",
+                f"the stored summary says {', '.join(differing)} (edited)"))
 
 
 def _latest_form(row: tuple) -> tuple:

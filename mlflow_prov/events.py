@@ -547,7 +547,7 @@ def alias_deleted(ctx: WriteContext, name: str, alias: str) -> Described:
 
 # --- pre-reads: values a write is about to overwrite ---------------------------------------------
 # They run before MLflow validates the call; the store treats a failing one as "no old value
-# known" and lets MLflow's own call answer (see mlflow_prov.store._pre_read).
+# known" and lets MLflow's own call answer (see mlflow_prov.store._pre_read_in).
 def _old_experiment_name(store: Any, experiment_id: str, new_name: str) -> str | None:
     return store.read_experiment_name(experiment_id)
 

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from mlflow_prov.series_summaries import SUMMARY_TABLE
+from mlflow_prov.series_summaries import CHANGED, SUMMARY_TABLE
 
 # MLflow's migrations from the last one that touched ``metrics``/``latest_metrics``
 # (c48cb773bb87) to the head of MLflow 3.17.2 (dc11669786a5): checked, same row shape.
@@ -67,7 +67,8 @@ _SUMMARY_SQL = (
 # Kept by triggers on prov sqlite stores (mlflow_prov.series_summaries): no point is read.
 _STORED_SUMMARY_SQL = (
     "SELECT {key}, count, first_step, last_step, first_timestamp, last_timestamp, min_value, "
-    "max_value FROM " + SUMMARY_TABLE + " WHERE run_uuid = {p} AND stale = 0 ORDER BY {key}")
+    "max_value FROM " + SUMMARY_TABLE + " WHERE run_uuid = {p} AND stale <> "
+    + str(CHANGED) + " ORDER BY {key}")
 _HAS_STORED_SUMMARIES_SQL = ("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
                              "AND name = '" + SUMMARY_TABLE + "'")
 _LATEST_SQL = ("SELECT {key}, value, is_nan, step, timestamp FROM latest_metrics "

@@ -36,7 +36,7 @@ from mlflow_prov.vocabulary import LEGACY_KINDS, STATE_FIELD, EventKind, parse_k
 JOURNAL_TABLE = "prov_journal"
 HEADS_TABLE = "prov_journal_heads"
 HASH_ALGORITHM = "sha256"
-STATE_COLUMN = "state"
+STATE_COLUMNS = ("state", "state_at")
 
 metadata = sa.MetaData()
 
@@ -64,21 +64,25 @@ heads_table = sa.Table(
     sa.Column("chain", sa.String(300), primary_key=True),
     sa.Column("last_hash", sa.String(64), nullable=True),
     sa.Column("length", sa.Integer, nullable=False, default=0),
-    # The state digests of the chain's last event that recorded them (canonical JSON): the
-    # next write adds what it changed instead of reading every tag and param again.
-    sa.Column(STATE_COLUMN, sa.Text, nullable=True),
+    # The state digests of the chain's last event that recorded them (canonical JSON), and
+    # the chain's length for which they still hold: the next write adds what it changed
+    # instead of reading every tag and param again. A writer that does not keep them (an
+    # older mlflow-prov) advances the length but not ``state_at``, so nobody builds on them.
+    sa.Column("state", sa.Text, nullable=True),
+    sa.Column("state_at", sa.Integer, nullable=True),
 )
 
 
 # Built once: constructing a statement costs more than sqlite takes to run it (design note:
 # per-write overhead budget). Executed with parameter dicts.
-_SELECT_HEAD = (sa.select(heads_table.c.last_hash, heads_table.c.state, heads_table.c.length)
+_SELECT_HEAD = (sa.select(heads_table.c.last_hash, heads_table.c.state, heads_table.c.length,
+                          heads_table.c.state_at)
                 .where(heads_table.c.chain == sa.bindparam("head_chain")).with_for_update())
 _INSERT_EVENT = events_table.insert()
 _ADVANCE_HEAD = (heads_table.update().where(heads_table.c.chain == sa.bindparam("head_chain"))
                  .values(last_hash=sa.bindparam("new_hash"), length=heads_table.c.length + 1,
-                         state=sa.func.coalesce(sa.bindparam("new_state", type_=sa.Text),
-                                                heads_table.c.state)))
+                         state=sa.bindparam("new_state", type_=sa.Text),
+                         state_at=sa.bindparam("new_state_at", type_=sa.Integer)))
 # What a state recorder gets: the write's connection, the state the chain's head carries
 # (None when it carries none yet) and the chain's length; what it returns is recorded in the
 # event and the head.
@@ -121,20 +125,32 @@ class JournalUnavailableError(RuntimeError):
 
 
 def ensure_tables(engine: sa.engine.Engine) -> None:
-    """Create the journal tables if missing, and the head's state column on journals written
-    before it existed: no manual migration step for users."""
+    """Create the journal tables if missing, and the head's state columns on journals
+    written before they existed: no manual migration step for users."""
     metadata.create_all(engine, checkfirst=True)
-    columns = {column["name"] for column in sa.inspect(engine).get_columns(HEADS_TABLE)}
-    if STATE_COLUMN in columns:
+    for name in STATE_COLUMNS:
+        _add_head_column(engine, heads_table.c[name])
+
+
+def _add_head_column(engine: sa.engine.Engine, column: sa.Column[Any]) -> None:
+    def present() -> bool:
+        return column.name in {found["name"]
+                               for found in sa.inspect(engine).get_columns(HEADS_TABLE)}
+
+    if present():
         return
+    kind = column.type.compile(dialect=engine.dialect)
     try:
         with engine.begin() as connection:
-            connection.execute(sa.text(f"ALTER TABLE {HEADS_TABLE} ADD COLUMN {STATE_COLUMN} "
-                                       f"{sa.Text().compile(dialect=engine.dialect)}"))
-    except sa.exc.DatabaseError:  # another process added it first
-        columns = {column["name"] for column in sa.inspect(engine).get_columns(HEADS_TABLE)}
-        if STATE_COLUMN not in columns:
-            raise
+            connection.execute(sa.text(f"ALTER TABLE {HEADS_TABLE} ADD COLUMN {column.name} "
+                                       f"{kind}"))
+    except sa.exc.DatabaseError as error:
+        if present():  # another process added it first
+            return
+        raise RuntimeError(
+            f"cannot add column {column.name} to the journal's {HEADS_TABLE} table "
+            f"({str(error.orig).splitlines()[0]}); open the store once as a database role "
+            "that may ALTER TABLE, as MLflow's own migrations need") from error
 
 
 def _json_safe(value: Any) -> Any:
@@ -204,22 +220,35 @@ def append_event(session: Session, *, chain: str, kind: str, experiment_id: str 
             head = statements.lock_head(cursor, chain)
         if head is None:  # created just above, in this transaction: it cannot be missing
             raise RuntimeError(f"journal head row of {chain!r} missing right after its insert")
-        new_state = None
+        last_hash, kept_state, length, state_at = head
+        new_state, new_state_at = kept_state, (length + 1 if state_at == length else state_at)
         if state is not None:
-            recorded = state(connection, json.loads(head[1]) if head[1] else None, head[2])
+            recorded = state(connection, _kept_state(kept_state, state_at, length), length)
             payload = {**payload, STATE_FIELD: recorded}
-            new_state = canonical_json(recorded)
+            new_state, new_state_at = canonical_json(recorded), length + 1
         payload_json = canonical_json(payload)
         writer_json = canonical_json(writer)
-        prev_hash = head[0]
+        prev_hash = last_hash
         digest = event_hash(prev_hash, chain, time_us, kind, experiment_id, run_id,
                             payload_json, writer_json)
         statements.append(cursor, {
             "time_us": time_us, "chain": chain, "experiment_id": experiment_id,
             "run_id": run_id, "kind": kind, "payload": payload_json, "writer": writer_json,
-            "prev_hash": prev_hash, "hash": digest}, chain, digest, new_state)
+            "prev_hash": prev_hash, "hash": digest}, chain, digest, new_state, new_state_at)
     finally:
         cursor.close()
+
+
+def _kept_state(text: str | None, state_at: int | None, length: int) -> dict[str, str] | None:
+    """The state a head keeps, if it still holds for the chain's length and reads as JSON;
+    ``None`` otherwise (the writer then reads the rows whole)."""
+    if not text or state_at != length:
+        return None
+    try:
+        kept = json.loads(text)
+    except ValueError:
+        return None
+    return kept if isinstance(kept, dict) else None
 
 
 def chain_length(connection: sa.Connection, chain: str) -> int | None:

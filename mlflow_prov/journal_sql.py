@@ -50,15 +50,18 @@ class JournalStatements:
         self._insert_event = _Compiled(insert_event, dialect, _EVENT_COLUMNS)
         self._advance_head = _Compiled(advance_head, dialect)
         # the head's length, read without a lock
-        self._head_length = _Compiled(sa.select(*select_head.selected_columns)
-                                      .where(select_head.whereclause), dialect)
+        length = next(column for column in select_head.selected_columns
+                      if column.name == "length")
+        self._head_length = _Compiled(sa.select(length).where(select_head.whereclause),
+                                      dialect)
         self._combined: str | None = None
         if dialect.name == "postgresql" and self._insert_event.order is None:
             self._combined = f"WITH appended AS ({self._insert_event.sql}) {self._advance_head.sql}"
 
-    def lock_head(self, cursor: Any, chain: str) -> tuple[str | None, str | None, int] | None:
-        """The chain head's ``(last_hash, state, length)``, locked for this transaction; None
-        if missing."""
+    def lock_head(self, cursor: Any, chain: str
+                  ) -> tuple[str | None, str | None, int, int | None] | None:
+        """The chain head's ``(last_hash, state, length, state_at)``, locked for this
+        transaction; None if missing."""
         cursor.execute(self._select_head.sql,
                        self._select_head.parameters({"head_chain": chain}))
         return cursor.fetchone()
@@ -68,12 +71,13 @@ class JournalStatements:
         cursor.execute(self._head_length.sql,
                        self._head_length.parameters({"head_chain": chain}))
         head = cursor.fetchone()
-        return None if head is None else int(head[2])
+        return None if head is None else int(head[0])
 
     def append(self, cursor: Any, event: dict[str, Any], chain: str, digest: str,
-               state: str | None = None) -> None:
-        """Insert the event and advance its chain's head to it (and to ``state``, if any)."""
-        head = {"head_chain": chain, "new_hash": digest, "new_state": state}
+               state: str | None, state_at: int | None) -> None:
+        """Insert the event and advance its chain's head to it, with the state it keeps."""
+        head = {"head_chain": chain, "new_hash": digest, "new_state": state,
+                "new_state_at": state_at}
         if self._combined is not None:
             # built only when both statements take named parameters (see __init__)
             cursor.execute(self._combined, {**self._insert_event.named(event),

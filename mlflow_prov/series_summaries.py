@@ -15,8 +15,14 @@ that creates the triggers, so no point can slip between the two.
 The same rows tell an export which series it must rehash to claim ``journalIntact``
 (:func:`series_marks`): a series whose count equals the journal's and that no update or delete
 touched since it was written needs no second reading; a stale one does. When the triggers were
-missing (a table rebuild, or someone dropping them), the back-fill cannot know what happened
-meanwhile, so it marks every series it rebuilds stale.
+missing (a table rebuild, someone dropping them, a store older than the summaries), the
+back-fill is right about the points but cannot know what happened to them meanwhile, so it
+marks every series it fills in :data:`UNWATCHED`: documents may use its summary, an integrity
+check must read its rows. ``stale`` holds :data:`WATCHED`, :data:`CHANGED` or
+:data:`UNWATCHED`.
+Nothing protects this table itself: someone who edits a point *and* its summary row is found
+only by rehashing every row (``mlflow-prov verify``, ``export --verify-metrics``), which also
+compares each summary with the rows it describes.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 
 SUMMARY_TABLE = "prov_metric_series"
+WATCHED, CHANGED, UNWATCHED = 0, 1, 2  # the ``stale`` column's values
 
 _CREATE_TABLE = f"""
 CREATE TABLE IF NOT EXISTS {SUMMARY_TABLE} (
@@ -101,11 +108,11 @@ def install(engine: sa.engine.Engine) -> bool:
             if not installed(driver):
                 driver.execute(_CREATE_TABLE)
                 # a table rebuild (a migration) drops triggers but may keep the summaries:
-                # start again from the points rather than trust rows nobody kept up to date
-                rebuilt = driver.execute(f"DELETE FROM {SUMMARY_TABLE}").rowcount > 0
-                driver.execute(_BACKFILL)
-                if rebuilt:
-                    driver.execute(f"UPDATE {SUMMARY_TABLE} SET stale = 1")
+                # start again from the points rather than trust rows nobody kept up to date,
+                # and mark what was back-filled: nobody watched those points change
+                driver.execute(f"DELETE FROM {SUMMARY_TABLE}")
+                if driver.execute(_BACKFILL).rowcount > 0:
+                    driver.execute(f"UPDATE {SUMMARY_TABLE} SET stale = {UNWATCHED}")
                 for trigger in _SQLITE_TRIGGERS:
                     driver.execute(trigger)
             driver.execute("COMMIT")
@@ -127,14 +134,23 @@ def installed(connection: Any) -> bool:
 @dataclass(frozen=True)
 class SeriesMark:
     """What the summary row of one series says without reading its points: how many rows it
-    holds, its last step, and whether a row was updated or deleted since it was written."""
+    holds, their step and time ranges and NaN-free min/max, and whether a row was updated or
+    deleted since it was written (``changed``: the summary is outdated), or whether its points
+    were back-filled unwatched (``watched`` false: the summary is right, its rows unproven)."""
 
     count: int
+    first_step: int
     last_step: int
-    stale: bool
+    first_timestamp: int
+    last_timestamp: int
+    min_value: float | None
+    max_value: float | None
+    changed: bool
+    watched: bool
 
 
-_MARKS_SQL = sa.text(f"SELECT key, count, last_step, stale FROM {SUMMARY_TABLE} "
+_MARKS_SQL = sa.text(f"SELECT key, count, first_step, last_step, first_timestamp, "
+                     f"last_timestamp, min_value, max_value, stale FROM {SUMMARY_TABLE} "
                      "WHERE run_uuid = :run_id")
 
 
@@ -146,6 +162,11 @@ def series_marks(connection: sa.Connection, run_id: str) -> dict[str, SeriesMark
     driver = connection.connection.driver_connection
     if driver is None or not installed(driver):
         return None
-    return {key: SeriesMark(int(count), int(last_step), bool(stale))
-            for key, count, last_step, stale in connection.execute(_MARKS_SQL,
-                                                                   {"run_id": run_id})}
+    return {key: SeriesMark(int(count), int(step0), int(step1), int(time0), int(time1),
+                            _number(low), _number(high), stale == CHANGED, stale == WATCHED)
+            for key, count, step0, step1, time0, time1, low, high, stale
+            in connection.execute(_MARKS_SQL, {"run_id": run_id})}
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -230,12 +230,15 @@ def _pre_read_in(session: Session, scope: WriteScope) -> Any:
     if hook.before is None:
         return None
     _local.read_session = session
+    connection = session.connection()
+    # the journal's lookups run on the driver's cursor: its errors are not SQLAlchemy's
+    refused = (*_PRE_READ_ERRORS, connection.dialect.loaded_dbapi.Error)
     try:
         run_id = arguments.get("run_id")
         if isinstance(run_id, str) and "\x00" not in run_id:
-            scope.head_length = chain_length(session.connection(), run_chain(run_id))
+            scope.head_length = chain_length(connection, run_chain(run_id))
         return hook.before(store, **arguments)
-    except _PRE_READ_ERRORS as error:
+    except refused as error:
         _logger.debug("pre-read for %s skipped: %s", hook.describe.__name__, error)
         return None
     finally:

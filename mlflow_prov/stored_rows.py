@@ -31,7 +31,7 @@ from mlflow_prov.digests import (
     record_digest,
 )
 from mlflow_prov.fast_read import KNOWN_SCHEMAS
-from mlflow_prov.vocabulary import EventKind, experiment_chain, run_chain
+from mlflow_prov.vocabulary import RUN_NAME_TAG, EventKind, experiment_chain, run_chain
 
 # The run row's columns, in the order their digest covers them.
 RUN_COLUMNS = ("run_uuid", "experiment_id", "name", "user_id", "status", "start_time",
@@ -67,9 +67,11 @@ _PARAMS_SQL = sa.select(_params.c.key, _params.c.value).where(_params.c.run_uuid
 _METRICS_SQL = (sa.select(*(_metrics.c[name] for name in _METRIC_COLUMNS))
                 .where(_metrics.c.run_uuid == _RUN_ID))
 _KEY_METRICS_SQL = _METRICS_SQL.where(_metrics.c.key == sa.bindparam("key"))
+_NEWEST_METRIC_SQL = (_KEY_METRICS_SQL.order_by(_metrics.c.step.desc(),
+                                                _metrics.c.timestamp.desc(),
+                                                _metrics.c.value.desc()).limit(1))
 _LATEST_SQL = (sa.select(*(_latest.c[name] for name in _METRIC_COLUMNS))
                .where(_latest.c.run_uuid == _RUN_ID))
-RUN_NAME_TAG = "mlflow.runName"
 # Events whose write cannot touch the run's row, tags or params record no state digest.
 _NO_STATE = frozenset({EventKind.RUN_METRICS_LOGGED, EventKind.LOGGED_MODEL_METRICS_LOGGED})
 
@@ -94,14 +96,13 @@ class RunRows:
 class TouchedRows:
     """The tag and param keys one run write may have changed, and their rows before it (as
     ``{key: value}`` of the rows that existed, keys as the database returned them): enough
-    to move the run's state digests without reading its other rows. ``read_at_length``: the
-    run chain's length when the old tag rows were read; they are trusted only if no other
-    event came between."""
+    to move the run's state digests without reading its other rows. Params have no old rows:
+    MLflow writes a param only when its key is new. ``read_at_length``: the run chain's length
+    when the old tag rows were read; they are trusted only if no other event came between."""
 
     tags: frozenset[str] = frozenset()
     old_tags: dict[str, str] = field(default_factory=dict)
     params: frozenset[str] = frozenset()
-    old_params: dict[str, str] = field(default_factory=dict)
     read_at_length: int | None = None
 
 
@@ -123,9 +124,9 @@ def moved_run_state(connection: sa.Connection, run_id: str, previous: dict[str, 
     name tag was among them (no other tag or param write changes it).
 
     Why it is also the safer digest: a tag edited behind MLflow's back stays outside the
-    journal's state, so ``verify`` still finds it after later writes (reading every row
-    again would absorb it)."""
-    stale = bool(touched.old_tags or touched.tags) and touched.read_at_length != length
+    journal's state across later tag and param writes, so ``verify`` still finds it (a write
+    that reads the rows whole, such as the run's end, absorbs it)."""
+    stale = bool(touched.tags) and touched.read_at_length != length
     if stale or previous is None or not {"run", "tags", "params"} <= previous.keys():
         return run_state(connection, run_id)
     run_digest = previous["run"]
@@ -136,7 +137,7 @@ def moved_run_state(connection: sa.Connection, run_id: str, previous: dict[str, 
         "run": run_digest,
         "tags": moved_digest(previous["tags"], touched.old_tags.items(),
                              keyed_rows(connection, "tags", run_id, touched.tags)),
-        "params": moved_digest(previous["params"], touched.old_params.items(),
+        "params": moved_digest(previous["params"], (),
                                keyed_rows(connection, "params", run_id, touched.params)),
     }
 
@@ -268,6 +269,18 @@ def read_experiment_rows(connection: sa.Connection,
     row = connection.execute(_EXPERIMENT_SQL, parameters).first()
     tags = {key: value for key, value in connection.execute(_EXPERIMENT_TAGS_SQL, parameters)}
     return (dict(row._mapping) if row is not None else None), tags
+
+
+def newest_metric_rows(connection: sa.Connection, run_id: str,
+                       keys: Collection[str]) -> dict[str, tuple]:
+    """Per key, the metric row ``latest_metrics`` must hold: the largest (step, timestamp,
+    value), as MLflow picks it; one lookup on MLflow's (run, key, step) index per key."""
+    newest = {}
+    for key in sorted(keys):
+        row = connection.execute(_NEWEST_METRIC_SQL, {"run_id": run_id, "key": key}).first()
+        if row is not None:
+            newest[key] = tuple(row)
+    return newest
 
 
 def read_run_rows(connection: sa.Connection, run_id: str,

@@ -197,6 +197,7 @@ CARBON_PREFIXES = ("carbon/", "codecarbon/")
 CARBON_SEGMENT = "carbon"
 # MLflow's tag naming a nested run's parent.
 PARENT_RUN_TAG = "mlflow.parentRunId"
+RUN_NAME_TAG = "mlflow.runName"  # MLflow keeps a run's name in its row and in this tag
 # On a nested run without a carbon tracker of its own: the run whose tracker measured its time
 # (each interval's energy is counted once, on the top-level run).
 CARBON_COUNTED_IN_TAG = "mlflow_prov.carbon.counted_in"

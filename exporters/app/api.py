@@ -134,7 +134,11 @@ def verify() -> dict[str, Any]:
     the metric series whose stored summary marks them changed (what exports ask for)."""
     server = prov_server()
     run_id, experiment_id = request.args.get("run_id"), request.args.get("experiment_id")
-    every_metric_row = request.args.get("metrics", "all") != "changed"
+    metrics = request.args.get("metrics", "all")
+    if metrics not in ("all", "changed"):
+        raise BadRequestError("metrics must be 'all' (rehash every metric row) or 'changed' "
+                              "(only series whose summaries say they changed)")
+    every_metric_row = metrics == "all"
     if bool(run_id) == bool(experiment_id):
         raise BadRequestError("name exactly one of run_id or experiment_id")
     if run_id:

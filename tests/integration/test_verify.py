@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
+from store_templates import prov_store
 
 from exporters.cli import main
 from mlflow_prov.uri import parse_prov_uri
@@ -70,7 +71,7 @@ def train(uri: str) -> Store:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> tuple[Path, Store]:
     folder = tmp_path_factory.mktemp("template") / "runs"
-    return folder, train(f"prov://{folder}")
+    return folder, train(prov_store(folder))
 
 
 @pytest.fixture
@@ -484,7 +485,8 @@ def _export_claims(store: Store, out: Path, every_row: bool = False) -> tuple[ob
     "DELETE FROM metrics WHERE run_uuid = :run AND key = 'acc' AND step = 9",
     "INSERT INTO metrics (key, value, timestamp, step, is_nan, run_uuid) "
     "VALUES ('acc', 0.99, 2100, 100, 0, :run)",
-], ids=["edited", "deleted", "inserted"])
+    "UPDATE latest_metrics SET value = 0.99 WHERE run_uuid = :run AND key = 'acc'",
+], ids=["edited", "deleted", "inserted", "latest-edited"])
 def test_an_export_reads_only_changed_series_yet_sees_every_metric_tamper(store, tmp_path,
                                                                          tamper):
     """A PROV-JSON export reads no point of an untouched series (it says so:
@@ -516,6 +518,59 @@ def test_a_tamper_that_hides_from_the_triggers_needs_every_row_rehashed(store, t
     assert _export_claims(store, tmp_path / "every", every_row=True) == (False, True)
     code, lines = verify(store.uri)
     assert code == 1 and any("metric 'acc' steps 0-9" in line for line in lines), lines
+
+
+def test_an_edited_summary_row_is_found_when_every_row_is_rehashed(store, tmp_path):
+    """Documents take a series' min/max from its summary row, which nothing protects: a
+    summary edited together with its change mark passes the default export, and rehashing
+    every row (``--verify-metrics``, ``verify``) compares each summary with its rows."""
+    store.sql("UPDATE prov_metric_series SET max_value = 42, stale = 0 "
+              "WHERE run_uuid = :run AND key = 'acc'")
+    assert _export_claims(store, tmp_path / "default") == (True, False)
+    assert _export_claims(store, tmp_path / "every", every_row=True) == (False, True)
+    code, lines = verify(store.uri)
+    assert code == 1 and lines[0] == (f"run {store.run_id} metric 'acc' summary: the stored "
+                                      "summary says max_value 42.0 (rows: 0.9) (edited)"), lines
+
+
+def test_a_store_older_than_its_summaries_has_every_back_filled_series_reread(store, tmp_path):
+    """Points a store held before it kept summaries (here: summaries and triggers dropped, a
+    value edited, the store opened again) were never watched: their series are back-filled
+    as unwatched, and the export rehashes them."""
+    from mlflow_prov import series_summaries
+
+    engine = sa.create_engine(parse_prov_uri(store.uri).db_uri)
+    with engine.begin() as connection:
+        driver = connection.connection.driver_connection
+        for name in ("insert", "delete", "update"):
+            driver.execute(f"DROP TRIGGER {series_summaries.SUMMARY_TABLE}_{name}")
+        driver.execute(f"DROP TABLE {series_summaries.SUMMARY_TABLE}")
+        driver.execute(f"UPDATE metrics SET value = 0.5 WHERE run_uuid = '{store.run_id}' "
+                       "AND key = 'acc' AND step = 3")
+    assert series_summaries.install(engine) is True
+    engine.dispose()
+    assert _export_claims(store, tmp_path / "after") == (False, True)
+
+
+def test_state_left_behind_by_a_writer_that_does_not_keep_it_is_not_built_on(store):
+    """A writer of an older mlflow-prov advances the chain but not the state its head keeps.
+    Played here by putting the head's state back after a write: the next write must see that
+    the kept state no longer holds for the chain's length and read the run whole."""
+    client = MlflowClient(store.uri)
+    engine = sa.create_engine(parse_prov_uri(store.uri).db_uri)
+    chain = {"chain": f"run:{store.run_id}"}
+    with engine.begin() as connection:
+        kept = connection.execute(sa.text("SELECT state, state_at FROM prov_journal_heads "
+                                          "WHERE chain = :chain"), chain).one()
+    client.set_tag(store.run_id, "by-an-older-writer", "yes")
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE prov_journal_heads SET state = :state, "
+                                   "state_at = :state_at WHERE chain = :chain"),
+                           {**chain, "state": kept.state, "state_at": kept.state_at})
+    engine.dispose()
+    client.set_tag(store.run_id, "by-this-writer", "yes")
+    code, lines = verify(store.uri)
+    assert code == 0, lines
 
 
 def test_summaries_rebuilt_after_their_triggers_went_missing_are_all_reread(store, tmp_path):

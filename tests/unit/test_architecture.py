@@ -20,7 +20,7 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                     "mlflow_prov.stored_rows": {"open_store", "read_runs", "read_run_rows",
                                                 "run_state", "RunRows", "RUN_COLUMNS",
                                                 "UnknownSchemaError", "read_experiment_rows",
-                                                "EXPERIMENT_COLUMNS"},
+                                                "EXPERIMENT_COLUMNS", "newest_metric_rows"},
                     # which series changed since written, for an export's check (issue 12)
                     "mlflow_prov.series_summaries": {"series_marks", "SeriesMark"},
                     # documented fast read of MLflow's metric tables, for export (issue 12)
