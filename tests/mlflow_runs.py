@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
+from store_templates import sqlite_store
 
 from exporters.records import ArtifactRecord, MetricSeries, MetricSummary, RunRecord
 
@@ -24,7 +25,7 @@ BASE_TIME_MS = 1_722_514_379_399
 
 def client_for(tmp_path: Path) -> MlflowClient:
     """A client on a fresh sqlite store with artifacts under ``tmp_path``."""
-    return MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return MlflowClient(tracking_uri=sqlite_store(tmp_path / "mlflow.db"))
 
 
 def new_run(client: MlflowClient, experiment: str, tmp_path: Path,

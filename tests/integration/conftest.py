@@ -1,17 +1,21 @@
 """Real stores for integration tests: sqlite in tmp_path, and a fresh PostgreSQL database.
 
 PostgreSQL tests use the server on 127.0.0.1:5432 (trust auth), each in a database of its
-own that is dropped afterwards. Where no server answers they skip, saying so.
+own that is dropped afterwards. Where no server answers they skip, saying so. Fresh stores
+are copies of one migrated template per session (:mod:`store_templates` for sqlite, a
+template database for PostgreSQL): MLflow's migrations take seconds, a copy milliseconds.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from store_templates import prov_store, sqlite_store
 
 PG_ADMIN_URI = os.environ.get("MLFLOW_PROV_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_ADMIN_URI = os.environ.get("MLFLOW_PROV_TEST_MYSQL",
@@ -51,13 +55,50 @@ def postgres_database(postgres_available: str) -> Iterator[str]:
 
 
 def _dispose_cached_engines(database: str) -> None:
-    """MLflow caches one engine per database URI; drop ours so the database can go."""
+    """MLflow and the journal reader cache one engine per database URI; drop ours so the
+    database can go (or serve as a template)."""
     from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    from mlflow_prov import journal
 
     for cache in (SqlAlchemyStore._engine_map, getattr(RegistryStore, "_engine_map", {})):
         for uri in [uri for uri in cache if uri.endswith(f"/{database}")]:
             cache.pop(uri).dispose()
+    with journal._engines_lock:
+        engines = [journal._engines.pop(uri) for uri in list(journal._engines)
+                   if str(uri).endswith(f"/{database}")]
+    for engine in engines:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _prov_postgres_template(postgres_available: str,
+                            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A database the prov store created and MLflow migrated, once per session: each
+    ``prov_postgres_uri`` is a copy (``CREATE DATABASE ... TEMPLATE``, a fraction of a second,
+    where the migrations take 2-3 s). Yields its name and the working directory it was made
+    in (MLflow's Default experiment keeps its artifacts under the working directory)."""
+    name = f"mlflow_prov_template_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine()
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    uri = sa.engine.make_url(postgres_available).set(database=name)
+    place = tmp_path_factory.mktemp("pg-template")
+    from mlflow import MlflowClient
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(place)
+        MlflowClient("prov+" + uri.render_as_string(hide_password=False)).search_experiments()
+    _dispose_cached_engines(name)
+    with admin.connect() as connection:  # a template may have no other session on it
+        connection.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+    yield name, str(place)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
 
 
 @pytest.fixture
@@ -79,21 +120,48 @@ def prov_mysql_uri() -> Iterator[str]:
 
 
 @pytest.fixture
-def prov_postgres_uri(postgres_database: str) -> str:
-    """``prov+postgresql://`` over a fresh database."""
-    return "prov+" + postgres_database
+def prov_postgres_uri(postgres_available: str,
+                      _prov_postgres_template: tuple[str, str]) -> Iterator[str]:
+    """``prov+postgresql://`` over a fresh database of its own, created and migrated (a copy
+    of the session's template), dropped afterwards."""
+    template, made_in = _prov_postgres_template
+    name = f"mlflow_prov_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine()
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    uri = sa.engine.make_url(postgres_available).set(database=name).render_as_string(
+        hide_password=False)
+    engine = sa.create_engine(uri)
+    try:
+        with engine.begin() as connection:  # the Default experiment MLflow would make here
+            location = connection.exec_driver_sql(
+                "SELECT artifact_location FROM experiments WHERE experiment_id = 0").scalar()
+            assert made_in in location, location
+            now = int(time.time() * 1000)
+            connection.execute(
+                sa.text("UPDATE experiments SET artifact_location = :location, "
+                        "creation_time = :now, last_update_time = :now WHERE experiment_id = 0"),
+                {"location": location.replace(made_in, os.getcwd(), 1), "now": now})
+    finally:
+        engine.dispose()
+    yield "prov+" + uri
+    _dispose_cached_engines(name)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
 
 
 @pytest.fixture
 def prov_uri(tmp_path) -> str:
-    """The embedded default: ``prov:///<tmp>/runs``."""
-    return f"prov://{tmp_path / 'runs'}"
+    """The embedded default: ``prov:///<tmp>/runs``, created and migrated (a copy of a
+    template: :mod:`store_templates`)."""
+    return prov_store(tmp_path / "runs")
 
 
 @pytest.fixture
 def sqlite_uri(tmp_path) -> str:
-    """Plain MLflow sqlite, the reference a prov store must match."""
-    return f"sqlite:///{tmp_path / 'plain.db'}"
+    """Plain MLflow sqlite, the reference a prov store must match (created and migrated)."""
+    return sqlite_store(tmp_path / "plain.db")
 
 
 @pytest.fixture(autouse=True)
