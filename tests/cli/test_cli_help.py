@@ -40,8 +40,9 @@ def test_version():
 
 def test_unknown_experiment_fails_with_one_line(tmp_path):
     from mlflow import MlflowClient
+    from store_templates import sqlite_store
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path / "mlflow.db")
     MlflowClient(uri).create_experiment("present")
     result = CliRunner().invoke(main, ["export", "--tracking-uri", uri, "--experiment", "nope",
                                        "--out", str(tmp_path / "out")])

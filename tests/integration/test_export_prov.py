@@ -289,9 +289,10 @@ def test_a_tampered_journal_exports_as_not_intact(tmp_path):
     import sqlite3
 
     from mlflow import MlflowClient
+    from store_templates import prov_store
 
     store = tmp_path / "store"
-    uri = f"prov://{store}"
+    uri = prov_store(store)
     client = MlflowClient(uri)
     run_id = client.create_run(client.create_experiment("tampered")).info.run_id
     client.log_param(run_id, "lr", "0.1")

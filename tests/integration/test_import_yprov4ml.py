@@ -12,6 +12,7 @@ import mlflow
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from store_templates import prov_store
 
 from exporters import ExportOptions, export, getters
 from exporters.cli import main
@@ -37,7 +38,7 @@ def all_runs(uri: str) -> list:
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
-    uri = f"prov://{tmp_path_factory.mktemp('import') / 'runs'}"
+    uri = prov_store(tmp_path_factory.mktemp("import") / "runs")
     output = run_import(uri, str(CORPUS))
     return uri, output
 
@@ -116,5 +117,5 @@ def test_imported_runs_export_like_any_other(imported, tmp_path):
 def test_a_file_that_is_not_yprov4ml_is_named_with_the_reason(tmp_path):
     bad = tmp_path / "notes.json"
     bad.write_text('{"hello": 1}')
-    output = run_import(f"prov://{tmp_path / 'runs'}", str(bad))
+    output = run_import(prov_store(tmp_path / "runs"), str(bad))
     assert f"skipped {bad}: not a PROV-JSON document" in output

@@ -10,13 +10,14 @@ import sys
 import mlflow
 import numpy as np
 import pytest
+from store_templates import prov_store
 
 from mlflow_prov.prov4ml import api as prov4ml
 from mlflow_prov.vocabulary import CONTEXTS_TAG, PROV4ML_RANK_TAG
 
 
 @pytest.fixture
-def save_dir(tmp_path, monkeypatch):
+def empty_save_dir(tmp_path, monkeypatch):
     for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     yield tmp_path / "prov"
@@ -24,12 +25,21 @@ def save_dir(tmp_path, monkeypatch):
         prov4ml.end_run(export=False)
 
 
+@pytest.fixture
+def save_dir(empty_save_dir):
+    """A save folder whose prov store is already there (as from an earlier run), so that
+    each test does not wait for MLflow to create and migrate one."""
+    prov_store(empty_save_dir / "mlflow")
+    return empty_save_dir
+
+
 def start(save_dir, **kwargs) -> str | None:
     return prov4ml.start_run(experiment_name="api", provenance_save_dir=save_dir,
                              disable_codecarbon=True, **kwargs)
 
 
-def test_defaults_to_a_prov_store_in_the_save_folder(save_dir):
+def test_defaults_to_a_prov_store_in_the_save_folder(empty_save_dir):
+    save_dir = empty_save_dir
     run_id = start(save_dir)
     assert mlflow.get_tracking_uri() == f"prov://{save_dir.resolve() / 'mlflow'}"
     assert (save_dir / "mlflow" / "mlflow.db").is_file()

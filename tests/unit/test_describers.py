@@ -15,6 +15,7 @@ import pytest
 from mlflow.entities import ExperimentTag
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+from store_templates import prov_store
 
 from mlflow_prov.events import REGISTRY_HOOKS, TRACKING_HOOKS
 from mlflow_prov.journal import read_events
@@ -36,7 +37,7 @@ def test_describer_and_pre_read_take_mlflows_parameters(base, name, hook) -> Non
 
 
 def test_keyword_calls_keep_the_old_value(tmp_path) -> None:
-    client = mlflow.MlflowClient(f"prov://{tmp_path / 'store'}")
+    client = mlflow.MlflowClient(prov_store(tmp_path / "store"))
     experiment_id = client.create_experiment("kw")
     store = client._tracking_client.store
     store.set_experiment_tag(experiment_id, ExperimentTag("team", "a"))

@@ -10,6 +10,7 @@ import textwrap
 import mlflow
 import pytest
 from machine import scaled_timeout
+from store_templates import prov_store
 
 torch = pytest.importorskip("torch", reason="the torch extra is not installed")
 from torch import nn  # noqa: E402
@@ -21,7 +22,7 @@ from mlflow_prov import torch as prov_torch  # noqa: E402
 @pytest.fixture(scope="module")
 def store_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One store for the module (creating one costs seconds); each test has its experiment."""
-    return f"prov://{tmp_path_factory.mktemp('torch-helpers') / 'runs'}"
+    return prov_store(tmp_path_factory.mktemp("torch-helpers") / "runs")
 
 
 @pytest.fixture
