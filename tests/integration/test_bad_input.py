@@ -31,6 +31,7 @@ from click.testing import CliRunner
 from mlflow import MlflowClient
 from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
+from store_templates import prov_store, sqlite_store
 
 from exporters.cli import main
 from mlflow_prov.journal import read_events, verify_chain
@@ -81,12 +82,13 @@ def _pg_database() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def store(request, tmp_path_factory) -> Iterator[Store]:
-    """The logged run, built once per backend."""
+    """The logged run, built once per backend (the corpus replayed on PostgreSQL: slow)."""
     workdir = tmp_path_factory.mktemp(f"bad-input-{request.param}")
     databases = _pg_database() if request.param == "postgresql" else None
-    uri = next(databases) if databases else f"prov://{workdir / 'store'}"
+    uri = next(databases) if databases else prov_store(workdir / "store")
     if databases:
         uri += f"?artifact_root={(workdir / 'artifacts').as_uri()}"
     client = MlflowClient(uri)
@@ -351,7 +353,9 @@ def _default_store_named(store: Store, tmp: Path) -> str:
     work.mkdir()
     os.chdir(work)
     mlflow.set_tracking_uri(None)
-    MlflowClient(mlflow.get_tracking_uri()).create_experiment("here")
+    default = mlflow.get_tracking_uri()
+    sqlite_store(Path(default.removeprefix("sqlite:///")))  # created and migrated already
+    MlflowClient(default).create_experiment("here")
     code, line = cli("export", "--experiment", "logged", "--out", str(tmp / "out"))
     assert code == 1
     return line
@@ -636,7 +640,7 @@ def _store_on_full_disk(store: Store, tmp: Path, mount: Callable[[str], Path]) -
     """A store whose disk fills while logging: each write fails on one line, and what was
     logged before (MLflow's rows and the journal) survives, its chains intact."""
     folder = mount("size=2m")
-    uri = f"prov://{folder / 'store'}"
+    uri = prov_store(folder / "store")
     client = MlflowClient(uri)
     run_id = client.create_run(client.create_experiment("full")).info.run_id
     client.log_param(run_id, "lr", "0.1")
@@ -663,6 +667,14 @@ MOUNT_CASES = [
 ]
 
 CASES = VALUE_CASES + URI_CASES + EXPORT_CASES
+# Cases that wait out a real timeout or connection retries on purpose (1 s and more)
+SLOW_CASES = {"export-hanging-api", "export-silent-server", "pg-refused", "export-pg-refused"}
+
+
+def _params(cases: list[Case]) -> list:
+    return [pytest.param(case, id=case.name,
+                         marks=[pytest.mark.slow] if case.name in SLOW_CASES else [])
+            for case in cases]
 
 
 @pytest.fixture(autouse=True)
@@ -678,14 +690,14 @@ def _check(case: Case, store: Store, line: str, elapsed: float) -> None:
     assert_nothing_lost(store)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", _params(CASES))
 def test_bad_input_says_one_line_and_loses_nothing(case: Case, store: Store, tmp_path):
     started = time.perf_counter()
     line = case.run(store, tmp_path)
     _check(case, store, line, time.perf_counter() - started)
 
 
-@pytest.mark.parametrize("case", MOUNT_CASES, ids=[c.name for c in MOUNT_CASES])
+@pytest.mark.parametrize("case", _params(MOUNT_CASES))
 def test_bad_output_folders_leave_nothing_that_looks_complete(case: Case, store: Store,
                                                               tmp_path, mount):
     started = time.perf_counter()

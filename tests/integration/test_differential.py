@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from scenario import ASYNC_STEPS, EXPERIMENT, MODEL_NAME, RENAMED, SCRATCH, Observed, play
+from store_templates import prov_store, sqlite_store
 
 from mlflow_prov.journal import (
     HEADS_TABLE,
@@ -38,6 +39,8 @@ from mlflow_prov.journal import (
 )
 from mlflow_prov.vocabulary import STATE_FIELD
 
+# Each pair plays the whole scenario twice (seconds; more on the database server)
+pytestmark = pytest.mark.slow
 PAIRS = ["sqlite", "postgresql"]
 MAX_FLOAT = 1.7976931348623157e308  # what MLflow stores for +inf (and -MAX_FLOAT for -inf)
 
@@ -106,24 +109,27 @@ def played(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     pair = request.param
     if pair == "sqlite":
         work = tmp_path_factory.mktemp("diff-sqlite")
-        plain_uri, prov_uri = f"sqlite:///{work / 'plain.db'}", f"prov://{work / 'runs'}"
+        # made in each side's working directory below: copies of migrated empty stores
+        stores = {"plain": lambda: sqlite_store(work / "plain.db"),
+                  "prov": lambda: prov_store(work / "runs")}
     else:
         work = tmp_path_factory.mktemp("diff-postgresql")
         databases: _PostgresDatabases = request.getfixturevalue("postgres_databases")
         plain_uri, prov_uri = databases.create(), "prov+" + databases.create()
         assert sa.engine.make_url(plain_uri).database != sa.engine.make_url(
             prov_uri[len("prov+"):]).database, "the two PostgreSQL stores share a database"
+        stores = {"plain": lambda: plain_uri, "prov": lambda: prov_uri}
     observed = {}
     with pytest.MonkeyPatch.context() as patch:
         for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI",
                          "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID"):
             patch.delenv(variable, raising=False)
-        for side, uri in (("plain", plain_uri), ("prov", prov_uri)):
+        for side, store in stores.items():
             # each side in its own working directory: default artifact roots are relative
             directory = work / side
             directory.mkdir()
             patch.chdir(directory)
-            observed[side] = play(uri)
+            observed[side] = play(store())
     return Played(pair, observed["plain"], observed["prov"])
 
 

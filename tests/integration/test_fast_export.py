@@ -22,7 +22,7 @@ from exporters.privacy import Pseudonymizer
 PREFIXES = ExportOptions().context_prefixes
 
 
-@pytest.fixture(params=["prov_uri", "prov_postgres_uri"])
+@pytest.fixture(params=["prov_uri", pytest.param("prov_postgres_uri", marks=pytest.mark.slow)])
 def run_record(request: pytest.FixtureRequest):
     """A run with awkward points, keys with context prefixes, and its exporter record."""
     uri = request.getfixturevalue(request.param)

@@ -43,7 +43,9 @@ def _log_awkward_run(uri: str) -> tuple[MlflowClient, str]:
     return client, run_id
 
 
-@pytest.fixture(params=["sqlite_uri", "prov_uri", "prov_postgres_uri", "prov_mysql_uri"])
+@pytest.fixture(params=["sqlite_uri", "prov_uri",  # the database servers: slow
+                        pytest.param("prov_postgres_uri", marks=pytest.mark.slow),
+                        pytest.param("prov_mysql_uri", marks=pytest.mark.slow)])
 def store_uri(request: pytest.FixtureRequest) -> str:
     """One fresh store per backend, plain MLflow sqlite included."""
     return request.getfixturevalue(request.param)

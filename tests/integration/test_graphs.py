@@ -19,6 +19,7 @@ from urllib.parse import unquote
 import mlflow
 import pytest
 from prov.model import ProvDocument, ProvElement
+from store_templates import sqlite_store
 
 from exporters import ExportOptions, export
 
@@ -77,6 +78,7 @@ def test_quickstart_run_graph_is_narrow_and_labelled_by_name(prov_uri, tmp_path)
 
 
 @needs_dot
+@pytest.mark.slow  # samples a 1.5 s busy loop, then renders SVG with Graphviz
 def test_a_run_with_system_metrics_stays_narrow(prov_uri, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.25")
 
@@ -231,7 +233,7 @@ def test_quickstart_says_where_to_look_and_why_svg_is_missing(tmp_path):
 def test_graphs_and_html_keep_the_export_privacy_rules(tmp_path):
     """A token in the repo URL, a secret param and the home folder's user reach neither the
     DOT graph nor the HTML view under --pseudonymize."""
-    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = mlflow.MlflowClient(sqlite_store(tmp_path / "mlflow.db"))
     experiment_id = client.create_experiment("leaks",
                                              artifact_location=(tmp_path / "a").as_uri())
     run = client.create_run(experiment_id, tags={
@@ -256,6 +258,7 @@ def view_data(path: Path) -> dict:
                                 path.read_text(encoding="utf-8"), re.S).group(1))
 
 
+@pytest.mark.slow  # a fresh PostgreSQL database
 @pytest.mark.postgres
 def test_html_view_on_postgresql(prov_postgres_uri, tmp_path):
     """The same view and timeline from a prov store on PostgreSQL."""

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
 from prov.model import ProvDocument
+from store_templates import prov_store
 
 from exporters import ExportOptions, export
 from exporters.cli import main
@@ -27,11 +28,11 @@ from mlflow_prov.vocabulary import run_chain
 HUGE = 10_000_000
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def store_uri(request, tmp_path) -> str:
     """A prov store over sqlite, then over a fresh PostgreSQL database."""
     if request.param == "sqlite":
-        return f"prov://{tmp_path / 'store'}"
+        return prov_store(tmp_path / "store")
     return request.getfixturevalue("prov_postgres_uri")
 
 

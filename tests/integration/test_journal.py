@@ -242,6 +242,7 @@ def test_a_removed_chain_and_its_head_row_are_reported(prov_uri):
     assert any("chain missing" in problem for problem in report.problems)
 
 
+@pytest.mark.slow  # a fresh database on each server
 @pytest.mark.parametrize("server", ["prov_postgres_uri", "prov_mysql_uri"])
 def test_journal_on_database_servers(server, request):
     uri = request.getfixturevalue(server)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from mlflow.exceptions import MlflowException
+from store_templates import prov_store
 
 import mlflow_prov
 from exporters.cli import main
@@ -50,7 +51,9 @@ def build_pipeline(uri: str, workdir: Path) -> Pipeline:
     with mlflow.start_run(run_name="train") as train:
         dataset = mlflow_prov.log_run_artifact_as_dataset(
             f"runs:/{prepare.info.run_id}/data/train.csv", context="training")
-        info = mlflow.pyfunc.log_model(name="doubler", python_model=Doubler())
+        # requirements given: MLflow would infer them in a subprocess (seconds)
+        info = mlflow.pyfunc.log_model(name="doubler", python_model=Doubler(),
+                                       pip_requirements=["mlflow"])
         with mlflow.start_run(run_name="sweep-1", nested=True) as child:
             mlflow.log_param("lr", 0.1)
     mlflow.register_model(f"models:/{info.model_id}", "doubler")
@@ -64,10 +67,10 @@ def build_pipeline(uri: str, workdir: Path) -> Pipeline:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory) -> Pipeline:
-    """Built once for the module's read-only tests (a pipeline takes ~10 s to log)."""
+    """Built once for the module's read-only tests (a pipeline takes seconds to log)."""
     workdir = tmp_path_factory.mktemp("lineage")
     try:
-        return build_pipeline(f"prov://{workdir / 'runs'}", workdir)
+        return build_pipeline(prov_store(workdir / "runs"), workdir)
     finally:
         while mlflow.active_run():
             mlflow.end_run()
@@ -191,6 +194,7 @@ def test_exported_revisions_are_reported_as_revisions(pipeline, tmp_path):
     assert ("wasInformedBy", f"mlflow:run.{pipeline.train}") in pairs
 
 
+@pytest.mark.slow  # the whole pipeline again, on PostgreSQL
 @pytest.mark.postgres
 def test_lineage_on_postgresql(prov_postgres_uri, tmp_path):
     p = build_pipeline(prov_postgres_uri, tmp_path)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import mlflow
 import pytest
 from click.testing import CliRunner
+from store_templates import prov_store
 
 from exporters.cli import main
 
@@ -44,7 +45,7 @@ def write_history(uri: str) -> History:
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory) -> History:
-    return write_history(f"prov://{tmp_path_factory.mktemp('log') / 'runs'}")
+    return write_history(prov_store(tmp_path_factory.mktemp("log") / "runs"))
 
 
 def log(*args: str) -> tuple[int, str]:
@@ -120,7 +121,9 @@ class NotFound(http.server.BaseHTTPRequestHandler):
 def plain_http_server() -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 that has no /prov/api/ (answers 404)."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop's next poll: 0.5 s by default
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -145,6 +148,7 @@ def test_log_through_the_server_journal_api(history, tmp_path):
         assert remote == local
 
 
+@pytest.mark.slow  # a fresh PostgreSQL database
 @pytest.mark.postgres
 def test_log_on_postgresql(prov_postgres_uri):
     found = write_history(prov_postgres_uri)
@@ -160,11 +164,12 @@ def test_secret_tag_values_are_redacted_in_every_kind_of_event(tmp_path):
     """Tags and params of an experiment, a logged model or a model version are journaled as
     mappings too: the text log redacts a secret-named key's value there as for a run's."""
     secret = "s3cr3t-value-not-for-logs"
-    client = mlflow.MlflowClient(f"prov://{tmp_path / 'runs'}")
+    uri = prov_store(tmp_path / "runs")
+    client = mlflow.MlflowClient(uri)
     experiment_id = client.create_experiment("secrets", tags={"db_password": secret})
     client.create_logged_model(experiment_id, name="m", params={"api_token": secret})
     client.create_registered_model("registered", tags={"api_key": secret})
-    code, output = log("--tracking-uri", f"prov://{tmp_path / 'runs'}")
+    code, output = log("--tracking-uri", uri)
     assert code == 0, output
     assert "db_password" in output and "api_token" in output and "api_key" in output
     assert secret not in output

@@ -92,6 +92,7 @@ def test_export_csv_is_exact(store, tmp_path):
         assert _assert_series_match(client, getters.load(prov_json)) == len(SERIES)
 
 
+@pytest.mark.slow  # Graphviz subprocesses, roc-validator on three crates
 def test_cli_export_netcdf_rocrate_validates(store, tmp_path):
     client, _ = store
     cache = seed_rocrate_cache(tmp_path)

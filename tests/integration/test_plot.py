@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from mlflow.entities import Metric
 from PIL import Image
+from store_templates import prov_store, sqlite_store
 
 from exporters.cli import main
 from exporters.plots import LEGEND_MAX, read_runs
@@ -67,7 +68,7 @@ def log_training(uri: str, experiment: str, runs: int, epochs: int = 30,
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[str, list[str]]:
-    uri = f"prov://{tmp_path_factory.mktemp('plot') / 'runs'}"
+    uri = prov_store(tmp_path_factory.mktemp("plot") / "runs")
     return uri, log_training(uri, "mnist", runs=3)
 
 
@@ -75,6 +76,7 @@ def plot(*args: str):
     return CliRunner().invoke(main, ["plot", *args])
 
 
+@pytest.mark.slow  # renders nine PNG figures
 def test_plots_for_each_metric_each_run_and_the_system(trained, tmp_path):
     uri, ids = trained
     result = plot("--tracking-uri", uri, "--experiment", "mnist", "--out", str(tmp_path))
@@ -143,7 +145,7 @@ def test_a_hundred_runs_get_a_colour_bar_not_a_legend(tmp_path):
 
 
 def test_plain_sqlite_reads_through_the_client(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'plain.db'}"
+    uri = sqlite_store(tmp_path / "plain.db")
     log_training(uri, "plain", runs=1, epochs=4, system=False)
     name, runs = read_runs(uri, "plain")
     assert name == "plain" and runs[0].series["accuracy"].non_finite == 2
@@ -160,6 +162,7 @@ def test_errors_are_one_line(trained, tmp_path, args, message):
     assert result.output.count("\n") == 1
 
 
+@pytest.mark.slow  # the plots again, rendered from PostgreSQL
 @pytest.mark.postgres
 def test_plot_on_postgresql(prov_postgres_uri, tmp_path):
     log_training(prov_postgres_uri, "pg", runs=2, epochs=5)

@@ -128,6 +128,7 @@ def test_seeds_cli_tools_refuse_bad_input_in_one_line(tmp_path, capsys):
     assert len(lines) == 3 and all(line.startswith("error: ") for line in lines)
 
 
+@pytest.mark.slow  # a Python subprocess
 def test_python_m_prov2dot_reads_a_yprov4ml_file(tmp_path):
     source = (Path(__file__).resolve().parents[1] / "data" / "yprov4ml" / "samples"
               / "dataset_v0-distributed_provgraph_3B.json")

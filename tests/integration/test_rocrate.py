@@ -99,6 +99,7 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+@pytest.mark.slow  # roc-validator on four crates: seconds each
 @pytest.mark.parametrize("as_folder", [False, True], ids=["zip", "folder"])
 def test_every_crate_passes_process_run_crate_required(experiment, cache, as_folder):
     crates = _write_all(experiment, crate_as_folder=as_folder)
@@ -112,6 +113,7 @@ def test_every_crate_passes_process_run_crate_required(experiment, cache, as_fol
         assert report.passed, (crate.name, report.issues)
 
 
+@pytest.mark.slow  # roc-validator on four crates: seconds each
 def test_recommended_issues_stay_few(experiment, cache):
     """Left on purpose: license as text unless a ``license`` tag names one, no root
     ``author`` (an MLflow user has no affiliation to give) and no ``publisher``; and
@@ -180,6 +182,7 @@ def test_failed_run_and_experiment_crate(experiment):
     assert "experiment.prov.json" in entities
 
 
+@pytest.mark.slow  # roc-validator
 def test_running_run_has_no_action_status_and_still_validates(experiment, cache, tmp_path):
     _, runs, written, exp_dir, _ = experiment
     running = replace(runs[1], status="RUNNING", end_time=None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
@@ -37,6 +38,7 @@ def _plan(connection: sqlite3.Connection) -> str:
     return " ".join(row[-1] for row in connection.execute(HISTORY_QUERY))
 
 
+@pytest.mark.slow  # writes 20,000 metric rows
 def test_large_writes_leave_statistics_and_the_history_query_uses_the_run_index(
         tmp_path, prov_uri):
     _fill(prov_uri, sqlite_stats.CHECK_EVERY)
@@ -47,6 +49,7 @@ def test_large_writes_leave_statistics_and_the_history_query_uses_the_run_index(
         assert not sqlite_stats.stale(connection)
 
 
+@pytest.mark.slow  # writes 10,000 metric rows
 def test_opening_a_store_without_statistics_analyses_it(tmp_path, prov_uri):
     _fill(prov_uri, sqlite_stats.MIN_ROWS)  # fewer rows than a check after writes needs
     with _database(tmp_path) as connection:
@@ -56,6 +59,7 @@ def test_opening_a_store_without_statistics_analyses_it(tmp_path, prov_uri):
         assert not sqlite_stats.stale(connection)
 
 
+@pytest.mark.slow  # writes 10,000 metric rows into each of two stores
 def test_an_export_refreshes_stale_statistics_but_leaves_plain_stores_alone(
         tmp_path, prov_uri, sqlite_uri):
     _fill(prov_uri, sqlite_stats.MIN_ROWS)

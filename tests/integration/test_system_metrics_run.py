@@ -8,6 +8,7 @@ import socket
 import mlflow
 import pytest
 from machine import busy
+from store_templates import prov_store
 
 from mlflow_prov import system_metrics
 from mlflow_prov.system_metrics import attach, carbon, config
@@ -35,7 +36,7 @@ def store(tmp_path, monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    uri = f"prov://{tmp_path / 'runs'}"
+    uri = prov_store(tmp_path / "runs")
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("system-metrics")
     yield mlflow.MlflowClient(uri), workdir, attempts
@@ -43,6 +44,7 @@ def store(tmp_path, monkeypatch):
         mlflow.end_run()
 
 
+@pytest.mark.slow  # samples a 2.5 s busy loop
 def test_log_system_metrics_also_starts_ours_with_offline_carbon(store, capfd):
     client, workdir, attempts = store
     with mlflow.start_run(log_system_metrics=True) as run:
@@ -66,6 +68,7 @@ def test_log_system_metrics_also_starts_ours_with_offline_carbon(store, capfd):
     assert "[codecarbon" not in capfd.readouterr().err
 
 
+@pytest.mark.slow  # two monitored runs, each waiting for codecarbon to start
 def test_every_run_in_a_process_gets_the_carbon_tags(store, monkeypatch):
     """Warm (from the second run on) codecarbon starts in ~10 ms, and may publish its tags
     before ``attach`` has given the monitor a sink. The real ``build_monitors``, made to wait

@@ -372,6 +372,7 @@ def test_tampers_are_reported_on_database_servers(server, request):
         assert code == 1 and any(what in line and where in line for line in lines), lines
 
 
+@pytest.mark.slow  # roc-validator
 def test_an_export_embeds_the_journal_head_and_a_crate_is_checked_against_its_store(
         store, tmp_path):
     from validators import seed_rocrate_cache, validate_crate

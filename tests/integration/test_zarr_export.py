@@ -78,6 +78,7 @@ def test_zarr_store_reads_back_exactly_and_mirrors_netcdf(store, tmp_path):
             np.testing.assert_array_equal(group[name][:], variable[:])
 
 
+@pytest.mark.slow  # roc-validator
 def test_zarr_as_format_goes_into_a_valid_crate_and_compress_zips_runs(store, tmp_path):
     client, run_id = store
     out = tmp_path / "out"
