@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from export_experiment import SampleExperiment, build
 from store_templates import prov_store, sqlite_store
@@ -20,3 +22,19 @@ def sqlite_experiment(tmp_path_factory) -> SampleExperiment:
     workdir = tmp_path_factory.mktemp("sqlite-store")
     return build(sqlite_store(workdir / "mlflow.db"), workdir)
 
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Keep what the collection imported (MLflow, torch, pandas, ...: about a million
+    objects, alive until the end) out of the garbage collector's full passes, which would
+    otherwise walk all of it again dozens of times in a run, and once more at exit."""
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """After each test module (its fixtures gone), the same for what it imported."""
+    yield
+    if nextitem is None or nextitem.path != item.path:
+        gc.collect()
+        gc.freeze()
