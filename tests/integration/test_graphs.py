@@ -108,6 +108,7 @@ def test_a_run_with_system_metrics_stays_narrow(prov_uri, tmp_path, monkeypatch)
 
 
 @needs_dot
+@pytest.mark.slow  # two exports, each drawing its graphs with Graphviz subprocesses
 def test_full_detail_keeps_every_prov_element(prov_experiment, tmp_path):
     exp_dir = export_all(prov_experiment.tracking_uri, prov_experiment.experiment_id,
                          tmp_path / "out", graph_detail="full")

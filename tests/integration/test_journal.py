@@ -138,6 +138,7 @@ def test_mlflows_duplicate_metric_retry_journals_once(prov_uri):
     assert verify_chain(prov_uri, f"run:{run_id}").intact
 
 
+@pytest.mark.slow  # MLflow's async queue polls each second: ending it waits up to 1 s
 def test_async_logging_is_journaled(prov_uri):
     mlflow.set_tracking_uri(prov_uri)
     mlflow.config.enable_async_logging()

@@ -38,6 +38,7 @@ def start(save_dir, **kwargs) -> str | None:
                              disable_codecarbon=True, **kwargs)
 
 
+@pytest.mark.slow  # MLflow creates and migrates the new store (seconds)
 def test_defaults_to_a_prov_store_in_the_save_folder(empty_save_dir):
     save_dir = empty_save_dir
     run_id = start(save_dir)

@@ -223,6 +223,7 @@ def test_carbon_monitor_needs_codecarbon(monkeypatch):
         carbon.CarbonMonitor("DEU")
 
 
+@pytest.mark.slow  # waits for a real codecarbon tracker to start
 def test_carbon_tags_published_before_the_sink_is_set_reach_it():
     """The real tracker, started and joined before the sink is wired: warm, it starts at once."""
     monitor = carbon.CarbonMonitor("FRA", measure_power_secs=0.25)
