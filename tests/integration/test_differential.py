@@ -51,8 +51,9 @@ class _PostgresDatabases:
     """Fresh PostgreSQL databases on demand, all dropped at the end.
 
     The conftest's ``postgres_database`` and ``prov_postgres_uri`` are one database within a
-    test (the latter wraps the former), and a pair needs two; they are also function-scoped,
-    while a pair here is played once per module.
+    test (the latter a copy of a migrated prov template), and a pair needs two that MLflow
+    creates itself; they are also function-scoped, while a pair here is played once per
+    module.
     """
 
     def __init__(self, admin_uri: str) -> None:
