@@ -6,7 +6,7 @@ import gc
 
 import pytest
 from export_experiment import SampleExperiment, build
-from store_templates import prov_store, sqlite_store
+from store_templates import prebuild, prov_store, sqlite_store
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +21,12 @@ def sqlite_experiment(tmp_path_factory) -> SampleExperiment:
     """The same experiment in a plain ``sqlite:///`` store (no journal: no history)."""
     workdir = tmp_path_factory.mktemp("sqlite-store")
     return build(sqlite_store(workdir / "mlflow.db"), workdir)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The empty template stores are made in a second process during the collection."""
+    if not config.option.collectonly:
+        prebuild()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -10,6 +10,10 @@ artifact location; each copy gets the location MLflow would have written for it 
 copy's own creation time), so runs logged into experiment 0 keep their artifacts beside the
 copy, never in the template. Tests about what happens when a store is first created or
 migrated open a path of their own instead.
+
+:func:`prebuild` (called by the root conftest as the run starts) makes the templates in a
+second process while pytest imports and collects the tests; a template that process has not
+finished when a test first needs it is made here instead.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import atexit
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -25,8 +31,29 @@ from pathlib import Path
 
 DB_FILE = "mlflow.db"  # the database inside a prov:/// store folder
 
+KINDS = ("sqlite", "prov")
+
 _lock = threading.Lock()
 _templates: dict[str, tuple[Path, Path]] = {}  # kind -> (database file, path it names)
+_prebuilding: tuple[subprocess.Popen, Path] | None = None
+
+
+def prebuild() -> None:
+    """Start making every kind of template in another process (it overlaps the collection
+    on a machine with a second core); :func:`prov_store` and :func:`sqlite_store` use them."""
+    global _prebuilding
+    root = Path(tempfile.mkdtemp(prefix="mlflow-prov-templates-"))
+    atexit.register(shutil.rmtree, root, True)
+    process = subprocess.Popen([sys.executable, __file__, str(root), *KINDS],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    atexit.register(_stop, process)
+    _prebuilding = process, root
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:  # a run that needed no store ended first
+        process.kill()
+        process.wait()
 
 
 def prov_store(directory: Path) -> str:
@@ -50,16 +77,32 @@ def sqlite_store(database: Path) -> str:
 def _template(kind: str) -> tuple[Path, Path]:
     with _lock:
         if kind not in _templates:
-            _templates[kind] = _build(kind)
+            _templates[kind] = _prebuilt(kind) or _build(kind)
         return _templates[kind]
 
 
-def _build(kind: str) -> tuple[Path, Path]:
+def _prebuilt(kind: str) -> tuple[Path, Path] | None:
+    """The template :func:`prebuild`'s process has made, or None when it has not (yet): the
+    caller then makes one here at once (and an error shows in the test that needed it)."""
+    if _prebuilding is None:
+        return None
+    _, root = _prebuilding
+    done = root / kind / "named"  # written once that kind's template is complete
+    if not done.is_file():
+        return None
+    database = root / kind / (f"store/{DB_FILE}" if kind == "prov" else DB_FILE)
+    return database, Path(done.read_text(encoding="utf-8"))
+
+
+def _build(kind: str, root: Path | None = None) -> tuple[Path, Path]:
     from mlflow import MlflowClient
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    root = Path(tempfile.mkdtemp(prefix=f"mlflow-prov-{kind}-template-"))
-    atexit.register(shutil.rmtree, root, True)
+    if root is None:
+        root = Path(tempfile.mkdtemp(prefix=f"mlflow-prov-{kind}-template-"))
+        atexit.register(shutil.rmtree, root, True)
+    else:
+        root.mkdir()
     if kind == "prov":
         uri, database, named = f"prov://{root / 'store'}", root / "store" / DB_FILE, root / "store"
     else:
@@ -99,3 +142,12 @@ def _copy(template: Path, database: Path, named: Path, place: Path) -> None:
                 (location.replace(str(named), str(place), 1), now, now))
     finally:
         connection.close()
+
+
+if __name__ == "__main__":  # prebuild()'s process: python store_templates.py ROOT KIND...
+    for made in sys.argv[2:]:
+        _, named_path = _build(made, Path(sys.argv[1]) / made)
+        marker = Path(sys.argv[1]) / made / "named"
+        partial = marker.with_suffix(".partial")
+        partial.write_text(str(named_path), encoding="utf-8")
+        partial.replace(marker)  # whole or absent, whenever the tests look
