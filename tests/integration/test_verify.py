@@ -505,16 +505,7 @@ def test_a_tamper_that_hides_from_the_triggers_needs_every_row_rehashed(store, t
     ``mlflow-prov verify``) finds the edit, and the default export says it did not rehash."""
     from mlflow_prov import series_summaries
 
-    engine = sa.create_engine(parse_prov_uri(store.uri).db_uri)
-    with engine.begin() as connection:
-        driver = connection.connection.driver_connection
-        for name in ("insert", "delete", "update"):
-            driver.execute(f"DROP TRIGGER {series_summaries.SUMMARY_TABLE}_{name}")
-        driver.execute(f"UPDATE metrics SET value = 0.5 WHERE run_uuid = '{store.run_id}' "
-                       "AND key = 'acc' AND step = 3")
-        for trigger in series_summaries._SQLITE_TRIGGERS:
-            driver.execute(trigger)
-    engine.dispose()
+    _edit_unwatched(store, ("insert", "delete", "update"), *series_summaries._SQLITE_TRIGGERS)
     assert _export_claims(store, tmp_path / "default") == (True, False)
     assert _export_claims(store, tmp_path / "every", every_row=True) == (False, True)
     code, lines = verify(store.uri)
@@ -540,16 +531,9 @@ def test_a_store_older_than_its_summaries_has_every_back_filled_series_reread(st
     as unwatched, and the export rehashes them."""
     from mlflow_prov import series_summaries
 
-    engine = sa.create_engine(parse_prov_uri(store.uri).db_uri)
-    with engine.begin() as connection:
-        driver = connection.connection.driver_connection
-        for name in ("insert", "delete", "update"):
-            driver.execute(f"DROP TRIGGER {series_summaries.SUMMARY_TABLE}_{name}")
-        driver.execute(f"DROP TABLE {series_summaries.SUMMARY_TABLE}")
-        driver.execute(f"UPDATE metrics SET value = 0.5 WHERE run_uuid = '{store.run_id}' "
-                       "AND key = 'acc' AND step = 3")
-    assert series_summaries.install(engine) is True
-    engine.dispose()
+    _edit_unwatched(store, ("insert", "delete", "update"),
+                    f"DROP TABLE {series_summaries.SUMMARY_TABLE}")
+    _reopen(store)
     assert _export_claims(store, tmp_path / "after") == (False, True)
 
 
@@ -578,17 +562,39 @@ def test_summaries_rebuilt_after_their_triggers_went_missing_are_all_reread(stor
     """Triggers dropped and a value edited, then the store opened again: the summaries are
     rebuilt from the points, but nobody knows what happened meanwhile, so every rebuilt series
     is marked stale and the export rehashes it."""
+    _edit_unwatched(store, ("update",))
+    _reopen(store)
+    assert _export_claims(store, tmp_path / "after") == (False, True)
+
+
+def _edit_unwatched(store: Store, dropped: tuple[str, ...], *then: str) -> None:
+    """Drop some summary triggers, edit metric 'acc' at step 3 while they are gone, then run
+    ``then`` (statements that put things back), all behind MLflow's back."""
     from mlflow_prov import series_summaries
 
     engine = sa.create_engine(parse_prov_uri(store.uri).db_uri)
-    with engine.begin() as connection:
-        driver = connection.connection.driver_connection
-        driver.execute(f"DROP TRIGGER {series_summaries.SUMMARY_TABLE}_update")
-        driver.execute(f"UPDATE metrics SET value = 0.5 WHERE run_uuid = '{store.run_id}' "
-                       "AND key = 'acc' AND step = 3")
-    assert series_summaries.install(engine) is True
-    engine.dispose()
-    assert _export_claims(store, tmp_path / "after") == (False, True)
+    try:
+        with engine.begin() as connection:
+            driver = connection.connection.driver_connection
+            for name in dropped:
+                driver.execute(f"DROP TRIGGER {series_summaries.SUMMARY_TABLE}_{name}")
+            driver.execute(f"UPDATE metrics SET value = 0.5 WHERE run_uuid = '{store.run_id}' "
+                           "AND key = 'acc' AND step = 3")
+            for statement in then:
+                driver.execute(statement)
+    finally:
+        engine.dispose()
+
+
+def _reopen(store: Store) -> None:
+    """Open the store again as the prov store does: the missing summaries are installed."""
+    from mlflow_prov import series_summaries
+
+    engine = sa.create_engine(parse_prov_uri(store.uri).db_uri)
+    try:
+        assert series_summaries.install(engine) is True
+    finally:
+        engine.dispose()
 
 
 def _find(node: object, key: str) -> object:
