@@ -61,7 +61,7 @@ def check_store(backend_store_uri: str) -> None:
                                  "its journal (prov:///dir, prov+postgresql://…)",
                                  param_hint="--backend-store-uri")
     try:
-        require_existing_store(backend_store_uri)
+        require_existing_store(backend_store_uri, for_another_process=True)
     except JournalUnavailableError as exc:
         raise click.BadParameter(str(exc), param_hint="--backend-store-uri") from exc
 

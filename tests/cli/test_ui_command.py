@@ -26,12 +26,13 @@ STARTUP_SECONDS = 180
 @pytest.mark.parametrize(("uri", "names"), [
     ("sqlite:///plain.db", "is not a prov store"),
     ("prov:///no/such/folder", "no prov store at /no/such/folder"),
+    ("prov+sqlite:///:memory:", "lives only in the memory of the process that logs to it"),
 ])
 def test_a_store_it_cannot_serve_is_one_line(tmp_path, uri, names):
     result = CliRunner().invoke(main, ["ui", "--backend-store-uri", uri])
     assert result.exit_code == 2 and names in result.output
     assert "Traceback" not in result.output
-    assert not Path("/no/such/folder").exists()
+    assert not Path("/no/such/folder").exists() and not Path("/:memory:").exists()
 
 
 def _free_port() -> int:
