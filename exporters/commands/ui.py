@@ -8,6 +8,7 @@ stop the whole group (uvicorn's workers included) and leave nothing holding the 
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -66,6 +67,19 @@ def check_store(backend_store_uri: str) -> None:
         raise click.BadParameter(str(exc), param_hint="--backend-store-uri") from exc
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, in one line, a port something already listens on: the server would fail to
+    bind, and the address printed would be the other program's."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise click.BadParameter(f"cannot listen on {host}:{port} "
+                                     f"({error.strerror or error}); choose another with --port",
+                                     param_hint="--port") from None
+
+
 def base_url(host: str, port: int) -> str:
     """The address a browser on this machine opens: a wildcard host listens on loopback too,
     and an IPv6 literal needs brackets in a URL."""
@@ -118,6 +132,7 @@ def exit_status(server_code: int, stopped_on_request: bool) -> int:
 def ui_command(backend_store_uri: str, host: str, port: int, workers: int, auth: bool) -> None:
     """Serve MLflow's UI plus the provenance pages (/prov/) for a prov store."""
     check_store(backend_store_uri)
+    check_port_free(host, port)
     base = base_url(host, port)
     click.echo(f"starting MLflow server on {host}:{port} …")
     with stop_signals_forwarded() as stops:

@@ -3,6 +3,7 @@ MLflow's UI and the provenance pages on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -39,6 +40,20 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_a_port_in_use_is_one_line(tmp_path):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "mlflow.db").touch()
+    with socket.socket() as other_program:
+        other_program.bind(("127.0.0.1", 0))
+        other_program.listen()
+        port = other_program.getsockname()[1]
+        result = CliRunner().invoke(main, ["ui", "--backend-store-uri", f"prov://{tmp_path}/runs",
+                                           "--port", str(port)])
+    assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "--port" in result.output and "Traceback" not in result.output
+    assert "starting MLflow server" not in result.output
 
 
 def _live(pids: set[int]) -> list[int]:
@@ -91,8 +106,9 @@ def _printed_url(process: subprocess.Popen, log: Path) -> str:
 
 # slow: starts mlflow-prov ui and its mlflow server (uvicorn) as real subprocesses
 @pytest.mark.slow
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
-def test_ui_serves_the_pages_and_a_stop_signal_leaves_nothing(tmp_path, stop_signal):
+@pytest.mark.parametrize(("stop_signal", "workers"), [(signal.SIGTERM, 1), (signal.SIGINT, 2)],
+                         ids=["TERM", "INT-two-workers"])
+def test_ui_serves_the_pages_and_a_stop_signal_leaves_nothing(tmp_path, stop_signal, workers):
     store = f"prov://{tmp_path / 'runs'}"
     MlflowClient(store).create_experiment("seen-in-the-pages")
     port = _free_port()
@@ -101,8 +117,8 @@ def test_ui_serves_the_pages_and_a_stop_signal_leaves_nothing(tmp_path, stop_sig
     with log.open("w") as output:
         process = subprocess.Popen(
             [str(Path(sys.executable).with_name("mlflow-prov")), "ui", "--backend-store-uri", store,
-             "--port", str(port)], stdout=output, stderr=subprocess.STDOUT, cwd=tmp_path,
-            env=environment, start_new_session=True)
+             "--port", str(port), "--workers", str(workers)], stdout=output,
+            stderr=subprocess.STDOUT, cwd=tmp_path, env=environment, start_new_session=True)
     started = {process.pid}
     try:
         url = _printed_url(process, log)
@@ -111,7 +127,8 @@ def test_ui_serves_the_pages_and_a_stop_signal_leaves_nothing(tmp_path, stop_sig
         assert requests.get(url.removesuffix("prov/"), timeout=30).status_code == 200
         started |= {child.pid for child in psutil.Process(process.pid).children(recursive=True)}
         groups = {os.getpgid(pid) for pid in _live(started)}
-        assert len(started) > 2 and len(groups) == 2, "the server runs in a group of its own"
+        assert len(started) >= 3 + (workers if workers > 1 else 0)  # uvicorn forks workers
+        assert len(groups) == 2, "the server runs in a process group of its own"
 
         process.send_signal(stop_signal)
         assert process.wait(timeout=STARTUP_SECONDS) == 0, log.read_text()[-3000:]
@@ -119,4 +136,5 @@ def test_ui_serves_the_pages_and_a_stop_signal_leaves_nothing(tmp_path, stop_sig
         assert _port_is_free(port)
     finally:
         for pid in _live(started):
-            psutil.Process(pid).kill()
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).kill()
