@@ -123,6 +123,31 @@ def _check_routing_session_maker() -> None:
                        ["write_session_maker", "read_session_maker", "db_type"])
 
 
+def share_engine(db_uri: str, engine: Any) -> None:
+    """Make MLflow's tracking and registry stores use ``engine`` for ``db_uri`` instead of
+    building their own (they cache one engine per URI in ``_engine_map``): an in-memory prov
+    store needs an engine MLflow's URI-only construction cannot make."""
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+    for store_class in (TrackingStore, RegistryStore):
+        with store_class._engine_map_lock:
+            store_class._engine_map.setdefault(db_uri, engine)
+
+
+@contract("mlflow", "SqlAlchemyStore._engine_map/_engine_map_lock (tracking and registry) "
+                    "consulted by _get_or_create_engine(db_uri)")
+def _check_engine_map() -> None:
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+    for store_class in (TrackingStore, RegistryStore):
+        assert isinstance(store_class._engine_map, dict)
+        assert hasattr(store_class._engine_map_lock, "acquire")
+        source = inspect.getsource(store_class._get_or_create_engine)
+        assert "_engine_map" in source, f"{store_class.__module__} no longer reads _engine_map"
+
+
 # --- MLflow: private store methods that own a write's transaction ----------------------------
 
 # SqlAlchemyStore's private helpers hooked by mlflow_prov.events (``log_batch`` is up to four

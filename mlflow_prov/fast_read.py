@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from mlflow_prov.memory_store import is_memory_database
 from mlflow_prov.series_summaries import CHANGED, SUMMARY_TABLE
 
 # MLflow's migrations from the last one that touched ``metrics``/``latest_metrics``
@@ -257,7 +258,7 @@ def refresh_statistics(tracking_uri: str | None) -> bool:
     if not tracking_uri or urlsplit(tracking_uri).scheme.lower().partition("+")[0] != "prov":
         return False
     db_uri = database_uri(tracking_uri)
-    if db_uri is None or not db_uri.startswith("sqlite:///"):
+    if db_uri is None or not db_uri.startswith("sqlite:///") or is_memory_database(db_uri):
         return False
     from mlflow_prov.sqlite_stats import refresh_database
 
@@ -286,7 +287,7 @@ def _build_reader(db_uri: str) -> MetricReader | None:
 
     url = sa.engine.make_url(db_uri)
     if url.get_backend_name() == "sqlite":
-        if not url.database or url.database == ":memory:":
+        if not url.database or url.database == ":memory:" or is_memory_database(db_uri):
             return None
         path = url.database
 

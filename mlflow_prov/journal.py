@@ -332,22 +332,38 @@ def _decode(row: Any) -> JournalEvent:
                         prev_hash=row.prev_hash, hash=row.hash)
 
 
-def require_existing_store(tracking_uri: str) -> None:
+def require_existing_store(tracking_uri: str, *, for_another_process: bool = False) -> None:
     """Raise :class:`JournalUnavailableError` when a prov URI names a sqlite store that does
     not exist. Readers call it first: opening an MLflow client on a prov URI creates the
     store, so a mistyped path would quietly become a new, empty store. Other URIs (plain
-    MLflow stores, database servers, ``http://``) pass unchecked."""
+    MLflow stores, database servers, ``http://``) pass unchecked. The in-memory store exists
+    only in the process that opened it: refused where none was opened, and always
+    ``for_another_process`` (a server the caller starts)."""
     from mlflow_prov.uri import is_prov_uri, parse_prov_uri
 
     if not is_prov_uri(tracking_uri):
         return
-    db_uri = parse_prov_uri(tracking_uri).db_uri
+    location = parse_prov_uri(tracking_uri)
+    if location.in_memory:
+        _require_memory_store_here(tracking_uri, for_another_process)
+        return
+    db_uri = location.db_uri
     if db_uri.startswith("sqlite:///"):
         database = Path(db_uri.removeprefix("sqlite:///"))
         if not database.is_file():
             raise JournalUnavailableError(
                 f"no prov store at {database.parent} ({database.name} is missing); "
                 "check the path in the tracking URI")
+
+
+def _require_memory_store_here(tracking_uri: str, for_another_process: bool) -> None:
+    from mlflow_prov.memory_store import is_open
+
+    if for_another_process or not is_open():
+        raise JournalUnavailableError(
+            f"{tracking_uri} lives only in the memory of the process that logs to it; to read "
+            "it from another process (this command, a server) log to a file store instead "
+            "(prov:///path/to/dir or prov+sqlite:///path/to/file.db)")
 
 
 def read_events(tracking_uri: str, experiment_id: str | None = None,

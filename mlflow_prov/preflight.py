@@ -34,6 +34,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from sqlalchemy.pool import NullPool
 
+from mlflow_prov.memory_store import open_memory_database
 from mlflow_prov.uri import ProvLocation
 
 __all__ = ["CONNECT_TIMEOUT_VARIABLE", "DEFAULT_CONNECT_TIMEOUT", "DatabaseUnavailableError",
@@ -70,7 +71,11 @@ def connect_timeout() -> float:
 
 def check_location(location: ProvLocation) -> None:
     """Everything a prov store needs before MLflow opens it: its folder (embedded and sqlite
-    stores, created here when missing) and its database server (PostgreSQL, MySQL)."""
+    stores, created here when missing), its in-memory database, or its database server
+    (PostgreSQL, MySQL)."""
+    if location.in_memory:
+        open_memory_database()
+        return
     if location.embedded_dir is not None:
         database = Path(location.db_uri.removeprefix("sqlite:///"))
         check_store_folder(location.embedded_dir, new=not database.exists())

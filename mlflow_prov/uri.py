@@ -5,6 +5,10 @@ Accepted forms (the scheme names are what MLflow's entry points register):
 * ``prov:///abs/dir`` and ``prov:relative/dir`` -- the embedded default: ``dir/mlflow.db``
   (sqlite) and ``dir/artifacts/``, created on first use.
 * ``prov+sqlite:///path/file.db`` -- sqlite at that file; artifacts beside it in ``artifacts/``.
+* ``prov+sqlite:///:memory:`` -- a store in this process's memory (``mlflow_prov.memory_store``),
+  gone when the process exits; artifacts default to ``./mlartifacts``. ``:memory:`` in the
+  other forms is refused with this spelling: it must never become a file or folder named
+  ``:memory:`` (at ``/`` for three slashes) that later stores would reuse.
 * ``prov+postgresql://user@host:port/db`` and ``prov+mysql://user@host:port/db`` -- the
   matching MLflow SQL backend; artifacts default to ``./mlartifacts`` (as ``mlflow server``).
 
@@ -22,6 +26,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from mlflow_prov.memory_store import MEMORY_DB_URI, MEMORY_PATH, MEMORY_URI
+
 EMBEDDED_DB_NAME = "mlflow.db"
 EMBEDDED_ARTIFACTS_DIR = "artifacts"
 SERVER_DEFAULT_ARTIFACT_ROOT = "mlartifacts"
@@ -31,6 +37,7 @@ ACCEPTED_FORMS = (
     "prov:///absolute/dir",
     "prov:relative/dir",
     "prov+sqlite:///path/to/file.db",
+    "prov+sqlite:///:memory:",
     "prov+postgresql://user[:password]@host[:port]/database",
     "prov+mysql://user[:password]@host[:port]/database",
     "(any of them with ?artifact_root=URI)",
@@ -46,6 +53,7 @@ class ProvLocation:
     default_artifact_root: str
     embedded_dir: Path | None = None
     artifact_root_in_uri: bool = False
+    in_memory: bool = False
 
 
 def is_prov_uri(uri: str | None) -> bool:
@@ -90,6 +98,9 @@ def _embedded_location(parts, query, artifact_root: str | None, uri: str) -> Pro
         raise _malformed(uri, f"unknown query parameter(s) {sorted(query)}")
     if not parts.path:
         raise _malformed(uri, "no directory given")
+    if _names_memory(parts.path):
+        raise _malformed(uri, f"{MEMORY_PATH} is not a folder; for a store in memory use "
+                              f"{MEMORY_URI}")
     directory = _local_path(parts.path)
     db_path = directory / EMBEDDED_DB_NAME
     root = artifact_root or (directory / EMBEDDED_ARTIFACTS_DIR).as_uri()
@@ -100,12 +111,23 @@ def _embedded_location(parts, query, artifact_root: str | None, uri: str) -> Pro
 def _sqlite_location(parts, query, artifact_root: str | None, uri: str) -> ProvLocation:
     if query:
         raise _malformed(uri, f"unknown query parameter(s) {sorted(query)}")
+    if _names_memory(parts.netloc):
+        raise _malformed(uri, f"{MEMORY_PATH} reads as a host; use {MEMORY_URI} (three slashes)")
+    if _names_memory(parts.path):
+        return ProvLocation(MEMORY_DB_URI, artifact_root or _server_artifact_root(),
+                            artifact_root_in_uri=artifact_root is not None, in_memory=True)
     if parts.netloc or not parts.path or parts.path == "/":
         raise _malformed(uri, "prov+sqlite needs a file path: prov+sqlite:///path/to/file.db")
     db_path = _local_path(parts.path)
     root = artifact_root or (db_path.parent / EMBEDDED_ARTIFACTS_DIR).as_uri()
     return ProvLocation(f"sqlite:///{db_path}", root, embedded_dir=db_path.parent,
                         artifact_root_in_uri=artifact_root is not None)
+
+
+def _names_memory(path: str) -> bool:
+    """``:memory:`` with any number of leading slashes (``/:memory:`` is not a path we
+    would ever create)."""
+    return path.lstrip("/") == MEMORY_PATH
 
 
 def _local_path(path: str) -> Path:

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from mlflow.exceptions import MlflowException
 
+from mlflow_prov.memory_store import MEMORY_URI
 from mlflow_prov.uri import ACCEPTED_FORMS, is_prov_uri, parse_prov_uri
 
 
@@ -81,3 +82,27 @@ def test_extra_leading_slashes_still_mean_the_absolute_path(tmp_path):
     location = parse_prov_uri(f"prov:///{tmp_path}/runs")
     assert location.db_uri == f"sqlite:///{tmp_path}/runs/mlflow.db"
     assert location.embedded_dir == tmp_path / "runs"
+
+
+def test_memory_is_a_database_in_memory_not_a_file_at_the_root(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    location = parse_prov_uri(MEMORY_URI)
+    assert location.in_memory and location.embedded_dir is None
+    assert ":memory:" not in location.db_uri and "vfs=memdb" in location.db_uri
+    assert location.default_artifact_root == (tmp_path / "mlartifacts").as_uri()
+    assert parse_prov_uri(f"{MEMORY_URI}?artifact_root=/a").default_artifact_root == "/a"
+
+
+@pytest.mark.parametrize("uri, reason", [
+    ("prov:///:memory:", "is not a folder"),
+    ("prov::memory:", "is not a folder"),
+    ("prov:////:memory:", "is not a folder"),
+    ("prov+sqlite://:memory:", "reads as a host"),
+])
+def test_memory_in_other_forms_is_refused_with_the_spelling_that_works(uri, reason, tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MlflowException) as raised:
+        parse_prov_uri(uri)
+    first_line = raised.value.message.splitlines()[0]
+    assert uri in first_line and reason in first_line and MEMORY_URI in first_line
