@@ -40,6 +40,10 @@ class NoteError(ValueError):
     """A note, checkpoint or verifier key that is malformed or does not verify."""
 
 
+class SignatureError(NoteError):
+    """A well-formed note that the given key did not sign (or not over this text)."""
+
+
 def _check_name(name: str) -> str:
     if not name or any(c.isspace() or c == "+" for c in name):
         raise NoteError(f"key name {name!r} must be non-empty, without spaces or '+'")
@@ -118,10 +122,10 @@ def open_note(note: str, verifier: VerifierKey) -> str:
         try:
             public_key.verify(blob[4:], text.encode("utf-8"))
         except InvalidSignature as error:
-            raise NoteError(f"the signature of {name} does not verify (the note was edited, "
+            raise SignatureError(f"the signature of {name} does not verify (the note was edited, "
                             "or signed with another key)") from error
         return text
-    raise NoteError(f"no signature by {verifier.name} with key hash "
+    raise SignatureError(f"no signature by {verifier.name} with key hash "
                     f"{verifier.key_hash.hex()} (signed with another key)")
 
 

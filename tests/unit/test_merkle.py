@@ -38,14 +38,16 @@ def test_roots_of_every_prefix_match_the_rfc():
     assert [MerkleTree(LEAVES[:size]).root() for size in range(1, 9)] == ROOTS
 
 
-@pytest.mark.parametrize("vector", VECTORS["inclusion"], ids=lambda v: f"{v['leaf']}-{v['size']}")
+@pytest.mark.parametrize("vector", VECTORS["inclusion"],
+                         ids=lambda v: f"{v['leaf']}-{v['size']}")
 def test_inclusion_proofs_match_the_rfc_and_verify(vector):
     index, size, proof = vector["leaf"] - 1, vector["size"], _hashes(vector["proof"])
     assert TREE.inclusion_proof(index, size) == proof
     verify_inclusion(index, size, LEAVES[index], proof, ROOTS[size - 1])
 
 
-@pytest.mark.parametrize("vector", VECTORS["inclusion"][1:], ids=lambda v: f"{v['leaf']}-{v['size']}")
+@pytest.mark.parametrize("vector", VECTORS["inclusion"][1:],
+                         ids=lambda v: f"{v['leaf']}-{v['size']}")
 def test_a_changed_inclusion_proof_is_refused(vector):
     index, size, proof = vector["leaf"] - 1, vector["size"], _hashes(vector["proof"])
     root = ROOTS[size - 1]
