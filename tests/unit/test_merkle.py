@@ -111,7 +111,7 @@ def test_sizes_that_need_no_proof():
         verify_inclusion(0, 0, LEAVES[0], [], EMPTY_ROOT)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(st.integers(min_value=1, max_value=70), st.data())
 def test_every_proof_of_a_larger_tree_verifies(size, data):
     """Beyond the eight vectors: trees of any shape, any leaf, any earlier size."""
