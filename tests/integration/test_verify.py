@@ -468,10 +468,14 @@ def test_bad_input_is_one_line(tmp_path, sqlite_uri):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("server", ["prov_postgres_uri", "prov_mysql_uri"])
-def test_tampers_are_reported_on_database_servers(server, request):
+def test_tampers_are_reported_on_database_servers(server, request, tmp_path):
+    """Tampers of each kind, then a full rehash that only the tree checkpoint catches."""
+    from mlflow_prov.journal import event_hash
+
     uri = request.getfixturevalue(server)
     trained = train(uri)
-    code, lines = verify(uri)
+    checkpoint, key = tmp_path / "journal.checkpoint", tmp_path / "signing.pem"
+    code, lines = verify(uri, "--checkpoint", str(checkpoint), "--key", str(key))
     assert code == 0, lines
     for _, statements, what, where in [JOURNAL_TAMPERS[5], MLFLOW_TAMPERS[0],
                                        MLFLOW_TAMPERS[3], MLFLOW_TAMPERS[8],
@@ -479,6 +483,16 @@ def test_tampers_are_reported_on_database_servers(server, request):
         trained.sql(*statements)
         code, lines = verify(uri)
         assert code == 1 and any(what in line and where in line for line in lines), lines
+
+    size = _open_checkpoint(checkpoint).size
+    trained.sql("UPDATE prov_journal SET writer = replace(writer, '\"user\":', "
+                "'\"user\":\"mallory\",\"was\":') WHERE seq = (SELECT seq FROM (SELECT "
+                "MIN(seq) AS seq FROM prov_journal WHERE chain = :chain) AS first_event)")
+    _rehash(trained, event_hash)
+    code, lines = verify(uri, "--checkpoint", str(checkpoint), "--key", str(key))
+    assert code == 1
+    assert f"checkpoint {checkpoint}: the journal's first {size} events no longer hash to " \
+           "the checkpointed root: history rewritten since the checkpoint" in lines, lines
 
 
 @pytest.mark.slow  # roc-validator
