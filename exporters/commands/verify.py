@@ -48,7 +48,8 @@ chain and event seq, or the MLflow row: run, key, step); 2 for bad input.
                    "--public-key, check its inclusion proofs instead, with no store.")
 @click.option("--public-key", "public_key",
               help="Verifier key of the checkpoint signer (name+hash+base64, or the .pub file "
-                   "written beside a checkpoint): check each --crate offline.")
+                   "written beside a checkpoint): check each --crate offline, reading no "
+                   "store.")
 def verify_command(tracking_uri: str | None, experiment: str | None, run_ids: tuple[str, ...],
                    as_json: bool, checkpoint: Path | None, key_path: Path | None,
                    crates: tuple[Path, ...], public_key: str | None) -> None:

@@ -317,7 +317,10 @@ def test_checkpoint_catches_a_rewritten_history(store, tmp_path, rewrite):
 
 def test_a_checkpoint_advances_with_new_events_and_refuses_a_fork(store, tmp_path):
     """New events extend the checkpointed tree (the consistency proof holds, the checkpoint
-    advances); an older event rewritten, hashes and all, after that is refused against it."""
+    advances); an older event rewritten, hashes and all, after that is refused against it,
+    and an export cannot prove anything against it either."""
+    from exporters.errors import ExportError
+    from exporters.log_proofs import run_proofs
     from mlflow_prov.journal import event_hash
 
     checkpoint, key = tmp_path / "journal.checkpoint", tmp_path / "signing.pem"
@@ -337,6 +340,8 @@ def test_a_checkpoint_advances_with_new_events_and_refuses_a_fork(store, tmp_pat
     assert code == 1
     assert f"checkpoint {checkpoint}: the journal's first 16 events no longer hash to the " \
            "checkpointed root: history rewritten since the checkpoint" in lines, lines
+    with pytest.raises(ExportError, match="the store does not extend the checkpoint"):
+        run_proofs(store.uri, checkpoint, [store.run_id])  # what export --checkpoint uses
 
 
 def test_a_forged_checkpoint_is_refused(store, tmp_path):
@@ -464,6 +469,32 @@ def test_bad_input_is_one_line(tmp_path, sqlite_uri):
     assert code == 1 and len(lines) == 1 and "not a prov store URI" in lines[0]
     result = CliRunner().invoke(main, ["verify"], env={"MLFLOW_TRACKING_URI": ""})
     assert result.exit_code == 2 and "pass --tracking-uri" in result.output
+
+
+def test_offline_crate_checks_explain_bad_input(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from exporters.signed_note import VerifierKey
+
+    crate = tmp_path / "run-x.crate"
+    crate.mkdir()
+    (crate / "ro-crate-metadata.json").write_text(json.dumps({"@graph": []}))
+    key = VerifierKey.of("mlflow-prov/0123456789abcdef", Ed25519PrivateKey.generate()).text()
+
+    def offline(*args: str) -> tuple[int, list[str]]:
+        outcome = CliRunner().invoke(main, ["verify", *args])
+        return outcome.exit_code, outcome.output.splitlines()
+
+    code, lines = offline("--crate", str(crate), "--public-key", key)
+    assert code == 1 and lines[0] == (f"{crate}: carries no transparency-log.json (export it "
+                                      "with --checkpoint FILE, the checkpoint `verify "
+                                      "--checkpoint` wrote); ro-crate-metadata.json alone "
+                                      "proves nothing offline"), lines
+    code, lines = offline("--crate", str(crate), "--public-key", "not-a-key")
+    assert code == 2 and "--public-key" in lines[-1] and "not an Ed25519 key" in lines[-1]
+    code, lines = offline("--public-key", key)
+    assert code == 2 and lines[-1] == ("Error: --public-key checks crates offline: pass "
+                                       "--crate CRATE")
 
 
 @pytest.mark.slow
