@@ -8,7 +8,7 @@ model) are linked by SHA-256 hashes: editing or deleting a row breaks the chain,
 :func:`verify_chain` reports.
 
 Read API (the exporters' only way in): :func:`read_events`, :func:`read_events_page`,
-:func:`verify_chain` and :func:`require_existing_store`.
+:func:`read_event_hashes`, :func:`verify_chain` and :func:`require_existing_store`.
 """
 
 from __future__ import annotations
