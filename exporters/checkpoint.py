@@ -1,11 +1,18 @@
-"""Signed checkpoints of the journal's chain heads, against a rewrite of a whole chain.
+"""Signed checkpoints of the journal, against a rewrite of its whole history.
 
 Why: the chain's hashes catch an edited or removed event, but someone with write access to
 the database can recompute every hash after an edit, head row included, and the chain reads
-intact again. A checkpoint records each chain's length and last hash, signed with an Ed25519
-key kept *outside* the database; a later verify checks that each chain still passes through
-the recorded hash at the recorded length. Rewriting anything before a checkpoint then shows,
-unless the attacker also holds the key file.
+intact again. A checkpoint records the size and root hash of the journal's Merkle tree
+(:mod:`exporters.journal_tree`), signed with an Ed25519 key kept *outside* the database; a
+later verify checks, with an RFC 9162 consistency proof, that today's tree extends it
+unchanged. Rewriting anything before a checkpoint then shows, unless the attacker also holds
+the key file.
+
+A checkpoint is a C2SP ``tlog-checkpoint`` in a C2SP signed note (:mod:`exporters.signed_note`),
+so transparency-log witnesses can check and cosign it; the key's verifier form, which they
+and ``verify --crate --public-key`` need, is written beside it (``<checkpoint>.pub``).
+Checkpoints of earlier versions (signed JSON of each chain's head, :data:`LEGACY_FORMAT`)
+are still checked chain by chain, then replaced by a tree checkpoint.
 
 The key is a PEM file (PKCS#8, unencrypted, mode 0600), created on first use at
 :data:`DEFAULT_KEY` or where ``--key`` says. Keep it, or a copy of the checkpoint, where the
@@ -18,18 +25,26 @@ import base64
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from exporters.journal_tree import JournalTree, extends
+from exporters.signed_note import (
+    Checkpoint,
+    NoteError,
+    SignatureError,
+    VerifierKey,
+    open_note,
+    sign,
+)
 from mlflow_prov.journal import chain_hash_at
 
-FORMAT = "mlflow-prov-checkpoint/1"
+LEGACY_FORMAT = "mlflow-prov-checkpoint/1"
+PUBLIC_KEY_SUFFIX = ".pub"
 DEFAULT_KEY = (Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
                / "mlflow-prov" / "checkpoint-ed25519.pem")
 
@@ -71,27 +86,13 @@ def load_or_create_key(path: Path) -> tuple[Ed25519PrivateKey, bool]:
     return key, True
 
 
-def _without_credentials(uri: str) -> str:
-    """The store's URI for people reading the file, without a database password in it."""
-    parts = urlsplit(uri)
-    if parts.password is None and parts.username is None:
-        return uri
-    host = parts.hostname or ""
-    return parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host).geturl()
-
-
 def _signed_bytes(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def _public_key_text(key: Ed25519PrivateKey) -> str:
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw,
-                                        serialization.PublicFormat.Raw)
-    return base64.b64encode(raw).decode("ascii")
-
-
 def read_heads(path: Path, key: Ed25519PrivateKey) -> tuple[dict[str, list[Any]], str]:
-    """The chain heads a checkpoint recorded and when, after checking its signature."""
+    """The chain heads a checkpoint of an earlier version recorded and when, after checking
+    its signature."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         body = {name: document[name] for name in ("format", "created", "store", "heads")}
@@ -99,8 +100,9 @@ def read_heads(path: Path, key: Ed25519PrivateKey) -> tuple[dict[str, list[Any]]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise CheckpointError(f"{path} is not a readable mlflow-prov checkpoint: {error}")\
             from error
-    if body["format"] != FORMAT:
-        raise CheckpointError(f"{path} has format {body['format']!r}, expected {FORMAT!r}")
+    if body["format"] != LEGACY_FORMAT:
+        raise CheckpointError(f"{path} has format {body['format']!r}, expected "
+                              f"{LEGACY_FORMAT!r}")
     try:
         key.public_key().verify(signature, _signed_bytes(body))
     except InvalidSignature as error:
@@ -109,10 +111,11 @@ def read_heads(path: Path, key: Ed25519PrivateKey) -> tuple[dict[str, list[Any]]
     return body["heads"], body["created"]
 
 
-def check(path: Path, key: Ed25519PrivateKey, tracking_uri: str,
-          chains: set[str] | None = None) -> list[CheckpointFinding]:
-    """Each recorded chain (of ``chains``, when given) must still pass through its recorded
-    hash at its recorded length: longer is fine (new events), different is a rewrite."""
+def check_heads(path: Path, key: Ed25519PrivateKey, tracking_uri: str,
+                chains: set[str] | None = None) -> list[CheckpointFinding]:
+    """A checkpoint of an earlier version: each recorded chain (of ``chains``, when given)
+    must still pass through its recorded hash at its recorded length: longer is fine (new
+    events), different is a rewrite."""
     heads, created = read_heads(path, key)
     findings = []
     for chain, (length, last_hash) in sorted(heads.items()):
@@ -130,21 +133,47 @@ def check(path: Path, key: Ed25519PrivateKey, tracking_uri: str,
     return findings
 
 
-def write(path: Path, key: Ed25519PrivateKey, tracking_uri: str,
-          heads: dict[str, tuple[int, str | None]]) -> None:
-    """Sign and write the heads (merged over the checkpoint already at ``path``), atomically."""
-    merged: dict[str, list[Any]] = {}
-    if path.exists():
-        merged.update(read_heads(path, key)[0])
-    merged.update({chain: [length, last_hash] for chain, (length, last_hash) in heads.items()
-                   if length})
-    body = {"format": FORMAT, "created": datetime.now(tz=UTC).isoformat(timespec="seconds"),
-            "store": _without_credentials(tracking_uri), "heads": merged}
-    document = {**body, "public_key": _public_key_text(key),
-                "signature": base64.b64encode(key.sign(_signed_bytes(body))).decode("ascii")}
-    temporary = path.with_name(path.name + ".tmp")
+def is_legacy(path: Path) -> bool:
+    """Whether ``path`` holds a checkpoint of an earlier version (signed JSON heads)."""
     try:
-        temporary.write_text(json.dumps(document, indent=1, sort_keys=True), encoding="utf-8")
-        temporary.replace(path)
-    except OSError as error:
-        raise CheckpointError(f"cannot write the checkpoint {path}: {error.strerror}") from error
+        return path.read_text(encoding="utf-8").lstrip().startswith("{")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"cannot read the checkpoint {path}: {error}") from error
+
+
+def open_checkpoint(path: Path, key: Ed25519PrivateKey) -> Checkpoint:
+    """The tree checkpoint at ``path``, after checking that ``key`` signed it."""
+    try:
+        note = path.read_text(encoding="utf-8")
+        claimed = Checkpoint.unverified(note)
+        return Checkpoint.parse(open_note(note, VerifierKey.of(claimed.origin, key)))
+    except (OSError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"cannot read the checkpoint {path}: {error}") from error
+    except SignatureError as error:
+        raise CheckpointError(f"{path}: signature does not verify with this key (the "
+                              "checkpoint was edited, or signed with another --key)") from error
+    except NoteError as error:
+        raise CheckpointError(f"{path} is not a readable checkpoint: {error}") from error
+
+
+def check_tree(path: Path, key: Ed25519PrivateKey, tree: JournalTree) -> list[CheckpointFinding]:
+    """The journal's tree must extend the checkpointed one (a consistency proof, no rehash)."""
+    checkpoint = open_checkpoint(path, key)
+    problem = extends(tree, checkpoint)
+    return [CheckpointFinding(f"checkpoint {path}", problem)] if problem else []
+
+
+def write_tree(path: Path, key: Ed25519PrivateKey, tree: JournalTree) -> Path:
+    """Sign and write the tree's checkpoint atomically, and its verifier key beside it;
+    returns the verifier key's file."""
+    note = sign(tree.checkpoint().text(), tree.origin, key)
+    public = path.with_name(path.name + PUBLIC_KEY_SUFFIX)
+    for target, text in ((path, note), (public, VerifierKey.of(tree.origin, key).text() + "\n")):
+        temporary = target.with_name(target.name + ".tmp")
+        try:
+            temporary.write_text(text, encoding="utf-8")
+            temporary.replace(target)
+        except OSError as error:
+            raise CheckpointError(f"cannot write the checkpoint {target}: "
+                                  f"{error.strerror}") from error
+    return public

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "import-yprov4ml": "exporters.commands.import_yprov4ml:import_yprov4ml_command",
     "ui": "exporters.commands.ui:ui_command",
     "verify": "exporters.commands.verify:verify_command",
+    "prove": "exporters.commands.prove:prove_command",
     "lineage": "exporters.commands.lineage:lineage_command",
     "convert": "exporters.commands.convert:convert_command",
     "collect": "exporters.commands.collect:collect_command",

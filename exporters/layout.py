@@ -11,6 +11,7 @@ nothing, a getter that finds no file). Every path of the exported tree is built 
         run-<run_id>/                         run_dir()
             prov.json, prov.provn, graph.dot, graph.svg, graph.html, prov.ttl, card.md, ...
             metrics.nc | metrics/<key>.csv | metrics.zarr
+            transparency-log.json             LOG_PROOFS_FILE (export --checkpoint)
         run-<run_id>.crate.zip                crate_path(exp_dir, run_dir_name(...), ...)
 
 The ``run-`` prefix itself is :func:`mlflow_prov.vocabulary.run_dir_name`, shared with capture.
@@ -46,6 +47,9 @@ EXPERIMENT_STEM = "experiment"
 CRATE_FOLDER_SUFFIX = ".crate"
 CRATE_ZIP_SUFFIX = ".crate.zip"
 CRATE_ARTIFACTS_DIR = "artifacts"
+
+# --- transparency-log proofs, inside a run folder (and so in its crates) ------------------------
+LOG_PROOFS_FILE = "transparency-log.json"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _DOTS = re.compile(r"\.{2,}")

@@ -38,6 +38,9 @@ class ExportOptions:
     ``"full"`` as the complete PROV graph.
     ``verify_metric_rows``: rehash every metric row for ``journalIntact``, as ``mlflow-prov
     verify`` does; otherwise only series whose stored summary says they changed are read.
+    ``checkpoint``: a signed tree checkpoint (``verify --checkpoint``); each run folder, and
+    so each crate, then carries its events' inclusion proofs against it
+    (:mod:`exporters.log_proofs`).
     """
 
     formats: tuple[str, ...] = DEFAULT_FORMATS
@@ -56,6 +59,7 @@ class ExportOptions:
     redact: tuple[str, ...] = ()
     omit: frozenset[str] = frozenset()
     verify_metric_rows: bool = False
+    checkpoint: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from exporters import collect, fast_metrics, guards
+from exporters import collect, fast_metrics, guards, log_proofs
 from exporters.artifacts import ArtifactCache
 from exporters.crate_heads import with_journal_head
 from exporters.errors import ExportError, ReaderError, WriterError
@@ -101,8 +101,22 @@ def _export(experiment: str, out_dir: Path, *, tracking_uri: str, run_ids: Seque
                              if "metrics" not in options.omit else (record, []))
             records.append(with_journal_head(record, uri) if available else record)
             written[record.run_id] = files
+        if options.checkpoint is not None:
+            _write_log_proofs(uri, options.checkpoint, available, exp_dir, written)
         files = write_documents(exp_record, records, written, exp_dir, options, artifacts)
     return ExportResult(experiment_dir=exp_dir, files=tuple(files), run_count=len(records))
+
+
+def _write_log_proofs(uri: str, checkpoint: Path, available: bool, exp_dir: Path,
+                      written: dict[str, list[Path]]) -> None:
+    """Each run's inclusion proofs against the checkpoint, beside its other files (so its
+    crates pack them)."""
+    if not available:
+        raise ExportError(f"--checkpoint needs a store with a provenance journal; {uri} has "
+                          "none")
+    for run_id, document in log_proofs.run_proofs(uri, checkpoint, list(written)).items():
+        written[run_id] = [*written[run_id],
+                           log_proofs.write_run_proofs(run_dir(exp_dir, run_id), document)]
 
 
 def _packed_later(options: ExportOptions) -> Callable[[int], bool]:

@@ -128,6 +128,10 @@ def parse_omit(ctx: click.Context, param: click.Parameter,
 @click.option("--omit", "omit", multiple=True, callback=parse_omit, metavar="PART",
               help=f"Leave a part out of the export (repeatable or comma-separated): "
                    f"{', '.join(OMITTABLE)}.")
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A checkpoint `mlflow-prov verify --checkpoint` signed: each run folder "
+                   "(and crate) gets transparency-log.json, its events' inclusion proofs "
+                   "against it, checkable offline with `verify --crate --public-key`.")
 def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str, ...],
                    filter_string: str | None, out_dir: Path, formats: tuple[str, ...],
                    metrics_format: str | None, crate_as_folder: bool, compress: bool,
@@ -135,7 +139,7 @@ def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str
                    pseudonymize: bool,
                    context_prefixes: dict[str, str] | None, progress: bool | None,
                    timeout: float, redact: tuple[str, ...], omit: frozenset[str],
-                   verify_metric_rows: bool) -> None:
+                   verify_metric_rows: bool, checkpoint: Path | None) -> None:
     """Export an MLflow experiment (or some of its runs) as W3C PROV and graphs."""
     from exporters.pipeline import export
 
@@ -145,7 +149,7 @@ def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str
                             graph_detail=graph_detail,
                             pseudonymize=pseudonymize, show_progress=progress,
                             timeout=timeout, redact=redact, omit=omit,
-                            verify_metric_rows=verify_metric_rows,
+                            verify_metric_rows=verify_metric_rows, checkpoint=checkpoint,
                             **({"context_prefixes": context_prefixes} if context_prefixes else {}))
     try:
         result = export(experiment, out_dir, tracking_uri=tracking_uri or None,

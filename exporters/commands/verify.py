@@ -15,8 +15,10 @@ VERIFY_EXAMPLES = """
 Examples:
   mlflow-prov verify --tracking-uri prov:///data/runs
   mlflow-prov verify --tracking-uri prov:///data/runs --experiment mnist --json
-  mlflow-prov verify --tracking-uri prov:///data/runs --checkpoint /safe/place/heads.json
+  mlflow-prov verify --tracking-uri prov:///data/runs --checkpoint /safe/place/journal.checkpoint
   mlflow-prov verify --tracking-uri prov:///data/runs --crate out/mnist/run-1a2b.crate.zip
+  mlflow-prov verify --crate out/mnist/run-1a2b.crate.zip \\
+      --public-key /safe/place/journal.checkpoint.pub
 
 \b
 Exit status: 0 when nothing is wrong; 1 when a problem was found (one line each, naming the
@@ -31,8 +33,10 @@ chain and event seq, or the MLflow row: run, key, step); 2 for bad input.
 @click.option("--run", "run_ids", multiple=True, help="Only this run (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
-              help="Signed chain heads: checked when the file exists, then (when nothing is "
-                   "wrong) written with the current heads.")
+              help="A signed checkpoint of the journal's Merkle tree (C2SP tlog-checkpoint): "
+                   "when the file exists, the store must extend it (a consistency proof); "
+                   "then, when nothing is wrong, it is written anew, with its verifier key "
+                   "in FILE.pub.")
 @click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Ed25519 key that signs checkpoints (created, mode 0600, on first use; "
                    "default ~/.config/mlflow-prov/checkpoint-ed25519.pem). Keep it outside "
@@ -40,16 +44,24 @@ chain and event seq, or the MLflow row: run, key, step); 2 for bad input.
 @click.option("--crate", "crates", multiple=True,
               type=click.Path(exists=True, path_type=Path),
               help="Check an exported RO-Crate (zip or folder) against the store: each run's "
-                   "recorded journal head must still be in its chain (repeatable).")
+                   "recorded journal head must still be in its chain (repeatable). With "
+                   "--public-key, check its inclusion proofs instead, with no store.")
+@click.option("--public-key", "public_key",
+              help="Verifier key of the checkpoint signer (name+hash+base64, or the .pub file "
+                   "written beside a checkpoint): check each --crate offline, reading no "
+                   "store.")
 def verify_command(tracking_uri: str | None, experiment: str | None, run_ids: tuple[str, ...],
                    as_json: bool, checkpoint: Path | None, key_path: Path | None,
-                   crates: tuple[Path, ...]) -> None:
+                   crates: tuple[Path, ...], public_key: str | None) -> None:
     """Check every journal chain and reconcile MLflow's rows with the journal."""
     from exporters.checkpoint import DEFAULT_KEY, CheckpointError
     from exporters.verify import verify_store
     from mlflow_prov.journal import JournalUnavailableError, require_existing_store
     from mlflow_prov.stored_rows import UnknownSchemaError
 
+    if public_key is not None:
+        _verify_offline(crates, public_key, as_json)
+        return
     if not tracking_uri:
         raise click.UsageError("no store to verify: pass --tracking-uri prov:///dir "
                                "or set MLFLOW_TRACKING_URI")
@@ -97,23 +109,37 @@ def _experiment_id(tracking_uri: str, experiment: str) -> str:
 
 def _checkpoint(tracking_uri: str, path: Path, key_path: Path, report: Any, *, scoped: bool,
                 messages: list[str]) -> list[str]:
-    """Check against the checkpoint when it exists; write the current heads when all is well."""
+    """Check the store against the checkpoint when it exists (a consistency proof, or chain
+    by chain for an earlier version's file); sign the current tree when all is well."""
     from exporters import checkpoint
+    from exporters.journal_tree import journal_tree
 
     key, created = checkpoint.load_or_create_key(key_path)
     if created:
         messages.append(f"created the checkpoint signing key {key_path} (mode 0600); keep "
                         "it where the database's writers cannot reach")
-    lines = []
-    if path.exists():
+    tree = journal_tree(tracking_uri)
+    findings = []
+    legacy = path.exists() and checkpoint.is_legacy(path)
+    if legacy:
         in_scope = set(report.heads) if scoped else None
-        lines = [f"{finding.where}: {finding.what}"
-                 for finding in checkpoint.check(path, key, tracking_uri, in_scope)]
+        findings = checkpoint.check_heads(path, key, tracking_uri, in_scope)
+    elif path.exists():
+        findings = checkpoint.check_tree(path, key, tree)
+    lines = [f"{finding.where}: {finding.what}" for finding in findings]
     if lines or report.problems:
         messages.append(f"checkpoint {path} not updated: fix or explain the problems first")
+    elif scoped:
+        messages.append(f"checkpoint {path} not updated: it covers the whole journal, so "
+                        "only a verify without --experiment/--run advances it")
+    elif tree.size == 0:
+        messages.append(f"checkpoint {path} not written: the journal has no events yet")
     else:
-        checkpoint.write(path, key, tracking_uri, report.heads)
-        messages.append(f"checkpoint {path} written: {len(report.heads)} chain head(s)")
+        public = checkpoint.write_tree(path, key, tree)
+        messages.append(f"checkpoint {path} written: {tree.origin}, {tree.size} event(s); "
+                        f"verifier key in {public}"
+                        + (" (replaces the chain-head checkpoint of an earlier version)"
+                           if legacy else ""))
     return lines
 
 
@@ -121,3 +147,32 @@ def _check_crate(tracking_uri: str, crate: Path) -> list[str]:
     from exporters.crate_heads import check_crate
 
     return [f"{crate}: {line}" for line in check_crate(tracking_uri, crate)]
+
+
+def _verify_offline(crates: tuple[Path, ...], public_key: str, as_json: bool) -> None:
+    """``--crate CRATE --public-key KEY``: each crate's proofs against the signed checkpoint
+    it carries, with no store."""
+    from exporters.log_proofs import check_crate_offline, read_public_key
+    from exporters.signed_note import NoteError
+
+    if not crates:
+        raise click.UsageError("--public-key checks crates offline: pass --crate CRATE")
+    try:
+        verifier = read_public_key(public_key)
+    except NoteError as error:
+        raise click.BadParameter(str(error), param_hint="--public-key") from error
+    lines, summaries = [], []
+    for crate in crates:
+        problems, summary = check_crate_offline(crate, verifier)
+        lines += problems
+        summaries += [summary] if summary and not problems else []
+    if as_json:
+        click.echo(json.dumps({"ok": not lines, "problems": lines, "messages": summaries},
+                              indent=1))
+    else:
+        for line in [*lines, *summaries]:
+            click.echo(line)
+        click.echo(f"{'FAILED' if lines else 'ok'}: {len(crates)} crate(s) checked offline "
+                   f"against {verifier.name}; {len(lines)} problem(s)")
+    if lines:
+        raise SystemExit(1)

@@ -282,45 +282,159 @@ def test_checkpoint_catches_a_rewritten_history(store, tmp_path, rewrite):
     """Two rewrites that every hash and digest agree with, so verify alone reads them as
     intact: an event edited and every hash after it recomputed (head included), and the last
     event dropped with the head and MLflow's run row set back to match. The signed checkpoint
-    of the heads catches both."""
+    of the journal's Merkle tree catches both, by consistency proof."""
     from mlflow_prov.journal import event_hash
 
-    checkpoint, key = tmp_path / "heads.json", tmp_path / "keys" / "signing.pem"
+    checkpoint, key = tmp_path / "journal.checkpoint", tmp_path / "keys" / "signing.pem"
     code, lines = verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))
     assert code == 0, lines
     assert key.stat().st_mode & 0o777 == 0o600
     assert any(f"created the checkpoint signing key {key}" in line for line in lines)
-    assert json.loads(checkpoint.read_text())["heads"][f"run:{store.run_id}"][0] == 12
+    signed = _open_checkpoint(checkpoint)
+    assert signed.size == 14 and signed.origin.startswith("mlflow-prov/")
 
     if rewrite == "rehash":
         store.sql("UPDATE prov_journal SET writer = replace(writer, '\"user\":', "
                   "'\"user\":\"mallory\",\"was\":') WHERE seq = (SELECT MIN(seq) "
                   "FROM prov_journal WHERE chain = :chain)")
-        expected = f"chain run:{store.run_id}: event 12 no longer hashes to"
+        expected = (f"checkpoint {checkpoint}: the journal's first 14 events no longer hash "
+                    "to the checkpointed root: history rewritten since the checkpoint")
     else:
         store.sql("DELETE FROM prov_journal WHERE seq = (SELECT MAX(seq) FROM prov_journal "
                   "WHERE chain = :chain)",
                   "UPDATE runs SET status = 'RUNNING', end_time = NULL WHERE run_uuid = :run")
-        expected = f"chain run:{store.run_id}: has fewer than the 12 events checkpointed"
+        expected = (f"checkpoint {checkpoint}: the journal has 13 events, fewer than the 14 "
+                    "checkpointed (events deleted since)")
     _rehash(store, event_hash)
     assert verify(store.uri)[0] == 0, "expected to pass without a checkpoint"
 
     code, lines = verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))
     assert code == 1
-    assert any(line.startswith(expected) for line in lines), lines
+    assert expected in lines, lines
     assert any("not updated" in line for line in lines)
+    assert _open_checkpoint(checkpoint) == signed
+
+
+def test_a_checkpoint_advances_with_new_events_and_refuses_a_fork(store, tmp_path):
+    """New events extend the checkpointed tree (the consistency proof holds, the checkpoint
+    advances); an older event rewritten, hashes and all, after that is refused against it,
+    and an export cannot prove anything against it either."""
+    from exporters.errors import ExportError
+    from exporters.log_proofs import run_proofs
+    from mlflow_prov.journal import event_hash
+
+    checkpoint, key = tmp_path / "journal.checkpoint", tmp_path / "signing.pem"
+    assert verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))[0] == 0
+    client = MlflowClient(store.uri)
+    later = client.create_run(store.experiment_id).info.run_id
+    client.log_param(later, "seed", "7")
+    code, lines = verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))
+    assert code == 0, lines
+    assert _open_checkpoint(checkpoint).size == 16  # the new run's creation and its param
+
+    store.sql("UPDATE prov_journal SET payload = replace(payload, '0.1', '0.9') "
+              "WHERE chain = :chain AND kind = 'run.params_logged'",
+              "UPDATE params SET value = '0.9' WHERE run_uuid = :run AND key = 'lr'")
+    _rehash(store, event_hash)
+    code, lines = verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))
+    assert code == 1
+    assert f"checkpoint {checkpoint}: the journal's first 16 events no longer hash to the " \
+           "checkpointed root: history rewritten since the checkpoint" in lines, lines
+    with pytest.raises(ExportError, match="the store does not extend the checkpoint"):
+        run_proofs(store.uri, checkpoint, [store.run_id])  # what export --checkpoint uses
 
 
 def test_a_forged_checkpoint_is_refused(store, tmp_path):
-    checkpoint, key = tmp_path / "heads.json", tmp_path / "signing.pem"
+    checkpoint, key = tmp_path / "journal.checkpoint", tmp_path / "signing.pem"
     assert verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))[0] == 0
-    forged = json.loads(checkpoint.read_text())
-    forged["heads"][f"run:{store.run_id}"][0] = 1
-    checkpoint.write_text(json.dumps(forged))
+    origin, size, rest = checkpoint.read_text().split("\n", 2)
+    checkpoint.write_text(f"{origin}\n{int(size) - 1}\n{rest}")
     code, lines = verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))
     assert code == 1 and lines == [f"Error: {checkpoint}: signature does not verify with this "
                                    "key (the checkpoint was edited, or signed with another "
                                    "--key)"]
+
+
+def test_a_checkpoint_of_an_earlier_version_is_still_checked_then_replaced(store, tmp_path):
+    """Chain-head checkpoints (signed JSON) from earlier versions: a rewritten chain is still
+    caught chain by chain; an intact store gets a tree checkpoint in their place."""
+    from exporters.checkpoint import load_or_create_key
+    from mlflow_prov.journal import chain_heads, event_hash
+
+    key_path = tmp_path / "signing.pem"
+    key = load_or_create_key(key_path)[0]
+    legacy = tmp_path / "heads.json"
+    _write_legacy_checkpoint(legacy, key, chain_heads(store.uri))
+    intact = tmp_path / "intact.json"
+    shutil.copy(legacy, intact)
+    code, lines = verify(store.uri, "--checkpoint", str(intact), "--key", str(key_path))
+    assert code == 0, lines
+    assert any("replaces the chain-head checkpoint of an earlier version" in line
+               for line in lines), lines
+    assert _open_checkpoint(intact).size == 14
+
+    store.sql("UPDATE prov_journal SET writer = replace(writer, '\"user\":', "
+              "'\"user\":\"mallory\",\"was\":') WHERE seq = (SELECT MIN(seq) "
+              "FROM prov_journal WHERE chain = :chain)")
+    _rehash(store, event_hash)
+    code, lines = verify(store.uri, "--checkpoint", str(legacy), "--key", str(key_path))
+    assert code == 1
+    assert any(line.startswith(f"chain run:{store.run_id}: event 12 no longer hashes to")
+               for line in lines), lines
+    assert json.loads(legacy.read_text())["format"] == "mlflow-prov-checkpoint/1"
+
+
+def _write_legacy_checkpoint(path: Path, key, heads) -> None:
+    """A checkpoint as mlflow-prov wrote it before tree checkpoints: signed JSON heads."""
+    import base64
+
+    body = {"format": "mlflow-prov-checkpoint/1", "created": "2026-01-01T00:00:00+00:00",
+            "store": "prov:///old", "heads": {chain: [length, last_hash] for chain,
+                                              (length, last_hash) in heads.items() if length}}
+    signed = json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    path.write_text(json.dumps({**body, "signature": base64.b64encode(key.sign(signed))
+                                .decode("ascii")}))
+
+
+def _open_checkpoint(path: Path):
+    """The checkpoint at ``path``, opened with the verifier key written beside it."""
+    from exporters.signed_note import Checkpoint, VerifierKey, open_note
+
+    verifier = VerifierKey.parse(path.with_name(path.name + ".pub").read_text())
+    return Checkpoint.parse(open_note(path.read_text(), verifier))
+
+
+def test_prove_prints_each_run_event_with_a_proof_that_verifies(store, tmp_path):
+    """``prove RUN`` against a checkpoint: one leaf per run event, at its position in write
+    order, each proof leading to the signed root (checked here by the RFC 9162 verifier)."""
+    from exporters.journal_tree import leaf_of
+    from exporters.merkle import verify_inclusion
+
+    checkpoint, key = tmp_path / "journal.checkpoint", tmp_path / "signing.pem"
+    assert verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))[0] == 0
+    signed = _open_checkpoint(checkpoint)
+    result = CliRunner().invoke(main, ["prove", store.run_id, "--tracking-uri", store.uri,
+                                       "--checkpoint", str(checkpoint), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    engine = sa.create_engine(parse_prov_uri(store.uri).db_uri)
+    with engine.connect() as connection:
+        order = connection.execute(sa.text("SELECT seq, run_id FROM prov_journal "
+                                           "ORDER BY seq")).all()
+    engine.dispose()
+    expected = [index for index, row in enumerate(order) if row.run_id == store.run_id]
+    assert [event["leaf_index"] for event in document["events"]] == expected
+    for event in document["events"]:
+        verify_inclusion(event["leaf_index"], signed.size, leaf_of(event["hash"]),
+                         [bytes.fromhex(node) for node in event["proof"]], signed.root)
+
+    text = CliRunner().invoke(main, ["prove", store.run_id, "--tracking-uri", store.uri])
+    assert text.exit_code == 0
+    assert text.output.count("\n  proof: ") == len(expected) == 12
+    missing = CliRunner().invoke(main, ["prove", OTHER_RUN, "--tracking-uri", store.uri])
+    assert missing.exit_code == 1
+    assert missing.output.strip().endswith(f"run {OTHER_RUN} has no events in the journal of "
+                                           f"{store.uri}; check the run id")
 
 
 def _rehash(store: Store, event_hash, chain: str | None = None) -> None:
@@ -357,12 +471,42 @@ def test_bad_input_is_one_line(tmp_path, sqlite_uri):
     assert result.exit_code == 2 and "pass --tracking-uri" in result.output
 
 
+def test_offline_crate_checks_explain_bad_input(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from exporters.signed_note import VerifierKey
+
+    crate = tmp_path / "run-x.crate"
+    crate.mkdir()
+    (crate / "ro-crate-metadata.json").write_text(json.dumps({"@graph": []}))
+    key = VerifierKey.of("mlflow-prov/0123456789abcdef", Ed25519PrivateKey.generate()).text()
+
+    def offline(*args: str) -> tuple[int, list[str]]:
+        outcome = CliRunner().invoke(main, ["verify", *args])
+        return outcome.exit_code, outcome.output.splitlines()
+
+    code, lines = offline("--crate", str(crate), "--public-key", key)
+    assert code == 1 and lines[0] == (f"{crate}: carries no transparency-log.json (export it "
+                                      "with --checkpoint FILE, the checkpoint `verify "
+                                      "--checkpoint` wrote); ro-crate-metadata.json alone "
+                                      "proves nothing offline"), lines
+    code, lines = offline("--crate", str(crate), "--public-key", "not-a-key")
+    assert code == 2 and "--public-key" in lines[-1] and "not an Ed25519 key" in lines[-1]
+    code, lines = offline("--public-key", key)
+    assert code == 2 and lines[-1] == ("Error: --public-key checks crates offline: pass "
+                                       "--crate CRATE")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("server", ["prov_postgres_uri", "prov_mysql_uri"])
-def test_tampers_are_reported_on_database_servers(server, request):
+def test_tampers_are_reported_on_database_servers(server, request, tmp_path):
+    """Tampers of each kind, then a full rehash that only the tree checkpoint catches."""
+    from mlflow_prov.journal import event_hash
+
     uri = request.getfixturevalue(server)
     trained = train(uri)
-    code, lines = verify(uri)
+    checkpoint, key = tmp_path / "journal.checkpoint", tmp_path / "signing.pem"
+    code, lines = verify(uri, "--checkpoint", str(checkpoint), "--key", str(key))
     assert code == 0, lines
     for _, statements, what, where in [JOURNAL_TAMPERS[5], MLFLOW_TAMPERS[0],
                                        MLFLOW_TAMPERS[3], MLFLOW_TAMPERS[8],
@@ -370,6 +514,16 @@ def test_tampers_are_reported_on_database_servers(server, request):
         trained.sql(*statements)
         code, lines = verify(uri)
         assert code == 1 and any(what in line and where in line for line in lines), lines
+
+    size = _open_checkpoint(checkpoint).size
+    trained.sql("UPDATE prov_journal SET writer = replace(writer, '\"user\":', "
+                "'\"user\":\"mallory\",\"was\":') WHERE seq = (SELECT seq FROM (SELECT "
+                "MIN(seq) AS seq FROM prov_journal WHERE chain = :chain) AS first_event)")
+    _rehash(trained, event_hash)
+    code, lines = verify(uri, "--checkpoint", str(checkpoint), "--key", str(key))
+    assert code == 1
+    assert f"checkpoint {checkpoint}: the journal's first {size} events no longer hash to " \
+           "the checkpointed root: history rewritten since the checkpoint" in lines, lines
 
 
 @pytest.mark.slow  # roc-validator
@@ -400,6 +554,53 @@ def test_an_export_embeds_the_journal_head_and_a_crate_is_checked_against_its_st
     assert code == 1
     assert any(line.startswith(f"{crate}: run {store.run_id}: the store's chain has fewer "
                                "than the 12 events") for line in lines), lines
+
+
+@pytest.mark.slow  # an RO-Crate export
+def test_a_crate_verifies_offline_with_only_its_public_key(store, tmp_path):
+    """Exported against a signed checkpoint, a crate carries its run's inclusion proofs: it
+    verifies with the verifier key alone after the store is deleted; an edited proof, or
+    another key, is refused."""
+    from exporters.checkpoint import load_or_create_key
+    from exporters.options import ExportOptions
+    from exporters.pipeline import export
+    from exporters.signed_note import VerifierKey
+
+    checkpoint, key = tmp_path / "journal.checkpoint", tmp_path / "signing.pem"
+    assert verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))[0] == 0
+    result = export("verify", tmp_path / "out", tracking_uri=store.uri,
+                    options=ExportOptions(formats=("prov-json", "rocrate"), crate_as_folder=True,
+                                          checkpoint=checkpoint))
+    crate = result.experiment_dir / f"run-{store.run_id}.crate"
+    shutil.rmtree(tmp_path / "copy")  # the store fixture's folder: database and artifacts
+    public = checkpoint.with_name(checkpoint.name + ".pub")
+
+    def offline(*args: str) -> tuple[int, list[str]]:
+        outcome = CliRunner().invoke(main, ["verify", "--crate", str(crate), *args])
+        return outcome.exit_code, outcome.output.splitlines()
+
+    code, lines = offline("--public-key", str(public))
+    assert code == 0, lines
+    assert lines[0] == (f"{crate}: 12 event(s) of 1 run(s) proved in the tree signed by "
+                        f"{_open_checkpoint(checkpoint).origin}")
+    code, lines = offline("--public-key", public.read_text().strip())
+    assert code == 0, lines
+
+    stranger = VerifierKey.of(_open_checkpoint(checkpoint).origin,
+                              load_or_create_key(tmp_path / "other.pem")[0]).text()
+    code, lines = offline("--public-key", stranger)
+    assert code == 1
+    assert lines[0].startswith(f"{crate}: run {store.run_id}: the checkpoint does not verify "
+                               "with this public key"), lines
+
+    proofs = crate / "transparency-log.json"
+    document = json.loads(proofs.read_text())
+    document["events"][3]["hash"] = "0" * 64
+    proofs.write_text(json.dumps(document))
+    code, lines = offline("--public-key", str(public))
+    assert code == 1
+    assert lines[0].startswith(f"{crate}: run {store.run_id}: event "
+                               f"{document['events'][3]['seq']} is not proved"), lines
 
 
 @pytest.mark.slow

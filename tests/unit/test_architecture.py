@@ -15,7 +15,8 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                                             "require_existing_store",
                                             "JournalUnavailableError", "JournalEvent",
                                             "read_events_page", "EventPage",
-                                            "chain_heads", "chain_hash_at", "chain_head"},
+                                            "chain_heads", "chain_hash_at", "chain_head",
+                                            "read_event_hashes"},
                     # documented fast read of MLflow's run tables, for verify (issue 10)
                     "mlflow_prov.stored_rows": {"open_store", "read_runs", "read_run_rows",
                                                 "run_state", "RunRows", "RUN_COLUMNS",
