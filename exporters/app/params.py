@@ -175,8 +175,7 @@ def read(params: tuple[Param, ...], args: MultiDict[str, str],
     return values
 
 
-EXPERIMENT_ID_SCHEMA = {"type": "string", "pattern": "^[0-9]{1,10}$",
-                        "description": f"ASCII digits, 0 to {INT32_MAX}"}
+EXPERIMENT_ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": INT32_MAX}
 RUN_ID_SCHEMA = {"type": "string", "pattern": f"^{RUN_ID.pattern}$"}
 PAGE_TOKEN_SCHEMA = {"type": "string", "maxLength": 4096,
                      "description": "next_page_token of the previous page, signed by this "
@@ -201,8 +200,10 @@ def page_size(default: int) -> Param:
                   "default": default}, "how many items a page holds")
 MODEL = Param("model_id", model_id, {"type": "string", "pattern": f"^{MODEL_ID.pattern}$"},
               "a logged model's id")
+PRINTABLE = r"[^\x00-\x1f\x7f]*"
 DATASET = Param("dataset", dataset, {"type": "string", "maxLength": DATASET_MAX,
-                                     "pattern": "@"}, "a dataset as name@digest")
+                                     "pattern": f"^{PRINTABLE}@{PRINTABLE}$"},
+                "a dataset as name@digest")
 ARTIFACT = Param("artifact", artifact, {"type": "string", "maxLength": 33 + ARTIFACT_PATH_MAX,
-                                        "pattern": f"^{RUN_ID.pattern}/"},
+                                        "pattern": f"^{RUN_ID.pattern}/{PRINTABLE}$"},
                  "a run's artifact as run_id/path")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 
 import pytest
 import sqlalchemy as sa
@@ -101,9 +103,8 @@ def _prov_postgres_template(postgres_available: str,
     admin.dispose()
 
 
-@pytest.fixture
-def prov_mysql_uri() -> Iterator[str]:
-    """``prov+mysql+pymysql://`` over a fresh MySQL/MariaDB database, dropped afterwards."""
+@contextmanager
+def _mysql_copy() -> Iterator[str]:
     admin = sa.create_engine(MYSQL_ADMIN_URI, isolation_level="AUTOCOMMIT")
     name = f"mlflow_prov_{uuid.uuid4().hex[:12]}"
     try:
@@ -120,11 +121,21 @@ def prov_mysql_uri() -> Iterator[str]:
 
 
 @pytest.fixture
-def prov_postgres_uri(postgres_available: str,
-                      _prov_postgres_template: tuple[str, str]) -> Iterator[str]:
-    """``prov+postgresql://`` over a fresh database of its own, created and migrated (a copy
-    of the session's template), dropped afterwards."""
-    template, made_in = _prov_postgres_template
+def prov_mysql_uri() -> Iterator[str]:
+    """``prov+mysql+pymysql://`` over a fresh MySQL/MariaDB database, dropped afterwards."""
+    with _mysql_copy() as uri:
+        yield uri
+
+
+@pytest.fixture(scope="session")
+def prov_mysql_stores() -> Callable[[], AbstractContextManager[str]]:
+    """For fixtures wider than a test: ``with prov_mysql_stores() as uri:`` is a fresh store
+    (as :func:`prov_mysql_uri`) for as long as the block lasts."""
+    return _mysql_copy
+
+
+@contextmanager
+def _postgres_copy(postgres_available: str, template: str, made_in: str) -> Iterator[str]:
     name = f"mlflow_prov_{uuid.uuid4().hex[:12]}"
     admin = _admin_engine()
     with admin.connect() as connection:
@@ -149,6 +160,23 @@ def prov_postgres_uri(postgres_available: str,
     with admin.connect() as connection:
         connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+@pytest.fixture
+def prov_postgres_uri(postgres_available: str,
+                      _prov_postgres_template: tuple[str, str]) -> Iterator[str]:
+    """``prov+postgresql://`` over a fresh database of its own, created and migrated (a copy
+    of the session's template), dropped afterwards."""
+    with _postgres_copy(postgres_available, *_prov_postgres_template) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="session")
+def prov_postgres_stores(postgres_available: str, _prov_postgres_template: tuple[str, str]
+                         ) -> Callable[[], AbstractContextManager[str]]:
+    """For fixtures wider than a test: ``with prov_postgres_stores() as uri:`` is a fresh
+    store (as :func:`prov_postgres_uri`) for as long as the block lasts."""
+    return partial(_postgres_copy, postgres_available, *_prov_postgres_template)
 
 
 @pytest.fixture
