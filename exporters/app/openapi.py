@@ -91,6 +91,8 @@ def _version() -> str:
 
 def document() -> dict[str, Any]:
     """The whole description, every route recorded with :func:`describe`."""
+    from exporters.app import api, pages  # noqa: F401 (their routes describe themselves)
+
     return {
         "openapi": "3.1.0",
         "info": {"title": "mlflow-prov /prov/", "version": _version(),

@@ -103,8 +103,9 @@ def _prov_postgres_template(postgres_available: str,
     admin.dispose()
 
 
-@contextmanager
-def _mysql_copy() -> Iterator[str]:
+@pytest.fixture
+def prov_mysql_uri() -> Iterator[str]:
+    """``prov+mysql+pymysql://`` over a fresh MySQL/MariaDB database, dropped afterwards."""
     admin = sa.create_engine(MYSQL_ADMIN_URI, isolation_level="AUTOCOMMIT")
     name = f"mlflow_prov_{uuid.uuid4().hex[:12]}"
     try:
@@ -118,20 +119,6 @@ def _mysql_copy() -> Iterator[str]:
     with admin.connect() as connection:
         connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
     admin.dispose()
-
-
-@pytest.fixture
-def prov_mysql_uri() -> Iterator[str]:
-    """``prov+mysql+pymysql://`` over a fresh MySQL/MariaDB database, dropped afterwards."""
-    with _mysql_copy() as uri:
-        yield uri
-
-
-@pytest.fixture(scope="session")
-def prov_mysql_stores() -> Callable[[], AbstractContextManager[str]]:
-    """For fixtures wider than a test: ``with prov_mysql_stores() as uri:`` is a fresh store
-    (as :func:`prov_mysql_uri`) for as long as the block lasts."""
-    return _mysql_copy
 
 
 @contextmanager
@@ -194,7 +181,8 @@ def sqlite_uri(tmp_path) -> str:
 
 @pytest.fixture(autouse=True)
 def _isolated_mlflow_state(monkeypatch, tmp_path) -> Iterator[None]:
-    """No test leaks an active run, experiment or tracking URI into the next."""
+    """No test leaks an active run, experiment or tracking URI into the next, nor writes a
+    server's page-token secret into the real cache folder."""
     import mlflow
     from mlflow.tracking import fluent
 
@@ -204,6 +192,7 @@ def _isolated_mlflow_state(monkeypatch, tmp_path) -> Iterator[None]:
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))  # servers' token secrets
     yield
     while mlflow.active_run():
         mlflow.end_run()
