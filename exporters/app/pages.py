@@ -159,6 +159,7 @@ def experiment_lineage(experiment_id: str) -> str:
     producers and consumers in other experiments and parent/child runs."""
     server = prov_server()
     given = _arguments(EXPERIMENT_PARAMS, experiment_id=experiment_id)
+    experiment_id = given["experiment_id"]  # as MLflow writes it: "007" is experiment 7
     try:
         require_read(server, experiment_id)
         experiment = server.client.get_experiment(experiment_id)
