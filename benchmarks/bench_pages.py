@@ -29,11 +29,13 @@ from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Param, RunTag
 from sqlalchemy.orm import Session
 
+from exporters.app.tokens import PAGE_TOKEN_SECRET_ENV
 from mlflow_prov.journal import append_event, now_us, read_events_page
 from mlflow_prov.uri import parse_prov_uri
 from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG, EventKind, run_chain
 
 STARTUP_SECONDS = 600
+TOKEN_SECRET = "bench-pages-token-secret"  # page tokens the benchmark signs, as the server
 
 
 def build(uri: str, runs: int, events: int) -> dict[str, str]:
@@ -85,7 +87,7 @@ def serve(uri: str, folder: Path) -> tuple[subprocess.Popen, str]:
         [sys.executable, "-m", "mlflow", "server", "--app-name", "prov",
          "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1"], stdout=log, stderr=subprocess.STDOUT, cwd=folder,
-        start_new_session=True)
+        start_new_session=True, env={**os.environ, PAGE_TOKEN_SECRET_ENV: TOKEN_SECRET})
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
@@ -100,10 +102,12 @@ def serve(uri: str, folder: Path) -> tuple[subprocess.Popen, str]:
 
 def calls(base: str, ids: dict[str, str], uri: str, events: int) -> dict[str, str]:
     """The URLs to time, by what they show."""
-    from exporters.app.history import encode_token
+    from exporters.app.history import journal_token
+    from exporters.app.tokens import PageTokens
 
     middle = read_events_page(uri, run_id=ids["big_run"], limit=max(1, events // 2))
-    deep = encode_token(middle.next_after_seq)
+    # the token the server would hand out there: it signs with the secret given to it
+    deep = journal_token(PageTokens(TOKEN_SECRET.encode()), middle.next_after_seq)
     return {
         "/prov/ (experiments)": f"{base}/prov/",
         "/prov/experiments/<1,000 runs> (first 100 runs + lineage)":

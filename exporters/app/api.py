@@ -8,6 +8,7 @@ they may not read is refused (403), and lineage drops nodes of such experiments.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import wraps
 from typing import Any
 
@@ -16,13 +17,25 @@ from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
 from exporters.app.history import (
-    BadRequestError,
-    encode_token,
+    EVENT_PARAMS,
     event_json,
     events_page,
+    journal_token,
     parse_filters,
 )
 from exporters.app.lineage import artifact_node, build_index, dataset_node, model_node, run_node
+from exporters.app.openapi import describe, document
+from exporters.app.params import (
+    ARTIFACT,
+    DATASET,
+    EXPERIMENT,
+    MODEL,
+    RUN,
+    BadRequestError,
+    Param,
+    choice,
+    read,
+)
 from exporters.app.setup import ProvServer, prov_server
 from exporters.app.views import graph_json, neighbourhood_graph
 from exporters.verify import verify_store
@@ -81,6 +94,14 @@ def run_experiment(server: ProvServer, run_id: str) -> str:
         raise NotFoundError(f"no run {run_id!r} on this server") from exc
 
 
+def require_experiment(server: ProvServer, experiment_id: str) -> None:
+    """NotFoundError unless the experiment exists (deleted ones do)."""
+    try:
+        server.client.get_experiment(experiment_id)
+    except MlflowException as exc:
+        raise NotFoundError(f"no experiment {experiment_id!r} on this server") from exc
+
+
 def require_read(server: ProvServer, experiment_id: str | None) -> None:
     if not server.permissions.can_read(experiment_id):
         raise ForbiddenError(f"no READ permission on experiment {experiment_id}")
@@ -95,12 +116,27 @@ def readable_events(server: ProvServer, events: list[JournalEvent]) -> list[Jour
             or server.permissions.can_read(None)]
 
 
+EVENT = {"type": "object", "properties": {
+    "seq": {"type": "integer"}, "time_us": {"type": "integer"}, "time": {"type": "string"},
+    "chain": {"type": "string"}, "experiment_id": {"type": ["string", "null"]},
+    "run_id": {"type": ["string", "null"]}, "kind": {"type": "string"},
+    "payload": {"type": "object"}, "writer": {"type": "object"},
+    "prev_hash": {"type": ["string", "null"]}, "hash": {"type": "string"}}}
+NEXT_PAGE_TOKEN = {"type": ["string", "null"],
+                   "description": "pass as page_token for the next page; null on the last"}
+
+
 @api.get("/events")
+@describe("/prov/api/events", "Journal events by experiment, run, kind and time, a page at "
+          "a time", EVENT_PARAMS,
+          response={"type": "object", "required": ["events", "next_page_token"],
+                    "properties": {"events": {"type": "array", "items": EVENT},
+                                   "next_page_token": NEXT_PAGE_TOKEN}})
 @json_route
 def events() -> dict[str, Any]:
     """Journal events by experiment, run, kind and time; ``page_token`` pages on."""
     server = prov_server()
-    filters = parse_filters(request.args)
+    filters = parse_filters(request.args, server.tokens)
     if filters.run_id:
         require_read(server, run_experiment(server, filters.run_id))
     if filters.experiment_id:
@@ -111,7 +147,7 @@ def events() -> dict[str, Any]:
     page = events_page(server.tracking_uri, filters)
     return {"events": [event_json(e, server.pseudonymize)
                        for e in readable_events(server, page.events)],
-            "next_page_token": encode_token(page.next_after_seq)}
+            "next_page_token": journal_token(server.tokens, page.next_after_seq)}
 
 
 def _experiment_run_ids(server: ProvServer, experiment_id: str) -> list[str]:
@@ -125,7 +161,25 @@ def _experiment_run_ids(server: ProvServer, experiment_id: str) -> list[str]:
             return run_ids
 
 
+METRICS = Param("metrics", choice(("all", "changed")),
+                 {"type": "string", "enum": ["all", "changed"], "default": "all"},
+                 "all: rehash every metric row; changed: only series whose summaries say "
+                 "they changed")
+VERIFY_PARAMS = (RUN, EXPERIMENT, METRICS)
+CHAIN_REPORT = {"type": "object", "properties": {
+    "chain": {"type": "string"}, "length": {"type": "integer"}, "intact": {"type": "boolean"},
+    "problems": {"type": "array", "items": {"type": "string"}}}}
+
+
 @api.get("/verify")
+@describe("/prov/api/verify", "Recompute the hash chains of a run, or of an experiment and "
+          "its runs, and reconcile MLflow's rows with the journal (name exactly one of "
+          "run_id, experiment_id)", VERIFY_PARAMS,
+          response={"type": "object", "properties": {
+              "intact": {"type": "boolean"}, "chains": {"type": "array", "items": CHAIN_REPORT},
+              "problems": {"type": "array", "items": {"type": "string"}},
+              "notes": {"type": "array", "items": {"type": "string"}},
+              "metric_rows_rehashed": {"type": "integer"}}})
 @json_route
 def verify() -> dict[str, Any]:
     """Recompute the hash chain of a run, or of an experiment and each of its runs, and
@@ -133,12 +187,9 @@ def verify() -> dict[str, Any]:
     an export over HTTP takes its ``journalIntact`` from here. ``metrics=changed`` reads only
     the metric series whose stored summary marks them changed (what exports ask for)."""
     server = prov_server()
-    run_id, experiment_id = request.args.get("run_id"), request.args.get("experiment_id")
-    metrics = request.args.get("metrics", "all")
-    if metrics not in ("all", "changed"):
-        raise BadRequestError("metrics must be 'all' (rehash every metric row) or 'changed' "
-                              "(only series whose summaries say they changed)")
-    every_metric_row = metrics == "all"
+    given = read(VERIFY_PARAMS, request.args)
+    run_id, experiment_id = given["run_id"], given["experiment_id"]
+    every_metric_row = given["metrics"] != "changed"
     if bool(run_id) == bool(experiment_id):
         raise BadRequestError("name exactly one of run_id or experiment_id")
     if run_id:
@@ -147,6 +198,7 @@ def verify() -> dict[str, Any]:
     else:
         experiment = str(experiment_id)  # given: exactly one of the two was, checked above
         require_read(server, experiment)
+        require_experiment(server, experiment)
         chains = [experiment_chain(experiment),
                   *(run_chain(r) for r in _experiment_run_ids(server, experiment))]
     reports = [verify_chain(server.tracking_uri, chain) for chain in chains]
@@ -162,15 +214,20 @@ def verify() -> dict[str, Any]:
             "notes": rows.notes, "metric_rows_rehashed": rows.metric_rows_rehashed}
 
 
+HEAD_PARAMS = (replace(RUN, required=True, description="the run whose chain head to read"),)
+
+
 @api.get("/head")
+@describe("/prov/api/head", "The head of a run's chain: its length and last hash",
+          HEAD_PARAMS, response={"type": "object", "properties": {
+              "chain": {"type": "string"}, "length": {"type": ["integer", "null"]},
+              "last_hash": {"type": ["string", "null"]}}})
 @json_route
 def head() -> dict[str, Any]:
     """The head of a run's chain (its length and last hash) without reading the chain: what
     an export records as ``journalHead`` so that it can be checked against the store later."""
     server = prov_server()
-    run_id = request.args.get("run_id")
-    if not run_id:
-        raise BadRequestError("name the run: /prov/api/head?run_id=RUN_ID")
+    run_id = read(HEAD_PARAMS, request.args)["run_id"]
     require_read(server, run_experiment(server, run_id))
     found = chain_head(server.tracking_uri, run_chain(run_id))
     return {"chain": run_chain(run_id), "length": found[0] if found else None,
@@ -180,30 +237,46 @@ def head() -> dict[str, Any]:
 LINEAGE_STARTS = {
     "run_id": run_node,
     "model_id": model_node,
-    "dataset": lambda value: dataset_node(*value.rsplit("@", 1)) if "@" in value else None,
-    "artifact": lambda value: artifact_node(*value.split("/", 1)) if "/" in value else None,
+    "dataset": lambda parsed: dataset_node(*parsed),
+    "artifact": lambda parsed: artifact_node(*parsed),
 }
+LINEAGE_PARAMS = (RUN, MODEL, DATASET, ARTIFACT)
+VIEW_GRAPH = {"type": "object", "properties": {
+    "nodes": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "string"}, "kind": {"type": "string"}, "label": {"type": "string"},
+        "href": {"type": "string"}, "attributes": {"type": "object"}}}},
+    "edges": {"type": "array", "items": {"type": "object", "properties": {
+        "source": {"type": "string"}, "target": {"type": "string"},
+        "label": {"type": "string"}}}}}}
 
 
 @api.get("/lineage")
+@describe("/prov/api/lineage", "Upstream and downstream of a run, logged model, dataset or "
+          "artifact, across experiments (name exactly one)", LINEAGE_PARAMS,
+          response=VIEW_GRAPH)
 @json_route
 def lineage() -> dict[str, Any]:
     """Upstream and downstream of a run, logged model, dataset (``name@digest``) or
     artifact (``run_id/path``), across experiments."""
     server = prov_server()
-    given = [(name, request.args[name]) for name in LINEAGE_STARTS if request.args.get(name)]
+    given = [(name, value) for name, value in read(LINEAGE_PARAMS, request.args).items()
+             if value is not None]
     if len(given) != 1:
         raise BadRequestError(f"name exactly one of {', '.join(LINEAGE_STARTS)} "
                               "(dataset as name@digest, artifact as run_id/path)")
     name, value = given[0]
     start = LINEAGE_STARTS[name](value)
-    if start is None:
-        raise BadRequestError(f"{name}={value!r}: write a dataset as name@digest and an "
-                              "artifact as run_id/path")
     if name == "run_id":
         require_read(server, run_experiment(server, value))
     graph = neighbourhood_graph(build_index(server.tracking_uri), start, server.client,
                                 server.permissions)
     if not graph.nodes:
-        raise NotFoundError(f"nothing readable is known about {name} {value!r}")
+        raise NotFoundError(f"nothing readable is known about {start.kind} {start.ref!r}")
     return graph_json(graph)
+
+
+@api.get("/openapi.json")
+@describe("/prov/api/openapi.json", "This description (OpenAPI 3.1)", (),
+          response={"type": "object"}, errors=(401,))
+def openapi() -> Response:
+    return jsonify(document())

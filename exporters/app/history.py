@@ -3,25 +3,34 @@ writers as the server's privacy option wants them, and what each event changed."
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from exporters.app.params import (
+    EXPERIMENT,
+    INT32_MAX,
+    KIND,
+    PAGE_TOKEN,
+    RUN,
+    SINCE,
+    UNTIL,
+    BadRequestError,
+    page_size,
+    read,
+    shown,
+)
+from exporters.app.tokens import PageTokenError, PageTokens
 from exporters.collect import _redact_payload as redact_payload
 from exporters.privacy import Pseudonymizer, redact_mapping, redact_value
 from mlflow_prov.journal import EventPage, JournalEvent, read_events_page
 from mlflow_prov.vocabulary import EventKind
 
 DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
-
-
-class BadRequestError(ValueError):
-    """A query parameter the user can fix; its message says how."""
+JOURNAL_LISTING = "journal"  # what a journal page token pages (the API's and the timeline's)
+EVENT_PARAMS = (EXPERIMENT, RUN, KIND, SINCE, UNTIL, page_size(DEFAULT_PAGE_SIZE), PAGE_TOKEN)
 
 
 @dataclass(frozen=True)
@@ -37,62 +46,35 @@ class EventFilters:
     limit: int = DEFAULT_PAGE_SIZE
 
 
-def encode_token(after_seq: int | None) -> str | None:
-    """An opaque page token for the page after ``after_seq`` (None: no further page)."""
-    if after_seq is None:
-        return None
-    return base64.urlsafe_b64encode(json.dumps({"after": after_seq}).encode()).decode()
-
-
-def decode_token(token: str | None) -> int | None:
-    if not token:
+def read_journal_token(tokens: PageTokens, token: str | None) -> int | None:
+    """The seq a journal page token starts after: one this server signed, within the
+    journal's INTEGER column."""
+    if token is None:
         return None
     try:
-        return int(json.loads(base64.urlsafe_b64decode(token.encode()))["after"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadRequestError(f"page_token {token!r} is not one this server issued; "
-                              "pass next_page_token from the previous page") from exc
+        after = tokens.read(JOURNAL_LISTING, token)
+    except PageTokenError as exc:
+        raise BadRequestError(f"page_token {shown(token)} is not one this server issued "
+                              f"({exc}); pass next_page_token from the previous page") from exc
+    if type(after) is not int or not 0 <= after <= INT32_MAX:
+        raise BadRequestError(f"page_token {shown(token)} holds no journal position; pass "
+                              "next_page_token from the previous page")
+    return after
 
 
-def parse_time_us(name: str, value: str | None) -> int | None:
-    """``since``/``until`` as ISO 8601 (``2026-01-31T12:00:00Z``) or epoch milliseconds."""
-    if not value:
-        return None
-    if value.isdigit():
-        return int(value) * 1000
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise BadRequestError(f"{name}={value!r} is not a time; use ISO 8601 "
-                              "(2026-01-31T12:00:00Z) or epoch milliseconds") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1_000_000)
+def journal_token(tokens: PageTokens, after_seq: int | None) -> str | None:
+    """The page token for the events after ``after_seq`` (None: no further page)."""
+    return None if after_seq is None else tokens.issue(JOURNAL_LISTING, after_seq)
 
 
-def parse_kinds(values: list[str]) -> tuple[str, ...]:
-    """``kind=run.tags_set&kind=run.updated`` or ``kind=run.tags_set,run.updated``."""
-    kinds = tuple(k.strip() for value in values for k in value.split(",") if k.strip())
-    known = {str(kind) for kind in EventKind}
-    unknown = [k for k in kinds if k not in known]
-    if unknown:
-        raise BadRequestError(f"unknown event kind(s) {', '.join(unknown)}; "
-                              f"known kinds: {', '.join(sorted(known))}")
-    return kinds
-
-
-def parse_filters(args: MultiDict[str, str]) -> EventFilters:
-    """Filters from a request's query string."""
-    size = args.get("page_size", str(DEFAULT_PAGE_SIZE))
-    if not size.isdigit() or not 1 <= int(size) <= MAX_PAGE_SIZE:
-        raise BadRequestError(f"page_size={size!r}: use a whole number from 1 to "
-                              f"{MAX_PAGE_SIZE}")
-    return EventFilters(experiment_id=args.get("experiment_id") or None,
-                        run_id=args.get("run_id") or None,
-                        kinds=parse_kinds(args.getlist("kind")),
-                        since_us=parse_time_us("since", args.get("since")),
-                        until_us=parse_time_us("until", args.get("until")),
-                        after_seq=decode_token(args.get("page_token")), limit=int(size))
+def parse_filters(args: MultiDict[str, str], tokens: PageTokens) -> EventFilters:
+    """Filters from a request's query string, each checked before any query."""
+    given = read(EVENT_PARAMS, args)
+    return EventFilters(experiment_id=given["experiment_id"], run_id=given["run_id"],
+                        kinds=given["kind"], since_us=given["since"],
+                        until_us=given["until"],
+                        after_seq=read_journal_token(tokens, given["page_token"]),
+                        limit=given["page_size"] or DEFAULT_PAGE_SIZE)
 
 
 def events_page(tracking_uri: str, filters: EventFilters) -> EventPage:

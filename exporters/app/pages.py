@@ -9,6 +9,8 @@ events never loads whole.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,16 +27,30 @@ from exporters.app.api import (
     run_experiment,
 )
 from exporters.app.history import (
-    BadRequestError,
     EventFilters,
     changes,
-    encode_token,
     events_page,
-    parse_filters,
+    journal_token,
+    read_journal_token,
     writer_summary,
 )
 from exporters.app.lineage import build_index
-from exporters.app.setup import prov_server
+from exporters.app.openapi import describe
+from exporters.app.params import (
+    EXPERIMENT,
+    KIND,
+    PAGE_TOKEN,
+    RUN,
+    SINCE,
+    UNTIL,
+    BadRequestError,
+    Param,
+    page_size,
+    read,
+    shown,
+)
+from exporters.app.setup import ProvServer, prov_server
+from exporters.app.tokens import PageTokenError
 from exporters.app.views import (
     experiment_graph,
     mlflow_experiment_href,
@@ -49,6 +65,8 @@ pages = Blueprint("prov_pages", __name__, url_prefix="/prov", template_folder="t
 EXPERIMENTS_PER_PAGE = 100
 RUNS_PER_PAGE = 100
 EVENTS_PER_PAGE = 100
+EXPERIMENTS_LISTING = "experiments"  # what a page token of MLflow's searches pages
+RUNS_LISTING = "runs"  # with the experiment's id
 
 
 @pages.app_template_filter("ms_time")
@@ -59,16 +77,51 @@ def ms_time(value: int | None) -> str:
     return datetime.fromtimestamp(value / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _page_size(default: int, largest: int = 1000) -> int:
-    value = request.args.get("page_size", str(default))
-    if not value.isdigit() or not 1 <= int(value) <= largest:
-        abort(400, f"page_size={value!r}: use a whole number from 1 to {largest}")
-    return int(value)
+def _as_path(param: Param) -> Param:
+    return replace(param, where="path", required=True)
 
 
-def _token_text(token: str | bytes | None) -> str | None:
-    """MLflow's SQL stores hand out page tokens as bytes; a link needs text."""
-    return token.decode("ascii") if isinstance(token, bytes) else token
+EXPERIMENTS_PARAMS = (page_size(EXPERIMENTS_PER_PAGE), PAGE_TOKEN)
+EXPERIMENT_PARAMS = (_as_path(EXPERIMENT), page_size(RUNS_PER_PAGE), PAGE_TOKEN)
+TIMELINE_PARAMS = (_as_path(RUN), KIND, SINCE, UNTIL, page_size(EVENTS_PER_PAGE), PAGE_TOKEN)
+
+
+def _arguments(params: tuple[Param, ...], **path: str) -> dict[str, Any]:
+    """The page's parameters, or its 400 page naming the one at fault."""
+    try:
+        return read(params, request.args, path)
+    except BadRequestError as exc:
+        abort(400, str(exc))
+
+
+def _mlflow_token(server: ProvServer, listing: str, token: str | None) -> str | None:
+    """MLflow's search token inside one of this server's signed page tokens."""
+    if token is None:
+        return None
+    try:
+        inner = server.tokens.read(listing, token)
+    except PageTokenError as exc:
+        abort(400, f"page_token {shown(token)} is not one this server issued ({exc}); "
+                   "follow the page's Next link")
+    if not isinstance(inner, str):
+        abort(400, f"page_token {shown(token)} holds no search position")
+    return inner
+
+
+def _signed(server: ProvServer, listing: str, token: str | bytes | None) -> str | None:
+    """MLflow's next-page token (bytes from its SQL stores) signed for the page's link."""
+    text = token.decode("ascii") if isinstance(token, bytes) else token
+    return server.tokens.issue(listing, text) if text else None
+
+
+def _search(search: Callable[[], Any]) -> Any:
+    """One MLflow search for a page; a token MLflow refuses is a 400 naming it."""
+    try:
+        return search()
+    except MlflowException as exc:
+        if exc.error_code != "INVALID_PARAMETER_VALUE":
+            raise
+        abort(400, f"page_token: MLflow refused the search position ({exc.message})")
 
 
 def _refusal(exc: Exception) -> None:
@@ -83,23 +136,30 @@ def _refusal(exc: Exception) -> None:
 
 
 @pages.get("/")
+@describe("/prov/", "Every experiment the reader may read, a page at a time",
+          EXPERIMENTS_PARAMS, errors=(400, 401))
 def experiments() -> str:
     """Every experiment the reader may read, a page at a time."""
     server = prov_server()
-    page = server.client.search_experiments(view_type=ViewType.ALL,
-                                            max_results=_page_size(EXPERIMENTS_PER_PAGE),
-                                            page_token=request.args.get("page_token") or None)
-    shown = [e for e in page if server.permissions.can_read(e.experiment_id)]
-    return render_template("prov/experiments.html", experiments=shown,
-                           next_page_token=_token_text(page.token),
+    given = _arguments(EXPERIMENTS_PARAMS)
+    page = _search(lambda: server.client.search_experiments(
+        view_type=ViewType.ALL, max_results=given["page_size"] or EXPERIMENTS_PER_PAGE,
+        page_token=_mlflow_token(server, EXPERIMENTS_LISTING, given["page_token"])))
+    shown_experiments = [e for e in page if server.permissions.can_read(e.experiment_id)]
+    return render_template("prov/experiments.html", experiments=shown_experiments,
+                           next_page_token=_signed(server, EXPERIMENTS_LISTING, page.token),
                            mlflow_href=mlflow_experiment_href)
 
 
 @pages.get("/experiments/<experiment_id>")
+@describe("/prov/experiments/{experiment_id}", "An experiment's lineage: a page of its runs "
+          "with their inputs, outputs, producers and consumers", EXPERIMENT_PARAMS)
 def experiment_lineage(experiment_id: str) -> str:
     """Datasets → runs → artifacts and models of a page of the experiment's runs, with
     producers and consumers in other experiments and parent/child runs."""
     server = prov_server()
+    given = _arguments(EXPERIMENT_PARAMS, experiment_id=experiment_id)
+    experiment_id = given["experiment_id"]  # as MLflow writes it: "007" is experiment 7
     try:
         require_read(server, experiment_id)
         experiment = server.client.get_experiment(experiment_id)
@@ -107,10 +167,11 @@ def experiment_lineage(experiment_id: str) -> str:
         _refusal(exc)
     except MlflowException:
         abort(404, f"no experiment {experiment_id!r} on this server")
-    runs = server.client.search_runs([experiment_id], run_view_type=ViewType.ALL,
-                                     max_results=_page_size(RUNS_PER_PAGE),
-                                     order_by=["attributes.start_time ASC"],
-                                     page_token=request.args.get("page_token") or None)
+    listing = f"{RUNS_LISTING}:{experiment_id}"
+    runs = _search(lambda: server.client.search_runs(
+        [experiment_id], run_view_type=ViewType.ALL,
+        max_results=given["page_size"] or RUNS_PER_PAGE, order_by=["attributes.start_time ASC"],
+        page_token=_mlflow_token(server, listing, given["page_token"])))
     try:
         graph = experiment_graph(build_index(server.tracking_uri), list(runs), server.client,
                                  server.permissions, f"Lineage of {experiment.name}")
@@ -119,7 +180,8 @@ def experiment_lineage(experiment_id: str) -> str:
     labels = {node.id: node for node in graph.nodes}
     return render_template(
         "prov/experiment.html", experiment=experiment, runs=list(runs),
-        next_page_token=_token_text(runs.token), graph=graph, labels=labels, links=run_links(graph),
+        next_page_token=_signed(server, listing, runs.token), graph=graph, labels=labels,
+        links=run_links(graph),
         viewer=Markup(render_fragment(graph)),  # noqa: S704 (the viewer escapes its data)
         mlflow_href=mlflow_experiment_href(experiment_id), run_href=mlflow_run_href)
 
@@ -137,16 +199,19 @@ def _timeline_rows(events: list[Any], pseudonymize: Any) -> list[dict[str, Any]]
 
 
 @pages.get("/runs/<run_id>")
+@describe("/prov/runs/{run_id}", "A run's audit timeline: every event, who wrote it, what it "
+          "changed; energy and emissions", TIMELINE_PARAMS)
 def run_timeline(run_id: str) -> str:
     """The run's audit timeline: every event, who wrote it, what it changed; energy and
     emissions. The chain's integrity arrives from ``/prov/api/verify`` once the page shows."""
     server = prov_server()
+    given = _arguments(TIMELINE_PARAMS, run_id=run_id)
     try:
         require_read(server, run_experiment(server, run_id))
-        filters = parse_filters(request.args)
-        filters = EventFilters(run_id=run_id, kinds=filters.kinds, since_us=filters.since_us,
-                               until_us=filters.until_us, after_seq=filters.after_seq,
-                               limit=_page_size(EVENTS_PER_PAGE))
+        filters = EventFilters(run_id=run_id, kinds=given["kind"], since_us=given["since"],
+                               until_us=given["until"],
+                               after_seq=read_journal_token(server.tokens, given["page_token"]),
+                               limit=given["page_size"] or EVENTS_PER_PAGE)
         page = events_page(server.tracking_uri, filters)
     except (ForbiddenError, NotFoundError, BadRequestError, JournalUnavailableError) as exc:
         _refusal(exc)
@@ -154,7 +219,7 @@ def run_timeline(run_id: str) -> str:
     return render_template(
         "prov/run.html", run=run,
         rows=_timeline_rows(readable_events(server, page.events), server.pseudonymize),
-        next_page_token=encode_token(page.next_after_seq),
+        next_page_token=journal_token(server.tokens, page.next_after_seq),
         carbon=_carbon(run), kinds=[str(k) for k in EventKind if k.startswith("run.")],
         chosen_kinds=filters.kinds,
         mlflow_href=mlflow_run_href(run.info.experiment_id, run_id),

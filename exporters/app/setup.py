@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app
 
 from exporters.app.permissions import Permissions
+from exporters.app.tokens import PageTokens, page_token_secret
 from exporters.compat import backend_store_env_var
 from exporters.privacy import Pseudonymizer
 
@@ -24,11 +25,12 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 @dataclass
 class ProvServer:
-    """What every ``/prov/`` route needs: the store's URI, a client on it, who may read what
-    and how writers' names are shown."""
+    """What every ``/prov/`` route needs: the store's URI, a client on it, who may read what,
+    how writers' names are shown and how page tokens are signed."""
 
     tracking_uri: str
     permissions: Permissions
+    tokens: PageTokens
     pseudonymize: Pseudonymizer = field(default_factory=lambda: Pseudonymizer(False))
 
     @cached_property
@@ -60,9 +62,10 @@ def install(app: Flask, permissions: Permissions) -> None:
     from exporters.app.pages import pages
     from exporters.app.ui_link import attach
 
-    app.extensions[EXTENSION] = ProvServer(tracking_uri=server_tracking_uri(),
-                                           permissions=permissions,
-                                           pseudonymize=pseudonymizer_from_environment())
+    tracking_uri = server_tracking_uri()
+    app.extensions[EXTENSION] = ProvServer(tracking_uri=tracking_uri, permissions=permissions,
+                                           pseudonymize=pseudonymizer_from_environment(),
+                                           tokens=PageTokens(page_token_secret(tracking_uri)))
     app.register_blueprint(api)
     app.register_blueprint(pages)
     attach(app)

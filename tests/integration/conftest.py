@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 
 import pytest
 import sqlalchemy as sa
@@ -119,12 +121,8 @@ def prov_mysql_uri() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture
-def prov_postgres_uri(postgres_available: str,
-                      _prov_postgres_template: tuple[str, str]) -> Iterator[str]:
-    """``prov+postgresql://`` over a fresh database of its own, created and migrated (a copy
-    of the session's template), dropped afterwards."""
-    template, made_in = _prov_postgres_template
+@contextmanager
+def _postgres_copy(postgres_available: str, template: str, made_in: str) -> Iterator[str]:
     name = f"mlflow_prov_{uuid.uuid4().hex[:12]}"
     admin = _admin_engine()
     with admin.connect() as connection:
@@ -152,6 +150,23 @@ def prov_postgres_uri(postgres_available: str,
 
 
 @pytest.fixture
+def prov_postgres_uri(postgres_available: str,
+                      _prov_postgres_template: tuple[str, str]) -> Iterator[str]:
+    """``prov+postgresql://`` over a fresh database of its own, created and migrated (a copy
+    of the session's template), dropped afterwards."""
+    with _postgres_copy(postgres_available, *_prov_postgres_template) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="session")
+def prov_postgres_stores(postgres_available: str, _prov_postgres_template: tuple[str, str]
+                         ) -> Callable[[], AbstractContextManager[str]]:
+    """For fixtures wider than a test: ``with prov_postgres_stores() as uri:`` is a fresh
+    store (as :func:`prov_postgres_uri`) for as long as the block lasts."""
+    return partial(_postgres_copy, postgres_available, *_prov_postgres_template)
+
+
+@pytest.fixture
 def prov_uri(tmp_path) -> str:
     """The embedded default: ``prov:///<tmp>/runs``, created and migrated (a copy of a
     template: :mod:`store_templates`)."""
@@ -166,7 +181,8 @@ def sqlite_uri(tmp_path) -> str:
 
 @pytest.fixture(autouse=True)
 def _isolated_mlflow_state(monkeypatch, tmp_path) -> Iterator[None]:
-    """No test leaks an active run, experiment or tracking URI into the next."""
+    """No test leaks an active run, experiment or tracking URI into the next, nor writes a
+    server's page-token secret into the real cache folder."""
     import mlflow
     from mlflow.tracking import fluent
 
@@ -176,6 +192,7 @@ def _isolated_mlflow_state(monkeypatch, tmp_path) -> Iterator[None]:
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))  # servers' token secrets
     yield
     while mlflow.active_run():
         mlflow.end_run()
