@@ -11,6 +11,7 @@ fresh run of one store, then verifies that run.
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 
@@ -163,3 +164,57 @@ def test_rows_mlflow_cannot_tell_apart_verify(store, request):
     # MLflow kept the NaN it saw first and the 0.0 in the other order: the cases are real
     latest = client.get_run(run_id).data.metrics
     assert math.isnan(latest["nan_first"]) and latest["zero_first"] == 0.0
+
+
+def _journal_as_before_stored_forms(uri: str, run_id: str) -> None:
+    """Rewrite the run's metric digests as journals written before stored-form hashing have
+    them (sign of zero kept, fractions cut), relinking the chain as that code would have."""
+    from mlflow_prov.digests import multiset_digest, unnormalised_metric_row_hash
+    from mlflow_prov.journal import canonical_json, event_hash
+
+    engine = sa.create_engine(parse_prov_uri(uri).db_uri)
+    try:
+        with engine.begin() as connection:
+            rows = connection.execute(sa.text(
+                "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = :run"),
+                {"run": run_id}).all()
+            events = connection.execute(sa.text(
+                "SELECT * FROM prov_journal WHERE chain = :chain ORDER BY seq"),
+                {"chain": f"run:{run_id}"}).all()
+            previous = None
+            for event in events:
+                payload = json.loads(event.payload)
+                for key in payload.get("digests", {}):
+                    payload["digests"][key][1] = multiset_digest(
+                        unnormalised_metric_row_hash(*row) for row in rows if row[0] == key)
+                text = canonical_json(payload)
+                digest = event_hash(previous, event.chain, event.time_us, event.kind,
+                                    event.experiment_id, event.run_id, text, event.writer)
+                connection.execute(sa.text("UPDATE prov_journal SET payload = :text, "
+                                           "prev_hash = :prev, hash = :hash WHERE seq = :seq"),
+                                   {"text": text, "prev": previous, "hash": digest,
+                                    "seq": event.seq})
+                previous = digest
+            connection.execute(sa.text("UPDATE prov_journal_heads SET last_hash = :hash "
+                                       "WHERE chain = :chain"),
+                               {"hash": previous, "chain": f"run:{run_id}"})
+    finally:
+        engine.dispose()
+
+
+def test_a_journal_written_before_stored_forms_still_verifies(prov_uri):
+    """A store journaled by the earlier digest (a fractional timestamp cut, where the stored
+    form rounds it) verifies as it did; an edit of its rows is still found."""
+    client = MlflowClient(prov_uri)
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "loss", 0.25, timestamp=1_001.5, step=0)  # rounds to 1002
+    client.log_batch(run_id, metrics=[Metric("acc", 0.5, 7.75, 1)])
+    _journal_as_before_stored_forms(prov_uri, run_id)
+    report = verify_store(prov_uri)
+    assert report.ok, [str(problem) for problem in report.problems]
+    engine = sa.create_engine(parse_prov_uri(prov_uri).db_uri)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE metrics SET value = 0.5 WHERE key = 'loss'"))
+    engine.dispose()
+    problems = [str(problem) for problem in verify_store(prov_uri).problems]
+    assert any("metric 'loss'" in line and "(edited)" in line for line in problems), problems
