@@ -39,6 +39,7 @@ from mlflow_prov.digests import (
     multiset_digest,
     pairs_digest,
     record_digest,
+    stored_float,
     stored_integer,
     unnormalised_metric_row_hash,
 )
@@ -419,11 +420,15 @@ def _check_metrics(run_id: str, metric_rows: list[tuple], events: list[JournalEv
         report.problems += _locate(run_id, key, stored.get(key, []), journaled.get(key, []))
 
 
-def _unnormalised_digest(rows: list[tuple]) -> str:
+def _unnormalised_digest(rows: list[tuple]) -> str | None:
     """A series' digest as journals written before stored-form hashing computed it (a
     PostgreSQL ``-0.0`` kept its sign, a fractional step or timestamp was cut): asked only
-    when the stored form disagrees, so those journals do not turn into false alarms."""
-    return multiset_digest(unnormalised_metric_row_hash(*row) for row in rows)
+    when the stored form disagrees, so those journals do not turn into false alarms.
+    ``None`` where that digest could not read a row (a step sqlite keeps as a BLOB)."""
+    try:
+        return multiset_digest(unnormalised_metric_row_hash(*row) for row in rows)
+    except (TypeError, ValueError):
+        return None
 
 
 def _locate(run_id: str, key: str, rows: list[tuple],
@@ -497,15 +502,13 @@ def _check_latest_metrics(run_id: str, rows: RunRows, report: VerifyReport,
     its newest rows, looked up by index."""
     newest: dict[str, list[tuple]] = {key: list(found) for key, found in newest_unread.items()}
     for row in rows.metrics:
-        key, value, timestamp, step, _ = row
-        best = newest.get(key)
-        rank = (step, timestamp, value)
-        if best is None or rank > (best[0][3], best[0][2], best[0][1]):
-            newest[key] = [row]
-        elif rank == (best[0][3], best[0][2], best[0][1]):
+        best = newest.get(row[0])
+        if best is None or _rank(row) > _rank(best[0]):
+            newest[row[0]] = [row]
+        elif _rank(row) == _rank(best[0]):
             best.append(row)
     for key in set(rounded) & set(newest):
-        top = stored_integer(newest[key][0][3])
+        top = _rank(newest[key][0])[0]
         newest[key] += [row for row in rows.metrics
                         if row[0] == key and stored_integer(row[3]) == top]
     latest = {row[0]: row for row in rows.latest_metrics}
@@ -551,6 +554,14 @@ def _check_summaries(run_id: str, rows: RunRows, marks: dict[str, SeriesMark],
                 f"the stored summary says {', '.join(differing)} (edited)"))
 
 
+def _rank(row: tuple) -> tuple[int, int, float]:
+    """How MLflow orders a series' rows for ``latest_metrics``: (step, timestamp, value), in
+    the form the database keeps them."""
+    _, value, timestamp, step, _ = row
+    return stored_integer(step), stored_integer(timestamp), float(value)
+
+
 def _latest_form(row: tuple) -> tuple:
     key, value, timestamp, step, is_nan = row
-    return key, float(value), int(timestamp), int(step), bool(is_nan)
+    return key, stored_float(value), stored_integer(timestamp), stored_integer(step), \
+        bool(is_nan)

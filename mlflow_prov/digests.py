@@ -26,6 +26,7 @@ import hashlib
 import json
 import numbers
 import struct
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -68,11 +69,14 @@ def stored_integer(value: Any) -> int:
     """A timestamp or step as a BIGINT column keeps it. MLflow accepts any number there:
     PostgreSQL and MySQL round a fractional one to the nearest integer, ties to even, as
     Python's :func:`round` does; sqlite keeps the float itself, which rounds the same way
-    here, so all three hash alike."""
+    here, so all three hash alike. (sqlite also keeps a numpy integer MLflow passed through
+    as a BLOB of its bytes: read back, it is that integer again.)"""
     if type(value) is int:  # the hot path: MLflow's own timestamps and steps
         return value
     if isinstance(value, numbers.Integral):
         return int(value)
+    if isinstance(value, bytes):  # sqlite keeps a numpy integer as its bytes, in native order
+        return int.from_bytes(value, sys.byteorder, signed=True)
     return round(float(value))
 
 
