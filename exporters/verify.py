@@ -39,6 +39,9 @@ from mlflow_prov.digests import (
     multiset_digest,
     pairs_digest,
     record_digest,
+    stored_float,
+    stored_integer,
+    unnormalised_metric_row_hash,
 )
 from mlflow_prov.journal import JournalEvent, chain_heads, read_events, verify_chain
 from mlflow_prov.series_summaries import SeriesMark, series_marks
@@ -267,10 +270,10 @@ def _series_to_rehash(events: list[JournalEvent],
 
 def _reconcile_run(run_id: str, rows: RunRows, events: list[JournalEvent],
                    report: VerifyReport, keys: Collection[str] | None = None,
-                   newest_unread: dict[str, tuple] | None = None) -> None:
+                   newest_unread: dict[str, list[tuple]] | None = None) -> None:
     """``keys``: the metric keys whose rows were read (``None``: all of them); for the other
     series, whose summaries vouch for their rows, ``newest_unread`` holds each one's newest
-    row, for ``latest_metrics``."""
+    rows, for ``latest_metrics``."""
     stated = [event for event in events if "run" in event.payload.get(STATE_FIELD, {})]
     if stated:
         state = stated[-1].payload[STATE_FIELD]
@@ -288,7 +291,8 @@ def _reconcile_run(run_id: str, rows: RunRows, events: list[JournalEvent],
                             "metric rows cannot be proven")
     else:
         _check_metrics(run_id, rows.metrics, metric_events, report, keys)
-    _check_latest_metrics(run_id, rows, report, newest_unread or {})
+    _check_latest_metrics(run_id, rows, report, newest_unread or {},
+                          _rounded_keys(metric_events))
 
 
 # --- run row, tags, params ------------------------------------------------------------------
@@ -408,10 +412,23 @@ def _check_metrics(run_id: str, metric_rows: list[tuple], events: list[JournalEv
         hashes[row[0]].append(metric_row_hash(*row))
     for key in sorted({*journaled, *stored}):
         expected = add_digests(event.payload[METRIC_DIGESTS_FIELD][key][1]
-                               for event in journaled.get(key, []))
-        if multiset_digest(hashes.get(key, [])) != (expected if key in journaled
-                                                    else EMPTY_DIGEST):
-            report.problems += _locate(run_id, key, stored.get(key, []), journaled.get(key, []))
+                               for event in journaled.get(key, [])) if key in journaled \
+            else EMPTY_DIGEST
+        if multiset_digest(hashes.get(key, [])) == expected or (
+                key in journaled and _unnormalised_digest(stored.get(key, [])) == expected):
+            continue
+        report.problems += _locate(run_id, key, stored.get(key, []), journaled.get(key, []))
+
+
+def _unnormalised_digest(rows: list[tuple]) -> str | None:
+    """A series' digest as journals written before stored-form hashing computed it (a
+    PostgreSQL ``-0.0`` kept its sign, a fractional step or timestamp was cut): asked only
+    when the stored form disagrees, so those journals do not turn into false alarms.
+    ``None`` where that digest could not read a row (a step sqlite keeps as a BLOB)."""
+    try:
+        return multiset_digest(unnormalised_metric_row_hash(*row) for row in rows)
+    except (TypeError, ValueError):
+        return None
 
 
 def _locate(run_id: str, key: str, rows: list[tuple],
@@ -464,17 +481,36 @@ def _locate(run_id: str, key: str, rows: list[tuple],
     return problems
 
 
+def _rounded_keys(events: list[JournalEvent]) -> set[str]:
+    """Keys written with a fractional step or timestamp (as far as each event's ranges show):
+    MLflow picked their latest row on the fractions, which PostgreSQL and MySQL rounded away."""
+    bounds = ("step_min", "step_max", "time_min", "time_max")
+    return {key for event in events
+            if any(not float(event.payload.get(name, 0)).is_integer() for name in bounds)
+            for key in event.payload.get("keys", ())}
+
+
 def _check_latest_metrics(run_id: str, rows: RunRows, report: VerifyReport,
-                          newest_unread: dict[str, tuple]) -> None:
+                          newest_unread: dict[str, list[tuple]],
+                          rounded: Collection[str] = ()) -> None:
     """MLflow's ``latest_metrics`` must be, per key, the row with the largest (step,
-    timestamp, value) among the metric rows, as MLflow computes it on every write. For a
-    series whose rows were not read, ``newest_unread`` has that row, looked up by index."""
-    newest: dict[str, tuple] = dict(newest_unread)
+    timestamp, value) among the metric rows, as MLflow computes it on every write. Rows that
+    tie there (a NaN, stored as 0, beside a 0.0 at the same step and time) are all right:
+    MLflow keeps whichever came first, and the database returns them in no set order. So is,
+    for a ``rounded`` key, any row at the largest step: MLflow compared the fractions the
+    database no longer holds. For a series whose rows were not read, ``newest_unread`` has
+    its newest rows, looked up by index."""
+    newest: dict[str, list[tuple]] = {key: list(found) for key, found in newest_unread.items()}
     for row in rows.metrics:
-        key, value, timestamp, step, _ = row
-        best = newest.get(key)
-        if best is None or (step, timestamp, value) > (best[3], best[2], best[1]):
-            newest[key] = row
+        best = newest.get(row[0])
+        if best is None or _rank(row) > _rank(best[0]):
+            newest[row[0]] = [row]
+        elif _rank(row) == _rank(best[0]):
+            best.append(row)
+    for key in set(rounded) & set(newest):
+        top = _rank(newest[key][0])[0]
+        newest[key] += [row for row in rows.metrics
+                        if row[0] == key and stored_integer(row[3]) == top]
     latest = {row[0]: row for row in rows.latest_metrics}
     for key in sorted({*newest, *latest}):
         where = f"run {run_id} latest metric {key!r}"
@@ -484,8 +520,8 @@ def _check_latest_metrics(run_id: str, rows: RunRows, report: VerifyReport,
         elif key not in newest:
             report.problems.append(Problem(where, "in latest_metrics without any metric row "
                                            "(inserted)"))
-        elif _latest_form(latest[key]) != _latest_form(newest[key]):
-            have, want = latest[key], newest[key]
+        elif _latest_form(latest[key]) not in {_latest_form(row) for row in newest[key]}:
+            have, want = latest[key], newest[key][0]
             report.problems.append(Problem(where, f"says {have[1]!r} at step {have[3]}, the "
                                            f"metric rows say {want[1]!r} at step {want[3]} "
                                            "(edited)"))
@@ -504,10 +540,11 @@ def _check_summaries(run_id: str, rows: RunRows, marks: dict[str, SeriesMark],
         if mark is None or mark.changed:
             continue
         numbers = [float(row[1]) for row in series if not row[4]]
-        found = SeriesMark(len(series), min(row[3] for row in series),
-                           max(row[3] for row in series), min(row[2] for row in series),
-                           max(row[2] for row in series), min(numbers, default=None),
-                           max(numbers, default=None), mark.changed, mark.watched)
+        steps = [stored_integer(row[3]) for row in series]
+        times = [stored_integer(row[2]) for row in series]
+        found = SeriesMark(len(series), min(steps), max(steps), min(times), max(times),
+                           min(numbers, default=None), max(numbers, default=None),
+                           mark.changed, mark.watched)
         if found != mark:
             differing = [f"{name} {getattr(mark, name)!r} (rows: {getattr(found, name)!r})"
                          for name in SUMMARY_FIELDS if getattr(mark, name) != getattr(found,
@@ -517,6 +554,14 @@ def _check_summaries(run_id: str, rows: RunRows, marks: dict[str, SeriesMark],
                 f"the stored summary says {', '.join(differing)} (edited)"))
 
 
+def _rank(row: tuple) -> tuple[int, int, float]:
+    """How MLflow orders a series' rows for ``latest_metrics``: (step, timestamp, value), in
+    the form the database keeps them."""
+    _, value, timestamp, step, _ = row
+    return stored_integer(step), stored_integer(timestamp), float(value)
+
+
 def _latest_form(row: tuple) -> tuple:
     key, value, timestamp, step, is_nan = row
-    return key, float(value), int(timestamp), int(step), bool(is_nan)
+    return key, stored_float(value), stored_integer(timestamp), stored_integer(step), \
+        bool(is_nan)

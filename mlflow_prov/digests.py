@@ -6,11 +6,12 @@ own tables. Each journal event therefore records digests of the rows its write s
 chain's hashes protect the digests, and the digests protect MLflow's rows.
 
 - A metric row hashes as SHA-256 of its key followed by ``(is_nan, value, timestamp, step)``
-  packed little-endian (value 0.0 for MLflow's ``is_nan`` rows, otherwise the float MLflow
-  stored: +/-inf arrive as +/-DBL_MAX). A set of rows digests as the *sum* of its row
-  hashes modulo 2**256: order does not matter, so all of a run's metric events add up to
-  the digest of all its metric rows, which :mod:`mlflow_prov.stored_rows` computes from one
-  query.
+  packed little-endian, each in the form every backend keeps (:func:`stored_float`,
+  :func:`stored_integer`): the write hashes what it hands MLflow and verify what the
+  database returns, and both must land on the same bytes. A set of rows digests as the
+  *sum* of its row hashes modulo 2**256: order does not matter, so all of a run's metric
+  events add up to the digest of all its metric rows, which :mod:`mlflow_prov.stored_rows`
+  computes from one query.
 - Tags and params digest the same way over canonical JSON ``[key, value]`` rows; a run row
   digests as the SHA-256 of its canonical column values.
 - Values longer than MLflow keeps (:func:`stored_text`) are recorded as MLflow stored them,
@@ -23,7 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import struct
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,7 +48,43 @@ def row_hash(*fields: Any) -> int:
 
 def metric_row_hash(key: str, value: float, timestamp: int, step: int, is_nan: bool) -> int:
     """One metric row as MLflow stored it; the same number at capture time and at verify
-    time, whatever the database returned (``1`` and ``1.0`` hash alike)."""
+    time, whatever the database returned (``1`` and ``1.0`` hash alike, so do ``-0.0`` and
+    ``0.0``)."""
+    tail = _METRIC_TAIL.pack(bool(is_nan), 0.0 if is_nan else stored_float(value),
+                             stored_integer(timestamp), stored_integer(step))
+    return int.from_bytes(_sha256(key.encode("utf-8") + tail).digest(), "big")
+
+
+def stored_float(value: Any) -> float:
+    """A metric value as every backend keeps it. MLflow itself turns NaN into ``is_nan``
+    plus 0 and +/-inf into +/-DBL_MAX before the row is written; what is left to settle is
+    the sign of zero: sqlite and MySQL store ``-0.0`` as ``0.0``, PostgreSQL keeps the sign
+    but compares (and keys its primary key on) the two as one value. Adding ``0.0`` turns
+    ``-0.0`` into ``0.0`` and leaves every other float, subnormals and extremes included,
+    as it is."""
+    return float(value) + 0.0
+
+
+def stored_integer(value: Any) -> int:
+    """A timestamp or step as a BIGINT column keeps it. MLflow accepts any number there:
+    PostgreSQL and MySQL round a fractional one to the nearest integer, ties to even, as
+    Python's :func:`round` does; sqlite keeps the float itself, which rounds the same way
+    here, so all three hash alike. (sqlite also keeps a numpy integer MLflow passed through
+    as a BLOB of its bytes: read back, it is that integer again.)"""
+    if type(value) is int:  # the hot path: MLflow's own timestamps and steps
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, bytes):  # sqlite keeps a numpy integer as its bytes, in native order
+        return int.from_bytes(value, sys.byteorder, signed=True)
+    return round(float(value))
+
+
+def unnormalised_metric_row_hash(key: str, value: float, timestamp: int, step: int,
+                                 is_nan: bool) -> int:
+    """How journals written before :func:`stored_float` and :func:`stored_integer` hashed a
+    row (sign of zero kept, fractions cut off): verify accepts a series whose rows add up to
+    its journal either way, so those journals still verify where they did."""
     tail = _METRIC_TAIL.pack(bool(is_nan), 0.0 if is_nan else float(value), int(timestamp),
                              int(step))
     return int.from_bytes(_sha256(key.encode("utf-8") + tail).digest(), "big")

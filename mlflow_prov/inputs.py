@@ -13,8 +13,13 @@ run records nothing: :func:`log_model_input` records the model as the run's inpu
         model = mlflow.pyfunc.load_model("models:/m-…")
         mlflow_prov.log_model_input("models:/m-…")
 
-Nothing here imports the store: the entry point is loaded while MLflow imports its dataset
-registry, so this module may only import MLflow modules that registry has already loaded.
+Import order: MLflow loads the ``mlflow.dataset_source`` entry point (this module's
+``RunArtifactDatasetSource``) while ``import mlflow`` runs. So this module imports no MLflow
+at its top: a program that imports it (or ``from mlflow_prov import
+log_run_artifact_as_dataset``) before ``mlflow`` would otherwise have it half-initialised
+when MLflow's registry asks it for the class, and the ``runs:/`` source would silently go
+unregistered. The class lives in :mod:`mlflow_prov._dataset_source` and is handed out by
+:func:`__getattr__` once MLflow has finished (or is finishing) its own import.
 """
 
 from __future__ import annotations
@@ -24,12 +29,23 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from mlflow.data.dataset_source import DatasetSource
-
 RUNS_SCHEME = "runs:/"
 MODELS_SCHEME = "models:/"
 SOURCE_TYPE = "mlflow_run_artifact"
 DIGEST_LENGTH = 32  # MLflow's datasets table keeps 36 characters of a digest
+
+
+def __getattr__(name: str) -> Any:
+    """``RunArtifactDatasetSource``, the entry point's target, made on first use: MLflow is
+    imported first (when it is already importing, this returns at once), so the class's
+    base exists and MLflow's registry, which may ask for it re-entrantly, gets this class."""
+    if name != "RunArtifactDatasetSource":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import mlflow  # noqa: F401  (before the class's module, never after: see the docstring)
+
+    from mlflow_prov._dataset_source import RunArtifactDatasetSource
+
+    return RunArtifactDatasetSource
 
 
 def split_runs_uri(uri: str) -> tuple[str, str]:
@@ -38,60 +54,6 @@ def split_runs_uri(uri: str) -> tuple[str, str]:
     if not str(uri).startswith(RUNS_SCHEME) or not run_id or not path.strip("/"):
         raise ValueError(f"{uri!r} is not a run artifact URI; write runs:/<run_id>/<path>")
     return run_id, path.strip("/")
-
-
-class RunArtifactDatasetSource(DatasetSource):
-    """A dataset stored as an artifact of an MLflow run, named ``runs:/<run_id>/<path>``."""
-
-    def __init__(self, uri: str) -> None:
-        split_runs_uri(uri)
-        self._uri = str(uri).rstrip("/")
-
-    @property
-    def uri(self) -> str:
-        """The ``runs:/<run_id>/<path>`` URI; exporters match it to the producing run."""
-        return self._uri
-
-    @property
-    def run_id(self) -> str:
-        """The run that logged the artifact."""
-        return split_runs_uri(self._uri)[0]
-
-    @property
-    def path(self) -> str:
-        """The artifact path inside that run."""
-        return split_runs_uri(self._uri)[1]
-
-    @staticmethod
-    def _get_source_type() -> str:
-        return SOURCE_TYPE
-
-    def load(self, dst_path: str | None = None) -> str:
-        """Download the artifact and return its local path."""
-        from mlflow.artifacts import download_artifacts
-
-        return download_artifacts(artifact_uri=self._uri, dst_path=dst_path)
-
-    @staticmethod
-    def _can_resolve(raw_source: Any) -> bool:
-        if not isinstance(raw_source, str):
-            return False
-        try:
-            split_runs_uri(raw_source)
-        except ValueError:
-            return False
-        return True
-
-    @classmethod
-    def _resolve(cls, raw_source: Any) -> RunArtifactDatasetSource:
-        return cls(raw_source)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"uri": self._uri}
-
-    @classmethod
-    def from_dict(cls, source_dict: dict[Any, Any]) -> RunArtifactDatasetSource:
-        return cls(source_dict["uri"])
 
 
 def file_digest(path: str | Path) -> str:
@@ -121,6 +83,8 @@ def log_run_artifact_as_dataset(uri: str, name: str | None = None,
     """
     import mlflow
     from mlflow.data.meta_dataset import MetaDataset
+
+    from mlflow_prov._dataset_source import RunArtifactDatasetSource
 
     source = RunArtifactDatasetSource(uri)
     local = source.load()

@@ -32,6 +32,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from mlflow_prov.digests import stored_integer
+
 SUMMARY_TABLE = "prov_metric_series"
 WATCHED, CHANGED, UNWATCHED = 0, 1, 2  # the ``stale`` column's values
 
@@ -162,8 +164,9 @@ def series_marks(connection: sa.Connection, run_id: str) -> dict[str, SeriesMark
     driver = connection.connection.driver_connection
     if driver is None or not installed(driver):
         return None
-    return {key: SeriesMark(int(count), int(step0), int(step1), int(time0), int(time1),
-                            _number(low), _number(high), stale == CHANGED, stale == WATCHED)
+    return {key: SeriesMark(int(count), stored_integer(step0), stored_integer(step1),
+                            stored_integer(time0), stored_integer(time1), _number(low),
+                            _number(high), stale == CHANGED, stale == WATCHED)
             for key, count, step0, step1, time0, time1, low, high, stale
             in connection.execute(_MARKS_SQL, {"run_id": run_id})}
 

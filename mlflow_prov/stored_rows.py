@@ -69,7 +69,7 @@ _METRICS_SQL = (sa.select(*(_metrics.c[name] for name in _METRIC_COLUMNS))
 _KEY_METRICS_SQL = _METRICS_SQL.where(_metrics.c.key == sa.bindparam("key"))
 _NEWEST_METRIC_SQL = (_KEY_METRICS_SQL.order_by(_metrics.c.step.desc(),
                                                 _metrics.c.timestamp.desc(),
-                                                _metrics.c.value.desc()).limit(1))
+                                                _metrics.c.value.desc()).limit(2))
 _LATEST_SQL = (sa.select(*(_latest.c[name] for name in _METRIC_COLUMNS))
                .where(_latest.c.run_uuid == _RUN_ID))
 # Events whose write cannot touch the run's row, tags or params record no state digest.
@@ -272,14 +272,17 @@ def read_experiment_rows(connection: sa.Connection,
 
 
 def newest_metric_rows(connection: sa.Connection, run_id: str,
-                       keys: Collection[str]) -> dict[str, tuple]:
-    """Per key, the metric row ``latest_metrics`` must hold: the largest (step, timestamp,
-    value), as MLflow picks it; one lookup on MLflow's (run, key, step) index per key."""
+                       keys: Collection[str]) -> dict[str, list[tuple]]:
+    """Per key, the metric rows ``latest_metrics`` may hold: those with the largest (step,
+    timestamp, value), as MLflow picks it; one lookup on MLflow's (run, key, step) index per
+    key. Two at most tie there (a NaN, stored as 0 with ``is_nan``, and a 0.0: the primary
+    key keeps any other pair apart)."""
     newest = {}
     for key in sorted(keys):
-        row = connection.execute(_NEWEST_METRIC_SQL, {"run_id": run_id, "key": key}).first()
-        if row is not None:
-            newest[key] = tuple(row)
+        rows = [tuple(row) for row in connection.execute(
+            _NEWEST_METRIC_SQL, {"run_id": run_id, "key": key})]
+        if rows:
+            newest[key] = [row for row in rows if row[1:4] == rows[0][1:4]]
     return newest
 
 

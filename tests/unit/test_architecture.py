@@ -28,9 +28,11 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                     "mlflow_prov.fast_read": {"open_reader", "MetricReader", "RawSeries",
                                               "SeriesSummary", "KNOWN_SCHEMAS",
                                               "refresh_statistics"},
+                    # the stored form of a metric row, one for capture and verify (issue 22)
                     "mlflow_prov.digests": {"EMPTY_DIGEST", "add_digests", "metric_row_hash",
                                             "multiset_digest", "pairs_digest",
-                                            "record_digest"}}
+                                            "record_digest", "stored_float", "stored_integer",
+                                            "unnormalised_metric_row_hash"}}
 SHARED_VOCABULARY = "mlflow_prov.vocabulary"  # both rooms' words: exporters may import any
 # The export room's one door to MLflow internals, each under a contract test; it shares the
 # contract machinery of capture's compat module.
