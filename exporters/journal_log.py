@@ -183,9 +183,12 @@ def writer_text(writer: dict[str, Any]) -> str:
 
 
 def render_event(event: JournalEvent) -> str:
-    """An event as ``git log`` shows a commit: a header line and the changes, indented."""
+    """An event as ``git log`` shows a commit: a header line and the changes, indented;
+    every secret redacted (:func:`exporters.privacy.redact`)."""
     from exporters.app.history import changes
+    from exporters.privacy import redact
 
+    event = redact(event)
     stamp = event.time.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
     lines = [f"event {event.seq}  {stamp}  {event.kind}  {subject(event)}",
              f"    by {writer_text(event.writer)}"]
@@ -200,11 +203,15 @@ def render_event(event: JournalEvent) -> str:
 
 
 def event_dict(event: JournalEvent) -> dict[str, Any]:
-    """An event as one JSON object: the stored fields and the changes as old/new pairs."""
+    """An event as one JSON object: the stored fields, the changes as old/new pairs and the
+    payload a reader needs (:func:`exporters.privacy.readable_payload`: redacted, without the
+    state and row digests only verification reads)."""
     from exporters.app.history import changes
+    from exporters.privacy import readable_payload, redact
 
+    event = redact(event)
     return {"seq": event.seq, "time": event.time.isoformat(), "kind": str(event.kind),
             "chain": event.chain, "experiment_id": event.experiment_id,
             "run_id": event.run_id, "writer": event.writer,
             "changes": [{"what": c.what, "old": c.old, "new": c.new} for c in changes(event)],
-            "payload": event.payload, "hash": event.hash}
+            "payload": readable_payload(event.payload), "hash": event.hash}

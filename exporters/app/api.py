@@ -25,6 +25,7 @@ from exporters.app.history import (
 from exporters.app.lineage import artifact_node, build_index, dataset_node, model_node, run_node
 from exporters.app.setup import ProvServer, prov_server
 from exporters.app.views import graph_json, neighbourhood_graph
+from exporters.privacy import redact
 from exporters.verify import verify_store
 from mlflow_prov.journal import JournalEvent, JournalUnavailableError, chain_head, verify_chain
 from mlflow_prov.stored_rows import UnknownSchemaError
@@ -46,16 +47,18 @@ class NotFoundError(LookupError):
 
 
 def _error(status: int, code: str, message: str) -> tuple[Response, int]:
-    return jsonify({"error_code": code, "message": message}), status
+    return jsonify({"error_code": code, "message": redact(message)}), status
 
 
 def json_route(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Map each failure to a one-line JSON error with the status a client can act on."""
+    """Every answer redacted (:func:`exporters.privacy.redact`: secret-named keys, values and
+    names that look like credentials, URL user info), and each failure mapped to a one-line
+    JSON error with the status a client can act on."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return jsonify(view(*args, **kwargs))
+            return jsonify(redact(view(*args, **kwargs)))
         except BadRequestError as exc:
             return _error(400, "INVALID_PARAMETER_VALUE", str(exc))
         except JournalUnavailableError as exc:
