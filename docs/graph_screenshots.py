@@ -1,4 +1,4 @@
-"""Regenerate the README's pictures of the default graph and the HTML view.
+"""Regenerate the documentation's pictures of the default graph and the HTML view.
 
     .venv/bin/python docs/graph_screenshots.py
 

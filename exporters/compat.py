@@ -191,3 +191,24 @@ def _check_basic_auth() -> None:
     parameters = list(inspect.signature(auth._get_experiment_permission).parameters)
     assert parameters == ["experiment_id", "username"], parameters
     assert READ.can_read and not NO_PERMISSIONS.can_read
+
+
+MLFLOW_UI_ENDPOINT = "serve"
+
+
+def mlflow_ui_endpoint() -> str:
+    """The Flask endpoint that answers MLflow's single-page UI (its ``index.html``) at ``/``:
+    the one response :mod:`exporters.app.ui_link` adds its script to."""
+    return MLFLOW_UI_ENDPOINT
+
+
+@_contract("mlflow.server.app view 'serve' answers '/' with the UI's index.html, "
+           "which has a </body>")
+def _check_mlflow_ui_endpoint() -> None:
+    app = mlflow_flask_app()
+    rule = next((r for r in app.url_map.iter_rules() if r.endpoint == MLFLOW_UI_ENDPOINT), None)
+    assert rule is not None, f"no endpoint {MLFLOW_UI_ENDPOINT!r} in {app.url_map}"
+    assert rule.rule.endswith("/"), f"endpoint {MLFLOW_UI_ENDPOINT!r} serves {rule.rule}"
+    index = Path(app.static_folder or "") / "index.html"
+    assert index.is_file(), f"MLflow's UI has no {index}"
+    assert "</body>" in index.read_text(encoding="utf-8"), f"{index} has no </body>"

@@ -2,7 +2,8 @@
 PROV drawing (``--graph-detail full``), in which above ``max_nodes`` detail entities are
 summarised.
 
-Graphviz takes ~0.3 s for 1k nodes and about a minute for 10k (design-notes section 4), so a
+Graphviz takes ~0.3 s for 1k nodes and about a minute for 10k (docs/internals.md,
+"Graphviz"), so a
 graph with more nodes than ``max_nodes`` replaces each group of detail entities (params,
 metrics, tags, artifact and model files, status revisions) hanging off one activity or
 collection by a single node saying how many it stands for, and states that in the graph.

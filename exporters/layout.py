@@ -9,7 +9,7 @@ nothing, a getter that finds no file). Every path of the exported tree is built 
         experiment.prov.json, experiment.provn, experiment.dot, experiment.svg, ...
         experiment.crate.zip                  crate_path(exp_dir, EXPERIMENT_STEM, ...)
         run-<run_id>/                         run_dir()
-            prov.json, prov.provn, graph.dot, graph.svg, graph.html, prov.ttl, ...
+            prov.json, prov.provn, graph.dot, graph.svg, graph.html, prov.ttl, card.md, ...
             metrics.nc | metrics/<key>.csv | metrics.zarr
         run-<run_id>.crate.zip                crate_path(exp_dir, run_dir_name(...), ...)
 
@@ -35,6 +35,7 @@ HTML = ("graph.html", "experiment.html")
 PROVO_TURTLE = ("prov.ttl", "experiment.ttl")
 JSONLD = ("prov.jsonld", "experiment.jsonld")
 PROV_XML = ("prov.xml", "experiment.prov.xml")
+CARD = ("card.md", "experiment.card.md")
 
 # --- metric files, inside a run folder ------------------------------------------------------------
 NETCDF_FILE = "metrics.nc"

@@ -3,7 +3,7 @@
 They import the store classes inside the function on purpose: importing
 ``SqlAlchemyStore`` while MLflow is still loading its entry points hits a circular import
 that MLflow reports only as a warning, followed later by a misleading
-``UnsupportedModelRegistryStoreURIException`` (design-notes section 1).
+``UnsupportedModelRegistryStoreURIException`` (docs/internals.md, "Plugin mechanics").
 """
 
 from __future__ import annotations

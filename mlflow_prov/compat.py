@@ -13,7 +13,7 @@ How to add an entry:
 
 1. Write the accessor: a small typed function that does the private access (import the
    private module inside it when importing it at module level could cycle with MLflow's
-   own start-up; see design-notes section 1).
+   own start-up; see docs/internals.md, "Plugin mechanics").
 2. Register its contract right below it with ``@contract("<library>", "<what we rely on>")``
    on a function that raises (``AssertionError``, ``AttributeError``, ``ImportError``...)
    when the internal changed. Keep it fast: no hardware detection, no network, no store.

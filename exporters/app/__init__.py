@@ -7,7 +7,7 @@ against the user's per-experiment READ permission. MLflow's UI and REST API stay
 
 Why a factory that may return a FastAPI app: uvicorn is ``mlflow server``'s default since
 MLflow 3.3 and cannot serve a Flask (WSGI) app directly; MLflow's basic-auth factory wraps it
-the same way (design notes §8). Every MLflow internal used here goes through
+the same way (docs/internals.md, "Server apps"). Every MLflow internal used here goes through
 :mod:`exporters.compat`, each under a contract test.
 """
 

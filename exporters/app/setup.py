@@ -58,12 +58,14 @@ def install(app: Flask, permissions: Permissions) -> None:
     """Register the API and page blueprints and the state they share."""
     from exporters.app.api import api
     from exporters.app.pages import pages
+    from exporters.app.ui_link import attach
 
     app.extensions[EXTENSION] = ProvServer(tracking_uri=server_tracking_uri(),
                                            permissions=permissions,
                                            pseudonymize=pseudonymizer_from_environment())
     app.register_blueprint(api)
     app.register_blueprint(pages)
+    attach(app)
 
 
 def prov_server() -> ProvServer:

@@ -5,7 +5,7 @@ Two kinds of writer:
 * **Metric sinks** (``netcdf``, ``csv``, ``zarr``) receive the full series of a run's metrics,
   one at a time, while the export streams them out of MLflow. Created once per run.
 * **Document writers** (``prov-json``, ``provn``, ``dot``, ``svg``, ``html``, the linked-data
-  ``provo-ttl``, ``jsonld``, ``prov-xml``, and ``rocrate``)
+  ``provo-ttl``, ``jsonld``, ``prov-xml``, the Markdown ``card``, and ``rocrate``)
   receive the finished PROV document of a run and of the whole experiment. They run in
   registry order; ``rocrate`` is last so it can pack the files the others wrote.
 
@@ -117,6 +117,9 @@ WRITERS: dict[str, WriterSpec] = {
                    "PROV-JSON-LD, context inlined (prov.jsonld, experiment.jsonld)"),
         WriterSpec("prov-xml", "document", "exporters.writers.linked_data:ProvXmlWriter",
                    "W3C PROV-XML (prov.xml, experiment.prov.xml)"),
+        WriterSpec("card", "document", "exporters.writers.card:CardWriter",
+                   "Markdown workflow card: purpose, inputs, params, metrics, artifacts, "
+                   "environment, energy, lineage, integrity (card.md, experiment.card.md)"),
         WriterSpec("rocrate", "document", "exporters.writers.rocrate:RoCrateWriter",
                    "Workflow Run RO-Crate (Process Run Crate 0.5) packing the other files"),
     )

@@ -1,6 +1,7 @@
 """CF NetCDF metric files: every metric series of a run in one ``metrics.nc``.
 
-Layout (chosen because compliance-checker 6.1.0 can check it, see design notes section 4):
+Layout (chosen because compliance-checker 6.1.0 can check it, see docs/internals.md,
+"Validators"):
 the root group only; per metric one dimension ``<var>_obs``, one data variable ``<var>`` and
 two auxiliary coordinate variables ``<var>_time`` (float64 seconds since the Unix epoch) and
 ``<var>_step`` (int64). Each metric gets its own dimension because MLflow series have

@@ -11,8 +11,8 @@ Each call maps onto MLflow's own notion where it has one, through the same helpe
   ``models/<name>/vNNNN.pt``; ``log_model`` is ``mlflow.pytorch.log_model`` (a LoggedModel);
 * system and carbon metrics are MLflow's ``system/...`` keys.
 
-Where the seeds' semantics differ from MLflow's, the seeds win (README, "Coming from
-yProv4ML"): ``log_system_metrics`` / ``log_carbon_metrics`` take one sample per call, at the
+Where the seeds' semantics differ from MLflow's, the seeds win (docs/yprov4ml.md, "Coming
+from yProv4ML"): ``log_system_metrics`` / ``log_carbon_metrics`` take one sample per call, at the
 caller's step, and MLflow's background monitor is off for the run; metrics are buffered and
 written every ``save_after_n_logs`` calls, at ``end_run`` and at interpreter exit (after an
 uncaught exception too: only a killed process loses its last, unwritten values); ranks other

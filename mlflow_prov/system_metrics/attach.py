@@ -1,7 +1,8 @@
 """Attach mlflow-prov's monitors to the runs MLflow monitors, and ``enable()``.
 
-MLflow has no registration API for extra monitors (design-notes section 1). What it has is
-one module-level dict, ``mlflow.tracking.fluent.run_id_to_system_metrics_monitor``, into
+MLflow has no registration API for extra monitors (docs/internals.md, "System-metrics
+monitors"). What it has is one module-level dict,
+``mlflow.tracking.fluent.run_id_to_system_metrics_monitor``, into
 which ``start_run`` puts each run's ``SystemMetricsMonitor`` just before starting its
 thread, and from which ``end_run`` takes it to call ``finish()``. :func:`install` swaps that
 dict, once, for a subclass whose ``__setitem__`` appends our monitors to the monitor's

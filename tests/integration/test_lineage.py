@@ -83,7 +83,7 @@ def labels(tree) -> list[str]:
 
 
 def test_runs_uri_is_a_dataset_source_mlflow_accepts(pipeline):
-    """The README's recipe: a dataset whose source is another run's artifact."""
+    """The recipe in docs/question.md: a dataset whose source is another run's artifact."""
     p = pipeline
     mlflow.set_tracking_uri(p.uri)
     dataset = mlflow.data.from_pandas(pd.DataFrame({"x": [1]}),

@@ -3,7 +3,7 @@
 What a user sees: run names on the lineage page, the producer → consumer edge between runs of
 two experiments, and on a run's timeline the old → new values of a tag and its status
 transitions; a tampered journal shows as a broken chain. Screenshots go to
-``$MLFLOW_PROV_SCREENSHOTS`` when set (the README's come from there), else to the test's
+``$MLFLOW_PROV_SCREENSHOTS`` when set (docs/browse.md's come from there), else to the test's
 temporary folder.
 """
 
