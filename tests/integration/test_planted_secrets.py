@@ -187,6 +187,18 @@ def test_no_export_format_shows_a_planted_secret(planted, tmp_path):
                  + (tmp_path / "x.provn").read_text()) == []
 
 
+@pytest.mark.slow  # reads the planted store's journal
+def test_the_journal_keeps_the_environment_redacted_from_capture_on(planted):
+    from mlflow_prov.journal import read_events
+
+    created = next(e for e in read_events(planted.uri, run_id=planted.run_id)
+                   if e.kind == "run.created")
+    variables = created.payload["environment"]["variables"]
+    assert variables["MASTER_ADDR"] == "tcp://10.0.0.1:29500"
+    assert variables["SLURM_JOB_NAME"] == "[redacted]"
+    assert "AWS_SECRET_ACCESS_KEY" not in variables  # not on the allow-list
+
+
 @pytest.mark.slow  # log, lineage and verify, as text and JSON, on the store
 def test_no_command_shows_a_planted_secret_from_the_store(planted):
     outputs = {
