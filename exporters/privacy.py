@@ -23,6 +23,7 @@ short user name cannot be recovered by hashing candidate names.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 import secrets
@@ -53,6 +54,7 @@ USER_KEYED_FIELDS = frozenset({"tags", "params", "old"})
 # verification reads them; a reader of ``log`` or a timeline has no use for them.
 BOOKKEEPING_FIELDS = frozenset({STATE_FIELD, METRIC_DIGESTS_FIELD, CUT_FIELD})
 
+CACHED_TEXT_CHARS = 256
 T = TypeVar("T")
 
 
@@ -72,6 +74,17 @@ def readable_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     """A journal payload as a reader sees it: redacted, without the fields only verification
     needs (:data:`BOOKKEEPING_FIELDS`)."""
     return redact({k: v for k, v in payload.items() if k not in BOOKKEEPING_FIELDS})
+
+
+def _text(text: str) -> str:
+    """:func:`redact_text`, remembered for short texts: keys, names and kinds repeat in every
+    event of a journal, so a history of 100,000 events checks each of them once."""
+    return _short_text(text) if len(text) <= CACHED_TEXT_CHARS else redact_text(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _short_text(text: str) -> str:
+    return redact_text(text)
 
 
 def redact_chain(chain: str) -> str:
@@ -96,12 +109,14 @@ class _Redactor:
     def clean(self, value: Any, key: Any, user_keyed: bool) -> Any:
         if value is None:
             return None
-        if self.secret(key, user_keyed):
+        if key is not None and self.secret(key, user_keyed):
             return REDACTED
         if isinstance(value, str):
-            cleaned = redact_chain(value) if key == "chain" else redact_text(value)
+            cleaned = redact_chain(value) if key == "chain" else _text(value)
             return value if cleaned == value else cleaned
-        if isinstance(value, Mapping):
+        if type(value) in (int, float, bool):
+            return value
+        if type(value) is dict or isinstance(value, Mapping):
             return self._mapping(value, str(key) in USER_KEYED_FIELDS)
         if isinstance(value, list | tuple):
             items = [self.clean(item, None, False) for item in value]
@@ -113,25 +128,21 @@ class _Redactor:
         return value  # numbers, times, arrays, enums of our own: nothing to hide
 
     def _mapping(self, value: Mapping[Any, Any], user_keyed: bool) -> Any:
-        """A mapping; one holding a single ``key`` with its ``value``/``old_value`` (a tag's
+        """A mapping; its keys are shown too, so one that looks like a credential is hidden
+        as well. One holding a single ``key`` with its ``value``/``old_value`` (a tag's
         event, a dataset tag) hides them when that key names a secret."""
         named = value.get("key")
         pair_secret = isinstance(named, str) and self.secret(named, True)
-        cleaned = {}
+        cleaned, changed = {}, False
         for k, v in value.items():
+            shown_key = _text(k) if isinstance(k, str) else k
             if pair_secret and k in ("value", "old_value") and v is not None:
-                cleaned[self._key(k)] = REDACTED
+                shown = REDACTED
             else:
-                cleaned[self._key(k)] = self.clean(v, k, user_keyed)
-        if all(a is b for a, b in zip(cleaned.values(), value.values(), strict=True)) and \
-                list(cleaned) == list(value):
-            return value
-        return cleaned
-
-    @staticmethod
-    def _key(key: Any) -> Any:
-        """A mapping key is shown too: one that looks like a credential is hidden as well."""
-        return redact_text(key) if isinstance(key, str) else key
+                shown = self.clean(v, k, user_keyed)
+            changed = changed or shown is not v or shown_key != k or shown_key in cleaned
+            cleaned[shown_key] = shown
+        return cleaned if changed else value
 
     def _dataclass(self, value: Any) -> Any:
         changes = {}

@@ -239,6 +239,11 @@ def test_no_page_endpoint_or_remote_command_shows_a_planted_secret(planted, serv
     assert {url: leaks(a.text) for url, a in answers.items()} == {url: [] for url in urls}
     assert all(a.ok for url, a in answers.items() if "0" * 32 not in url)
     assert run in answers[f"/prov/runs/{run}"].text
+    first = requests.get(f"{server}/prov/api/events", timeout=TIMEOUT,
+                         params={"run_id": run, "page_size": 2}).json()
+    following = requests.get(f"{server}/prov/api/events", timeout=TIMEOUT, params={
+        "run_id": run, "page_size": 2, "page_token": first["next_page_token"]})
+    assert following.ok and following.json()["events"]  # the page token is no secret
     assert "data.example.com" in answers[f"/prov/api/events?run_id={run}"].text
 
     remote = {
