@@ -36,14 +36,12 @@ from mlflow_prov.vocabulary import (
     REDACTED,
     STATE_FIELD,
     is_secret_key,
-    looks_like_credential,
     redact_text,
     without_userinfo,
 )
 
-__all__ = ["BOOKKEEPING_FIELDS", "REDACTED", "HOME_PATH", "Pseudonymizer", "is_secret_key",
-           "looks_like_credential", "readable_payload", "redact", "redact_chain", "redact_text",
-           "redact_value", "without_userinfo"]
+__all__ = ["BOOKKEEPING_FIELDS", "REDACTED", "HOME_PATH", "Pseudonymizer", "readable_payload",
+           "redact", "redact_chain", "redact_text", "without_userinfo"]
 
 HOME_PATH = re.compile(r"(/(?:home|Users)/)([^/\s\"']+)")
 # Fields whose mappings are keyed by the user's own names (tag, param and the previous tag
@@ -63,11 +61,6 @@ def redact(value: T, user_keys: Sequence[re.Pattern[str]] = ()) -> T:
     shape and type; the very object when nothing in it needed redacting. ``user_keys``:
     ``--redact`` patterns, matched against whole tag and param keys."""
     return _Redactor(tuple(user_keys)).clean(value, None, False)
-
-
-def redact_value(key: str, value: Any) -> Any:
-    """One key's value as :func:`redact` shows it."""
-    return _Redactor(()).clean(value, key, True)
 
 
 def readable_payload(payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from exporters.contexts import context_from_key, normalise_context
 from exporters.graph import summarise, to_dot
 from exporters.layout import safe_name
 from exporters.options import DEFAULT_CONTEXT_PREFIXES
-from exporters.privacy import REDACTED, Pseudonymizer, redact_text, redact_value
+from exporters.privacy import REDACTED, Pseudonymizer, redact, redact_text
 from exporters.prov_model import NON_FINITE, PROVML, new_document, number, qid
 
 
@@ -53,7 +53,7 @@ def test_safe_names_keep_plain_names_and_do_not_collide():
     ("auth_token", "x"), ("ssh.private_key", "x"), ("s3.accessKey", "x"),
 ])
 def test_secrets_redacted(key, value):
-    assert redact_value(key, value) == REDACTED
+    assert redact({key: value})[key] == REDACTED
 
 
 @pytest.mark.parametrize(("key", "value"), [
@@ -61,7 +61,7 @@ def test_secrets_redacted(key, value):
     ("max_tokens", "512"), ("tokenizer", "bpe"), ("num_passes", "3"), ("author", "ann"),
     ("key_dim", "64"), ("keys", "a,b"), ("maxTokens", "512"), ("bypass_cache", "true")])
 def test_ordinary_values_kept(key, value):
-    assert redact_value(key, value) == value
+    assert redact({key: value})[key] == value
 
 
 def test_uris_lose_their_user_info():

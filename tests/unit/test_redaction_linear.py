@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from exporters.privacy import HOME_PATH, REDACTED, redact, redact_value
+from exporters.privacy import HOME_PATH, REDACTED, redact
 from mlflow_prov import environment, vocabulary
 
 SIZE = 1_000_000
@@ -47,12 +47,12 @@ def test_every_pattern_is_linear_on_hostile_megabytes(name):
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig", "x sk-" + "a" * 40,
     "--password=hunter2", "my_pwd: x", "xoxb-0123456789-abc"])
 def test_linear_patterns_still_find_credentials(value):
-    assert redact_value("note", value) == REDACTED
+    assert redact({"note": value})["note"] == REDACTED
 
 
 @pytest.mark.parametrize("value", ["eyJ-" * 10, "max_tokens=512", "tokenizer: bpe", "0.01"])
 def test_look_alikes_are_kept(value):
-    assert redact_value("note", value) == value
+    assert redact({"note": value})["note"] == value
 
 
 def test_capture_and_export_redact_alike():
