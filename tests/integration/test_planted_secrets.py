@@ -1,4 +1,4 @@
-"""Seventeen realistic credentials planted where users put them (params, tags, run, experiment,
+"""Nineteen realistic credentials planted where users put them (params, tags, run, experiment,
 registered-model and logged-model names, a dataset source, a model-version source, the
 environment), then every output searched for them: each export format (every file, inside the
 crate zips too, and every file name), every ``/prov/`` page and ``/prov/api/`` endpoint of a
