@@ -27,13 +27,7 @@ from exporters.contexts import metric_context, metric_source, run_context_prefix
 from exporters.errors import ReaderError
 from exporters.guards import skip_reason
 from exporters.options import ExportOptions
-from exporters.privacy import (
-    Pseudonymizer,
-    redact_mapping,
-    redact_uri,
-    redact_value,
-    strip_userinfo,
-)
+from exporters.privacy import Pseudonymizer, redact, redact_text, without_userinfo
 from exporters.records import (
     ArtifactRecord,
     DatasetRecord,
@@ -80,15 +74,15 @@ def open_client(tracking_uri: str) -> MlflowClient:
         raise ReaderError(str(exc)) from exc
     except MlflowException as exc:  # a malformed prov URI; its message lists the valid forms
         message = " ".join(line.strip() for line in exc.message.splitlines())
-        raise ReaderError(message.replace(tracking_uri, redact_uri(tracking_uri))) from exc
+        raise ReaderError(message.replace(tracking_uri, redact_text(tracking_uri))) from exc
     except OSError as exc:  # a store folder this user may not enter or read
-        raise ReaderError(f"cannot read the store of {redact_uri(tracking_uri)}: "
+        raise ReaderError(f"cannot read the store of {redact_text(tracking_uri)}: "
                           f"{exc.strerror or exc} ({exc.filename}); check its permissions or "
                           "export as a user who can read it") from exc
     try:
         return MlflowClient(tracking_uri=tracking_uri)
     except MlflowException as exc:
-        raise ReaderError(f"cannot open tracking URI {redact_uri(tracking_uri)}: "
+        raise ReaderError(f"cannot open tracking URI {redact_text(tracking_uri)}: "
                           f"{exc.message}") from exc
 
 
@@ -143,7 +137,8 @@ def _search_all_runs(client: MlflowClient, experiment_id: str,
 def read_history(tracking_uri: str, experiment_id: str, pseudonymize: Pseudonymizer
                  ) -> tuple[bool, list[HistoryEvent], dict[str, list[HistoryEvent]]]:
     """The journal events of the experiment and of each run, or ``(False, [], {})``
-    when the store has no journal (any non-prov URI, a server without the prov app)."""
+    when the store has no journal (any non-prov URI, a server without the prov app).
+    Payloads are as stored: the records that hold them are redacted whole."""
     from exporters.remote_journal import is_http, read_remote_events
     from mlflow_prov.journal import JournalUnavailableError, read_events
 
@@ -154,7 +149,7 @@ def read_history(tracking_uri: str, experiment_id: str, pseudonymize: Pseudonymi
                   else read_events(tracking_uri, experiment_id=experiment_id))
         for event in events:
             record = HistoryEvent(seq=event.seq, time=event.time, kind=event.kind,
-                                  payload=_redact_payload(event.payload),
+                                  payload=event.payload,
                                   writer=pseudonymize.writer(event.writer))
             if event.run_id:
                 run_events[event.run_id].append(record)
@@ -188,31 +183,18 @@ def journal_check(tracking_uri: str, run_id: str,
         raise ReaderError(str(exc)) from exc
 
 
-def _redact_payload(payload: dict) -> dict:
-    """Secrets stay out of history too: tag/param dicts and single key/value payloads."""
-    cleaned = dict(payload)
-    for field_name in ("tags", "old", "params"):
-        if isinstance(cleaned.get(field_name), dict):
-            cleaned[field_name] = redact_mapping(cleaned[field_name])
-    if "key" in cleaned:
-        for field_name in ("value", "old_value"):
-            if field_name in cleaned:
-                cleaned[field_name] = redact_value(str(cleaned["key"]), cleaned[field_name])
-    return cleaned
-
-
 def experiment_record(experiment: Experiment, tracking_uri: str, history_available: bool,
                       history: list[HistoryEvent]) -> ExperimentRecord:
-    """The experiment's own facts, tags redacted."""
-    return ExperimentRecord(
+    """The experiment's own facts, every secret in them (name, tags, history) redacted."""
+    return redact(ExperimentRecord(
         experiment_id=experiment.experiment_id, name=experiment.name,
         artifact_location=experiment.artifact_location,
         lifecycle_stage=experiment.lifecycle_stage,
-        tags=redact_mapping(dict(experiment.tags)),
+        tags=dict(experiment.tags),
         creation_time=to_datetime(experiment.creation_time),
         last_update_time=to_datetime(experiment.last_update_time),
-        tracking_uri=redact_uri(tracking_uri), history_available=history_available,
-        history=tuple(history))
+        tracking_uri=tracking_uri, history_available=history_available,
+        history=tuple(history)))
 
 
 def logged_models_by_run(client: MlflowClient, experiment_id: str) -> dict[str, list[LoggedModel]]:
@@ -237,14 +219,16 @@ def run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
                history: list[HistoryEvent],
                journal_check: tuple[bool, bool] | None = None,
                artifacts: ArtifactCache | None = None) -> RunRecord:
-    """Everything about one run except its metric summaries (filled while streaming).
+    """Everything about one run except its metric summaries (filled while streaming), every
+    secret in it redacted (:func:`exporters.privacy.redact`: params, tags, names, dataset
+    sources, URIs, the history's payloads).
     ``journal_check``: what :func:`journal_check` found (``None``: the store has no journal).
     ``artifacts``: the export's cache, which keeps downloads a writer will pack; without
     one, remote artifacts are downloaded to be hashed and deleted at once."""
     with _own_or(artifacts, client) as cache:
-        return _run_record(client, run, options=options, pseudonymize=pseudonymize,
-                           models=models, history=history, journal_check=journal_check,
-                           cache=cache)
+        return redact(_run_record(client, run, options=options, pseudonymize=pseudonymize,
+                                  models=models, history=history,
+                                  journal_check=journal_check, cache=cache))
 
 
 def _own_or(cache: ArtifactCache | None,
@@ -280,7 +264,7 @@ def _run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
         git_commit=tags.get("mlflow.source.git.commit"),
         git_repo_url=tags.get("mlflow.source.git.repoURL"),
         parent_run_id=tags.get("mlflow.parentRunId"),
-        params=redact_mapping(dict(data.params)), tags=tags,
+        params=dict(data.params), tags=tags,
         metric_keys=tuple(sorted(data.metrics)),
         datasets=dataset_records(run, pseudonymize),
         artifacts=artifacts,
@@ -294,19 +278,18 @@ def _run_record(client: MlflowClient, run: Run, *, options: ExportOptions,
 
 
 def _private_tags(tags: dict[str, str], pseudonymize: Pseudonymizer) -> dict[str, str]:
-    """Tags as exported: code locations without credentials or (when pseudonymising) home
-    folders, then secrets redacted; every field of the run record is read from these."""
-    located = {k: _private_location(v, pseudonymize) if k in LOCATION_TAGS else v
+    """Tags as exported: code locations without user info or (when pseudonymising) home
+    folders; the run record's fields are read from these (its secrets are redacted whole)."""
+    cleaned = {k: _private_location(v, pseudonymize) if k in LOCATION_TAGS else v
                for k, v in tags.items()}
-    cleaned = redact_mapping(located)
     if "mlflow.user" in cleaned:
-        cleaned["mlflow.user"] = pseudonymize(cleaned["mlflow.user"])
+        cleaned["mlflow.user"] = pseudonymize(cleaned["mlflow.user"]) or ""
     return cleaned
 
 
 def _private_location(location: str, pseudonymize: Pseudonymizer) -> str:
     """A code location (path or URL) without user info and, on request, home user names."""
-    return pseudonymize.home_paths(strip_userinfo(location))
+    return pseudonymize.home_paths(without_userinfo(location))
 
 
 def dataset_records(run: Run, pseudonymize: Pseudonymizer) -> tuple[DatasetRecord, ...]:
@@ -327,15 +310,16 @@ def dataset_records(run: Run, pseudonymize: Pseudonymizer) -> tuple[DatasetRecor
 
 
 def _private_source(source: str, pseudonymize: Pseudonymizer) -> str:
-    """A dataset source without credentials; code sources embed ``mlflow.user``."""
+    """A dataset source with its ``mlflow.user`` pseudonymised when asked (code sources embed
+    it); its credentials go with the run record's."""
     if not pseudonymize.enabled or "mlflow.user" not in source:
-        return redact_value("source", source)
+        return source
     try:
         parsed = json.loads(source)
         parsed["tags"]["mlflow.user"] = pseudonymize(parsed["tags"]["mlflow.user"])
     except (ValueError, KeyError, TypeError):
-        return redact_value("source", source)
-    return redact_value("source", json.dumps(parsed))
+        return source
+    return json.dumps(parsed)
 
 
 def model_versions(client: MlflowClient, run_id: str) -> tuple[ModelVersionRecord, ...]:
@@ -368,8 +352,7 @@ def logged_model_record(client: MlflowClient, model: LoggedModel, step: int | No
         source_run_id=model.source_run_id, status=status, model_type=model.model_type,
         artifact_location=model.artifact_location,
         creation_time=to_datetime(model.creation_timestamp),
-        params=redact_mapping(dict(model.params or {})),
-        tags=redact_mapping(dict(model.tags or {})), metrics=metrics,
+        params=dict(model.params or {}), tags=dict(model.tags or {}), metrics=metrics,
         artifacts=artifacts, step=step)
 
 
@@ -429,12 +412,12 @@ def _hash_file(cache: ArtifactCache, root_uri: str, path: str) -> ArtifactRecord
         size, sha256 = cache.digest(root_uri, path)
         return ArtifactRecord(path=path, size=size, sha256=sha256, uri=uri)
     except MlflowException as exc:
-        raise ReaderError(f"cannot download artifact {redact_uri(uri)}: {exc.message}") from exc
+        raise ReaderError(f"cannot download artifact {redact_text(uri)}: {exc.message}") from exc
     except OSError as exc:
         if local is not None:  # one unreadable local file is recorded; the rest exports
             return ArtifactRecord(path=path, size=None, sha256=None, uri=uri,
                                   skipped=f"unreadable: {exc.strerror or exc}")
-        raise ReaderError(f"cannot read artifact {redact_uri(uri)}: "  # e.g. full temp disk
+        raise ReaderError(f"cannot read artifact {redact_text(uri)}: "  # e.g. full temp disk
                           f"{exc.strerror or exc}") from exc
 
 

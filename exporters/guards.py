@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from exporters.compat import tracking_store_schemes
 from exporters.errors import ExportError, ReaderError, WriterError
-from exporters.privacy import REDACTED, redact_uri
+from exporters.privacy import redact, redact_text
 from mlflow_prov.vocabulary import EventKind
 
 if TYPE_CHECKING:  # annotations only: records import numpy, which `--help` need not load
@@ -59,7 +59,7 @@ def check_scheme(uri: str) -> None:
     base = scheme.partition("+")[0]
     if scheme in known or (base in DRIVER_SCHEMES and base in known):
         return
-    raise ReaderError(f"unknown tracking-URI scheme {scheme!r} in {redact_uri(uri)}; "
+    raise ReaderError(f"unknown tracking-URI scheme {scheme!r} in {redact_text(uri)}; "
                       f"known schemes: {', '.join(known)}")
 
 
@@ -110,7 +110,7 @@ def explain_missing_experiment(error: ReaderError, client: Any, uri: str,
     error has MLflow's own as its cause) is not asked again for a listing: the error as is."""
     if error.__cause__ is not None:
         return error
-    where = f"MLflow's default {uri}" if defaulted else redact_uri(uri)
+    where = f"MLflow's default {uri}" if defaulted else redact_text(uri)
     hint = f"; {NO_URI_HINT} for another store" if defaulted else ""
     return ReaderError(f"{error} in {where}; experiments there: "
                        f"{experiments_listing(client)}{hint}")
@@ -166,7 +166,7 @@ def probe_server(uri: str, timeout: float) -> None:
     or does not answer within ``timeout`` seconds."""
     import requests
 
-    where = redact_uri(uri)
+    where = redact_text(uri)
     try:
         requests.get(f"{uri.rstrip('/')}/health", timeout=timeout)
     except requests.Timeout:
@@ -308,65 +308,50 @@ def compile_redactions(patterns: Iterable[str]) -> tuple[re.Pattern[str], ...]:
     return tuple(compiled)
 
 
-def _user_redacted(key: str, patterns: Sequence[re.Pattern[str]]) -> bool:
-    return any(p.fullmatch(key) for p in patterns)
-
-
-def _redact(values: dict[str, Any], patterns: Sequence[re.Pattern[str]]) -> dict[str, Any]:
-    return {k: REDACTED if _user_redacted(k, patterns) and v is not None else v
-            for k, v in values.items()}
-
-
-def _clean_payload(payload: dict[str, Any], patterns: Sequence[re.Pattern[str]],
-                   omit: frozenset[str]) -> dict[str, Any]:
+def _omit_from_payload(payload: dict[str, Any], omit: frozenset[str]) -> dict[str, Any]:
     cleaned = dict(payload)
     for part, field_names in (("tags", ("tags", "old")), ("params", ("params",))):
         for name in field_names:
-            if isinstance(cleaned.get(name), dict):
-                cleaned[name] = {} if part in omit else _redact(cleaned[name], patterns)
+            if part in omit and isinstance(cleaned.get(name), dict):
+                cleaned[name] = {}
     if "key" in cleaned and "tags" in omit:  # a single tag's event: set or deleted
         cleaned.pop("value", None)
         cleaned.pop("old_value", None)
-    elif "key" in cleaned and _user_redacted(str(cleaned["key"]), patterns):
-        for name in ("value", "old_value"):
-            if cleaned.get(name) is not None:
-                cleaned[name] = REDACTED
     if "environment" in omit:
         cleaned.pop("environment", None)
     return cleaned
 
 
-def _clean_history(history: Iterable[HistoryEvent], patterns: Sequence[re.Pattern[str]],
-                   omit: frozenset[str]) -> tuple[HistoryEvent, ...]:
+def _omit_from_history(history: Iterable[HistoryEvent],
+                       omit: frozenset[str]) -> tuple[HistoryEvent, ...]:
     dropped = {EventKind.RUN_METRICS_LOGGED} if "metrics" in omit else set()
-    return tuple(replace(event, payload=_clean_payload(event.payload, patterns, omit))
+    return tuple(replace(event, payload=_omit_from_payload(event.payload, omit))
                  for event in history if event.kind not in dropped)
 
 
-def apply_user_privacy(record: RunRecord, redact: Sequence[re.Pattern[str]],
+def apply_user_privacy(record: RunRecord, patterns: Sequence[re.Pattern[str]],
                        omit: frozenset[str]) -> RunRecord:
-    """The run without the parts ``--omit`` names and with ``--redact`` keys' values replaced,
-    in its params, tags and history alike (a value hidden in one place must not show in
-    another)."""
-    if not redact and not omit:
+    """The run without the parts ``--omit`` names and with ``--redact`` keys' values replaced
+    by :func:`exporters.privacy.redact`, in its params, tags, logged models and history alike
+    (a value hidden in one place must not show in another)."""
+    if not patterns and not omit:
         return record
-    return replace(
+    return redact(replace(
         record,
-        params={} if "params" in omit else _redact(record.params, redact),
-        tags={} if "tags" in omit else _redact(record.tags, redact),
+        params={} if "params" in omit else record.params,
+        tags={} if "tags" in omit else record.tags,
         metric_keys=() if "metrics" in omit else record.metric_keys,
         metrics=() if "metrics" in omit else record.metrics,
         artifacts=() if "artifacts" in omit else record.artifacts,
         datasets=() if "datasets" in omit else record.datasets,
-        history=_clean_history(record.history, redact, omit))
+        history=_omit_from_history(record.history, omit)), patterns)
 
 
 def apply_user_privacy_experiment(record: ExperimentRecord,
-                                  redact: Sequence[re.Pattern[str]],
+                                  patterns: Sequence[re.Pattern[str]],
                                   omit: frozenset[str]) -> ExperimentRecord:
     """The experiment's tags and history under the same ``--redact``/``--omit`` rules."""
-    if not redact and not omit:
+    if not patterns and not omit:
         return record
-    return replace(record,
-                   tags={} if "tags" in omit else _redact(record.tags, redact),
-                   history=_clean_history(record.history, redact, omit))
+    return redact(replace(record, tags={} if "tags" in omit else record.tags,
+                          history=_omit_from_history(record.history, omit)), patterns)

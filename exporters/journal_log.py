@@ -15,7 +15,7 @@ the server's timeline pages use.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -182,10 +182,13 @@ def writer_text(writer: dict[str, Any]) -> str:
     return " ".join([who, *extras])
 
 
-def render_event(event: JournalEvent) -> str:
-    """An event as ``git log`` shows a commit: a header line and the changes, indented."""
+def render_event(event: JournalEvent, patterns: Sequence[re.Pattern[str]] = ()) -> str:
+    """An event as ``git log`` shows a commit: a header line and the changes, indented;
+    every secret redacted (:func:`exporters.privacy.redact`, ``patterns``: ``--redact``)."""
     from exporters.app.history import changes
+    from exporters.privacy import redact
 
+    event = redact(event, patterns)
     stamp = event.time.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
     lines = [f"event {event.seq}  {stamp}  {event.kind}  {subject(event)}",
              f"    by {writer_text(event.writer)}"]
@@ -199,12 +202,16 @@ def render_event(event: JournalEvent) -> str:
     return "\n".join(lines)
 
 
-def event_dict(event: JournalEvent) -> dict[str, Any]:
-    """An event as one JSON object: the stored fields and the changes as old/new pairs."""
+def event_dict(event: JournalEvent, patterns: Sequence[re.Pattern[str]] = ()) -> dict[str, Any]:
+    """An event as one JSON object: the stored fields, the changes as old/new pairs and the
+    payload a reader needs (:func:`exporters.privacy.readable_payload`: redacted, without the
+    state and row digests only verification reads); ``patterns``: ``--redact``."""
     from exporters.app.history import changes
+    from exporters.privacy import readable_payload, redact
 
+    event = redact(event, patterns)
     return {"seq": event.seq, "time": event.time.isoformat(), "kind": str(event.kind),
             "chain": event.chain, "experiment_id": event.experiment_id,
             "run_id": event.run_id, "writer": event.writer,
             "changes": [{"what": c.what, "old": c.old, "new": c.new} for c in changes(event)],
-            "payload": event.payload, "hash": event.hash}
+            "payload": readable_payload(event.payload), "hash": event.hash}

@@ -24,6 +24,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+from mlflow_prov.vocabulary import REDACTED
 from mlflow_prov.vocabulary import run_dir_name as _run_folder
 
 # --- document files (run file, experiment file) -------------------------------------------------
@@ -67,7 +68,10 @@ def safe_name(text: str, fallback: str) -> str:
 
 
 def experiment_dir(out_dir: Path, name: str, experiment_id: str) -> Path:
-    """``OUT/<experiment name, made safe>``."""
+    """``OUT/<experiment name, made safe>``; ``OUT/experiment-<id>`` for a name that was
+    redacted (it looked like a credential), so that two such experiments stay apart."""
+    if name == REDACTED:
+        return out_dir / f"experiment-{experiment_id}"
     return out_dir / safe_name(name, f"experiment-{experiment_id}")
 
 

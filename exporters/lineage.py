@@ -40,6 +40,7 @@ from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
 from exporters.errors import ReaderError
+from exporters.privacy import redact
 from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG
 
 Direction = Literal["upstream", "downstream"]
@@ -445,13 +446,14 @@ def _unknown(node_id: str) -> LineageNode:
 def lineage(client_or_uri: MlflowClient | str, node: str, direction: Direction = "upstream",
             depth: int = DEFAULT_DEPTH, graph: LineageGraph | None = None) -> LineageTree:
     """The lineage tree of ``node`` (run id, ``models:/…``, ``runs:/…/path`` or dataset
-    digest) in the store behind ``client_or_uri``. Pass a ``graph`` from :func:`build_graph`
+    digest) in the store behind ``client_or_uri``, redacted as every output is
+    (:func:`exporters.privacy.redact`). Pass a ``graph`` from :func:`build_graph`
     to answer several questions with one read of the store."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
     client = client_or_uri if isinstance(client_or_uri, MlflowClient) else _open(client_or_uri)
     graph = graph if graph is not None else build_graph(client)
-    return walk(graph, resolve_node(graph, client, node), direction, depth)
+    return redact(walk(graph, resolve_node(graph, client, node), direction, depth))
 
 
 def _open(tracking_uri: str) -> MlflowClient:

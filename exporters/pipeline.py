@@ -84,7 +84,7 @@ def _export(experiment: str, out_dir: Path, *, tracking_uri: str, run_ids: Seque
     redactions = guards.compile_redactions(options.redact)
     exp_record = guards.apply_user_privacy_experiment(exp_record, redactions, options.omit)
     models = collect.logged_models_by_run(client, found.experiment_id)
-    exp_dir = experiment_dir(Path(out_dir), found.name, found.experiment_id)
+    exp_dir = experiment_dir(Path(out_dir), exp_record.name, found.experiment_id)
     records, written = [], {}
     with ArtifactCache(uri, keep=_packed_later(options)) as artifacts:
         for run in _progress(runs, options, "reading runs"):

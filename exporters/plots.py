@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from exporters.errors import ReaderError
+from exporters.privacy import redact_text
 from mlflow_prov.vocabulary import SYSTEM_PREFIX, unit_for_key
 
 LEGEND_MAX = 12
@@ -93,7 +94,7 @@ def read_runs(tracking_uri: str, experiment: str, run_ids: Sequence[str] = (),
     runs = [r for r in find_runs(client, found.experiment_id, tuple(run_ids))
             if r.info.lifecycle_stage == "active"]
     if not runs:
-        raise ReaderError(f"experiment {found.name!r} has no active runs to plot")
+        raise ReaderError(f"experiment {redact_text(found.name)!r} has no active runs to plot")
     reader = open_reader(tracking_uri)
     result: list[RunSeries] = []
     try:
@@ -101,7 +102,7 @@ def read_runs(tracking_uri: str, experiment: str, run_ids: Sequence[str] = (),
             keys = [k for k in sorted(run.data.metrics)
                     if not patterns or any(fnmatch.fnmatchcase(k, p) or k == p
                                            for p in patterns)]
-            item = RunSeries(run.info.run_id, run.info.run_name or run.info.run_id,
+            item = RunSeries(run.info.run_id, redact_text(run.info.run_name or run.info.run_id),
                              run.info.start_time or 0)
             for key in keys:
                 if reader is not None:
@@ -120,9 +121,9 @@ def read_runs(tracking_uri: str, experiment: str, run_ids: Sequence[str] = (),
         if reader is not None:
             reader.close()
     if patterns and not any(r.series for r in result):
-        raise ReaderError(f"no metric of experiment {found.name!r} matches "
+        raise ReaderError(f"no metric of experiment {redact_text(found.name)!r} matches "
                           f"{', '.join(patterns)}; leave out --metric to list every key")
-    return found.name, result
+    return redact_text(found.name), result
 
 
 def _series(key: str, steps: np.ndarray, stamps: np.ndarray, values: np.ndarray) -> Series:

@@ -1,59 +1,152 @@
-"""Keep secrets and (on request) identities out of exported provenance.
+"""Keep secrets and (on request) identities out of everything mlflow-prov shows.
 
-Provenance files get shared; MLflow tags and params sometimes hold tokens, passwords or
-connection strings. Values are redacted when their *key* names a secret, or when the *value*
-itself looks like a credential, whatever its key: the same words and patterns capture uses
-(:mod:`mlflow_prov.vocabulary`, every pattern linear in the value's length, so a 10 MB tag
-cannot stall an export). Pseudonyms are salted per export so a
+Provenance gets shared and read; MLflow tags, params, names and dataset sources sometimes
+hold tokens, passwords or connection strings. One function, :func:`redact`, cleans anything a
+person or program reads, whatever the channel: export records (every format and crate), the
+journal's events (``mlflow-prov log``, ``/prov/api/events``, the timeline pages), lineage
+(``mlflow-prov lineage``, ``/prov/api/lineage``, the lineage pages) and error messages. It
+walks mappings, lists, tuples and dataclasses and, for each value:
+
+* under a key that names a secret (``db_password``, ``HF_TOKEN``, ``openai.api_key``), or a
+  key the user named with ``--redact``, shows :data:`REDACTED`;
+* in any text (a value, a run/experiment/model name, a URL, a label) removes the user info of
+  every URL (``https://user:token@host/x`` -> ``https://host/x``), then replaces the whole
+  text with :data:`REDACTED` when it still looks like a credential.
+
+The words and patterns are :mod:`mlflow_prov.vocabulary`'s, shared with capture (which
+redacts the environment it records the same way); every pattern is linear in the value's
+length, so a 10 MB tag cannot stall an export or a page. Redacting twice changes nothing, so a
+client may clean again what a server already cleaned. Pseudonyms are salted per export so a
 short user name cannot be recovered by hashing candidate names.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import re
 import secrets
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
-from mlflow_prov.vocabulary import REDACTED, is_secret_key, looks_like_credential
+from mlflow_prov.vocabulary import (
+    CUT_FIELD,
+    METRIC_DIGESTS_FIELD,
+    REDACTED,
+    STATE_FIELD,
+    is_secret_key,
+    redact_text,
+    without_userinfo,
+)
 
-__all__ = ["REDACTED", "HOME_PATH", "Pseudonymizer", "is_secret_key", "looks_like_credential",
-           "redact_mapping", "redact_uri", "redact_value", "strip_userinfo"]
+__all__ = ["BOOKKEEPING_FIELDS", "REDACTED", "HOME_PATH", "Pseudonymizer", "readable_payload",
+           "redact", "redact_chain", "redact_text", "without_userinfo"]
 
 HOME_PATH = re.compile(r"(/(?:home|Users)/)([^/\s\"']+)")
+# Fields whose mappings are keyed by the user's own names (tag, param and the previous tag
+# values of a journal event, a record's tags and params): ``--redact`` patterns apply to
+# their keys. Every other key is mlflow-prov's own or MLflow's (``name``, ``source``).
+USER_KEYED_FIELDS = frozenset({"tags", "params", "old"})
+# Journal payload fields that prove MLflow's rows (state and row digests, cut values' hashes):
+# verification reads them; a reader of ``log`` or a timeline has no use for them.
+BOOKKEEPING_FIELDS = frozenset({STATE_FIELD, METRIC_DIGESTS_FIELD, CUT_FIELD})
+
+CACHED_TEXT_CHARS = 256
+T = TypeVar("T")
 
 
-def redact_value(key: str, value: Any) -> Any:
-    """The value, or :data:`REDACTED` when the key or the value says it is a secret."""
-    if value is None:
-        return None
-    if is_secret_key(key) or (isinstance(value, str) and looks_like_credential(value)):
-        return REDACTED
-    return value
+def redact(value: T, user_keys: Sequence[re.Pattern[str]] = ()) -> T:
+    """``value`` with every secret in it replaced (see the module docstring), of the same
+    shape and type; the very object when nothing in it needed redacting. ``user_keys``:
+    ``--redact`` patterns, matched against whole tag and param keys."""
+    return _Redactor(tuple(user_keys)).clean(value, None, False)
 
 
-def redact_mapping(values: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a key->value mapping with secret values redacted."""
-    return {k: redact_value(k, v) for k, v in values.items()}
+def readable_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A journal payload as a reader sees it: redacted, without the fields only verification
+    needs (:data:`BOOKKEEPING_FIELDS`)."""
+    return redact({k: v for k, v in payload.items() if k not in BOOKKEEPING_FIELDS})
 
 
-def redact_uri(uri: str) -> str:
-    """Drop the password from a URI's user info (``postgresql://u:pw@h/db`` -> ``u:***@``)."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+def _text(text: str) -> str:
+    """:func:`redact_text`, remembered for short texts: keys, names and kinds repeat in every
+    event of a journal, so a history of 100,000 events checks each of them once."""
+    return _short_text(text) if len(text) <= CACHED_TEXT_CHARS else redact_text(text)
 
 
-def strip_userinfo(url: str) -> str:
-    """A URL without its user info (``https://user:token@host/x`` -> ``https://host/x``):
-    for a code or data location the user name is as sensitive as the token it came with."""
-    parts = urlsplit(url)
-    if not parts.scheme or "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+@functools.lru_cache(maxsize=65536)
+def _short_text(text: str) -> str:
+    return redact_text(text)
+
+
+def redact_chain(chain: str) -> str:
+    """A journal chain id with its object redacted and its kind kept: ``model:[redacted]``
+    for a registered model whose name looks like a credential (the name is its id)."""
+    kind, sep, object_id = chain.partition(":")
+    return f"{kind}{sep}{redact_text(object_id)}" if sep else redact_text(chain)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Redactor:
+    user_keys: tuple[re.Pattern[str], ...]
+
+    def secret(self, key: Any, user_keyed: bool) -> bool:
+        """Whether the value under ``key`` is hidden: its name says secret, or (in a mapping
+        of the user's keys) a ``--redact`` pattern matches it whole."""
+        if not isinstance(key, str):
+            return False
+        return is_secret_key(key) or (user_keyed and any(p.fullmatch(key)
+                                                         for p in self.user_keys))
+
+    def clean(self, value: Any, key: Any, user_keyed: bool) -> Any:
+        if value is None:
+            return None
+        if key is not None and self.secret(key, user_keyed):
+            return REDACTED
+        if isinstance(value, str):
+            cleaned = redact_chain(value) if key == "chain" else _text(value)
+            return value if cleaned == value else cleaned
+        if type(value) in (int, float, bool):
+            return value
+        if type(value) is dict or isinstance(value, Mapping):
+            return self._mapping(value, str(key) in USER_KEYED_FIELDS)
+        if isinstance(value, list | tuple):
+            items = [self.clean(item, None, False) for item in value]
+            if all(a is b for a, b in zip(items, value, strict=True)):
+                return value
+            return type(value)(items) if type(value) in (list, tuple) else items
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return self._dataclass(value)
+        return value  # numbers, times, arrays, enums of our own: nothing to hide
+
+    def _mapping(self, value: Mapping[Any, Any], user_keyed: bool) -> Any:
+        """A mapping; its keys are shown too, so one that looks like a credential is hidden
+        as well. One holding a single ``key`` with its ``value``/``old_value`` (a tag's
+        event, a dataset tag) hides them when that key names a secret."""
+        named = value.get("key")
+        pair_secret = isinstance(named, str) and self.secret(named, True)
+        cleaned, changed = {}, False
+        for k, v in value.items():
+            shown_key = _text(k) if isinstance(k, str) else k
+            if pair_secret and k in ("value", "old_value") and v is not None:
+                shown = REDACTED
+            else:
+                shown = self.clean(v, k, user_keyed)
+            changed = changed or shown is not v or shown_key != k or shown_key in cleaned
+            cleaned[shown_key] = shown
+        return cleaned if changed else value
+
+    def _dataclass(self, value: Any) -> Any:
+        changes = {}
+        for field in dataclasses.fields(value):
+            if not field.init:
+                continue
+            current = getattr(value, field.name)
+            cleaned = self.clean(current, field.name, False)
+            if cleaned is not current:
+                changes[field.name] = cleaned
+        return dataclasses.replace(value, **changes) if changes else value
 
 
 class Pseudonymizer:

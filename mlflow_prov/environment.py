@@ -2,10 +2,11 @@
 
 Recorded once per process in the ``run.created`` journal event, so a provenance record
 says which Python, platform and library versions produced a run. Only the variables named
-in :data:`ALLOWED_VARIABLES` are read, and any value that looks like a credential is
-replaced by :data:`REDACTED` even there: a secret pasted into ``SLURM_JOB_NAME`` must not
-travel into an exported PROV document. The patterns are :mod:`mlflow_prov.vocabulary`'s, the
-same ones export applies.
+in :data:`ALLOWED_VARIABLES` are read, and each value is redacted even there, as every
+output redacts text (:func:`mlflow_prov.vocabulary.redact_text`): the user info of a URL
+(``MASTER_ADDR=https://u:pw@host``) is dropped and a value that looks like a credential is
+replaced by :data:`REDACTED`: a secret pasted into ``SLURM_JOB_NAME`` must not travel into
+the journal, let alone an exported PROV document.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from mlflow_prov.vocabulary import REDACTED, looks_like_credential
+from mlflow_prov.vocabulary import REDACTED, looks_like_credential, redact_text
 
-__all__ = ["ALLOWED_VARIABLES", "REDACTED", "capture_environment", "looks_like_credential",
-           "redact"]
+__all__ = ["ALLOWED_VARIABLES", "REDACTED", "capture_environment", "looks_like_credential"]
 
 ALLOWED_VARIABLES = (
     "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "WORLD_SIZE", "RANK",
@@ -29,12 +29,6 @@ ALLOWED_VARIABLES = (
     "MLFLOW_EXPERIMENT_NAME", "MLFLOW_PROV_COUNTRY", "PYTHONHASHSEED", "CUBLAS_WORKSPACE_CONFIG",
 )
 _PACKAGES = ("mlflow", "mlflow-prov", "torch", "numpy", "pandas", "scikit-learn")
-
-
-def redact(value: str) -> str:
-    """The value, or :data:`REDACTED` when it looks like a credential by the same linear-time
-    patterns the exporters apply, so capture and export redact alike."""
-    return REDACTED if looks_like_credential(value) else value
 
 
 def _package_versions() -> dict[str, str]:
@@ -61,5 +55,6 @@ def _static_environment() -> dict[str, Any]:
 def capture_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Allow-listed environment of this process, credentials redacted."""
     source = os.environ if environ is None else environ
-    variables = {name: redact(source[name]) for name in ALLOWED_VARIABLES if name in source}
+    variables = {name: redact_text(source[name]) for name in ALLOWED_VARIABLES
+                 if name in source}
     return {**_static_environment(), "variables": variables}

@@ -12,6 +12,7 @@ use the constant on both sides.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -260,7 +261,10 @@ KEY_WORD_BOUNDARY = re.compile(r"[-_./\s]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[
 # can recur inside the same run of characters (bounded ``{n}`` instead of ``{n,}``: a search
 # only needs to know the credential is there, not where it ends).
 CREDENTIAL_VALUE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
-    r"(?<![0-9A-Z])AKIA[0-9A-Z]{16}(?![0-9A-Z])",  # AWS access key id
+    r"(?<![0-9A-Z])(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])",  # AWS access key id
+    r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{30}",  # Google API key
+    r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16}",  # Stripe secret and restricted keys
+    r"\bglpat-[A-Za-z0-9_-]{20}",  # GitLab personal access token
     r"\bgh[pousr]_[A-Za-z0-9]{30}",  # GitHub tokens
     r"\bgithub_pat_[A-Za-z0-9_]{30}",
     r"\bxox[abprs]-[A-Za-z0-9-]{10}",  # Slack
@@ -283,6 +287,7 @@ def key_words(key: str) -> list[str]:
     return [w.lower() for w in KEY_WORD_BOUNDARY.split(key) if w]
 
 
+@functools.lru_cache(maxsize=4096)  # keys repeat: every event has the same few field names
 def is_secret_key(key: str) -> bool:
     """True when a key names something secret (``db_password``, ``HF_TOKEN``,
     ``openai.api_key``) by a whole word, not a substring (``max_tokens`` is no secret)."""
@@ -291,9 +296,42 @@ def is_secret_key(key: str) -> bool:
             or any(pair in SECRET_WORD_PAIRS for pair in zip(words, words[1:], strict=False)))
 
 
+SHORTEST_CREDENTIAL = 5  # ``pwd=x``: no pattern matches anything shorter
+# Every pattern above needs one of these (lower-cased) in the value: a value without any
+# (a digest, a metric key, most names) is settled by substring tests instead of 17 searches.
+CREDENTIAL_MARKERS = ("akia", "asia", "aiza", "k_live_", "k_test_", "glpat-", "gh", "xox",
+                      "sk-", "hf_", "eyj", "-----begin", "bearer", ":", "=")
+
+
 def looks_like_credential(value: str) -> bool:
     """True when a value has the shape of a known credential, whatever its key."""
+    if len(value) < SHORTEST_CREDENTIAL:
+        return False
+    lowered = value.lower()
+    if not any(marker in lowered for marker in CREDENTIAL_MARKERS):
+        return False
     return any(p.search(value) for p in CREDENTIAL_VALUE_PATTERNS)
+
+
+# The user info of a URL anywhere in a text (``https://user:token@host``, ``s3://KEY@bucket``):
+# a scheme, ``://``, then up to the first ``@`` before any ``/``, space or quote. Bounded, so a
+# search restarts at most 256 characters after each ``://`` (linear in the text's length).
+URL_USERINFO = re.compile(r"(?<=://)[^/\s@\"'<>]{1,256}@")
+
+
+def without_userinfo(text: str) -> str:
+    """``text`` with the user info of every URL in it removed (``https://u:pw@h/x`` ->
+    ``https://h/x``): the user name of a data or database location is as private as the token
+    that came with it, and the URL without it still names the place."""
+    return URL_USERINFO.sub("", text) if "://" in text else text
+
+
+def redact_text(text: str) -> str:
+    """A text value as every output shows it: URL user info removed, then the whole value
+    replaced by :data:`REDACTED` when what is left still looks like a credential (a search
+    only knows where a credential starts, so a part of one is never shown)."""
+    cleaned = without_userinfo(text)
+    return REDACTED if looks_like_credential(cleaned) else cleaned
 
 
 # --- units -----------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from exporters.app.params import (
 )
 from exporters.app.setup import ProvServer, prov_server
 from exporters.app.views import graph_json, neighbourhood_graph
+from exporters.privacy import redact
 from exporters.verify import verify_store
 from mlflow_prov.journal import JournalEvent, JournalUnavailableError, chain_head, verify_chain
 from mlflow_prov.stored_rows import UnknownSchemaError
@@ -45,6 +46,7 @@ from mlflow_prov.vocabulary import ChainKind, experiment_chain, parse_chain, run
 
 api = Blueprint("prov_api", __name__, url_prefix="/prov/api")
 RUN_PAGE = 1000
+PAGE_TOKEN = "next_page_token"
 # verify's problem lines about a registered model's chain (a model version made from a run
 # of the experiment): only readers of every experiment see registered models here
 REGISTRY_CHAIN_PROBLEM = f"chain {ChainKind.REGISTERED_MODEL.value}:"
@@ -59,16 +61,25 @@ class NotFoundError(LookupError):
 
 
 def _error(status: int, code: str, message: str) -> tuple[Response, int]:
-    return jsonify({"error_code": code, "message": message}), status
+    return jsonify({"error_code": code, "message": redact(message)}), status
+
+
+def _redacted(body: dict[str, Any]) -> dict[str, Any]:
+    """An answer as :func:`exporters.privacy.redact` shows it, but for the page token: the
+    server's own opaque cursor, whose key names a token."""
+    cleaned = redact({k: v for k, v in body.items() if k != PAGE_TOKEN})
+    return {**cleaned, PAGE_TOKEN: body[PAGE_TOKEN]} if PAGE_TOKEN in body else cleaned
 
 
 def json_route(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Map each failure to a one-line JSON error with the status a client can act on."""
+    """Every answer redacted (:func:`exporters.privacy.redact`: secret-named keys, values and
+    names that look like credentials, URL user info), and each failure mapped to a one-line
+    JSON error with the status a client can act on."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return jsonify(view(*args, **kwargs))
+            return jsonify(_redacted(view(*args, **kwargs)))
         except BadRequestError as exc:
             return _error(400, "INVALID_PARAMETER_VALUE", str(exc))
         except JournalUnavailableError as exc:
@@ -147,7 +158,7 @@ def events() -> dict[str, Any]:
     page = events_page(server.tracking_uri, filters)
     return {"events": [event_json(e, server.pseudonymize)
                        for e in readable_events(server, page.events)],
-            "next_page_token": journal_token(server.tokens, page.next_after_seq)}
+            PAGE_TOKEN: journal_token(server.tokens, page.next_after_seq)}
 
 
 def _experiment_run_ids(server: ProvServer, experiment_id: str) -> list[str]:

@@ -23,8 +23,7 @@ from exporters.app.params import (
     shown,
 )
 from exporters.app.tokens import PageTokenError, PageTokens
-from exporters.collect import _redact_payload as redact_payload
-from exporters.privacy import Pseudonymizer, redact_mapping, redact_value
+from exporters.privacy import Pseudonymizer, readable_payload
 from mlflow_prov.journal import EventPage, JournalEvent, read_events_page
 from mlflow_prov.vocabulary import EventKind
 
@@ -85,13 +84,11 @@ def events_page(tracking_uri: str, filters: EventFilters) -> EventPage:
 
 
 def event_json(event: JournalEvent, pseudonymize: Pseudonymizer) -> dict[str, Any]:
-    """An event as the API returns it: every stored field, the time also in ISO 8601; secret
-    tag and param values redacted as an export redacts them (an overwritten token is history
-    MLflow itself no longer shows)."""
+    """An event as the API returns it: every stored field, the time also in ISO 8601. The
+    API redacts every answer whole (:func:`exporters.app.api.json_route`)."""
     return {"seq": event.seq, "time_us": event.time_us, "time": event.time.isoformat(),
             "chain": event.chain, "experiment_id": event.experiment_id,
-            "run_id": event.run_id, "kind": str(event.kind),
-            "payload": redact_payload(event.payload),
+            "run_id": event.run_id, "kind": str(event.kind), "payload": event.payload,
             "writer": pseudonymize.writer(event.writer),
             "prev_hash": event.prev_hash, "hash": event.hash}
 
@@ -112,24 +109,24 @@ def _text(value: Any) -> str | None:
 
 
 def _key_changes(new: dict[str, Any], old: dict[str, Any] | None) -> list[Change]:
-    new, old = redact_mapping(new), redact_mapping(old or {})
+    old = old or {}
     return [Change(key, _text(old.get(key)), _text(value)) for key, value in new.items()]
 
 
 def changes(event: JournalEvent) -> list[Change]:
     """What an event changed, as a reader wants it: tag values old → new, status
-    transitions, renames, deletions; secrets redacted as in exports."""
-    payload, kind = event.payload, event.kind
+    transitions, renames, deletions; secrets redacted as in exports, and none of the
+    journal's own bookkeeping (state and row digests)."""
+    payload, kind = readable_payload(event.payload), event.kind
     if kind in (EventKind.RUN_TAGS_SET, EventKind.RUN_PARAMS_LOGGED):
         return _key_changes(payload.get("tags") or payload.get("params") or {},
                             payload.get("old"))
     if kind in (EventKind.RUN_TAG_DELETED, EventKind.EXPERIMENT_TAG_DELETED):
         key = str(payload.get("key"))
-        return [Change(key, _text(redact_value(key, payload.get("old_value"))), "(deleted)")]
+        return [Change(key, _text(payload.get("old_value")), "(deleted)")]
     if kind == EventKind.EXPERIMENT_TAG_SET:
         key = str(payload.get("key"))
-        return [Change(key, _text(redact_value(key, payload.get("old_value"))),
-                       _text(redact_value(key, payload.get("value"))))]
+        return [Change(key, _text(payload.get("old_value")), _text(payload.get("value")))]
     if kind == EventKind.RUN_UPDATED:
         found = []
         if payload.get("old_status") != payload.get("new_status"):
@@ -155,8 +152,7 @@ def changes(event: JournalEvent) -> list[Change]:
                 for m in payload.get("models") or ()]
     if kind == EventKind.EXPERIMENT_RENAMED:
         return [Change("name", payload.get("old_name"), payload.get("new_name"))]
-    return [Change(key, None, _text(redact_value(key, value)))
-            for key, value in sorted(redact_payload(payload).items())]
+    return [Change(key, None, _text(value)) for key, value in sorted(payload.items())]
 
 
 def _metrics_summary(payload: dict[str, Any]) -> str:

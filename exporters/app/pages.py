@@ -57,6 +57,7 @@ from exporters.app.views import (
     mlflow_run_href,
     run_links,
 )
+from exporters.privacy import redact
 from exporters.viewer.html import render_fragment
 from mlflow_prov.journal import JournalUnavailableError
 from mlflow_prov.vocabulary import CARBON_PREFIXES, CARBON_SEGMENT, EventKind
@@ -67,6 +68,13 @@ RUNS_PER_PAGE = 100
 EVENTS_PER_PAGE = 100
 EXPERIMENTS_LISTING = "experiments"  # what a page token of MLflow's searches pages
 RUNS_LISTING = "runs"  # with the experiment's id
+
+
+@pages.app_template_filter("redacted")
+def redacted(value: Any) -> Any:
+    """A name or value as every output shows it (:func:`exporters.privacy.redact`): the
+    templates pass MLflow's experiment and run names through this."""
+    return redact(value)
 
 
 @pages.app_template_filter("ms_time")
@@ -177,6 +185,7 @@ def experiment_lineage(experiment_id: str) -> str:
                                  server.permissions, f"Lineage of {experiment.name}")
     except JournalUnavailableError as exc:
         _refusal(exc)
+    graph = redact(graph)
     labels = {node.id: node for node in graph.nodes}
     return render_template(
         "prov/experiment.html", experiment=experiment, runs=list(runs),
@@ -194,7 +203,7 @@ def _carbon(run: Run) -> dict[str, float]:
 
 def _timeline_rows(events: list[Any], pseudonymize: Any) -> list[dict[str, Any]]:
     return [{"event": event, "changes": changes(event),
-             "writer": writer_summary(pseudonymize.writer(event.writer))}
+             "writer": redact(writer_summary(pseudonymize.writer(event.writer)))}
             for event in events]
 
 

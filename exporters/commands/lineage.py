@@ -40,6 +40,7 @@ def lineage_command(tracking_uri: str | None, node: str, direction: str | None, 
     models:/<name>@<alias>, runs:/<run_id>/<path> or a dataset digest."""
     from exporters.errors import ExportError
     from exporters.lineage import DIRECTIONS, build_graph, render_text, resolve_node, walk
+    from exporters.privacy import redact
 
     directions = tuple(d for d in DIRECTIONS if d == direction) if direction else DIRECTIONS
     try:
@@ -48,7 +49,7 @@ def lineage_command(tracking_uri: str | None, node: str, direction: str | None, 
         client = open_client(tracking_uri or _default_uri())
         graph = build_graph(client)
         root = resolve_node(graph, client, node)
-        trees = {d: walk(graph, root, d, depth) for d in directions}
+        trees = {d: redact(walk(graph, root, d, depth)) for d in directions}
     except ExportError as exc:
         raise click.ClickException(one_line(str(exc))) from exc
     if as_json:

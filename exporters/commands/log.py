@@ -35,11 +35,17 @@ registered_model, model_version); --since an ISO date/time, epoch ms or an age (
 @click.option("-n", "--max-count", "limit", type=click.IntRange(min=1),
               help="Show at most this many events.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event and line.")
+@click.option("--redact", "redact", multiple=True, metavar="KEY_OR_REGEX",
+              help="Also redact the values of this tag/param key, or of every key the regular "
+                   "expression matches as a whole (repeatable), as export --redact does.")
 def log_command(tracking_uri: str | None, experiment: str | None, run_id: str | None,
                 kinds: tuple[str, ...], keys: tuple[str, ...], since: str | None,
-                limit: int | None, as_json: bool) -> None:
-    """Show the provenance journal, oldest first: when, who, what kind, what changed."""
+                limit: int | None, as_json: bool, redact: tuple[str, ...]) -> None:
+    """Show the provenance journal, oldest first: when, who, what kind, what changed.
+    Secrets are redacted as in exports (secret-named keys, credential-shaped values and
+    names, URL user info)."""
     from exporters.errors import ExportError
+    from exporters.guards import compile_redactions
     from exporters.journal_log import (
         LogFilters,
         event_dict,
@@ -50,6 +56,10 @@ def log_command(tracking_uri: str | None, experiment: str | None, run_id: str | 
     )
 
     try:
+        patterns = compile_redactions(redact)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
         uri = tracking_uri or _default_uri()
         filters = LogFilters(experiment_id=_experiment_id(uri, experiment), run_id=run_id,
                              kinds=parse_kinds(kinds), keys=keys,
@@ -57,9 +67,9 @@ def log_command(tracking_uri: str | None, experiment: str | None, run_id: str | 
         first = True
         for event in read_log(uri, filters):
             if as_json:
-                click.echo(json.dumps(event_dict(event), ensure_ascii=False))
+                click.echo(json.dumps(event_dict(event, patterns), ensure_ascii=False))
             else:
-                click.echo(("" if first else "\n") + render_event(event))
+                click.echo(("" if first else "\n") + render_event(event, patterns))
             first = False
     except ExportError as exc:
         raise click.ClickException(one_line(str(exc))) from exc

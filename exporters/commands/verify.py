@@ -55,6 +55,7 @@ def verify_command(tracking_uri: str | None, experiment: str | None, run_ids: tu
                    crates: tuple[Path, ...], public_key: str | None) -> None:
     """Check every journal chain and reconcile MLflow's rows with the journal."""
     from exporters.checkpoint import DEFAULT_KEY, CheckpointError
+    from exporters.privacy import redact
     from exporters.verify import verify_store
     from mlflow_prov.journal import JournalUnavailableError, require_existing_store
     from mlflow_prov.stored_rows import UnknownSchemaError
@@ -78,15 +79,17 @@ def verify_command(tracking_uri: str | None, experiment: str | None, run_ids: tu
         for crate in crates:
             lines += _check_crate(tracking_uri, crate)
     except (JournalUnavailableError, UnknownSchemaError, CheckpointError) as error:
-        raise click.ClickException(str(error).strip().splitlines()[0]) from error
+        raise click.ClickException(redact(str(error).strip().splitlines()[0])) from error
     seconds = time.perf_counter() - started
+    # a problem names a registered model's chain by the model's name, a note a URI
+    lines, notes, messages = redact(lines), redact(list(report.notes)), redact(messages)
     if as_json:
         click.echo(json.dumps({
             "ok": not lines, "chains": report.chains, "runs": report.runs,
             "metric_rows": report.metric_rows, "seconds": round(seconds, 3),
-            "problems": lines, "notes": report.notes, "messages": messages}, indent=1))
+            "problems": lines, "notes": notes, "messages": messages}, indent=1))
     else:
-        for line in [*lines, *(f"note: {note}" for note in report.notes), *messages]:
+        for line in [*lines, *(f"note: {note}" for note in notes), *messages]:
             click.echo(line)
         click.echo(f"{'FAILED' if lines else 'ok'}: {report.chains} chain(s), {report.runs} "
                    f"run(s), {report.metric_rows} metric row(s) checked in {seconds:.2f} s; "
@@ -98,11 +101,14 @@ def verify_command(tracking_uri: str | None, experiment: str | None, run_ids: tu
 def _experiment_id(tracking_uri: str, experiment: str) -> str:
     from mlflow import MlflowClient
 
+    from exporters.privacy import redact_text
+
     if experiment.isdigit():
         return experiment
     found = MlflowClient(tracking_uri).get_experiment_by_name(experiment)
     if found is None:
-        raise click.BadParameter(f"no experiment named {experiment!r} in {tracking_uri}",
+        raise click.BadParameter(f"no experiment named {experiment!r} in "
+                                 f"{redact_text(tracking_uri)}",
                                  param_hint="--experiment")
     return str(found.experiment_id)
 

@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 from prov.model import QualifiedName
 
+from exporters.privacy import BOOKKEEPING_FIELDS
 from exporters.prov_model import (
     LineageIndex,
     artifact_id_of,
@@ -51,7 +52,7 @@ MAX_VALUE_CHARS = 60
 MAX_TIMELINE_ROWS = 5000
 # Journal payload fields that verify the chain (row digests, the run's state after a write)
 # or describe the environment: not a change a reader looks for in a timeline.
-BOOKKEEPING_FIELDS = ("state", "digests", "environment")
+TIMELINE_HIDDEN_FIELDS = (*sorted(BOOKKEEPING_FIELDS), "environment")
 WRITER_FIELDS = ("user", "host", "pid", "rank", "client_address")
 
 
@@ -601,7 +602,7 @@ def _summary(payload: dict) -> str:
     """What an event touched, by name: ``params: lr, epochs`` or ``metrics: loss (3)``."""
     parts = []
     for key, value in payload.items():
-        if key in BOOKKEEPING_FIELDS:
+        if key in TIMELINE_HIDDEN_FIELDS:
             continue
         if isinstance(value, dict):
             names = list(value)

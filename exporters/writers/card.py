@@ -22,7 +22,6 @@ from prov.model import ProvDocument
 
 from exporters.layout import CARD, run_dir_name
 from exporters.options import WriterContext
-from exporters.privacy import strip_userinfo
 from exporters.prov_model import LineageIndex, dataset_uri, software_versions
 from exporters.records import DatasetRecord, ExperimentRecord, MetricSummary, RunRecord
 
@@ -108,7 +107,7 @@ def upstream_runs(run: RunRecord, lineage: LineageIndex | None) -> list[str]:
 def inputs(run: RunRecord) -> list[str]:
     rows = table(["dataset", "context", "digest", "source"],
                  ([cell(d.name), cell(d.context), code(d.digest),
-                   cell(strip_userinfo(dataset_uri(d) or d.source))]
+                   cell(dataset_uri(d) or d.source)]
                   for d in run.datasets))
     models = [f"- model {code(model_id)}" for model_id in run.input_model_ids]
     return rows + ([""] if rows and models else []) + models
@@ -157,7 +156,7 @@ def outputs(run: RunRecord) -> list[str]:
 def environment(run: RunRecord) -> list[str]:
     code_rows = [("source", cell(run.source_name)), ("entry point", cell(run.entry_point)),
                  ("git commit", code(run.git_commit)),
-                 ("git repository", cell(strip_userinfo(run.git_repo_url or "")))]
+                 ("git repository", cell(run.git_repo_url))]
     versions, where = software_versions(run)
     recorded = ("recorded when the run was logged" if where == "logging"
                 else "not recorded with the run: these are the exporting machine's")

@@ -92,7 +92,22 @@ def test_since_and_max_count(history):
     assert code == 0 and output == ""
 
 
+def test_redact_hides_a_key_the_user_names_in_every_event_about_it(history):
+    code, output = log("--tracking-uri", history.uri, "--run", history.run_id,
+                       "--redact", "stage|lr", "--json")
+    assert code == 0, output
+    events = [json.loads(line) for line in output.splitlines()]
+    shown = [(c["what"], c["old"], c["new"]) for e in events for c in e["changes"]
+             if c["what"] in ("stage", "lr")]
+    assert shown == [("stage", None, "[redacted]"), ("lr", None, "[redacted]"),
+                     ("stage", "[redacted]", "[redacted]"), ("stage", "[redacted]", "(deleted)")]
+    assert not {"dev", "prod", "0.1"} & {str(v) for e in events
+                                        for v in json.dumps(e["payload"]).split('"')}
+    assert all("state" not in e["payload"] and "digests" not in e["payload"] for e in events)
+
+
 @pytest.mark.parametrize(("args", "message"), [
+    (["--redact", "("], "--redact '(' is not a key or a regular expression"),
     (["--kind", "run.nonsense"], "unknown event kind 'run.nonsense'"),
     (["--since", "yesterday"], "--since 'yesterday' is not a time"),
     (["--experiment", "no-such-experiment"], "no experiment named or numbered"),

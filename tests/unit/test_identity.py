@@ -89,7 +89,9 @@ def test_ordinary_values_are_not_credentials(value):
 
 def test_environment_capture_is_an_allow_list_with_redaction():
     environ = {"CUDA_VISIBLE_DEVICES": "0,1", "AWS_SECRET_ACCESS_KEY": "abc",
-               "HOME": "/root", "SLURM_JOB_NAME": "token=abcdef"}
+               "HOME": "/root", "SLURM_JOB_NAME": "token=abcdef",
+               "MASTER_ADDR": "tcp://trainer:pw@10.0.0.1:29500"}
     captured = capture_environment(environ)
-    assert captured["variables"] == {"CUDA_VISIBLE_DEVICES": "0,1", "SLURM_JOB_NAME": REDACTED}
+    assert captured["variables"] == {"CUDA_VISIBLE_DEVICES": "0,1", "SLURM_JOB_NAME": REDACTED,
+                                     "MASTER_ADDR": "tcp://10.0.0.1:29500"}
     assert captured["python"] and "mlflow" in captured["packages"]

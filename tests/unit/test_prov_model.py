@@ -11,7 +11,7 @@ from exporters.contexts import context_from_key, normalise_context
 from exporters.graph import summarise, to_dot
 from exporters.layout import safe_name
 from exporters.options import DEFAULT_CONTEXT_PREFIXES
-from exporters.privacy import REDACTED, Pseudonymizer, redact_uri, redact_value
+from exporters.privacy import REDACTED, Pseudonymizer, redact, redact_text
 from exporters.prov_model import NON_FINITE, PROVML, new_document, number, qid
 
 
@@ -46,14 +46,14 @@ def test_safe_names_keep_plain_names_and_do_not_collide():
 
 @pytest.mark.parametrize(("key", "value"), [
     ("db_password", "hunter2"), ("API_KEY", "x"), ("hf_token", "x"), ("aws.secret", "x"),
-    ("url", "postgresql://u:pw@db/x"), ("note", "ghp_" + "a" * 36),
+    ("note", "ghp_" + "a" * 36),
     ("auth_header", "Bearer abcdefghijklmnopqrstuvwxyz"), ("HF_TOKEN", "x"),
     ("aws_secret_access_key", "x"), ("openai.api_key", "x"), ("apiKey", "x"),
     ("db-passwd", "x"), ("clientSecret", "x"), ("gcp.credentials", "x"),
     ("auth_token", "x"), ("ssh.private_key", "x"), ("s3.accessKey", "x"),
 ])
 def test_secrets_redacted(key, value):
-    assert redact_value(key, value) == REDACTED
+    assert redact({key: value})[key] == REDACTED
 
 
 @pytest.mark.parametrize(("key", "value"), [
@@ -61,12 +61,14 @@ def test_secrets_redacted(key, value):
     ("max_tokens", "512"), ("tokenizer", "bpe"), ("num_passes", "3"), ("author", "ann"),
     ("key_dim", "64"), ("keys", "a,b"), ("maxTokens", "512"), ("bypass_cache", "true")])
 def test_ordinary_values_kept(key, value):
-    assert redact_value(key, value) == value
+    assert redact({key: value})[key] == value
 
 
-def test_redact_uri_drops_password_only():
-    assert redact_uri("postgresql://u:pw@h:5432/db") == "postgresql://u:***@h:5432/db"
-    assert redact_uri("sqlite:///x.db") == "sqlite:///x.db"
+def test_uris_lose_their_user_info():
+    assert redact_text("postgresql://u:pw@h:5432/db") == "postgresql://h:5432/db"
+    assert redact_text("see https://ghp-less-token@h/x and s3://b/y") == \
+        "see https://h/x and s3://b/y"
+    assert redact_text("sqlite:///x.db") == "sqlite:///x.db"
 
 
 def test_pseudonyms_are_stable_within_an_export_and_hide_names():
@@ -137,11 +139,11 @@ def test_model_files_saved_as_versions_are_chained_oldest_first():
 
 
 def test_locations_lose_user_info_and_home_users():
-    from exporters.privacy import strip_userinfo
+    from exporters.privacy import without_userinfo
 
-    assert strip_userinfo("https://x-access-token:t0k@github.com/a/r.git") == \
+    assert without_userinfo("https://x-access-token:t0k@github.com/a/r.git") == \
         "https://github.com/a/r.git"
-    assert strip_userinfo("git@github.com:a/r.git") == "git@github.com:a/r.git"
+    assert without_userinfo("git@github.com:a/r.git") == "git@github.com:a/r.git"
     pseudo = Pseudonymizer(True)
     hidden = pseudo.home_paths("file:///Users/alice/x.py and /home/alice/y")
     assert "alice" not in hidden and hidden.count(pseudo("alice")) == 2
