@@ -35,8 +35,9 @@ class Operation:
     path: str  # OpenAPI's form: /prov/runs/{run_id}
     summary: str
     params: tuple[Param, ...]
-    response: Mapping[str, Any] | None  # the 200 JSON body's schema; None: an HTML page
+    response: Mapping[str, Any] | None  # the 200 JSON body's schema; None: a text body
     errors: tuple[int, ...]
+    media_type: str = "text/html"  # the text body's type when ``response`` is None
 
 
 OPERATIONS: dict[str, Operation] = {}
@@ -44,11 +45,13 @@ OPERATIONS: dict[str, Operation] = {}
 
 def describe(path: str, summary: str, params: tuple[Param, ...] = (), *,
              response: Mapping[str, Any] | None = None,
-             errors: tuple[int, ...] = (400, 401, 403, 404)) -> Callable[[View], View]:
-    """Record a route's entry (``response=None`` for an HTML page)."""
+             errors: tuple[int, ...] = (400, 401, 403, 404),
+             media_type: str = "text/html") -> Callable[[View], View]:
+    """Record a route's entry (``response=None`` for an HTML page, or another text body of
+    ``media_type``)."""
 
     def record(view: View) -> View:
-        OPERATIONS[path] = Operation(path, summary, params, response, errors)
+        OPERATIONS[path] = Operation(path, summary, params, response, errors, media_type)
         return view
 
     return record
@@ -70,7 +73,7 @@ def _error_response(status: int, page: bool) -> dict[str, Any]:
 
 def _operation(operation: Operation) -> dict[str, Any]:
     page = operation.response is None
-    ok = ({"text/html": {"schema": {"type": "string"}}} if page
+    ok = ({operation.media_type: {"schema": {"type": "string"}}} if page
           else {"application/json": {"schema": dict(operation.response or {})}})
     return {"get": {
         "summary": operation.summary,
@@ -91,7 +94,7 @@ def _version() -> str:
 
 def document() -> dict[str, Any]:
     """The whole description, every route recorded with :func:`describe`."""
-    from exporters.app import api, pages  # noqa: F401 (their routes describe themselves)
+    from exporters.app import api, pages, ui_link  # noqa: F401 (routes describe themselves)
 
     return {
         "openapi": "3.1.0",

@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import Blueprint, Flask, Response, request, send_from_directory, url_for
 from markupsafe import escape
 
+from exporters.app.openapi import describe
 from exporters.compat import mlflow_ui_endpoint
 
 STATIC = Path(__file__).parent / "static"
@@ -23,6 +24,8 @@ ui_link = Blueprint("prov_ui_link", __name__, url_prefix="/prov")
 
 
 @ui_link.get("/ui-link/" + SCRIPT)
+@describe("/prov/ui-link/" + SCRIPT, "The script that adds the Provenance links to MLflow's "
+          "own UI page", errors=(401,), media_type="text/javascript")
 def script() -> Response:
     """The script, served by the ``prov`` app itself (no CDN, nothing outside the server)."""
     return send_from_directory(STATIC, SCRIPT, mimetype="text/javascript")
