@@ -136,7 +136,7 @@ def test_a_plain_store_opened_as_prov_is_back_filled(sqlite_uri):
 def test_summaries_are_rebuilt_when_their_triggers_are_gone(prov_uri, tmp_path):
     _client, run_id = _log_awkward_run(prov_uri)
     with sqlite3.connect(tmp_path / "runs" / "mlflow.db") as connection:
-        connection.execute(f"DROP TRIGGER {series_summaries.SUMMARY_TABLE}_insert")
+        connection.execute(f"DROP TRIGGER {series_summaries.SUMMARY_TABLE}_delete")
         connection.execute("DELETE FROM metrics WHERE key = 'long' AND step >= 100")
     assert series_summaries.install(sa.create_engine(f"sqlite:///{tmp_path}/runs/mlflow.db"))
     stored, aggregated = _stored_and_aggregated(prov_uri, run_id)
