@@ -11,7 +11,9 @@ What MLflow does, kept exactly (``SqlAlchemyStore._log_metrics_once``; the contr
 :mod:`mlflow_prov.compat` fails when MLflow changes it):
 
 - every metric is checked by MLflow's own validator, named ``metrics[i]`` unless it is the only
-  one, before the run is looked up, so the same call fails with the same message;
+  one, before the run is looked up, so the same call fails with the same message (once:
+  ``log_batch`` has checked the very same list, the same way, before it calls
+  ``_log_metrics``, and MLflow's second pass over it could not fail);
 - metrics equal to an earlier one in the call are dropped; NaN is stored as 0 with ``is_nan``,
   +/-inf as +/-DBL_MAX (the store's ``sanitize_metric_value``);
 - the run is looked up and refused (missing, deleted) as MLflow's writes do;
@@ -25,6 +27,7 @@ MySQL and other databases take MLflow's own path.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -62,11 +65,22 @@ class InsertedMetric:
         return self.step, self.timestamp, self.value
 
 
+_checked = threading.local()  # the metrics list log_batch has validated, on this thread
+
+
 class BulkMetrics:
     """Tracking-store mixin: ``_log_metrics`` in two statements (see the module docstring)."""
 
     engine: sa.engine.Engine
     ManagedSessionMaker: Callable[..., AbstractContextManager[Any]]
+
+    def log_batch(self, run_id, metrics, params, tags):
+        previous = getattr(_checked, "metrics", None)
+        _checked.metrics = metrics
+        try:
+            return super().log_batch(run_id, metrics, params, tags)
+        finally:
+            _checked.metrics = previous
 
     def _log_metrics(self, run_id, metrics):
         if not _bulk_capable(self.engine.dialect):
@@ -98,9 +112,11 @@ def _validated_rows(store: Any, run_id: str, metrics: list[Any]) -> list[Inserte
     rows = []
     seen: set[Any] = set()
     single = len(metrics) == 1
+    checked = metrics is getattr(_checked, "metrics", None)
     for index, metric in enumerate(metrics):
-        validate_metric(metric.key, metric.value, metric.timestamp, metric.step,
-                        "" if single else f"metrics[{index}]")
+        if not checked:
+            validate_metric(metric.key, metric.value, metric.timestamp, metric.step,
+                            "" if single else f"metrics[{index}]")
         if metric not in seen:
             is_nan, value = store.sanitize_metric_value(metric.value)
             rows.append(InsertedMetric(metric.key, value, metric.timestamp, metric.step,

@@ -365,3 +365,7 @@ def _check_log_metrics_semantics() -> None:
         "latest_metrics no longer compares (step, timestamp, value)"
     assert "self._log_metrics_once" in inspect.getsource(SqlAlchemyStore._log_metrics), \
         "_log_metrics no longer runs _log_metrics_once"
+    batch = inspect.getsource(SqlAlchemyStore.log_batch)
+    validated, logged = (batch.find("_validate_batch_log_data(metrics"),
+                         batch.find("self._log_metrics(run_id, metrics)"))
+    assert 0 <= validated < logged, "log_batch no longer validates its metrics before logging"
