@@ -198,7 +198,7 @@ class MetricReader:
         return result
 
     def _stored_summaries(self, cursor: Any, run_id: str) -> list[tuple] | None:
-        """The trigger-kept summaries of every key of the run, or None when the store keeps
+        """The kept summaries of every key of the run, or None when the store keeps
         none or one of the run's keys has none (stale, or logged before they existed)."""
         if not self._sqlite:
             return None
