@@ -76,6 +76,8 @@ class BulkMetrics:
     ManagedSessionMaker: Callable[..., AbstractContextManager[Any]]
 
     def log_batch(self, run_id, metrics, params, tags):
+        """MLflow's ``log_batch``, noting the metrics list it validates before it calls
+        ``_log_metrics`` with it (so that list is not validated a second time)."""
         previous = getattr(_checked, "metrics", None)
         _checked.metrics = metrics
         try:
