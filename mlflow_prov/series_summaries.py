@@ -164,8 +164,9 @@ def _add_marks(driver: Any) -> None:
     """Summaries an insert trigger kept up to the last row: keep them, set each series' mark."""
     driver.execute(_RUN_ROWS_INDEX_DDL)
     driver.execute(f"DROP TRIGGER {_OLD_INSERT_TRIGGER}")
-    driver.execute(f"ALTER TABLE {SUMMARY_TABLE} ADD COLUMN {MARK_COLUMN} BIGINT NOT NULL "
-                   "DEFAULT 0")
+    if not _has_mark_column(driver):  # an older writer may have put its trigger back since
+        driver.execute(f"ALTER TABLE {SUMMARY_TABLE} ADD COLUMN {MARK_COLUMN} BIGINT NOT NULL "
+                       "DEFAULT 0")
     driver.execute(_SET_MARKS)
 
 
@@ -201,11 +202,14 @@ def installed(connection: Any) -> bool:
 def has_marks(connection: Any) -> bool:
     """Whether the summary table exists with its marks, and the index that finds a run's rows
     above its mark (a DB-API connection or cursor)."""
-    marks = connection.execute(f"SELECT COUNT(*) FROM pragma_table_info('{SUMMARY_TABLE}') "
-                               f"WHERE name = '{MARK_COLUMN}'").fetchone()[0]
     index = connection.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
                                f"name = '{RUN_ROWS_INDEX}'").fetchone()[0]
-    return marks == 1 and index == 1
+    return _has_mark_column(connection) and index == 1
+
+
+def _has_mark_column(connection: Any) -> bool:
+    return connection.execute(f"SELECT COUNT(*) FROM pragma_table_info('{SUMMARY_TABLE}') "
+                              f"WHERE name = '{MARK_COLUMN}'").fetchone()[0] == 1
 
 
 @dataclass(frozen=True)
