@@ -332,3 +332,65 @@ def _check_value_limits() -> None:
     assert "value[:limit]" in inspect.getsource(validation._validate_length_limit), \
         "_validate_length_limit no longer cuts values to the limit"
 
+
+
+# --- MLflow: what the bulk metrics path (mlflow_prov.bulk_metrics) reproduces -----------------
+
+def validate_metric(key: Any, value: Any, timestamp: Any, step: Any, path: str) -> None:
+    """MLflow's own check of one metric (its errors and messages, word for word)."""
+    from mlflow.utils.validation import _validate_metric
+
+    _validate_metric(key, value, timestamp, step, path=path)
+
+
+@contract("mlflow", "mlflow.utils.validation._validate_metric(key, value, timestamp, step, path)")
+def _check_validate_metric() -> None:
+    from mlflow.utils.validation import _validate_metric
+
+    _expect_parameters(_validate_metric, ["key", "value", "timestamp", "step", "path"])
+
+
+def active_run_row(store: Any, session: Any, run_id: str) -> Any:
+    """The run's row, looked up as MLflow's writes do (a workspace-aware store filters it),
+    refused as they refuse it: missing, or not active."""
+    run = store._get_run(run_uuid=run_id, session=session)
+    store._check_run_is_active(run)
+    return run
+
+
+def deadlock_retry(store: Any, attempt: Callable[..., Any], *args: Any) -> Any:
+    """``attempt(*args)``, re-run from scratch when the database picked it as a deadlock
+    victim, as MLflow retries its own metric writes."""
+    return store._run_with_deadlock_retry(attempt, *args)
+
+
+@contract("mlflow", "SqlAlchemyStore._get_run(session, run_uuid)/_check_run_is_active(run)/"
+                    "_run_with_deadlock_retry(fn, *args)")
+def _check_store_helpers() -> None:
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    _expect_parameters(SqlAlchemyStore._get_run, ["session", "run_uuid"])
+    _expect_parameters(SqlAlchemyStore._check_run_is_active, ["run"])
+    _expect_parameters(SqlAlchemyStore._run_with_deadlock_retry, ["fn", "args", "kwargs"])
+
+
+@contract("mlflow", "SqlAlchemyStore._log_metrics_once: validate all, drop equal metrics, "
+                    "sanitize, insert, raise latest_metrics on a strictly larger "
+                    "(step, timestamp, value)")
+def _check_log_metrics_semantics() -> None:
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    once = inspect.getsource(SqlAlchemyStore._log_metrics_once)
+    for part in ("_validate_metric(", 'f"metrics[{idx}]"', "if metric not in seen",
+                 "self.sanitize_metric_value(", "self._check_run_is_active(run)",
+                 "_update_latest_metrics_if_necessary(", "except sqlalchemy.exc.IntegrityError"):
+        assert part in once, f"no longer contains {part!r}"
+    latest = inspect.getsource(SqlAlchemyStore._update_latest_metrics_if_necessary)
+    assert "(metric_a.step, metric_a.timestamp, metric_a.value) > (" in latest, \
+        "latest_metrics no longer compares (step, timestamp, value)"
+    assert "self._log_metrics_once" in inspect.getsource(SqlAlchemyStore._log_metrics), \
+        "_log_metrics no longer runs _log_metrics_once"
+    batch = inspect.getsource(SqlAlchemyStore.log_batch)
+    validated, logged = (batch.find("_validate_batch_log_data(metrics"),
+                         batch.find("self._log_metrics(run_id, metrics)"))
+    assert 0 <= validated < logged, "log_batch no longer validates its metrics before logging"

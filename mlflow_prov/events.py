@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     )
     from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
 
+from mlflow_prov.bulk_metrics import InsertedMetric
 from mlflow_prov.compat import value_limits
 from mlflow_prov.digests import stored_text
 from mlflow_prov.environment import capture_environment
@@ -71,14 +72,16 @@ class Described:
 
 
 class WriteContext:
-    """What a describer may use: the write's session, rows it created or changed, the pre-read."""
+    """What a describer may use: the write's session, rows it created or changed (through the
+    ORM, or ``inserted`` below it by :mod:`mlflow_prov.bulk_metrics`), the pre-read."""
 
     def __init__(self, store: Any, session: Any, new_objects: list[Any],
                  changed_objects: list[Any], before: Any,
-                 head_length: int | None = None) -> None:
+                 head_length: int | None = None, inserted: list[Any] | None = None) -> None:
         self.store = store
         self.session = session
         self.new_objects = new_objects
+        self.inserted = inserted or []
         self.changed_objects = changed_objects
         self.before = before
         self.head_length = head_length  # the run chain's length when ``before`` was read
@@ -313,8 +316,8 @@ def metrics_logged(ctx: WriteContext, run_id: str, metrics: list[Metric]) -> Des
         "step_min": min(steps), "step_max": max(steps),
         "time_min": min(times), "time_max": max(times),
         METRIC_DIGESTS_FIELD: metric_rows_digest(
-            [row for row in ctx.new_objects if isinstance(row, SqlMetric)
-             and row.run_uuid == run_id]),
+            [row for row in (*ctx.new_objects, *ctx.inserted)
+             if isinstance(row, SqlMetric | InsertedMetric) and row.run_uuid == run_id]),
     }
     linked: dict[tuple[str, str | None], set[str]] = {}
     for m in metrics:

@@ -31,7 +31,12 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from mlflow_prov.memory_store import is_memory_database
-from mlflow_prov.series_summaries import CHANGED, SUMMARY_TABLE
+from mlflow_prov.series_summaries import (
+    CHANGED,
+    SUMMARY_TABLE,
+    UNACCOUNTED_KEYS_SQL,
+    has_marks,
+)
 
 # MLflow's migrations from the last one that touched ``metrics``/``latest_metrics``
 # (c48cb773bb87) to the head of MLflow 3.17.2 (dc11669786a5): checked, same row shape.
@@ -65,13 +70,12 @@ _SUMMARY_SQL = (
     "MIN(CASE WHEN m.is_nan THEN NULL ELSE m.value END), "
     "MAX(CASE WHEN m.is_nan THEN NULL ELSE m.value END) "
     "FROM metrics m WHERE m.run_uuid = {p} GROUP BY m.{key} ORDER BY m.{key}")
-# Kept by triggers on prov sqlite stores (mlflow_prov.series_summaries): no point is read.
+# Kept by prov sqlite stores (mlflow_prov.series_summaries): no point is read. A series with
+# rows not yet folded into its summary is left out, so the run is aggregated from its rows.
 _STORED_SUMMARY_SQL = (
     "SELECT {key}, count, first_step, last_step, first_timestamp, last_timestamp, min_value, "
     "max_value FROM " + SUMMARY_TABLE + " WHERE run_uuid = {p} AND stale <> "
-    + str(CHANGED) + " ORDER BY {key}")
-_HAS_STORED_SUMMARIES_SQL = ("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
-                             "AND name = '" + SUMMARY_TABLE + "'")
+    + str(CHANGED) + " AND {key} NOT IN (" + UNACCOUNTED_KEYS_SQL + ") ORDER BY {key}")
 _LATEST_SQL = ("SELECT {key}, value, is_nan, step, timestamp FROM latest_metrics "
                "WHERE run_uuid = {p}")
 _LAST_POINT_SQL = ("SELECT value, is_nan, step, timestamp FROM metrics "
@@ -195,14 +199,13 @@ class MetricReader:
         return result
 
     def _stored_summaries(self, cursor: Any, run_id: str) -> list[tuple] | None:
-        """The trigger-kept summaries of every key of the run, or None when the store keeps
+        """The kept summaries of every key of the run, or None when the store keeps
         none or one of the run's keys has none (stale, or logged before they existed)."""
         if not self._sqlite:
             return None
-        cursor.execute(_HAS_STORED_SUMMARIES_SQL)
-        if not cursor.fetchone()[0]:
+        if not has_marks(cursor):
             return None
-        cursor.execute(self._sql(_STORED_SUMMARY_SQL), (run_id,))
+        cursor.execute(self._sql(_STORED_SUMMARY_SQL), (run_id, run_id, run_id))
         stored = cursor.fetchall()
         cursor.execute(self._sql("SELECT COUNT(*) FROM latest_metrics WHERE run_uuid = {p}"),
                        (run_id,))

@@ -43,10 +43,12 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from mlflow_prov.bulk_metrics import INSERTED_ROWS, BulkMetrics
 from mlflow_prov.compat import managed_session_maker, routing_session_maker
 from mlflow_prov.events import (
     REGISTRY_HOOKS,
     TRACKING_HOOKS,
+    Described,
     Hook,
     RemembersCutValues,
     WriteContext,
@@ -54,11 +56,12 @@ from mlflow_prov.events import (
 from mlflow_prov.identity import writer_identity
 from mlflow_prov.journal import append_event, chain_length, ensure_tables, now_us
 from mlflow_prov.preflight import check_location
+from mlflow_prov.series_summaries import catch_up
 from mlflow_prov.series_summaries import install as install_series_summaries
 from mlflow_prov.sqlite_stats import FreshStatistics
 from mlflow_prov.stored_rows import keyed_rows, state_recorder
 from mlflow_prov.uri import ProvLocation, parse_prov_uri
-from mlflow_prov.vocabulary import run_chain
+from mlflow_prov.vocabulary import EventKind, run_chain
 
 _logger = logging.getLogger(__name__)
 
@@ -118,12 +121,13 @@ def _before_commit(session: Session) -> None:
     if scope is None or scope.emitted or scope.emitting:
         return
     session.flush()
-    if not session.info.get(_WROTE):
+    if not session.info.get(_WROTE) and not session.info.get(INSERTED_ROWS):
         return
     scope.emitting = True
     try:
         context = WriteContext(scope.store, session, session.info.get(_NEW, []),
-                               session.info.get(_CHANGED, []), scope.before, scope.head_length)
+                               session.info.get(_CHANGED, []), scope.before, scope.head_length,
+                               session.info.get(INSERTED_ROWS))
         described = scope.hook.describe(context, **scope.arguments)
         events = described if isinstance(described, list) else [described]
         writer, time_us = writer_identity(), now_us()
@@ -133,6 +137,7 @@ def _before_commit(session: Session) -> None:
                          payload=event.payload, writer=writer, time_us=time_us,
                          state=state_recorder(event.chain, event.kind, event.run_id,
                                               event.experiment_id, event.touched))
+            scope.store.journaled(session, event)
         scope.emitted = True
         session.info[_EMITTED] = scope
     finally:
@@ -151,7 +156,7 @@ def _after_rollback(session: Session) -> None:
 
 
 def _reset_transaction_state(session: Session) -> None:
-    for key in (_WROTE, _NEW, _CHANGED, _EMITTED):
+    for key in (_WROTE, _NEW, _CHANGED, _EMITTED, INSERTED_ROWS):
         session.info.pop(key, None)
 
 
@@ -282,6 +287,10 @@ class _JournalingMixin:
         with self.engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA journal_mode=WAL")
 
+    def journaled(self, session: Session, event: Described) -> None:
+        """Called in the write's transaction after ``event`` was appended: what else must
+        commit with it (nothing here)."""
+
     def experiment_of_run(self, session: Session, run_id: str | None) -> str | None:
         """A run's experiment id, cached: runs never move between experiments."""
         if not run_id:
@@ -381,8 +390,8 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-class ProvTrackingMixin(_JournalingMixin, _ConcurrentDatasetInputs, FreshStatistics,
-                        RemembersCutValues):
+class ProvTrackingMixin(_JournalingMixin, BulkMetrics, _ConcurrentDatasetInputs,
+                        FreshStatistics, RemembersCutValues):
     """Journals every tracking write listed in :data:`mlflow_prov.events.TRACKING_HOOKS`.
 
     ``artifact_uri`` is what MLflow passes (``None`` client side; ``mlflow server``'s
@@ -396,6 +405,14 @@ class ProvTrackingMixin(_JournalingMixin, _ConcurrentDatasetInputs, FreshStatist
         self._setup_journal()
         self._init_statistics()
         install_series_summaries(self.engine)
+        self._keeps_series_summaries = self.engine.dialect.name == "sqlite"
+
+    def journaled(self, session: Session, event: Described) -> None:
+        """A metrics event brings the run's series summaries up to date, in one statement
+        (:func:`mlflow_prov.series_summaries.catch_up`): no trigger runs per metric row."""
+        if (self._keeps_series_summaries and event.kind == EventKind.RUN_METRICS_LOGGED
+                and event.run_id is not None):
+            catch_up(session.connection(), event.run_id)
 
 
 class ProvRegistryMixin(_JournalingMixin):

@@ -136,8 +136,45 @@ def test_a_plain_store_opened_as_prov_is_back_filled(sqlite_uri):
 def test_summaries_are_rebuilt_when_their_triggers_are_gone(prov_uri, tmp_path):
     _client, run_id = _log_awkward_run(prov_uri)
     with sqlite3.connect(tmp_path / "runs" / "mlflow.db") as connection:
-        connection.execute(f"DROP TRIGGER {series_summaries.SUMMARY_TABLE}_insert")
+        connection.execute(f"DROP TRIGGER {series_summaries.SUMMARY_TABLE}_delete")
         connection.execute("DELETE FROM metrics WHERE key = 'long' AND step >= 100")
     assert series_summaries.install(sa.create_engine(f"sqlite:///{tmp_path}/runs/mlflow.db"))
     stored, aggregated = _stored_and_aggregated(prov_uri, run_id)
     assert stored is not None and repr(stored) == repr(aggregated)
+
+
+def _catch_up_steps(database: str, run_id: str) -> int:
+    """sqlite virtual-machine steps one catch-up of the run's summaries takes (rows read)."""
+    engine = sa.create_engine(f"sqlite:///{database}")
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    try:
+        with engine.connect() as connection:
+            connection.connection.driver_connection.set_progress_handler(count, 1)
+            series_summaries.catch_up(connection, run_id)
+            connection.rollback()
+    finally:
+        engine.dispose()
+    return steps[0]
+
+
+def test_catching_up_reads_only_the_rows_above_the_mark(prov_uri, tmp_path):
+    """The statement that keeps the summaries costs the same on a run of 1,000 points as on
+    one of 4,000, once ANALYZE has taught sqlite that one run is most of the table (then it
+    would rather read the run's rows through the (run, key, step) index)."""
+    client = MlflowClient(tracking_uri=prov_uri)
+    run_id = client.create_run(client.create_experiment("marks")).info.run_id
+    database = str(tmp_path / "runs" / "mlflow.db")
+    steps = []
+    for batches in (1, 3):
+        for batch in range(batches):
+            client.log_batch(run_id, metrics=[Metric(f"k{i % 5}", i / 3, T0 + batch, i)
+                                              for i in range(1000)])
+        with sqlite3.connect(database) as connection:
+            connection.execute("ANALYZE")
+        steps.append(_catch_up_steps(database, run_id))
+    assert steps[0] == steps[1], steps

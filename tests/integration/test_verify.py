@@ -700,13 +700,59 @@ def test_an_export_reads_only_changed_series_yet_sees_every_metric_tamper(store,
     assert _export_claims(store, tmp_path / "after")[0] is False
 
 
+def test_a_row_inserted_behind_the_journal_before_a_journaled_batch_is_still_seen(store,
+                                                                                  tmp_path):
+    """The next journaled metric write folds every row above the run's mark into its
+    summaries, the one inserted behind the journal's back too: its series' count then
+    differs from the journal's, so the export rehashes it, and ``verify`` names the row."""
+    store.sql("INSERT INTO metrics (key, value, timestamp, step, is_nan, run_uuid) "
+              "VALUES ('acc', 0.99, 2100, 100, 0, :run)")
+    MlflowClient(store.uri).log_batch(store.run_id, metrics=[
+        Metric("acc", step / 10, 4_000 + step, 20 + step) for step in range(5)])
+    assert _export_claims(store, tmp_path / "after")[0] is False
+    code, lines = verify(store.uri)
+    assert code == 1 and any("metric 'acc' step 100" in line for line in lines), lines
+
+
+# How the versions before the rowid marks kept the summaries: a trigger per inserted row.
+_OLD_INSERT_TRIGGER = """CREATE TRIGGER prov_metric_series_insert AFTER INSERT ON metrics
+BEGIN
+    INSERT INTO prov_metric_series (run_uuid, key, count, first_step, last_step,
+                                    first_timestamp, last_timestamp, min_value, max_value)
+    VALUES (NEW.run_uuid, NEW.key, 1, NEW.step, NEW.step, NEW.timestamp, NEW.timestamp,
+            CASE WHEN NEW.is_nan THEN NULL ELSE NEW.value END,
+            CASE WHEN NEW.is_nan THEN NULL ELSE NEW.value END)
+    ON CONFLICT (run_uuid, key) DO UPDATE SET
+        count = count + 1,
+        first_step = MIN(first_step, excluded.first_step),
+        last_step = MAX(last_step, excluded.last_step),
+        first_timestamp = MIN(first_timestamp, excluded.first_timestamp),
+        last_timestamp = MAX(last_timestamp, excluded.last_timestamp),
+        min_value = COALESCE(MIN(min_value, excluded.min_value), min_value, excluded.min_value),
+        max_value = COALESCE(MAX(max_value, excluded.max_value), max_value, excluded.max_value);
+END"""
+
+
+def test_summaries_an_insert_trigger_kept_stay_watched_after_the_upgrade(store, tmp_path):
+    """A store written by a version that kept the summaries with an insert trigger: opening it
+    drops that trigger and sets each series' mark from its rows, keeping what was watched, so
+    its exports still rehash nothing; later writes keep the counts."""
+    store.sql("ALTER TABLE prov_metric_series DROP COLUMN last_rowid", _OLD_INSERT_TRIGGER)
+    _reopen(store)
+    assert _export_claims(store, tmp_path / "upgraded") == (True, False)
+    MlflowClient(store.uri).log_batch(store.run_id, metrics=[
+        Metric("acc", step / 10, 4_000 + step, 20 + step) for step in range(5)])
+    assert _export_claims(store, tmp_path / "written") == (True, False)
+    assert verify(store.uri)[0] == 0
+
+
 def test_a_tamper_that_hides_from_the_triggers_needs_every_row_rehashed(store, tmp_path):
     """Who drops the summary triggers, edits a value and puts the triggers back leaves counts
     and change marks as they were: only rehashing every row (``--verify-metrics``, or
     ``mlflow-prov verify``) finds the edit, and the default export says it did not rehash."""
     from mlflow_prov import series_summaries
 
-    _edit_unwatched(store, ("insert", "delete", "update"), *series_summaries._SQLITE_TRIGGERS)
+    _edit_unwatched(store, ("delete", "update"), *series_summaries._SQLITE_TRIGGERS)
     assert _export_claims(store, tmp_path / "default") == (True, False)
     assert _export_claims(store, tmp_path / "every", every_row=True) == (False, True)
     code, lines = verify(store.uri)
@@ -732,7 +778,7 @@ def test_a_store_older_than_its_summaries_has_every_back_filled_series_reread(st
     as unwatched, and the export rehashes them."""
     from mlflow_prov import series_summaries
 
-    _edit_unwatched(store, ("insert", "delete", "update"),
+    _edit_unwatched(store, ("delete", "update"),
                     f"DROP TABLE {series_summaries.SUMMARY_TABLE}")
     _reopen(store)
     assert _export_claims(store, tmp_path / "after") == (False, True)
