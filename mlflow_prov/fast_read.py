@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from mlflow_prov.digests import stored_integer
 from mlflow_prov.memory_store import is_memory_database
 from mlflow_prov.series_summaries import (
     CHANGED,
@@ -191,11 +192,13 @@ class MetricReader:
         for key, count, step0, step1, time0, time1, low, high in aggregates:
             value, is_nan, step, timestamp = latest[key]
             result.append(SeriesSummary(
-                key=key, count=int(count), first_step=int(step0), last_step=int(step1),
-                first_timestamp_ms=int(time0), last_timestamp_ms=int(time1),
+                key=key, count=int(count), first_step=stored_integer(step0),
+                last_step=stored_integer(step1), first_timestamp_ms=stored_integer(time0),
+                last_timestamp_ms=stored_integer(time1),
                 min=_number(low), max=_number(high),
                 last=float("nan") if is_nan else float(value),
-                last_step_logged=int(step), last_timestamp_logged_ms=int(timestamp)))
+                last_step_logged=stored_integer(step),
+                last_timestamp_logged_ms=stored_integer(timestamp)))
         return result
 
     def _stored_summaries(self, cursor: Any, run_id: str) -> list[tuple] | None:
@@ -207,6 +210,8 @@ class MetricReader:
             return None
         cursor.execute(self._sql(_STORED_SUMMARY_SQL), (run_id, run_id, run_id))
         stored = cursor.fetchall()
+        if any(isinstance(bound, bytes) for row in stored for bound in row[2:6]):
+            return None  # a numpy step kept as a BLOB: its MIN/MAX are byte order, not number
         cursor.execute(self._sql("SELECT COUNT(*) FROM latest_metrics WHERE run_uuid = {p}"),
                        (run_id,))
         return stored if len(stored) == cursor.fetchone()[0] else None

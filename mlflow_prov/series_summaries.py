@@ -252,7 +252,9 @@ def series_marks(connection: sa.Connection, run_id: str) -> dict[str, SeriesMark
         return None
     marks = {key: SeriesMark(int(count), stored_integer(step0), stored_integer(step1),
                              stored_integer(time0), stored_integer(time1), _number(low),
-                             _number(high), stale == CHANGED, stale == WATCHED)
+                             _number(high),
+                             stale == CHANGED or _byte_ordered(step0, step1, time0, time1),
+                             stale == WATCHED)
              for key, count, step0, step1, time0, time1, low, high, stale
              in connection.execute(_MARKS_SQL, {"run_id": run_id})}
     for key, extra in connection.execute(_UNACCOUNTED_SQL, {"run_id": run_id}):
@@ -260,6 +262,13 @@ def series_marks(connection: sa.Connection, run_id: str) -> dict[str, SeriesMark
         marks[key] = (SeriesMark(int(extra), 0, 0, 0, 0, None, None, True, True) if known is None
                       else replace(known, count=known.count + int(extra), changed=True))
     return marks
+
+
+def _byte_ordered(*bounds: Any) -> bool:
+    """Whether a summary's MIN/MAX came from BLOBs (sqlite keeps a numpy integer step or
+    timestamp as its bytes, and orders BLOBs by those bytes, not by number): such a range
+    is not the series' range, so the series is read from its rows instead."""
+    return any(isinstance(bound, bytes) for bound in bounds)
 
 
 def _number(value: Any) -> float | None:

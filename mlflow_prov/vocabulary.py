@@ -299,7 +299,8 @@ def is_secret_key(key: str) -> bool:
 SHORTEST_CREDENTIAL = 5  # ``pwd=x``: no pattern matches anything shorter
 # Every pattern above needs one of these (lower-cased) in the value: a value without any
 # (a digest, a metric key, most names) is settled by substring tests instead of 17 searches.
-CREDENTIAL_MARKERS = ("akia", "asia", "aiza", "k_live_", "k_test_", "glpat-", "gh", "xox",
+CREDENTIAL_MARKERS = ("akia", "asia", "aiza", "k_live_", "k_test_", "glpat-", "gh",
+                      "github_pat_", "xox",
                       "sk-", "hf_", "eyj", "-----begin", "bearer", ":", "=")
 
 
@@ -314,9 +315,10 @@ def looks_like_credential(value: str) -> bool:
 
 
 # The user info of a URL anywhere in a text (``https://user:token@host``, ``s3://KEY@bucket``):
-# a scheme, ``://``, then up to the first ``@`` before any ``/``, space or quote. Bounded, so a
-# search restarts at most 256 characters after each ``://`` (linear in the text's length).
-URL_USERINFO = re.compile(r"(?<=://)[^/\s@\"'<>]{1,256}@")
+# a scheme, ``://``, then up to the last ``@`` before any ``/``, space or quote (a password
+# may hold a raw ``@``: ``postgresql://alice:p@ss@db``). Bounded, so a search looks at most
+# 256 characters after each ``://`` (linear in the text's length).
+URL_USERINFO = re.compile(r"(?<=://)[^/\s\"'<>]{1,256}@")
 
 
 def without_userinfo(text: str) -> str:

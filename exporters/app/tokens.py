@@ -96,7 +96,8 @@ class PageTokens:
     """Issues and reads the page tokens of one server: each token names its listing."""
 
     def __init__(self, secret: bytes) -> None:
-        self._serializer = URLSafeSerializer(secret, salt=SALT)
+        self._serializer = URLSafeSerializer(
+            secret, salt=SALT, signer_kwargs={"digest_method": hashlib.sha256})
 
     def issue(self, listing: str, position: Any) -> str:
         """A token for the page of ``listing`` that starts after ``position`` (JSON)."""

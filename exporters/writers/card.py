@@ -6,8 +6,10 @@ metrics), what it made (artifacts with their SHA-256), where it ran (code and en
 what it cost (energy and CO2), where it sits in the lineage and whether its journal is
 intact. yProv4ML writes such a Markdown card per run; this one is built from the same
 records as every other format, so it says nothing the PROV document does not, and carries
-the same redaction. Markdown as GitHub and the docs site render it: tables, no raw HTML from
-user values (``<``, ``|`` and line breaks in a value are escaped, never interpreted).
+the same redaction. Markdown as GitHub and the docs site render it: tables, and no markup
+from user values: ``<``, Markdown's link, emphasis and code characters, ``|`` and line breaks
+in a value are escaped, and descriptions are shown as preformatted text, never interpreted
+(a run name cannot become a link or an image, an artifact name cannot end a code span).
 """
 
 from __future__ import annotations
@@ -29,22 +31,33 @@ DESCRIPTION_TAG = "mlflow.note.content"
 EXPERIMENT_METRIC_COLUMNS = 4
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _BREAKS = re.compile(r"\r\n|\r|\n")
+# What can start Markdown markup inside a line: links and images ([, ]), emphasis (*, _, ~),
+# code spans (`), table cells (|) and the escape itself (\).
+_MARKUP = re.compile(r"([\\`*_\[\]|~])")
 
 
 def cell(value: object) -> str:
-    """A value as the text of one table cell: HTML-escaped, ``|`` escaped, line breaks and
-    control characters shown instead of breaking the table."""
+    """A value as plain text in a line or table cell: HTML and Markdown markup escaped, line
+    breaks and control characters shown instead of breaking the table."""
     text = "" if value is None else str(value)
-    text = html.escape(text, quote=False).replace("|", "\\|")
+    text = _MARKUP.sub(r"\\\1", html.escape(text, quote=False))
     text = _BREAKS.sub("<br>", text)
     return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text) or "—"
 
 
 def code(value: object) -> str:
-    """An identifier or digest in a code span (backticks in it cannot end the span early)."""
+    """An identifier or digest in a code span; a value a code span cannot hold whole (a
+    backtick would end it, a ``|`` split a table row) is shown as escaped text instead."""
     text = _CONTROL.sub("?", "" if value is None else str(value))
-    fence = "``" if "`" in text else "`"
-    return f"{fence}{text}{fence}" if text else "—"
+    if not text:
+        return "—"
+    return cell(text) if "`" in text or "|" in text else f"`{text}`"
+
+
+def preformatted(text: str) -> list[str]:
+    """Free text (a description) as an indented code block: every renderer shows it as it
+    was written, and none interprets markup or HTML in it."""
+    return [f"    {_CONTROL.sub('?', line)}" for line in _BREAKS.split(text)]
 
 
 def when(value: datetime | None) -> str:
@@ -76,7 +89,7 @@ def purpose(run: RunRecord) -> list[str]:
     description = run.tags.get(DESCRIPTION_TAG)
     if not description:
         return [f"No description was logged (MLflow's `{DESCRIPTION_TAG}` tag)."]
-    return [cell(line) for line in _BREAKS.split(description)]
+    return preformatted(description)
 
 
 def producing_run(dataset: DatasetRecord, lineage: LineageIndex | None) -> str | None:
@@ -232,7 +245,7 @@ def experiment_card(experiment: ExperimentRecord, runs: Sequence[RunRecord]) -> 
     lines = [f"# Experiment {cell(experiment.name)}", "",
              f"Experiment {code(experiment.experiment_id)}, {len(runs)} run(s) exported."]
     if description:
-        lines += ["", *(cell(line) for line in _BREAKS.split(description))]
+        lines += ["", *preformatted(description)]
     lines += section("Runs", table(["run", "id", "status", "started", "took",
                                     *(code(k) for k in keys), "journal"], rows),
                      "No runs were exported.")

@@ -4,6 +4,7 @@ would, through a Markdown renderer (Python-Markdown, tables as GitHub draws them
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import markdown
@@ -17,7 +18,9 @@ from exporters import ExportOptions, export
 # the scenario (three runs, a model, an artifact) and two exports take seconds
 pytestmark = pytest.mark.slow
 
-HOSTILE_DESCRIPTION = "tune | compare\n<script>alert('card')</script>"
+HOSTILE_DESCRIPTION = "tune | compare\n<script>alert('card')</script>\n[x](javascript:alert(2))"
+HOSTILE_NAME = "[docs](javascript:alert(1)) ![pixel](https://tracker.example/p.png)"
+HOSTILE_FILE = "x``<img src=x onerror=alert(3)>``.txt"
 
 
 def rendered(path: Path) -> str:
@@ -38,8 +41,9 @@ def exported(tmp_path_factory) -> dict:
     store = prov_store(tmp / "store")
     ids = write(store)
     mlflow.set_experiment("training")
-    with mlflow.start_run(run_name="hostile") as hostile:
+    with mlflow.start_run(run_name=HOSTILE_NAME) as hostile:
         mlflow.set_tag("mlflow.note.content", HOSTILE_DESCRIPTION)
+        mlflow.log_text("x", HOSTILE_FILE)
         mlflow.log_param("grid", "a|b")
         mlflow.log_metric("loss", 0.5, step=0)
         mlflow.log_metric("loss", 0.25, step=3)
@@ -82,6 +86,8 @@ def test_a_consumer_card_names_the_run_that_made_its_dataset(exported):
 def test_hostile_text_stays_text_and_keeps_the_tables_whole(exported):
     page = rendered(card_of(exported, "training", "hostile"))
     assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<img" not in page and "<a " not in page, "a name or file became markup"
+    assert "[docs](javascript:alert(1))" in page and "alert(3)" in page
     params = page[page.index("<h2>Parameters</h2>"):page.index("<h2>Metrics</h2>")]
     assert params.count("<tr>") == 2 and "a|b" in params
     metrics = page[page.index("<h2>Metrics</h2>"):page.index("<h2>Artifacts</h2>")]
@@ -99,3 +105,7 @@ def test_the_experiment_card_links_each_run_card(exported):
         assert (card_path.parent / link[1:-1]).is_file()
     page = rendered(card_path)
     assert page.count("<tr>") == 4 and "<code>loss</code>" in page
+    links = re.findall(r'<a href="([^"]*)"', page)
+    assert sorted(links) == sorted(f"run-{exported['ids'][role]}/card.md"
+                                   for role in ("consumer", "child", "hostile"))
+    assert "<img" not in page

@@ -131,7 +131,10 @@ def test_a_page_without_mlflows_elements_gets_no_link_and_no_error(browser, tmp_
                      "<h2>a run</h2></body></html>")
     page.evaluate("window.location.hash = '#/experiments/1/runs/abc123'")
     page.add_script_tag(content=script.read_text(encoding="utf-8"))
-    page.wait_for_timeout(300)
+    # The script places its links in the next animation frame: two frames later it has run.
+    page.evaluate("() => new Promise(done => requestAnimationFrame("
+                  "() => requestAnimationFrame(done)))")
+    assert page.evaluate("typeof MutationObserver") == "function"
     assert page.locator("#mlflow-prov-nav-link, #mlflow-prov-run-link").count() == 0
     assert page.locator("nav li").count() == 1
     assert errors == []

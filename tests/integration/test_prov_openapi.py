@@ -6,6 +6,7 @@ signed with a secret every worker shares."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import json
@@ -205,6 +206,7 @@ def test_page_tokens_are_signed_and_bound_to_their_listing():
     with pytest.raises(PageTokenError, match="another listing"):
         tokens.read("runs:1", token)
     payload, signature = token.rsplit(".", 1)
+    assert len(base64.urlsafe_b64decode(signature + "=")) == 32, "an HMAC-SHA256 signature"
     with pytest.raises(PageTokenError):
         tokens.read("journal", f"{payload}.{signature[::-1]}")
     with pytest.raises(PageTokenError, match="characters long"):

@@ -232,3 +232,25 @@ def test_a_numpy_integer_step_sqlite_keeps_as_bytes_verifies(prov_uri):
     assert isinstance(_stored(prov_uri, run_id)["loss"][2], bytes)  # the premise
     report = verify_store(prov_uri)
     assert report.ok, [str(problem) for problem in report.problems]
+
+
+def test_numpy_steps_whose_bytes_sort_otherwise_verify_and_export_their_range(prov_uri):
+    """sqlite orders BLOBs by their bytes: little-endian 257 sorts before 2, so the kept
+    summary's first and last step are swapped. Such a series is read from its rows instead,
+    and verify raises no alarm about a summary nobody edited."""
+    import numpy as np
+
+    from mlflow_prov.fast_read import open_reader
+
+    client = MlflowClient(prov_uri)
+    run_id = client.create_run("0").info.run_id
+    client.log_batch(run_id, metrics=[Metric("loss", 0.5, 3, np.int64(2)),
+                                      Metric("loss", 0.25, 4, np.int64(257))])
+    report = verify_store(prov_uri)
+    assert report.ok, [str(problem) for problem in report.problems]
+    reader = open_reader(prov_uri)
+    try:
+        summary = reader.summaries(run_id)[0]
+    finally:
+        reader.close()
+    assert (summary.count, summary.last_step_logged) == (2, 257)

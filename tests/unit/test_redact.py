@@ -72,3 +72,36 @@ def test_a_readable_payload_has_no_bookkeeping():
     payload = {"tags": {"stage": "dev"}, "old": {"stage": None},
                "state": {"run": "ea8f"}, "digests": {"loss": [1, "ab"]}, "cut": {}}
     assert readable_payload(payload) == {"tags": {"stage": "dev"}, "old": {"stage": None}}
+
+
+# One sample per credential shape the vocabulary knows: a shape whose quick pre-filter
+# marker is missing would pass every output unredacted.
+CREDENTIAL_SAMPLES = {
+    "aws key id": "AKIAIOSFODNN7EXAMPLE",
+    "aws temporary key id": "ASIAIOSFODNN7EXAMPLE",
+    "google api key": "AIzaSyD-1234567890abcdefghijklmnopqrstu",
+    "stripe": "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    "gitlab": "glpat-ABCDEFGHIJ0123456789",
+    "github classic": "ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    "github fine-grained": "github_pat_11ABCDEFA0123456789abcdefXYZ0123456789",
+    "slack": "xoxb-1234567890-abcdefghij",
+    "openai": "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX",
+    "hugging face": "hf_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl",
+    "pem": "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA",
+    "bearer": "Authorization: Bearer abcdefghijklmnopqrstuvwxyz",
+    "url password": "postgresql://alice:s3cret@db.example.com/ml",
+    "assigned": "--password=hunter2",
+}
+
+
+def test_every_credential_shape_is_redacted_under_an_innocent_key():
+    for shape, sample in CREDENTIAL_SAMPLES.items():
+        shown = redact({"note": f"see {sample} here"})
+        assert shown == {"note": REDACTED} or sample not in shown["note"], shape
+        assert not re.search(r"s3cret|hunter2|[A-Za-z0-9]{20}", str(shown)), (shape, shown)
+
+
+def test_a_password_holding_an_at_sign_is_removed_whole():
+    shown = redact({"uri": "postgresql://alice:p@ssw0rd-secret@db:5432/x"})
+    assert shown == {"uri": "postgresql://db:5432/x"}
