@@ -153,13 +153,13 @@ def stream_metrics(client, run: RunRecord, run_dir: Path,
     if reader is not None and not sinks:  # the documents need aggregates only
         return replace(run, metrics=tuple(fast_metrics.run_summaries(
             reader, run, options.context_prefixes))), []
-    try:
-        for series in _progress(_all_series(client, reader, run, options), options,
-                                f"metrics of {run.name}", leave=False):
-            locations = [sink.add(series) for sink in sinks]
-            summaries.append(collect.summarise(series, locations[0] if locations else None))
-    finally:
-        files = [path for sink in sinks for path in sink.close()]
+    for series in _progress(_all_series(client, reader, run, options), options,
+                            f"metrics of {run.name}", leave=False):
+        locations = [sink.add(series) for sink in sinks]
+        summaries.append(collect.summarise(series, locations[0] if locations else None))
+    # closed only on success: a failed export's staging folder is removed whole, and closing
+    # would first finish writing files nobody will read (NetCDF writes at close)
+    files = [path for sink in sinks for path in sink.close()]
     return replace(run, metrics=tuple(fast_metrics.order_like_run(run, summaries))), files
 
 
