@@ -43,8 +43,10 @@ def export(experiment: str, out_dir: str | os.PathLike[str], *,
     search ``filter_string``) to ``out_dir/<experiment>/``. Raises :class:`ExportError`.
 
     Atomic: written into a staging folder beside the target and renamed into place, so a
-    failed export leaves nothing that looks complete. Without ``tracking_uri`` MLflow's
-    default store is read only if it exists; ``options.timeout`` bounds waits on servers."""
+    failed or interrupted export (SIGTERM, SIGINT raise
+    :class:`~exporters.errors.ExportInterrupted`) leaves nothing that looks complete.
+    Without ``tracking_uri`` MLflow's default store is read only if it exists;
+    ``options.timeout`` bounds waits on servers."""
     options = options or ExportOptions()
     validate_formats(options)
     uri, defaulted = guards.resolve_tracking_uri(tracking_uri)
@@ -54,7 +56,7 @@ def export(experiment: str, out_dir: str | os.PathLike[str], *,
             collect.find_experiment(client, experiment)
         except ReaderError as exc:
             raise guards.explain_missing_experiment(exc, client, uri, defaulted) from exc
-        with guards.StagedOutput(Path(out_dir)) as staging:
+        with guards.interruptible(), guards.StagedOutput(Path(out_dir)) as staging:
             try:
                 result = _export(experiment, staging.root, tracking_uri=uri, run_ids=run_ids,
                                  filter_string=filter_string, options=options)
