@@ -61,7 +61,9 @@ def export(experiment: str, out_dir: str | os.PathLike[str], *,
                 result = _export(experiment, staging.root, tracking_uri=uri, run_ids=run_ids,
                                  filter_string=filter_string, options=options)
             except OSError as exc:  # disk full, permissions: one line, nothing published
-                raise guards.as_export_error(exc, Path(out_dir)) from exc
+                # netCDF4 reports a full disk met while creating its file as EACCES
+                raise (guards.full_disk_error(staging.root, Path(out_dir))
+                       or guards.as_export_error(exc, Path(out_dir))) from exc
             except RuntimeError as exc:  # netCDF4 reports a full disk as an "HDF error"
                 full = guards.full_disk_error(staging.root, Path(out_dir))
                 if full is None:
