@@ -249,17 +249,26 @@ def _log_hostile_values(uri: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def hostile_export(tmp_path_factory) -> tuple[Path, str]:
-    """Every format of an export of the hostile run: (experiment folder, run id)."""
-    folder = tmp_path_factory.mktemp("hostile-values")
-    uri = prov_store(folder / "store")
-    run_id = _log_hostile_values(uri)
+def hostile_store(tmp_path_factory) -> tuple[str, str]:
+    """A prov store holding the hostile run: (tracking URI, run id)."""
+    uri = prov_store(tmp_path_factory.mktemp("hostile-values") / "store")
+    return uri, _log_hostile_values(uri)
+
+
+def _export_hostile(uri: str, out: Path, *extra: str) -> Path:
     result = CliRunner().invoke(main, ["export", "--tracking-uri", uri, "--experiment",
-                                       "hostile\x01values", "--out", str(folder / "out"),
-                                       "--format", ",".join(FORMAT_NAMES)])
+                                       "hostile\x01values", "--out", str(out), *extra])
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
-    return next((folder / "out").iterdir()), run_id
+    return next(out.iterdir())
+
+
+@pytest.fixture(scope="module")
+def hostile_export(hostile_store, tmp_path_factory) -> tuple[Path, str]:
+    """Every format of an export of the hostile run: (experiment folder, run id)."""
+    uri, run_id = hostile_store
+    out = tmp_path_factory.mktemp("hostile-out")
+    return _export_hostile(uri, out, "--format", ",".join(FORMAT_NAMES)), run_id
 
 
 @pytest.mark.slow  # logs a run with a model version and renders every format (svg: dot)
@@ -320,6 +329,15 @@ def test_xml_and_graphs_get_escaped_text_marked_sanitized(hostile_export):
     assert "run a\\u0000b\\u0001" in (run_dir / SVG[0]).read_text("utf-8")
     page = (run_dir / HTML[0]).read_text("utf-8")
     assert '<meta name="mlflowprov:sanitized"' in page and "\x00" not in page
+
+
+@pytest.mark.slow  # one more export, rendered by Graphviz
+def test_full_prov_graph_of_hostile_values_renders(hostile_store, tmp_path):
+    uri, run_id = hostile_store
+    exp_dir = _export_hostile(uri, tmp_path, "--format", "dot,svg", "--graph-detail", "full")
+    svg = etree.parse(str(exp_dir / f"run-{run_id}" / SVG[0]))
+    text = "".join(svg.getroot().itertext())
+    assert xml_safe_text(HOSTILE)[:20] in text and "mlflowprov:sanitized" in text
 
 
 @pytest.mark.slow  # shares the export above
