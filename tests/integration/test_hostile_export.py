@@ -365,3 +365,7 @@ def test_hostile_crate_metadata_holds_the_values(hostile_export):
         metadata = json.loads(crate.read("ro-crate-metadata.json"))
     names = [item.get("name") for item in metadata["@graph"]]
     assert f"MLflow run run {HOSTILE}" in names and f"data {HOSTILE}" in names
+    action = next(item for item in metadata["@graph"] if item["@type"] == "CreateAction")
+    assert action["endTime"] == "9999-12-31T23:59:59.999+00:00"
+    assert [note.split(":")[0] for note in action["sanitized"]] == ["startTime", "endTime"]
+    assert str(INT64_MAX) in action["sanitized"][1]
