@@ -94,8 +94,9 @@ def _sink_cpu_seconds(folder: Path, series: int) -> float:
 
 @pytest.mark.slow  # writes 2200 series to NetCDF (seconds)
 def test_netcdf_work_grows_about_linearly_with_series(tmp_path):
-    """CPU seconds for 2000 series within 25x those for 200. Measured: ~14x (netCDF-C still
-    scans every dimension on each write); the series-by-series writer took ~60x."""
+    """CPU seconds for 2000 series within 25x those for 200. Measured: 14-16x (netCDF4 still
+    scans every dimension of the file on each write); the series-by-series writer took
+    ~60x (300 vs 3000 series: 1.4 s vs 84 s)."""
     _sink_cpu_seconds(tmp_path / "warm-up", 10)
     seconds = {n: _sink_cpu_seconds(tmp_path / str(n), n) for n in (200, 2000)}
     print(f"NetCDF sink CPU seconds: {seconds}")

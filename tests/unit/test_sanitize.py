@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -26,6 +27,7 @@ def unescape(text: str) -> str:
     return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)) if m.group(1) else "\\", text)
 
 
+@pytest.mark.slow  # 300 generated texts, each through lxml twice (seconds)
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_escaped_text_parses_as_xml_and_round_trips(text):
