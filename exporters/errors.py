@@ -15,11 +15,12 @@ class WriterError(ExportError):
     """Writing an output format failed, or the format's library/tool is missing."""
 
 
-class ExportInterrupted(BaseException):  # noqa: N818 (named for what happened, like KeyboardInterrupt)
-    """SIGTERM or SIGINT arrived during an export. A ``BaseException``, like
-    ``KeyboardInterrupt``, so no ``except Exception`` on the way turns it into a read or
-    write error; the staging folder is removed on the way out and the CLI exits with
-    128 + the signal number (143, 130), as shells expect."""
+class ExportInterrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT arrived during an export. A ``KeyboardInterrupt`` (so a
+    ``BaseException``): no ``except Exception`` on the way turns it into a read or write
+    error, and code calling :func:`exporters.export` that handles Ctrl-C still does. The
+    staging folder is removed on the way out; the CLI exits with 128 + the signal number
+    (143, 130), as shells expect."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(f"interrupted by {signal.Signals(signum).name}")
