@@ -14,7 +14,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import nullcontext
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import overload
 
 import numpy as np
@@ -40,6 +40,7 @@ from exporters.records import (
     ModelVersionRecord,
     RunRecord,
 )
+from exporters.sanitize import time_from_ms
 from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG, normalise_context
 
 LOCATION_TAGS = frozenset({"mlflow.source.name", "mlflow.source.git.repoURL",
@@ -57,10 +58,11 @@ def to_datetime(ms: int | None) -> datetime | None: ...
 
 
 def to_datetime(ms: int | None) -> datetime | None:
-    """MLflow's epoch milliseconds as an aware UTC datetime (None stays None)."""
+    """MLflow's epoch milliseconds as an aware UTC datetime (None stays None); a time
+    beyond years 1-9999 is clamped and keeps its raw value (:func:`sanitize.time_from_ms`)."""
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return time_from_ms(ms)
 
 
 def open_client(tracking_uri: str) -> MlflowClient:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 
 from exporters.contexts import metric_context, metric_source, run_context_prefixes
 from exporters.errors import ReaderError
 from exporters.records import MetricSeries, MetricSummary, RunRecord
+from exporters.sanitize import time_from_ms
 from mlflow_prov.fast_read import MetricReader, SeriesSummary, open_reader, refresh_statistics
 
 DBL_MAX = sys.float_info.max  # MLflow's SQL stores keep +/-inf as +/-DBL_MAX
@@ -89,7 +90,7 @@ def _summary(found: SeriesSummary, context: str | None) -> MetricSummary:
 
 
 def _time(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return time_from_ms(ms)
 
 
 def order_like_run(run: RunRecord, summaries: list[MetricSummary]) -> list[MetricSummary]:

@@ -28,7 +28,14 @@ from prov.model import (
 )
 
 from exporters.options import ExportOptions
-from exporters.prov_model import MLFLOWPROV, PROVML, LineageIndex, new_document, qid
+from exporters.prov_model import (
+    MLFLOWPROV,
+    PROVML,
+    LineageIndex,
+    new_document,
+    qid,
+    xml_safe_document,
+)
 from exporters.records import ExperimentRecord, RunRecord
 from exporters.viewer.dot import view_to_dot
 from exporters.viewer.ml_view import experiment_view, run_view
@@ -39,7 +46,7 @@ DETAIL_TYPES = (PROVML["HyperParameter"], PROVML["Metric"], MLFLOWPROV["Tag"],
 
 def to_dot(doc: ProvDocument, max_nodes: int) -> pydot.Dot:
     """The DOT graph of ``doc``, summarised (and labelled as such) when it is too big."""
-    graph_doc, note = summarise(doc, max_nodes)
+    graph_doc, note = summarise(xml_safe_document(doc), max_nodes)
     dot = prov_to_dot(graph_doc, use_labels=True, show_element_attributes=note is None)
     if note:
         dot.set("label", note)

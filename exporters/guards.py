@@ -20,6 +20,8 @@ import os
 import re
 import secrets
 import shutil
+import signal
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from exporters.compat import tracking_store_schemes
-from exporters.errors import ExportError, ReaderError, WriterError
+from exporters.errors import ExportError, ExportInterrupted, ReaderError, WriterError
 from exporters.privacy import redact, redact_text
 from mlflow_prov.vocabulary import EventKind
 
@@ -239,6 +241,37 @@ class StagedOutput:
             raise WriterError(f"cannot move the export into {final}: "
                               f"{exc.strerror or exc}; nothing was changed there") from None
         return final, tuple(final / Path(f).relative_to(staged_dir) for f in files)
+
+
+INTERRUPTING = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM and SIGINT raise :class:`ExportInterrupted` inside the block, so the staging
+    folder's ``with`` removes it (SIGTERM's default action would end the process at once and
+    leave the folder behind). After the first signal both are ignored until the block ends,
+    so the cleanup itself cannot be cut short; the previous handlers come back after it.
+    A signal the process was started ignoring stays ignored. Outside the main thread (an
+    export started by the server) Python cannot take signals and nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        for name in INTERRUPTING:
+            signal.signal(name, signal.SIG_IGN)
+        raise ExportInterrupted(signum)
+
+    previous = {name: signal.getsignal(name) for name in INTERRUPTING
+                if signal.getsignal(name) is not signal.SIG_IGN}  # nohup, `cmd &`: kept
+    for name in previous:
+        signal.signal(name, interrupt)
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(name, handler)
 
 
 def _merge(source: Path, target: Path) -> None:

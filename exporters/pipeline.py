@@ -43,8 +43,10 @@ def export(experiment: str, out_dir: str | os.PathLike[str], *,
     search ``filter_string``) to ``out_dir/<experiment>/``. Raises :class:`ExportError`.
 
     Atomic: written into a staging folder beside the target and renamed into place, so a
-    failed export leaves nothing that looks complete. Without ``tracking_uri`` MLflow's
-    default store is read only if it exists; ``options.timeout`` bounds waits on servers."""
+    failed or interrupted export (SIGTERM, SIGINT raise
+    :class:`~exporters.errors.ExportInterrupted`) leaves nothing that looks complete.
+    Without ``tracking_uri`` MLflow's default store is read only if it exists;
+    ``options.timeout`` bounds waits on servers."""
     options = options or ExportOptions()
     validate_formats(options)
     uri, defaulted = guards.resolve_tracking_uri(tracking_uri)
@@ -54,12 +56,14 @@ def export(experiment: str, out_dir: str | os.PathLike[str], *,
             collect.find_experiment(client, experiment)
         except ReaderError as exc:
             raise guards.explain_missing_experiment(exc, client, uri, defaulted) from exc
-        with guards.StagedOutput(Path(out_dir)) as staging:
+        with guards.interruptible(), guards.StagedOutput(Path(out_dir)) as staging:
             try:
                 result = _export(experiment, staging.root, tracking_uri=uri, run_ids=run_ids,
                                  filter_string=filter_string, options=options)
             except OSError as exc:  # disk full, permissions: one line, nothing published
-                raise guards.as_export_error(exc, Path(out_dir)) from exc
+                # netCDF4 reports a full disk met while creating its file as EACCES
+                raise (guards.full_disk_error(staging.root, Path(out_dir))
+                       or guards.as_export_error(exc, Path(out_dir))) from exc
             except RuntimeError as exc:  # netCDF4 reports a full disk as an "HDF error"
                 full = guards.full_disk_error(staging.root, Path(out_dir))
                 if full is None:
@@ -167,13 +171,13 @@ def stream_metrics(client, run: RunRecord, run_dir: Path,
     if reader is not None and not sinks:  # the documents need aggregates only
         return replace(run, metrics=tuple(fast_metrics.run_summaries(
             reader, run, options.context_prefixes))), []
-    try:
-        for series in _progress(_all_series(client, reader, run, options), options,
-                                f"metrics of {run.name}", leave=False):
-            locations = [sink.add(series) for sink in sinks]
-            summaries.append(collect.summarise(series, locations[0] if locations else None))
-    finally:
-        files = [path for sink in sinks for path in sink.close()]
+    for series in _progress(_all_series(client, reader, run, options), options,
+                            f"metrics of {run.name}", leave=False):
+        locations = [sink.add(series) for sink in sinks]
+        summaries.append(collect.summarise(series, locations[0] if locations else None))
+    # closed only on success: a failed export's staging folder is removed whole, and closing
+    # would first finish writing files nobody will read (NetCDF writes at close)
+    files = [path for sink in sinks for path in sink.close()]
     return replace(run, metrics=tuple(fast_metrics.order_like_run(run, summaries))), files
 
 

@@ -12,12 +12,21 @@ from __future__ import annotations
 import math
 import platform
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 from urllib.parse import quote, unquote, urlsplit
 
-from prov.model import PROV, Literal, Namespace, ProvBundle, ProvDocument, QualifiedName
+from prov.model import (
+    PROV,
+    Literal,
+    Namespace,
+    ProvBundle,
+    ProvDocument,
+    ProvRecord,
+    QualifiedName,
+)
 
 from exporters.records import (
     ArtifactRecord,
@@ -28,6 +37,7 @@ from exporters.records import (
     MetricSummary,
     RunRecord,
 )
+from exporters.sanitize import TEXT_NOTE, ClampedTime, time_note, xml_safe_text, xml_unsafe
 from exporters.versions import package_version
 from mlflow_prov.vocabulary import JOURNAL_HEAD_ATTRIBUTE, EventKind
 
@@ -647,7 +657,7 @@ def run_document(run: RunRecord, experiment: ExperimentRecord,
     add_experiment(doc, experiment)
     add_membership(doc, experiment, run)
     fill_run(doc, run, experiment, index)
-    return doc
+    return mark_clamped_times(doc)
 
 
 def experiment_document(experiment: ExperimentRecord, runs: Sequence[RunRecord],
@@ -658,4 +668,73 @@ def experiment_document(experiment: ExperimentRecord, runs: Sequence[RunRecord],
     for run in runs:
         add_membership(doc, experiment, run)
         fill_run(doc.bundle(bundle_id_of(run.run_id)), run, experiment, index)
+    return mark_clamped_times(doc)
+
+
+# --- values a format cannot hold (exporters.sanitize) -------------------------------------
+
+def mark_clamped_times(doc: ProvDocument) -> ProvDocument:
+    """Add ``mlflowprov:sanitized`` to every record (element or relation) holding a
+    :class:`~exporters.sanitize.ClampedTime`, naming the attribute and MLflow's raw value;
+    returns ``doc`` itself."""
+    for record in _all_records(doc):
+        notes = [time_note(str(name), value) for name, value in record.attributes
+                 if isinstance(value, ClampedTime)]
+        if notes:
+            record.add_attributes([(MLFLOWPROV["sanitized"], note) for note in notes])
     return doc
+
+
+def xml_safe_document(doc: ProvDocument) -> ProvDocument:
+    """``doc`` itself when every string in it is XML-safe (PROV-XML, Graphviz), else a copy
+    with :func:`~exporters.sanitize.xml_safe_text` applied to every string value and
+    ``mlflowprov:sanitized`` on each record it changed, naming the attributes."""
+    if not any(_unsafe_names(record) for record in _all_records(doc)):
+        return doc
+    safe = ProvDocument()
+    _copy_xml_safe(doc, safe)
+    for bundle in doc.bundles:
+        _copy_xml_safe(bundle, safe.bundle(cast(QualifiedName, bundle.identifier)))
+    return safe
+
+
+def _all_records(doc: ProvDocument) -> Iterator[ProvRecord]:
+    yield from doc.get_records()
+    for bundle in doc.bundles:
+        yield from bundle.get_records()
+
+
+def _text_of(value: object) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Literal) and isinstance(value.value, str):
+        return value.value
+    return None
+
+
+def _unsafe_names(record: ProvRecord) -> list[str]:
+    names = []
+    for name, value in record.attributes:
+        text = _text_of(value)
+        if text is not None and xml_unsafe(text):
+            names.append(str(name))
+    return list(dict.fromkeys(names))
+
+
+def _safe_value(value: object) -> object:
+    if isinstance(value, str):
+        return xml_safe_text(value)
+    if isinstance(value, Literal) and isinstance(value.value, str):
+        return Literal(xml_safe_text(value.value), value.datatype, value.langtag)
+    return value
+
+
+def _copy_xml_safe(source: ProvBundle, target: ProvBundle) -> None:
+    for namespace in source.namespaces:
+        target.add_namespace(namespace)
+    for record in source.get_records():
+        attributes: list[tuple[QualifiedName, object]] = [
+            (name, _safe_value(value)) for name, value in record.attributes]
+        attributes += [(MLFLOWPROV["sanitized"], f"{name}: {TEXT_NOTE}")
+                       for name in _unsafe_names(record)]
+        target.new_record(record.get_type(), record.identifier, attributes)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
 
 from exporters.compress import compress_run_folders
-from exporters.errors import ExportError
+from exporters.errors import ExportError, ExportInterrupted
 from exporters.guards import DEFAULT_TIMEOUT, OMITTABLE, compile_redactions
 from exporters.options import (
     DEFAULT_FORMATS,
@@ -156,6 +157,10 @@ def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str
                         run_ids=run_ids, filter_string=filter_string, options=options)
     except ExportError as exc:
         raise click.ClickException(one_line(str(exc))) from exc
+    except ExportInterrupted as exc:
+        click.echo(f"Error: export {exc}; nothing was written to {os.fspath(out_dir)}",
+                   err=True)
+        sys.exit(128 + exc.signum)
     if result.run_count == 0:
         click.echo(f"warning: experiment {experiment!r} has no runs"
                    f"{' matching the selection' if run_ids or filter_string else ''}; "

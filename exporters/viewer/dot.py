@@ -14,6 +14,7 @@ from typing import Any
 
 import pydot
 
+from exporters.sanitize import TEXT_NOTE, xml_safe_text, xml_unsafe
 from exporters.viewer.model import LOOSE_EDGE_LABELS, ViewEdge, ViewGraph, ViewNode
 
 MAX_TABLE_ROWS = 12
@@ -40,15 +41,26 @@ STYLES: dict[str, tuple[str, str]] = {
 
 
 def _escape(text: str, limit: int = MAX_LABEL_CHARS) -> str:
-    line = " ".join(str(text).split())
+    """HTML-like label text: one line, cut at ``limit``, characters Graphviz's XML parser
+    refuses written as ``\\uXXXX`` (:func:`~exporters.sanitize.xml_safe_text`)."""
+    line = xml_safe_text(" ".join(str(text).split()))
     if len(line) > limit:
         line = line[:limit - 1] + "…"
     return html.escape(line, quote=True)
 
 
 def _quote(identifier: str) -> str:
-    """A DOT id for any string: always double-quoted, inner quotes and backslashes escaped."""
-    return '"' + identifier.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A DOT id for any string: always double-quoted, inner quotes and backslashes escaped,
+    characters Graphviz refuses (NUL) or SVG cannot hold written as ``\\uXXXX``."""
+    return '"' + xml_safe_text(identifier).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _sanitized_comment(*texts: str) -> dict[str, str]:
+    """``comment`` (Graphviz writes it into the SVG as an XML comment) saying the object's
+    text was escaped: the drawing's ``mlflowprov:sanitized``."""
+    if any(xml_unsafe(text) for text in texts):
+        return {"comment": _quote(f"mlflowprov:sanitized: {TEXT_NOTE}")}
+    return {}
 
 
 def _table_label(node: ViewNode) -> str:
@@ -73,6 +85,8 @@ def _node_label(node: ViewNode) -> str:
 def _dot_node(node: ViewNode) -> pydot.Node:
     shape, fill = STYLES.get(node.kind, ("box", "#ffffff"))
     attributes: dict[str, Any] = {"shape": shape, "tooltip": _quote(node.label)}
+    attributes |= _sanitized_comment(node.id, node.label, node.href or "",
+                                     *(child.label for child in node.children))
     if node.kind in TABLE_KINDS:
         attributes["label"] = _table_label(node)
     else:
@@ -95,7 +109,7 @@ def view_to_dot(graph: ViewGraph) -> pydot.Dot:
     """The DOT graph of ``graph``: left to right, titled, one node per top-level view node."""
     dot = pydot.Dot(graph_type="digraph", rankdir="LR", nodesep="0.25", ranksep="0.45",
                     fontname="Helvetica", fontsize="12", label=_quote(graph.title),
-                    labelloc="t")
+                    labelloc="t", **_sanitized_comment(graph.title))
     dot.set_node_defaults(fontname="Helvetica", fontsize="11", margin='"0.12,0.06"')
     dot.set_edge_defaults(fontname="Helvetica", arrowsize="0.7")
     for node in graph.nodes:

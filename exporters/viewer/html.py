@@ -16,6 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from exporters.sanitize import TEXT_NOTE, xml_safe_text, xml_unsafe
 from exporters.viewer.model import LOOSE_EDGE_LABELS, ViewGraph
 
 TIMELINE_KEYS = ("time", "kind", "what", "old", "new", "writer")
@@ -54,10 +55,16 @@ def render_fragment(graph: ViewGraph, timeline: list[dict] | None = None) -> str
 
 
 def render_page(graph: ViewGraph, title: str, timeline: list[dict] | None = None) -> str:
-    """A complete HTML document around :func:`render_fragment`, openable from disk."""
+    """A complete HTML document around :func:`render_fragment`, openable from disk.
+
+    HTML parsers replace NUL and other control characters in text: the title gets the
+    ``\\uXXXX`` escapes of :func:`~exporters.sanitize.xml_safe_text` and a
+    ``mlflowprov:sanitized`` meta element saying so (the graph's JSON escapes them itself)."""
+    sanitized = (f'<meta name="mlflowprov:sanitized" content="title: {TEXT_NOTE}">\n'
+                 if xml_unsafe(title) else "")
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{html.escape(title)}</title>\n"
+            f"{sanitized}<title>{html.escape(xml_safe_text(title))}</title>\n"
             "<style>body{margin:12px 16px;background:#fff}</style>\n"
             "</head>\n<body>\n"
             f"{render_fragment(graph, timeline)}"

@@ -39,7 +39,8 @@ class MetricSink(Protocol):
     Constructed as ``Sink(run, run_dir)``. ``add`` is called once per (key, context) series
     and must not keep the arrays after writing them (peak memory = the largest series);
     it returns where the series now lives, which the PROV metric entity references.
-    ``close`` flushes and returns the files written (paths under ``run_dir``).
+    ``close`` is called once all series were added (never after a failure: the staging folder
+    goes whole), writes what is still pending and returns the files (paths under ``run_dir``).
     """
 
     def __init__(self, run: RunRecord, run_dir: Path) -> None: ...

@@ -20,6 +20,7 @@ from prov.model import ProvBundle, ProvDocument, ProvRecord
 from exporters.errors import WriterError
 from exporters.layout import JSONLD, PROV_XML, PROVO_TURTLE
 from exporters.options import WriterContext
+from exporters.prov_model import xml_safe_document
 from exporters.writers.text import TextDocumentWriter
 
 # A namespace URI is usable in RDF when it is absolute: it starts with a scheme.
@@ -98,8 +99,8 @@ def serialize(doc: ProvDocument, fmt: str) -> str:
         if fmt == "jsonld":
             # the PROV-JSON-LD context inlined: the file parses offline, without a fetch
             return str(with_absolute_iris(doc)[0].serialize(format="jsonld", context="embed"))
-        if fmt == "prov-xml":
-            return str(doc.serialize(format="xml"))
+        if fmt == "prov-xml":  # XML 1.0 cannot hold every character MLflow accepts
+            return str(xml_safe_document(doc).serialize(format="xml"))
     except ImportError as exc:
         raise WriterError(f"format {fmt!r} needs rdflib ({exc}); install it with: "
                           'pip install "mlflow-prov"') from exc

@@ -9,8 +9,10 @@ as ``instrument``, the user as ``agent``, params and datasets as ``object``, fil
 
 RO-Crate 1.1 because Process Run Crate 0.5 is defined on it (the 1.3 default fails the
 profile). Its JSON-LD context lacks ``sha256`` and ``resourceUsage``, so both terms are added
-inline. Artifacts above ``max_artifact_bytes`` (or never hashed) are referenced by their URI
-with their size instead of being copied.
+inline, with ``journalHead`` and ``sanitized`` (a run time clamped to years 1-9999, with
+MLflow's raw value, as ``mlflowprov:sanitized`` says in the PROV files). Artifacts above
+``max_artifact_bytes`` (or never hashed) are referenced by their URI with their size instead
+of being copied.
 """
 
 from __future__ import annotations
@@ -40,13 +42,16 @@ from exporters.layout import (
     run_dir_name,
 )
 from exporters.options import WriterContext
+from exporters.prov_model import MLFLOWPROV
 from exporters.records import ArtifactRecord, ExperimentRecord, MetricSummary, RunRecord
+from exporters.sanitize import ClampedTime, time_note
 from mlflow_prov.vocabulary import JOURNAL_HEAD_ATTRIBUTE, JOURNAL_HEAD_IRI, unit_for_key
 
 PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
 EXTRA_TERMS = {"sha256": "http://schema.org/sha256",
                "resourceUsage": "https://w3id.org/ro/terms/workflow-run#resourceUsage",
-               JOURNAL_HEAD_ATTRIBUTE: JOURNAL_HEAD_IRI}
+               JOURNAL_HEAD_ATTRIBUTE: JOURNAL_HEAD_IRI,
+               "sanitized": MLFLOWPROV["sanitized"].uri}
 # The profile allows only completed and failed; a run still going gets no actionStatus.
 ACTION_STATUS = {"FINISHED": "http://schema.org/CompletedActionStatus",
                  "FAILED": "http://schema.org/FailedActionStatus",
@@ -184,7 +189,10 @@ class _CrateBuilder:
             properties["error"] = f"MLflow run status {run.status}"
         optional = {"startTime": _iso(run.start_time), "endTime": _iso(run.end_time),
                     "actionStatus": ACTION_STATUS.get(run.status),
-                    JOURNAL_HEAD_ATTRIBUTE: run.journal_head}
+                    JOURNAL_HEAD_ATTRIBUTE: run.journal_head,
+                    "sanitized": [time_note(name, value) for name, value in (
+                        ("startTime", run.start_time), ("endTime", run.end_time))
+                        if isinstance(value, ClampedTime)]}
         properties.update({k: v for k, v in optional.items() if v})
         links = {"agent": [self._agent(run.user)] if run.user else [],
                  "object": self._objects(run), "result": list(result_ids),
