@@ -497,6 +497,92 @@ def test_offline_crate_checks_explain_bad_input(tmp_path):
                                        "--crate CRATE")
 
 
+def _signed_proofs(tmp_path: Path, run_ids: list[str]):
+    """A signed two-leaf tree and a folder crate maker: ``make(heads, documents)`` writes
+    each run's CreateAction with its ``journalHead`` and each proof file as given."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from exporters.journal_tree import leaf_of
+    from exporters.merkle import MerkleTree
+    from exporters.signed_note import Checkpoint, VerifierKey, sign
+
+    hashes = [hashlib.sha256(run_id.encode()).hexdigest() for run_id in run_ids]
+    tree = MerkleTree([leaf_of(digest) for digest in hashes])
+    origin, key = "mlflow-prov/0123456789abcdef", Ed25519PrivateKey.generate()
+    note = sign(Checkpoint(origin, tree.size, tree.root()).text(), origin, key)
+
+    def document(index: int, **changes: object) -> dict:
+        return {"format": "mlflow-prov-inclusion/1", "checkpoint": note,
+                "run_id": run_ids[index], "tree_size": tree.size,
+                "events": [{"seq": index + 1, "chain": f"run:{run_ids[index]}",
+                            "leaf_index": index, "hash": hashes[index],
+                            "proof": [node.hex() for node in tree.inclusion_proof(index)]}],
+                "later_events": 0, **changes}
+
+    def make(name: str, heads: dict[str, str], documents: dict[str, object]) -> Path:
+        crate = tmp_path / name
+        crate.mkdir()
+        (crate / "ro-crate-metadata.json").write_text(json.dumps({"@graph": [
+            {"@id": f"#run-{run_id}", "@type": "CreateAction", "identifier": run_id,
+             "journalHead": head} for run_id, head in heads.items()]}))
+        for folder, content in documents.items():
+            (crate / folder).mkdir()
+            (crate / folder / "transparency-log.json").write_text(json.dumps(content))
+        return crate
+
+    return hashes, document, make, VerifierKey.of(origin, key).text()
+
+
+def _offline(crate: Path, key: str) -> tuple[int, list[str]]:
+    outcome = CliRunner().invoke(main, ["verify", "--crate", str(crate), "--public-key", key])
+    return outcome.exit_code, outcome.output.splitlines()
+
+
+def test_an_offline_crate_check_refuses_a_journal_head_that_nothing_proves(tmp_path):
+    """The crate's ``journalHead`` must be one of the events proved in the signed tree: an
+    unsigned ``later_events`` count does not excuse it, and a run whose head has no proof
+    file fails, even when another run's genuine proofs travel with it."""
+    run, other = "a" * 32, "b" * 32
+    hashes, document, make, key = _signed_proofs(tmp_path, [run, other])
+    genuine = make("genuine", {run: f"1:{hashes[0]}"}, {f"run-{run}": document(0)})
+    assert _offline(genuine, key)[0] == 0
+
+    forged_head = f"7:{'9' * 64}"
+    later = make("later", {run: forged_head},
+                 {f"run-{run}": document(0, events=[], later_events=1)})
+    code, lines = _offline(later, key)
+    assert code == 1
+    assert lines[0] == (f"{later}: run {run}: the crate's journal head 999999999999… is not "
+                        "among the events proved in the signed tree; it was written after the "
+                        "checkpoint: advance the checkpoint (verify --checkpoint) and "
+                        "re-export"), lines
+
+    borrowed = make("borrowed", {run: forged_head}, {f"run-{other}": document(1)})
+    code, lines = _offline(borrowed, key)
+    assert code == 1
+    assert lines[0] == (f"{borrowed}: run {run}: records a journal head but carries no "
+                        "transparency-log.json for it, so nothing proves that head (re-export "
+                        "it with --checkpoint FILE)"), lines
+
+
+def test_an_offline_crate_check_names_a_malformed_proof_file(tmp_path):
+    run = "a" * 32
+    hashes, document, make, key = _signed_proofs(tmp_path, [run, "b" * 32])
+    listed = make("listed", {run: f"1:{hashes[0]}"}, {f"run-{run}": [document(0)]})
+    code, lines = _offline(listed, key)
+    assert code == 1 and lines[0] == (f"{listed}: run-{run}/transparency-log.json is not a "
+                                      "JSON object (re-export the crate with --checkpoint "
+                                      "FILE)"), lines
+    strings = make("strings", {run: f"1:{hashes[0]}"},
+                   {f"run-{run}": document(0, events=["not an event"])})
+    code, lines = _offline(strings, key)
+    assert code == 1 and lines[0] == (f"{strings}: run {run}: run-{run}/transparency-log.json: "
+                                      "'events' must be a list of objects (leaf_index, hash, "
+                                      "proof); re-export the crate with --checkpoint FILE")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("server", ["prov_postgres_uri", "prov_mysql_uri"])
 def test_tampers_are_reported_on_database_servers(server, request, tmp_path):
