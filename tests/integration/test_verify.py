@@ -344,6 +344,29 @@ def test_a_checkpoint_advances_with_new_events_and_refuses_a_fork(store, tmp_pat
         run_proofs(store.uri, checkpoint, [store.run_id])  # what export --checkpoint uses
 
 
+def test_a_checkpoint_signs_only_the_events_verify_checked(store, tmp_path, monkeypatch):
+    """A writer that commits while verify checks the store (here, deterministically, right
+    after the check) must not get its event into the signed tree unchecked: the checkpoint
+    covers the tree as it was before the check, and the next verify advances it."""
+    import exporters.verify
+
+    checked = exporters.verify.verify_store
+
+    def check_then_a_writer_commits(*args, **kwargs):
+        report = checked(*args, **kwargs)
+        MlflowClient(store.uri).log_param(store.run_id, "written_meanwhile", "1")
+        return report
+
+    checkpoint, key = tmp_path / "journal.checkpoint", tmp_path / "signing.pem"
+    monkeypatch.setattr(exporters.verify, "verify_store", check_then_a_writer_commits)
+    code, lines = verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))
+    assert code == 0, lines
+    assert _open_checkpoint(checkpoint).size == 14
+    monkeypatch.setattr(exporters.verify, "verify_store", checked)
+    assert verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))[0] == 0
+    assert _open_checkpoint(checkpoint).size == 15
+
+
 def test_a_forged_checkpoint_is_refused(store, tmp_path):
     checkpoint, key = tmp_path / "journal.checkpoint", tmp_path / "signing.pem"
     assert verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))[0] == 0
