@@ -460,6 +460,33 @@ def test_prove_prints_each_run_event_with_a_proof_that_verifies(store, tmp_path)
                                            f"{store.uri}; check the run id")
 
 
+def test_prove_checks_the_checkpoint_signature_when_the_key_is_at_hand(store, tmp_path):
+    """A checkpoint of the genuine tree signed by another key is refused with the signing
+    key at hand; with no key file, the output says the signature was not checked."""
+    checkpoint, key = tmp_path / "journal.checkpoint", tmp_path / "signing.pem"
+    assert verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))[0] == 0
+    stranger = tmp_path / "stranger.checkpoint"
+    assert verify(store.uri, "--checkpoint", str(stranger), "--key",
+                  str(tmp_path / "stranger.pem"))[0] == 0
+
+    def prove(path: Path, key_file: Path) -> tuple[int, str]:
+        outcome = CliRunner().invoke(main, ["prove", store.run_id, "--tracking-uri", store.uri,
+                                            "--checkpoint", str(path), "--key", str(key_file)])
+        return outcome.exit_code, outcome.output.splitlines()[0]
+
+    code, first = prove(checkpoint, key)
+    assert code == 0 and first.endswith(f"(checkpoint {checkpoint}, signature checked with "
+                                        f"{key})"), first
+    assert prove(stranger, key) == (1, f"Error: {stranger}: signature does not verify with "
+                                       "this key (the checkpoint was edited, or signed with "
+                                       "another --key)")
+    missing = tmp_path / "no-such.pem"
+    code, first = prove(stranger, missing)
+    assert code == 0 and first.endswith(f"(checkpoint {stranger}, signature not checked: no "
+                                        f"key at {missing}; pass --key)"), first
+    assert not missing.exists()
+
+
 def _rehash(store: Store, event_hash, chain: str | None = None) -> None:
     """What an attacker with write access does: recompute every link and the head (of the
     run's chain, or of ``chain``)."""
