@@ -662,6 +662,51 @@ def test_tampers_are_reported_on_database_servers(server, request, tmp_path):
            "the checkpointed root: history rewritten since the checkpoint" in lines, lines
 
 
+@pytest.mark.slow  # a PostgreSQL/MySQL database each, and a second connection
+@pytest.mark.parametrize("server", ["prov_postgres_uri", "prov_mysql_uri"])
+def test_the_tree_is_read_once_inserts_in_flight_have_committed(server, request):
+    """On database servers ``seq`` is handed out at insert, not commit: an event inserted
+    before the tree is read but committed after must not be skipped (a gap that a later read
+    fills reads as a rewritten history). The read waits for it instead."""
+    import threading
+    import time
+
+    from mlflow_prov.journal import events_table, read_event_hashes
+
+    uri = request.getfixturevalue(server)
+    MlflowClient(uri).create_experiment("in-flight")  # the store, its journal and an event
+    engine = sa.create_engine(parse_prov_uri(uri).db_uri)
+
+    def event(name: str) -> dict:
+        return {"time_us": 1, "chain": f"test:{name}", "kind": "test", "payload": "{}",
+                "writer": "{}", "hash": name * 64}
+
+    in_flight = engine.connect()
+    try:
+        in_flight.begin()
+        seq = in_flight.execute(events_table.insert().values(event("a"))).inserted_primary_key[0]
+        with engine.begin() as connection:
+            connection.execute(events_table.insert().values(event("b")))
+        read: list = []
+        reader = threading.Thread(target=lambda: read.append(read_event_hashes(uri)))
+        reader.start()
+        waiting = ("SELECT count(*) FROM pg_locks WHERE NOT granted" if "postgres" in server
+                   else "SELECT count(*) FROM information_schema.processlist "
+                        "WHERE state LIKE 'Waiting for table metadata lock%'")
+        deadline = time.monotonic() + 120
+        with engine.connect() as watcher:
+            while reader.is_alive() and not watcher.execute(sa.text(waiting)).scalar():
+                assert time.monotonic() < deadline, "the read neither ended nor waited"
+                time.sleep(0.05)
+        in_flight.commit()
+        reader.join(timeout=120)
+    finally:
+        in_flight.close()
+        engine.dispose()
+    seqs, hashes = read[0]
+    assert seq in seqs and "a" * 64 in hashes and "b" * 64 in hashes
+
+
 @pytest.mark.slow  # roc-validator
 def test_an_export_embeds_the_journal_head_and_a_crate_is_checked_against_its_store(
         store, tmp_path):
