@@ -73,17 +73,18 @@ def read_public_key(value: str) -> VerifierKey:
     return VerifierKey.parse(text)
 
 
-def _proof_documents(crate: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Every proof file in a crate (zip or folder), and its runs' recorded journal heads."""
+def _proof_documents(crate: Path) -> tuple[list[tuple[str, Any]], dict[str, str]]:
+    """Every proof file in a crate (zip or folder), by its name in the crate, and the
+    crate's recorded journal heads."""
     try:
         if crate.is_dir():
-            texts = [path.read_text(encoding="utf-8")
+            texts = [(str(path.relative_to(crate)), path.read_text(encoding="utf-8"))
                      for path in sorted(crate.rglob(LOG_PROOFS_FILE))]
         else:
             with zipfile.ZipFile(crate) as archive:
-                texts = [archive.read(name).decode("utf-8") for name in archive.namelist()
-                         if Path(name).name == LOG_PROOFS_FILE]
-        documents = [json.loads(text) for text in texts]
+                texts = [(name, archive.read(name).decode("utf-8"))
+                         for name in archive.namelist() if Path(name).name == LOG_PROOFS_FILE]
+        documents = [(name, json.loads(text)) for name, text in texts]
     except (OSError, UnicodeDecodeError, ValueError, zipfile.BadZipFile) as error:
         raise ValueError(f"{crate}: cannot read its {LOG_PROOFS_FILE}: {error}") from error
     return documents, crate_heads(crate)
@@ -91,30 +92,41 @@ def _proof_documents(crate: Path) -> tuple[list[dict[str, Any]], dict[str, str]]
 
 def check_crate_offline(crate: Path, verifier: VerifierKey) -> tuple[list[str], str]:
     """Problem lines (each naming the crate and the run) and a one-line summary, from the
-    crate and the public key only."""
+    crate and the public key only. Every run whose ``journalHead`` the crate records must
+    have a proof file, and that head must be one of its proved events: an unproved head
+    proves nothing, whatever else the crate carries."""
     try:
-        documents, heads = _proof_documents(crate)
+        named, heads = _proof_documents(crate)
     except ValueError as error:
         return [str(error)], ""
-    if not documents:
+    if not named:
         return [f"{crate}: carries no {LOG_PROOFS_FILE} (export it with --checkpoint FILE, "
                 f"the checkpoint `verify --checkpoint` wrote); {METADATA} alone proves "
                 "nothing offline"], ""
     lines: list[str] = []
     events = 0
-    for document in documents:
-        run_lines, proved = _check_document(document, verifier, heads)
+    documents: dict[str, dict[str, Any]] = {}
+    for name, document in named:
+        if not isinstance(document, dict):
+            lines.append(f"{crate}: {name} is not a JSON object (re-export the crate with "
+                         "--checkpoint FILE)")
+            continue
+        run_lines, proved = _check_document(name, document, verifier, heads)
         lines += [f"{crate}: {line}" for line in run_lines]
         events += proved
-    return lines, (f"{crate}: {events} event(s) of {len(documents)} run(s) proved in the "
+        documents[str(document.get("run_id"))] = document
+    lines += [f"{crate}: run {run_id}: records a journal head but carries no {LOG_PROOFS_FILE} "
+              "for it, so nothing proves that head (re-export it with --checkpoint FILE)"
+              for run_id in sorted(heads) if run_id not in documents]
+    return lines, (f"{crate}: {events} event(s) of {len(named)} run(s) proved in the "
                    f"tree signed by {verifier.name}")
 
 
-def _check_document(document: dict[str, Any], verifier: VerifierKey,
+def _check_document(name: str, document: dict[str, Any], verifier: VerifierKey,
                     heads: dict[str, str]) -> tuple[list[str], int]:
     run_id = str(document.get("run_id"))
     if document.get("format") != FORMAT:
-        return [f"run {run_id}: {LOG_PROOFS_FILE} has format {document.get('format')!r}, "
+        return [f"run {run_id}: {name} has format {document.get('format')!r}, "
                 f"expected {FORMAT!r}"], 0
     try:
         checkpoint = Checkpoint.parse(open_note(str(document["checkpoint"]), verifier))
@@ -124,8 +136,12 @@ def _check_document(document: dict[str, Any], verifier: VerifierKey,
     if document.get("tree_size") != checkpoint.size:
         return [f"run {run_id}: proofs are for a tree of {document.get('tree_size')} events, "
                 f"the signed checkpoint has {checkpoint.size}"], 0
+    events = document.get("events", [])
+    if not isinstance(events, list) or not all(isinstance(event, dict) for event in events):
+        return [f"run {run_id}: {name}: 'events' must be a list of objects (leaf_index, "
+                "hash, proof); re-export the crate with --checkpoint FILE"], 0
     lines, proved = [], set()
-    for event in document.get("events", []):
+    for event in events:
         try:
             verify_inclusion(int(event["leaf_index"]), checkpoint.size, leaf_of(event["hash"]),
                              [bytes.fromhex(node) for node in event["proof"]], checkpoint.root)
@@ -135,7 +151,10 @@ def _check_document(document: dict[str, Any], verifier: VerifierKey,
         else:
             proved.add(event["hash"])
     head = heads.get(run_id, "").partition(":")[2]
-    if head and head not in proved and not document.get("later_events"):
+    if head and head not in proved:
         lines.append(f"run {run_id}: the crate's journal head {head[:12]}… is not among the "
-                     "events proved in the signed tree")
+                     "events proved in the signed tree"
+                     + ("; it was written after the checkpoint: advance the checkpoint "
+                        "(verify --checkpoint) and re-export" if document.get("later_events")
+                        else ""))
     return lines, len(proved)

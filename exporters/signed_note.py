@@ -149,8 +149,8 @@ class Checkpoint:
         except (IndexError, binascii.Error) as error:
             raise NoteError("not a tlog checkpoint (origin, tree size, base64 root hash)")\
                 from error
-        if not origin or not size.isdigit() or (size != "0" and size.startswith("0")) \
-                or len(root) != 32:
+        decimal = size.isascii() and size.isdigit() and (size == "0" or size[0] != "0")
+        if not origin or not decimal or len(root) != 32:
             raise NoteError("not a tlog checkpoint (origin, tree size, base64 root hash)")
         return cls(origin, int(size), root)
 

@@ -20,6 +20,7 @@ import numbers
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -520,8 +521,32 @@ def read_event_hashes(tracking_uri: str) -> tuple[list[int], list[str]]:
     seqs: list[int] = []
     hashes: list[str] = []
     query = sa.select(events_table.c.seq, events_table.c.hash).order_by(events_table.c.seq)
-    with engine.connect() as connection:
+    with engine.connect() as connection, _inserts_committed(connection):
         for seq, digest in connection.execution_options(yield_per=10_000).execute(query):
             seqs.append(seq)
             hashes.append(digest)
     return seqs, hashes
+
+
+@contextmanager
+def _inserts_committed(connection: sa.engine.Connection) -> Iterator[None]:
+    """Hold the journal still while its hashes are read, once every insert in flight has
+    committed. Why: on PostgreSQL and MySQL ``seq`` is handed out at insert, not at commit,
+    so an event inserted before the read but committed after it would leave a gap that a
+    later read fills, and a checkpoint of the first read would then look rewritten. A share
+    (read) lock waits for those inserts and holds new ones back only for the read; sqlite
+    serialises writers, so there is nothing to wait for."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        with connection.begin():
+            connection.exec_driver_sql(f"LOCK TABLE {JOURNAL_TABLE} IN SHARE MODE")
+            yield
+    elif dialect in ("mysql", "mariadb"):
+        connection.exec_driver_sql(f"LOCK TABLES {JOURNAL_TABLE} READ")
+        try:
+            yield
+        finally:
+            connection.exec_driver_sql("UNLOCK TABLES")
+            connection.commit()
+    else:
+        yield

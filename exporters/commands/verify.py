@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from exporters.journal_tree import JournalTree
 
 VERIFY_EXAMPLES = """
 \b
@@ -55,6 +58,7 @@ def verify_command(tracking_uri: str | None, experiment: str | None, run_ids: tu
                    crates: tuple[Path, ...], public_key: str | None) -> None:
     """Check every journal chain and reconcile MLflow's rows with the journal."""
     from exporters.checkpoint import DEFAULT_KEY, CheckpointError
+    from exporters.journal_tree import journal_tree
     from exporters.privacy import redact
     from exporters.verify import verify_store
     from mlflow_prov.journal import JournalUnavailableError, require_existing_store
@@ -71,11 +75,14 @@ def verify_command(tracking_uri: str | None, experiment: str | None, run_ids: tu
     try:
         require_existing_store(tracking_uri)
         experiment_id = _experiment_id(tracking_uri, experiment) if experiment else None
+        # the tree to sign is read before the check, so every event in it was checked;
+        # events committed meanwhile wait for the next checkpoint
+        tree = journal_tree(tracking_uri) if checkpoint is not None else None
         report = verify_store(tracking_uri, experiment_id, run_ids)
         lines = [str(problem) for problem in report.problems]
-        if checkpoint is not None:
+        if checkpoint is not None and tree is not None:
             lines += _checkpoint(tracking_uri, checkpoint, key_path or DEFAULT_KEY, report,
-                                 scoped=bool(experiment or run_ids), messages=messages)
+                                 tree, scoped=bool(experiment or run_ids), messages=messages)
         for crate in crates:
             lines += _check_crate(tracking_uri, crate)
     except (JournalUnavailableError, UnknownSchemaError, CheckpointError) as error:
@@ -113,18 +120,17 @@ def _experiment_id(tracking_uri: str, experiment: str) -> str:
     return str(found.experiment_id)
 
 
-def _checkpoint(tracking_uri: str, path: Path, key_path: Path, report: Any, *, scoped: bool,
-                messages: list[str]) -> list[str]:
+def _checkpoint(tracking_uri: str, path: Path, key_path: Path, report: Any,
+                tree: JournalTree, *, scoped: bool, messages: list[str]) -> list[str]:
     """Check the store against the checkpoint when it exists (a consistency proof, or chain
-    by chain for an earlier version's file); sign the current tree when all is well."""
+    by chain for an earlier version's file); sign ``tree`` (read before the store was
+    checked) when all is well."""
     from exporters import checkpoint
-    from exporters.journal_tree import journal_tree
 
     key, created = checkpoint.load_or_create_key(key_path)
     if created:
         messages.append(f"created the checkpoint signing key {key_path} (mode 0600); keep "
                         "it where the database's writers cannot reach")
-    tree = journal_tree(tracking_uri)
     findings = []
     legacy = path.exists() and checkpoint.is_legacy(path)
     if legacy:

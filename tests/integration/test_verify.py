@@ -344,6 +344,29 @@ def test_a_checkpoint_advances_with_new_events_and_refuses_a_fork(store, tmp_pat
         run_proofs(store.uri, checkpoint, [store.run_id])  # what export --checkpoint uses
 
 
+def test_a_checkpoint_signs_only_the_events_verify_checked(store, tmp_path, monkeypatch):
+    """A writer that commits while verify checks the store (here, deterministically, right
+    after the check) must not get its event into the signed tree unchecked: the checkpoint
+    covers the tree as it was before the check, and the next verify advances it."""
+    import exporters.verify
+
+    checked = exporters.verify.verify_store
+
+    def check_then_a_writer_commits(*args, **kwargs):
+        report = checked(*args, **kwargs)
+        MlflowClient(store.uri).log_param(store.run_id, "written_meanwhile", "1")
+        return report
+
+    checkpoint, key = tmp_path / "journal.checkpoint", tmp_path / "signing.pem"
+    monkeypatch.setattr(exporters.verify, "verify_store", check_then_a_writer_commits)
+    code, lines = verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))
+    assert code == 0, lines
+    assert _open_checkpoint(checkpoint).size == 14
+    monkeypatch.setattr(exporters.verify, "verify_store", checked)
+    assert verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))[0] == 0
+    assert _open_checkpoint(checkpoint).size == 15
+
+
 def test_a_forged_checkpoint_is_refused(store, tmp_path):
     checkpoint, key = tmp_path / "journal.checkpoint", tmp_path / "signing.pem"
     assert verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))[0] == 0
@@ -437,6 +460,33 @@ def test_prove_prints_each_run_event_with_a_proof_that_verifies(store, tmp_path)
                                            f"{store.uri}; check the run id")
 
 
+def test_prove_checks_the_checkpoint_signature_when_the_key_is_at_hand(store, tmp_path):
+    """A checkpoint of the genuine tree signed by another key is refused with the signing
+    key at hand; with no key file, the output says the signature was not checked."""
+    checkpoint, key = tmp_path / "journal.checkpoint", tmp_path / "signing.pem"
+    assert verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))[0] == 0
+    stranger = tmp_path / "stranger.checkpoint"
+    assert verify(store.uri, "--checkpoint", str(stranger), "--key",
+                  str(tmp_path / "stranger.pem"))[0] == 0
+
+    def prove(path: Path, key_file: Path) -> tuple[int, str]:
+        outcome = CliRunner().invoke(main, ["prove", store.run_id, "--tracking-uri", store.uri,
+                                            "--checkpoint", str(path), "--key", str(key_file)])
+        return outcome.exit_code, outcome.output.splitlines()[0]
+
+    code, first = prove(checkpoint, key)
+    assert code == 0 and first.endswith(f"(checkpoint {checkpoint}, signature checked with "
+                                        f"{key})"), first
+    assert prove(stranger, key) == (1, f"Error: {stranger}: signature does not verify with "
+                                       "this key (the checkpoint was edited, or signed with "
+                                       "another --key)")
+    missing = tmp_path / "no-such.pem"
+    code, first = prove(stranger, missing)
+    assert code == 0 and first.endswith(f"(checkpoint {stranger}, signature not checked: no "
+                                        f"key at {missing}; pass --key)"), first
+    assert not missing.exists()
+
+
 def _rehash(store: Store, event_hash, chain: str | None = None) -> None:
     """What an attacker with write access does: recompute every link and the head (of the
     run's chain, or of ``chain``)."""
@@ -497,6 +547,92 @@ def test_offline_crate_checks_explain_bad_input(tmp_path):
                                        "--crate CRATE")
 
 
+def _signed_proofs(tmp_path: Path, run_ids: list[str]):
+    """A signed two-leaf tree and a folder crate maker: ``make(heads, documents)`` writes
+    each run's CreateAction with its ``journalHead`` and each proof file as given."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from exporters.journal_tree import leaf_of
+    from exporters.merkle import MerkleTree
+    from exporters.signed_note import Checkpoint, VerifierKey, sign
+
+    hashes = [hashlib.sha256(run_id.encode()).hexdigest() for run_id in run_ids]
+    tree = MerkleTree([leaf_of(digest) for digest in hashes])
+    origin, key = "mlflow-prov/0123456789abcdef", Ed25519PrivateKey.generate()
+    note = sign(Checkpoint(origin, tree.size, tree.root()).text(), origin, key)
+
+    def document(index: int, **changes: object) -> dict:
+        return {"format": "mlflow-prov-inclusion/1", "checkpoint": note,
+                "run_id": run_ids[index], "tree_size": tree.size,
+                "events": [{"seq": index + 1, "chain": f"run:{run_ids[index]}",
+                            "leaf_index": index, "hash": hashes[index],
+                            "proof": [node.hex() for node in tree.inclusion_proof(index)]}],
+                "later_events": 0, **changes}
+
+    def make(name: str, heads: dict[str, str], documents: dict[str, object]) -> Path:
+        crate = tmp_path / name
+        crate.mkdir()
+        (crate / "ro-crate-metadata.json").write_text(json.dumps({"@graph": [
+            {"@id": f"#run-{run_id}", "@type": "CreateAction", "identifier": run_id,
+             "journalHead": head} for run_id, head in heads.items()]}))
+        for folder, content in documents.items():
+            (crate / folder).mkdir()
+            (crate / folder / "transparency-log.json").write_text(json.dumps(content))
+        return crate
+
+    return hashes, document, make, VerifierKey.of(origin, key).text()
+
+
+def _offline(crate: Path, key: str) -> tuple[int, list[str]]:
+    outcome = CliRunner().invoke(main, ["verify", "--crate", str(crate), "--public-key", key])
+    return outcome.exit_code, outcome.output.splitlines()
+
+
+def test_an_offline_crate_check_refuses_a_journal_head_that_nothing_proves(tmp_path):
+    """The crate's ``journalHead`` must be one of the events proved in the signed tree: an
+    unsigned ``later_events`` count does not excuse it, and a run whose head has no proof
+    file fails, even when another run's genuine proofs travel with it."""
+    run, other = "a" * 32, "b" * 32
+    hashes, document, make, key = _signed_proofs(tmp_path, [run, other])
+    genuine = make("genuine", {run: f"1:{hashes[0]}"}, {f"run-{run}": document(0)})
+    assert _offline(genuine, key)[0] == 0
+
+    forged_head = f"7:{'9' * 64}"
+    later = make("later", {run: forged_head},
+                 {f"run-{run}": document(0, events=[], later_events=1)})
+    code, lines = _offline(later, key)
+    assert code == 1
+    assert lines[0] == (f"{later}: run {run}: the crate's journal head 999999999999… is not "
+                        "among the events proved in the signed tree; it was written after the "
+                        "checkpoint: advance the checkpoint (verify --checkpoint) and "
+                        "re-export"), lines
+
+    borrowed = make("borrowed", {run: forged_head}, {f"run-{other}": document(1)})
+    code, lines = _offline(borrowed, key)
+    assert code == 1
+    assert lines[0] == (f"{borrowed}: run {run}: records a journal head but carries no "
+                        "transparency-log.json for it, so nothing proves that head (re-export "
+                        "it with --checkpoint FILE)"), lines
+
+
+def test_an_offline_crate_check_names_a_malformed_proof_file(tmp_path):
+    run = "a" * 32
+    hashes, document, make, key = _signed_proofs(tmp_path, [run, "b" * 32])
+    listed = make("listed", {run: f"1:{hashes[0]}"}, {f"run-{run}": [document(0)]})
+    code, lines = _offline(listed, key)
+    assert code == 1 and lines[0] == (f"{listed}: run-{run}/transparency-log.json is not a "
+                                      "JSON object (re-export the crate with --checkpoint "
+                                      "FILE)"), lines
+    strings = make("strings", {run: f"1:{hashes[0]}"},
+                   {f"run-{run}": document(0, events=["not an event"])})
+    code, lines = _offline(strings, key)
+    assert code == 1 and lines[0] == (f"{strings}: run {run}: run-{run}/transparency-log.json: "
+                                      "'events' must be a list of objects (leaf_index, hash, "
+                                      "proof); re-export the crate with --checkpoint FILE")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("server", ["prov_postgres_uri", "prov_mysql_uri"])
 def test_tampers_are_reported_on_database_servers(server, request, tmp_path):
@@ -524,6 +660,51 @@ def test_tampers_are_reported_on_database_servers(server, request, tmp_path):
     assert code == 1
     assert f"checkpoint {checkpoint}: the journal's first {size} events no longer hash to " \
            "the checkpointed root: history rewritten since the checkpoint" in lines, lines
+
+
+@pytest.mark.slow  # a PostgreSQL/MySQL database each, and a second connection
+@pytest.mark.parametrize("server", ["prov_postgres_uri", "prov_mysql_uri"])
+def test_the_tree_is_read_once_inserts_in_flight_have_committed(server, request):
+    """On database servers ``seq`` is handed out at insert, not commit: an event inserted
+    before the tree is read but committed after must not be skipped (a gap that a later read
+    fills reads as a rewritten history). The read waits for it instead."""
+    import threading
+    import time
+
+    from mlflow_prov.journal import events_table, read_event_hashes
+
+    uri = request.getfixturevalue(server)
+    MlflowClient(uri).create_experiment("in-flight")  # the store, its journal and an event
+    engine = sa.create_engine(parse_prov_uri(uri).db_uri)
+
+    def event(name: str) -> dict:
+        return {"time_us": 1, "chain": f"test:{name}", "kind": "test", "payload": "{}",
+                "writer": "{}", "hash": name * 64}
+
+    in_flight = engine.connect()
+    try:
+        in_flight.begin()
+        seq = in_flight.execute(events_table.insert().values(event("a"))).inserted_primary_key[0]
+        with engine.begin() as connection:
+            connection.execute(events_table.insert().values(event("b")))
+        read: list = []
+        reader = threading.Thread(target=lambda: read.append(read_event_hashes(uri)))
+        reader.start()
+        waiting = ("SELECT count(*) FROM pg_locks WHERE NOT granted" if "postgres" in server
+                   else "SELECT count(*) FROM information_schema.processlist "
+                        "WHERE state LIKE 'Waiting for table metadata lock%'")
+        deadline = time.monotonic() + 120
+        with engine.connect() as watcher:
+            while reader.is_alive() and not watcher.execute(sa.text(waiting)).scalar():
+                assert time.monotonic() < deadline, "the read neither ended nor waited"
+                time.sleep(0.05)
+        in_flight.commit()
+        reader.join(timeout=120)
+    finally:
+        in_flight.close()
+        engine.dispose()
+    seqs, hashes = read[0]
+    assert seq in seqs and "a" * 64 in hashes and "b" * 64 in hashes
 
 
 @pytest.mark.slow  # roc-validator

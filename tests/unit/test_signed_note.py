@@ -62,3 +62,12 @@ def test_a_checkpoint_round_trips_and_rejects_what_is_not_one():
     for bad in ("example.com/log\n05\nAAEC\n", "example.com/log\nfive\n\n", "\n5\n\n"):
         with pytest.raises(NoteError):
             Checkpoint.parse(bad)
+
+
+def test_a_tree_size_of_non_ascii_digits_is_a_note_error():
+    """``"²".isdigit()`` is true but ``int("²")`` raises: a superscript size must be refused
+    as not a checkpoint, not escape as a bare ValueError."""
+    root = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+    for size in ("²", "٣"):
+        with pytest.raises(NoteError, match="not a tlog checkpoint"):
+            Checkpoint.parse(f"example.com/log\n{size}\n{root}\n")
