@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 import mlflow
 import pytest
-from machine import busy
+from machine import busy, scaled_timeout
 from store_templates import prov_store
 
 from mlflow_prov import system_metrics
@@ -96,12 +97,22 @@ def test_every_run_in_a_process_gets_the_carbon_tags(store, monkeypatch):
         assert tags["mlflow_prov.carbon.estimated"]
 
 
+def busy_until_sampled(client, run_id: str, seconds: float = 0.8) -> None:
+    """Keep a core busy for ``seconds``, then until the monitor has logged its first sample:
+    on a loaded machine its thread may not have sampled within a fixed time (bounded)."""
+    busy(seconds)
+    deadline = time.monotonic() + scaled_timeout(30)
+    while (not PROCESS_KEYS <= set(client.get_run(run_id).data.metrics)
+           and time.monotonic() < deadline):
+        busy(0.1)
+
+
 def test_environment_switch_and_carbon_off(store, monkeypatch):
     client, _, _ = store
     monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
     monkeypatch.setenv(config.ENV_CARBON, "false")
     with mlflow.start_run() as run:
-        busy(0.8)
+        busy_until_sampled(client, run.info.run_id)
     data = client.get_run(run.info.run_id).data
     assert PROCESS_KEYS <= set(data.metrics)
     assert not CARBON_KEYS & set(data.metrics)
@@ -126,7 +137,7 @@ def test_enable_starts_monitoring_the_active_run(store, monkeypatch):
     with mlflow.start_run(log_system_metrics=False) as run:
         system_metrics.enable(carbon=False, country="fra", sampling_interval=0.25)
         assert os.environ[config.ENV_COUNTRY] == "FRA"
-        busy(0.8)
+        busy_until_sampled(client, run.info.run_id)
     data = client.get_run(run.info.run_id).data
     assert PROCESS_KEYS <= set(data.metrics)
     monitors = data.tags[MONITORS_TAG].split(",")
