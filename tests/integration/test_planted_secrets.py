@@ -76,7 +76,9 @@ class Planted:
 
 def _plant(uri: str) -> Planted:
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient()
+    # The registry named too: a registry URI an earlier test left behind must not receive
+    # the registered model (the commands below look for it in this store).
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment_id = mlflow.set_experiment(_secret("aws key id (experiment name)")).experiment_id
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MASTER_ADDR", _secret("environment (allow-listed)"))
