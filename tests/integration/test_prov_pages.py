@@ -308,3 +308,21 @@ def test_prov_auth_shows_each_user_only_the_experiments_they_may_read(tmp_path, 
         assert _as(ADMIN, events_url).status_code == 200
         both = _as(ADMIN, f"{base}/prov/api/lineage", run_id=ids["consumer"]).json()
         assert "prepare-data" in {n["label"] for n in both["nodes"]}
+
+
+def test_the_timelines_next_link_keeps_every_filter(monkeypatch, prov_uri):
+    """Paging on through a filtered timeline must not drop the filter: the next page of
+    ``since``/``until``/``kind`` is still that window and that kind."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(prov_uri)
+    run_id = client.create_run("0").info.run_id
+    for value in ("a", "b", "c", "d"):
+        client.set_tag(run_id, "phase", value)
+    page = _client(monkeypatch, prov_uri).get(
+        f"/prov/runs/{run_id}?page_size=2&kind=run.tags_set&since=1000&until=99999999999999")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    next_link = text[text.index('<div class="pager"><a href="'):].split('"')[3]
+    assert "&since=1000" in next_link and "&until=99999999999999" in next_link
+    assert "&kind=run.tags_set" in next_link and "&page_size=2" in next_link
