@@ -36,6 +36,7 @@ from mlflow_prov.series_summaries import (
     CHANGED,
     SUMMARY_TABLE,
     UNACCOUNTED_KEYS_SQL,
+    byte_ordered,
     has_marks,
 )
 
@@ -210,7 +211,7 @@ class MetricReader:
             return None
         cursor.execute(self._sql(_STORED_SUMMARY_SQL), (run_id, run_id, run_id))
         stored = cursor.fetchall()
-        if any(isinstance(bound, bytes) for row in stored for bound in row[2:6]):
+        if any(byte_ordered(*row[2:6]) for row in stored):
             return None  # a numpy step kept as a BLOB: its MIN/MAX are byte order, not number
         cursor.execute(self._sql("SELECT COUNT(*) FROM latest_metrics WHERE run_uuid = {p}"),
                        (run_id,))

@@ -253,7 +253,7 @@ def series_marks(connection: sa.Connection, run_id: str) -> dict[str, SeriesMark
     marks = {key: SeriesMark(int(count), stored_integer(step0), stored_integer(step1),
                              stored_integer(time0), stored_integer(time1), _number(low),
                              _number(high),
-                             stale == CHANGED or _byte_ordered(step0, step1, time0, time1),
+                             stale == CHANGED or byte_ordered(step0, step1, time0, time1),
                              stale == WATCHED)
              for key, count, step0, step1, time0, time1, low, high, stale
              in connection.execute(_MARKS_SQL, {"run_id": run_id})}
@@ -264,7 +264,7 @@ def series_marks(connection: sa.Connection, run_id: str) -> dict[str, SeriesMark
     return marks
 
 
-def _byte_ordered(*bounds: Any) -> bool:
+def byte_ordered(*bounds: Any) -> bool:
     """Whether a summary's MIN/MAX came from BLOBs (sqlite keeps a numpy integer step or
     timestamp as its bytes, and orders BLOBs by those bytes, not by number): such a range
     is not the series' range, so the series is read from its rows instead."""
