@@ -1,5 +1,6 @@
-"""The one place that reads MLflow's own run tables with SQL: for the journal's digests at
-write time, and for ``mlflow-prov verify`` when it reconciles MLflow's rows with the journal.
+"""The one place that reads MLflow's own run tables with SQL: for ``mlflow-prov verify`` when
+it reconciles MLflow's rows with the journal, and the metric-row digests written with each
+metrics event.
 
 Why SQL rather than the client API: verify compares *every* stored row of a run (100,000
 metric points and more) with the journal; ``get_metric_history`` builds an object per point
@@ -10,28 +11,24 @@ it reads, and :func:`open_store` refuses a schema version (``alembic_version``) 
 know with a one-line message instead of reading a layout it was not checked against.
 
 Read API (exporters may import it, as they import the journal's): :func:`open_store`,
-:func:`read_runs`, :func:`read_run_rows`, :func:`read_experiment_rows`, :func:`run_state`,
+:func:`read_runs`, :func:`read_run_rows`, :func:`read_experiment_rows`,
 :class:`RunRows`, :data:`RUN_COLUMNS`, :data:`EXPERIMENT_COLUMNS`, :class:`UnknownSchemaError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from mlflow_prov.digests import (
     metric_row_hash,
-    moved_digest,
     multiset_digest,
-    pairs_digest,
-    record_digest,
 )
 from mlflow_prov.fast_read import KNOWN_SCHEMAS
-from mlflow_prov.vocabulary import RUN_NAME_TAG, EventKind, experiment_chain, run_chain
 
 # The run row's columns, in the order their digest covers them.
 RUN_COLUMNS = ("run_uuid", "experiment_id", "name", "user_id", "status", "start_time",
@@ -72,8 +69,6 @@ _NEWEST_METRIC_SQL = (_KEY_METRICS_SQL.order_by(_metrics.c.step.desc(),
                                                 _metrics.c.value.desc()).limit(2))
 _LATEST_SQL = (sa.select(*(_latest.c[name] for name in _METRIC_COLUMNS))
                .where(_latest.c.run_uuid == _RUN_ID))
-# Events whose write cannot touch the run's row, tags or params record no state digest.
-_NO_STATE = frozenset({EventKind.RUN_METRICS_LOGGED, EventKind.LOGGED_MODEL_METRICS_LOGGED})
 
 
 class UnknownSchemaError(RuntimeError):
@@ -90,125 +85,6 @@ class RunRows:
     params: dict[str, str]
     metrics: list[tuple[str, float, int, int, bool]]
     latest_metrics: list[tuple[str, float, int, int, bool]]
-
-
-@dataclass(frozen=True)
-class TouchedRows:
-    """The tag and param keys one run write may have changed, and their rows before it (as
-    ``{key: value}`` of the rows that existed, keys as the database returned them): enough
-    to move the run's state digests without reading its other rows. Params have no old rows:
-    MLflow writes a param only when its key is new. ``read_at_length``: the run chain's length
-    when the old tag rows were read; they are trusted only if no other event came between."""
-
-    tags: frozenset[str] = frozenset()
-    old_tags: dict[str, str] = field(default_factory=dict)
-    params: frozenset[str] = frozenset()
-    read_at_length: int | None = None
-
-
-def run_state(connection: sa.Connection, run_id: str) -> dict[str, str]:
-    """Digests of the run's row, tags and params as they are now, inside ``connection``'s
-    transaction: what a journal event records so verify can prove them later."""
-    run = _fetch(connection, "run", run_id)
-    return {
-        "run": record_digest(run[0]) if run else "",
-        "tags": pairs_digest(_fetch(connection, "tags", run_id)),
-        "params": pairs_digest(_fetch(connection, "params", run_id)),
-    }
-
-
-def moved_run_state(connection: sa.Connection, run_id: str, previous: dict[str, str] | None,
-                    length: int, touched: TouchedRows) -> dict[str, str]:
-    """:func:`run_state` from the chain's previous state and the rows this write touched:
-    tags and params are read only for the touched keys, the run row only when the run's
-    name tag was among them (no other tag or param write changes it).
-
-    Why it is also the safer digest: a tag edited behind MLflow's back stays outside the
-    journal's state across later tag and param writes, so ``verify`` still finds it (a write
-    that reads the rows whole, such as the run's end, absorbs it)."""
-    stale = bool(touched.tags) and touched.read_at_length != length
-    if stale or previous is None or not {"run", "tags", "params"} <= previous.keys():
-        return run_state(connection, run_id)
-    run_digest = previous["run"]
-    if RUN_NAME_TAG in touched.tags:  # MLflow keeps the run's name in its row too
-        run = _fetch(connection, "run", run_id)
-        run_digest = record_digest(run[0]) if run else ""
-    return {
-        "run": run_digest,
-        "tags": moved_digest(previous["tags"], touched.old_tags.items(),
-                             keyed_rows(connection, "tags", run_id, touched.tags)),
-        "params": moved_digest(previous["params"], (),
-                               keyed_rows(connection, "params", run_id, touched.params)),
-    }
-
-
-_STATE_QUERIES = {"run": _RUN_SQL, "tags": _TAGS_SQL, "params": _PARAMS_SQL,
-                  "experiment": _EXPERIMENT_SQL, "experiment_tags": _EXPERIMENT_TAGS_SQL,
-                  "tag": _TAGS_SQL.where(_tags.c.key == sa.bindparam("key")),
-                  "param": _PARAMS_SQL.where(_params.c.key == sa.bindparam("key"))}
-_compiled: dict[tuple[str, str], tuple[str, list[str] | None]] = {}
-
-
-def keyed_rows(connection: sa.Connection, table: str, run_id: str,
-               keys: Collection[str]) -> list[tuple]:
-    """The ``(key, value)`` rows of some keys of a run's tags or params, one indexed lookup
-    per key, on the transaction's own cursor."""
-    name = {"tags": "tag", "params": "param"}[table]
-    return [row for key in sorted(keys) for row in _fetch(connection, name, run_id, key)]
-
-
-def _fetch(connection: sa.Connection, name: str, run_id: str | int,
-           key: str | None = None) -> list[tuple]:
-    """One state query on the transaction's own DB-API cursor, compiled once per dialect:
-    it runs on every run write, where SQLAlchemy's per-statement overhead (~0.1 ms) was
-    most of the cost."""
-    cache_key = (connection.dialect.name, name)
-    compiled = _compiled.get(cache_key)
-    if compiled is None:
-        statement = _STATE_QUERIES[name].compile(dialect=connection.dialect)
-        order = list(statement.positiontup) if statement.positiontup is not None else None
-        compiled = _compiled[cache_key] = (statement.string, order)
-    sql, order = compiled
-    driver = connection.connection.driver_connection
-    if driver is None:  # a pooled connection always has one; a detached proxy would not
-        raise RuntimeError("the connection has no driver connection to read with")
-    cursor = driver.cursor()
-    named: dict[str, Any] = {"run_id": run_id, "key": key}
-    try:
-        cursor.execute(sql, tuple(named[name] for name in order) if order is not None
-                       else named)
-        return [tuple(row) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
-
-
-def experiment_state(connection: sa.Connection, experiment_id: str) -> dict[str, str]:
-    """Digests of the experiment's row (:data:`EXPERIMENT_COLUMNS`) and tags as they are now."""
-    number = int(experiment_id)
-    row = _fetch(connection, "experiment", number)
-    return {"experiment": record_digest(row[0]) if row else "",
-            "tags": pairs_digest(_fetch(connection, "experiment_tags", number))}
-
-
-def state_recorder(chain: str, kind: str, run_id: str | None,
-                   experiment_id: str | None = None, touched: TouchedRows | None = None
-                   ) -> Callable[[sa.Connection, dict[str, str] | None, int],
-                                 dict[str, str]] | None:
-    """The state digest to add to an event: a run's row, tags and params on its chain (moved
-    from the previous state when the write says which rows it ``touched``), an experiment's
-    row and tags on its chain; ``None`` for events that cannot change them (metric writes
-    carry their own row digests) and for other chains."""
-    if run_id and chain == run_chain(run_id):
-        if kind in _NO_STATE:
-            return None
-        if touched is not None:
-            return lambda connection, previous, length: moved_run_state(
-                connection, run_id, previous, length, touched)
-        return lambda connection, _previous, _length: run_state(connection, run_id)
-    if experiment_id and experiment_id.isdigit() and chain == experiment_chain(experiment_id):
-        return lambda connection, _previous, _length: experiment_state(connection,
-                                                                       experiment_id)
-    return None
 
 
 def metric_rows_digest(rows: list[Any]) -> dict[str, list[Any]]:

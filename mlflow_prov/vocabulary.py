@@ -74,6 +74,11 @@ class EventKind(StrEnum):
     MODEL_VERSION_TAG_DELETED = "model_version.tag_deleted"
 
 
+# Kinds that open a chain: the object was just created, so its chain has no head yet (the
+# journal then inserts the head instead of moving it; see mlflow_prov/journal.py).
+CHAIN_OPENING_KINDS = frozenset({EventKind.EXPERIMENT_CREATED, EventKind.RUN_CREATED,
+                                 EventKind.LOGGED_MODEL_CREATED})
+
 # Spellings written by mlflow-prov 0.1 journals, read as today's kinds.
 LEGACY_KINDS: dict[str, EventKind] = {
     "metrics.logged": EventKind.RUN_METRICS_LOGGED,
@@ -142,7 +147,9 @@ def parse_chain(chain: str) -> tuple[ChainKind, str]:
 
 # --- digests of what MLflow stored (see mlflow_prov.digests) ---------------------------------
 # Payload fields of run events that prove MLflow's rows: written by capture, read by verify.
-STATE_FIELD = "state"  # {"run", "tags", "params"}: digests of the run's rows after the write
+# {"run", "tags", "params"}: digests of the run's rows after the write, written by journals
+# before payloads became the whole truth (docs/internals.md, "Journals from earlier versions")
+STATE_FIELD = "state"
 METRIC_DIGESTS_FIELD = "digests"  # {key: [row count, multiset digest]} of the rows written
 CUT_FIELD = "cut"  # {key: {"length", "sha256"}} of values MLflow cut to its limit
 # An export's record of a run chain's head, "<length>:<last hash>": the PROV attribute's local
