@@ -182,3 +182,175 @@ def _experiment_tag(state: Replayed, event: JournalEvent, checked: bool) -> None
         state.tags[key] = event.payload.get("value")
     else:
         state.tags.pop(key, None)
+
+
+def replay_logged_model(events: list[JournalEvent]) -> Replayed:
+    """A LoggedModel's row, tags and params as its chain's events say MLflow must hold them.
+    The status is compared in the form MLflow stores it, a number: known from the created row
+    and each finalize that recorded it."""
+    state = Replayed()
+    for event in events:
+        payload = event.payload
+        if event.kind == EventKind.LOGGED_MODEL_CREATED:
+            row = payload.get("model")
+            state.whole_row = isinstance(row, dict)
+            state.fields.update(row if isinstance(row, dict) else {
+                "name": payload.get("name"), "source_run_id": payload.get("source_run_id")})
+            state.tags.update(payload.get("tags") or {})
+            state.params.update(payload.get("params") or {})
+        elif event.kind == EventKind.LOGGED_MODEL_FINALIZED:
+            if "stored_status" in payload:
+                state.fields["status"] = payload["stored_status"]
+            else:
+                state.fields.pop("status", None)
+        elif event.kind == EventKind.LOGGED_MODEL_DELETED:
+            state.fields["lifecycle_stage"] = "deleted"
+        elif event.kind == EventKind.LOGGED_MODEL_TAGS_SET:
+            state.tags.update(payload.get("tags") or {})
+        elif event.kind == EventKind.LOGGED_MODEL_TAG_DELETED:
+            state.tags.pop(str(payload.get("key")), None)
+        elif event.kind == EventKind.LOGGED_MODEL_PARAMS_LOGGED:
+            state.params.update(payload.get("params") or {})
+    return state
+
+
+@dataclass
+class RegistryReplay:
+    """The registry as the journal's registered-model chains say MLflow must hold it: per
+    model its description and tags, per ``(name, version)`` its columns and tags, aliases."""
+
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model_tags: dict[str, dict[str, Any]] = field(default_factory=dict)
+    versions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    version_tags: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    aliases: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def rename(self, old: str, new: str) -> None:
+        """MLflow renames a registered model with its versions, tags and aliases."""
+        for table in (self.models, self.model_tags):
+            if old in table:
+                table[new] = table.pop(old)
+        for keyed in (self.versions, self.version_tags, self.aliases):
+            moved: dict[Any, Any] = keyed
+            for _, second in [key for key in moved if key[0] == old]:
+                moved[(new, second)] = moved.pop((old, second))
+        for version in self.versions.values():
+            if version.get("name") == old:
+                version["name"] = new
+
+    def drop(self, name: str) -> None:
+        self.models.pop(name, None)
+        self.model_tags.pop(name, None)
+        for keyed in (self.versions, self.version_tags, self.aliases):
+            dropped: dict[Any, Any] = keyed
+            for key in [key for key in dropped if key[0] == name]:
+                dropped.pop(key)
+
+
+DELETED_VERSION_STAGE = "Deleted_Internal"  # how MLflow keeps a deleted model version's row
+ARCHIVED_STAGE = "Archived"
+
+
+def replay_registry(events: list[JournalEvent]) -> RegistryReplay:
+    """Every registered-model chain's events, in write order across chains (a rename moves a
+    model to another chain)."""
+    state = RegistryReplay()
+    for event in sorted(events, key=lambda e: e.seq):
+        _REGISTRY_STEPS.get(str(event.kind), _no_registry_change)(state, event.payload)
+    return state
+
+
+def _no_registry_change(state: RegistryReplay, payload: dict[str, Any]) -> None:
+    """A registry event that changes none of the compared columns."""
+
+
+def _version_key(payload: dict[str, Any]) -> tuple[str, int]:
+    return str(payload.get("name")), int(payload.get("version") or 0)
+
+
+def _model_created(state: RegistryReplay, payload: dict[str, Any]) -> None:
+    name = str(payload.get("name"))
+    state.models[name] = {"name": name, "description": payload.get("description")}
+    state.model_tags[name] = dict(payload.get("tags") or {})
+
+
+def _version_created(state: RegistryReplay, payload: dict[str, Any]) -> None:
+    key = _version_key(payload)
+    state.versions[key] = {"name": key[0], "version": key[1], "source": payload.get("source"),
+                           "run_id": payload.get("run_id"), "current_stage": "None"}
+    if "description" in payload:
+        state.versions[key]["description"] = payload["description"]
+    state.version_tags[key] = dict(payload.get("tags") or {})
+
+
+def _stage_transitioned(state: RegistryReplay, payload: dict[str, Any]) -> None:
+    key = _version_key(payload)
+    stage = payload.get("stage")
+    if payload.get("archive_existing_versions"):
+        for other, version in state.versions.items():
+            if other[0] == key[0] and other != key and version.get("current_stage") == stage:
+                version["current_stage"] = ARCHIVED_STAGE
+    if key in state.versions:
+        state.versions[key]["current_stage"] = _stage_as_stored(str(stage))
+
+
+def _stage_as_stored(stage: str) -> str:
+    """MLflow stores a stage in its canonical spelling (``production`` -> ``Production``)."""
+    return {"none": "None", "staging": "Staging", "production": "Production",
+            "archived": ARCHIVED_STAGE}.get(stage.lower(), stage)
+
+
+def _version_deleted(state: RegistryReplay, payload: dict[str, Any]) -> None:
+    key = _version_key(payload)
+    state.versions[key] = {"name": key[0], "version": key[1],
+                           "current_stage": DELETED_VERSION_STAGE, "description": None}
+    for alias in [alias for alias, version in state.aliases.items()
+                  if alias[0] == key[0] and version == key[1]]:
+        state.aliases.pop(alias)
+
+
+def _set_in(table: dict[Any, dict[str, Any]], key: Any, name: Any, value: Any) -> None:
+    table.setdefault(key, {})[str(name)] = value
+
+
+_REGISTRY_STEPS: dict[str, Callable[[RegistryReplay, dict[str, Any]], None]] = {
+    EventKind.REGISTERED_MODEL_CREATED: _model_created,
+    EventKind.REGISTERED_MODEL_UPDATED: lambda state, payload: state.models.setdefault(
+        str(payload.get("name")), {}).update(description=payload.get("description")),
+    EventKind.REGISTERED_MODEL_RENAMED: lambda state, payload: state.rename(
+        str(payload.get("name")), str(payload.get("new_name"))),
+    EventKind.REGISTERED_MODEL_DELETED: lambda state, payload: state.drop(
+        str(payload.get("name"))),
+    EventKind.REGISTERED_MODEL_TAG_SET: lambda state, payload: _set_in(
+        state.model_tags, str(payload.get("name")), payload.get("key"), payload.get("value")),
+    EventKind.REGISTERED_MODEL_TAG_DELETED: lambda state, payload: state.model_tags.get(
+        str(payload.get("name")), {}).pop(str(payload.get("key")), None),
+    EventKind.MODEL_VERSION_CREATED: _version_created,
+    EventKind.MODEL_VERSION_UPDATED: lambda state, payload: state.versions.setdefault(
+        _version_key(payload), {}).update(description=payload.get("description")),
+    EventKind.MODEL_VERSION_STAGE_TRANSITIONED: _stage_transitioned,
+    EventKind.MODEL_VERSION_DELETED: _version_deleted,
+    EventKind.MODEL_VERSION_TAG_SET: lambda state, payload: _set_in(
+        state.version_tags, _version_key(payload), payload.get("key"), payload.get("value")),
+    EventKind.MODEL_VERSION_TAG_DELETED: lambda state, payload: state.version_tags.get(
+        _version_key(payload), {}).pop(str(payload.get("key")), None),
+    EventKind.REGISTERED_MODEL_ALIAS_SET: lambda state, payload: state.aliases.__setitem__(
+        (str(payload.get("name")), str(payload.get("alias"))), int(payload.get("version") or 0)),
+    EventKind.REGISTERED_MODEL_ALIAS_DELETED: lambda state, payload: _drop_alias(state, payload),
+}
+
+
+def _drop_alias(state: RegistryReplay, payload: dict[str, Any]) -> None:
+    state.aliases.pop((str(payload.get("name")), str(payload.get("alias"))), None)
+
+
+def replay_dataset_inputs(events: list[JournalEvent]) -> set[tuple[str, str, str | None]]:
+    """The datasets a run's chain says it used, as ``(name, digest, context)``: MLflow links a
+    dataset to a run once, with the context it was first logged with."""
+    seen: dict[tuple[str, str], str | None] = {}
+    for event in events:
+        if event.kind == EventKind.RUN_INPUTS_LOGGED:
+            for dataset in event.payload.get("datasets") or ():
+                seen.setdefault((str(dataset.get("name")), str(dataset.get("digest"))),
+                                dataset.get("context"))
+    return {(name, digest, context) for (name, digest), context in seen.items()}

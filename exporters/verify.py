@@ -34,7 +34,14 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporters.replay import Replayed, replay_experiment, replay_run
+from exporters.replay import (
+    Replayed,
+    replay_dataset_inputs,
+    replay_experiment,
+    replay_logged_model,
+    replay_registry,
+    replay_run,
+)
 from mlflow_prov.digests import (
     EMPTY_DIGEST,
     add_digests,
@@ -48,15 +55,23 @@ from mlflow_prov.journal import JournalEvent, chain_heads, read_events, verify_c
 from mlflow_prov.series_summaries import SeriesMark, series_marks
 from mlflow_prov.stored_rows import (
     RUN_COLUMNS,
+    DatasetInput,
+    LoggedModelRows,
+    RegistryRows,
     RunRows,
+    model_metrics_digest,
     newest_metric_rows,
     open_store,
+    read_dataset_inputs,
     read_experiment_rows,
+    read_logged_model_rows,
+    read_registry_rows,
     read_run_rows,
     read_runs,
 )
 from mlflow_prov.vocabulary import (
     METRIC_DIGESTS_FIELD,
+    MODEL_METRIC_ROWS_FIELD,
     ChainKind,
     EventKind,
     experiment_chain,
@@ -132,7 +147,8 @@ def verify_store(tracking_uri: str, experiment_id: str | None = None,
             report.chains += 1
             report.problems += [Problem(f"chain {chain}", problem)
                                 for problem in chain_report.problems]
-        journaled, experiments = _chain_events(tracking_uri, experiment_id, wanted_runs)
+        in_scope = _chain_events(tracking_uri, experiment_id, wanted_runs)
+        journaled = in_scope.runs
         for run_id in sorted({*runs, *journaled}):
             report.runs += 1
             if run_id not in runs:
@@ -154,9 +170,17 @@ def verify_store(tracking_uri: str, experiment_id: str | None = None,
             _reconcile_run(run_id, rows, events, report, keys,
                            newest_metric_rows(connection, run_id, unread))
             _check_summaries(run_id, rows, marks or {}, report)
-        for found_id, events in sorted(experiments.items()):
+            _check_dataset_inputs(run_id, read_dataset_inputs(connection, run_id), events,
+                                  report)
+        for found_id, events in sorted(in_scope.experiments.items()):
             _reconcile_experiment(found_id, *read_experiment_rows(connection, found_id),
                                   events, report)
+        model_metrics = _model_metric_digests(journaled)
+        for model_id, events in sorted(in_scope.models.items()):
+            _reconcile_logged_model(model_id, read_logged_model_rows(connection, model_id),
+                                    events, model_metrics.get(model_id, {}), report)
+        if in_scope.registry:
+            _reconcile_registry(read_registry_rows(connection), in_scope.registry, report)
     return report
 
 
@@ -173,22 +197,42 @@ def _chains_in_scope(tracking_uri: str, heads: dict[str, Any], runs: dict[str, A
     return chains | in_experiment
 
 
-def _chain_events(tracking_uri: str, experiment_id: str | None, run_ids: list[str]
-                  ) -> tuple[dict[str, list[JournalEvent]], dict[str, list[JournalEvent]]]:
+@dataclass
+class _ChainEvents:
+    """The events in scope, by the object whose chain holds them."""
+
+    runs: dict[str, list[JournalEvent]] = field(default_factory=lambda: defaultdict(list))
+    experiments: dict[str, list[JournalEvent]] = field(
+        default_factory=lambda: defaultdict(list))
+    models: dict[str, list[JournalEvent]] = field(default_factory=lambda: defaultdict(list))
+    registry: list[JournalEvent] = field(default_factory=list)
+
+
+def _chain_events(tracking_uri: str, experiment_id: str | None,
+                  run_ids: list[str]) -> _ChainEvents:
     """Each run's own chain events (not the logged-model events that name it as source) and,
-    unless runs were selected, each experiment's own chain events."""
+    unless runs were selected, each experiment's and LoggedModel's chain events, and the
+    registry's when the whole store is verified."""
     selections: list[dict[str, Any]] = ([{"run_id": run_id} for run_id in run_ids]
                                         or [{"experiment_id": experiment_id}])
-    runs: dict[str, list[JournalEvent]] = defaultdict(list)
-    experiments: dict[str, list[JournalEvent]] = defaultdict(list)
+    found = _ChainEvents()
     for selection in selections:
         for event in read_events(tracking_uri, **selection):
-            kind, object_id = parse_chain(event.chain)
+            try:
+                kind, object_id = parse_chain(event.chain)
+            except ValueError:  # a chain kind of a newer version: its chain was rehashed
+                continue
             if kind == ChainKind.RUN:
-                runs[object_id].append(event)
+                found.runs[object_id].append(event)
+            elif run_ids:
+                continue
             elif kind == ChainKind.EXPERIMENT and object_id.isdigit():
-                experiments[object_id].append(event)
-    return runs, experiments
+                found.experiments[object_id].append(event)
+            elif kind == ChainKind.LOGGED_MODEL:
+                found.models[object_id].append(event)
+            elif kind == ChainKind.REGISTERED_MODEL and experiment_id is None:
+                found.registry.append(event)
+    return found
 
 
 def _reconcile_experiment(experiment_id: str, row: dict[str, Any] | None, tags: dict[str, str],
@@ -204,6 +248,96 @@ def _reconcile_experiment(experiment_id: str, row: dict[str, Any] | None, tags: 
     _check_fields(f"{where} (MLflow experiments row)", row, state.fields, report)
     _check_pairs(where, "tag", tags, state.tags, report)
     _report_mismatches(where, state, report)
+
+
+def _check_dataset_inputs(run_id: str, stored: list[DatasetInput], events: list[JournalEvent],
+                          report: VerifyReport) -> None:
+    """The datasets linked to a run against those its ``log_inputs`` events name."""
+    found = {(name, digest, context) for name, digest, _, _, context in stored}
+    expected = replay_dataset_inputs(events)
+    for name, digest, context in sorted(found - expected, key=str):
+        report.problems.append(Problem(f"run {run_id} dataset input {name!r} ({digest})",
+                                       f"MLflow links it with context {context!r}, never "
+                                       "journaled (inserted or edited)"))
+    for name, digest, context in sorted(expected - found, key=str):
+        report.problems.append(Problem(f"run {run_id} dataset input {name!r} ({digest})",
+                                       f"journaled with context {context!r}, missing in "
+                                       "MLflow (deleted or edited)"))
+
+
+def _model_metric_digests(runs: dict[str, list[JournalEvent]]
+                          ) -> dict[str, dict[str, list[str | int]]]:
+    """Per LoggedModel and key, the journaled ``[row count, digests...]`` of its metric rows,
+    from the run events that logged them."""
+    found: dict[str, dict[str, list[str | int]]] = defaultdict(dict)
+    for events in runs.values():
+        for event in events:
+            rows = event.payload.get(MODEL_METRIC_ROWS_FIELD)
+            if event.kind != EventKind.LOGGED_MODEL_METRICS_LOGGED or not rows:
+                continue
+            for model_id, keys in rows.items():
+                for key, (count, digest) in keys.items():
+                    entry = found[model_id].setdefault(key, [0])
+                    entry[0] = int(entry[0]) + count
+                    entry.append(digest)
+    return found
+
+
+def _reconcile_logged_model(model_id: str, rows: LoggedModelRows, events: list[JournalEvent],
+                            metrics: dict[str, list[str | int]], report: VerifyReport) -> None:
+    """A LoggedModel's row, tags, params and metric rows against its replayed chain."""
+    where = f"logged model {model_id}"
+    if rows.model is None:
+        report.problems.append(Problem(where, "the journal has this model but MLflow's "
+                                       "logged_models table has no row for it (deleted "
+                                       "outside MLflow's API)"))
+        return
+    state = replay_logged_model(events)
+    _check_fields(f"{where} (MLflow logged_models row)", rows.model, state.fields, report)
+    _check_pairs(where, "tag", rows.tags, state.tags, report)
+    _check_pairs(where, "param", rows.params, state.params, report)
+    stored = model_metrics_digest(rows.metrics)
+    for key in sorted({*stored, *metrics}):
+        journaled = metrics.get(key)
+        expected = ([journaled[0], add_digests(str(d) for d in journaled[1:])]
+                    if journaled else [0, EMPTY_DIGEST])
+        if stored.get(key, [0, EMPTY_DIGEST]) != expected:
+            report.problems.append(Problem(
+                f"{where} metric {key!r}", f"MLflow holds {stored.get(key, [0])[0]} rows, the "
+                f"journal recorded {expected[0]}, or their values differ (edited, inserted or "
+                "deleted)"))
+
+
+def _reconcile_registry(rows: RegistryRows, events: list[JournalEvent],
+                        report: VerifyReport) -> None:
+    """Registered models, versions, their tags and the aliases against the replayed registry.
+    Registered models the journal never saw (made before the store was a prov store) are
+    left alone."""
+    state = replay_registry(events)
+    for name, model in sorted(state.models.items()):
+        where = f"registered model {name!r}"
+        if name not in rows.models:
+            report.problems.append(Problem(where, "journaled, missing in MLflow's "
+                                           "registered_models table (deleted outside MLflow's "
+                                           "API)"))
+            continue
+        _check_fields(where, rows.models[name], model, report)
+        _check_pairs(where, "tag", rows.model_tags.get(name, {}), state.model_tags.get(name, {}),
+                     report)
+    for key, version in sorted(state.versions.items()):
+        where = f"model version {key[0]!r} {key[1]}"
+        if key not in rows.versions:
+            report.problems.append(Problem(where, "journaled, missing in MLflow's "
+                                           "model_versions table (deleted outside MLflow's "
+                                           "API)"))
+            continue
+        _check_fields(where, rows.versions[key], version, report)
+        _check_pairs(where, "tag", rows.version_tags.get(key, {}),
+                     state.version_tags.get(key, {}), report)
+    for name in sorted({name for name, _ in rows.aliases} & set(state.models)):
+        stored = {alias: v for (model, alias), v in rows.aliases.items() if model == name}
+        journaled = {alias: v for (model, alias), v in state.aliases.items() if model == name}
+        _check_pairs(f"registered model {name!r}", "alias", stored, journaled, report)
 
 
 def _series_to_rehash(events: list[JournalEvent],
@@ -279,7 +413,7 @@ def _same(stored: Any, journaled: Any) -> bool:
     return str(stored) == str(journaled)
 
 
-def _check_pairs(subject: str, noun: str, stored: dict[str, str], journaled: dict[str, Any],
+def _check_pairs(subject: str, noun: str, stored: dict[str, Any], journaled: dict[str, Any],
                  report: VerifyReport) -> None:
     """Tags or params of a run or an experiment (``subject``) against the replayed ones."""
     for key in sorted({*stored, *journaled}):

@@ -46,11 +46,17 @@ from mlflow_prov.compat import value_limits
 from mlflow_prov.digests import stored_text
 from mlflow_prov.environment import capture_environment
 from mlflow_prov.identity import serving_request
-from mlflow_prov.stored_rows import RUN_COLUMNS, metric_rows_digest
+from mlflow_prov.stored_rows import (
+    LOGGED_MODEL_COLUMNS,
+    RUN_COLUMNS,
+    metric_rows_digest,
+    model_metric_rows_digest,
+)
 from mlflow_prov.vocabulary import (
     CUT_FIELD,
     DATASET_CONTEXT_TAG,
     METRIC_DIGESTS_FIELD,
+    MODEL_METRIC_ROWS_FIELD,
     EventKind,
     experiment_chain,
     logged_model_chain,
@@ -391,12 +397,19 @@ def metrics_logged(ctx: WriteContext, run_id: str, metrics: list[Metric]) -> Des
 def model_metrics_logged(ctx: WriteContext, run_id: str, metrics: list[Metric],
                          experiment_id: str | None = None,
                          dataset_uuid: str | None = None) -> Described | None:
+    """The LoggedModel metrics MLflow inserted, per model and key as a row count and multiset
+    digest (``rows``), as for run metrics: what verify compares ``logged_model_metrics``
+    with."""
+    from mlflow.store.tracking.dbmodels.models import SqlLoggedModelMetric
+
     linked = [m for m in metrics if getattr(m, "model_id", None)]
     if not linked:
         return None
+    inserted = [row for row in ctx.new_objects if isinstance(row, SqlLoggedModelMetric)]
     return _run_event(ctx, run_id, EventKind.LOGGED_MODEL_METRICS_LOGGED, {
         "model_ids": sorted({m.model_id for m in linked}),
-        "keys": sorted({m.key for m in linked}), "count": len(linked)})
+        "keys": sorted({m.key for m in linked}), "count": len(linked),
+        MODEL_METRIC_ROWS_FIELD: model_metric_rows_digest(inserted)})
 
 
 def param_logged(ctx: WriteContext, run_id: str, param: Param) -> Described:
@@ -476,6 +489,7 @@ def logged_model_created(ctx: WriteContext, experiment_id: str, name: str | None
                          tags: list[LoggedModelTag] | None = None,
                          params: list[LoggedModelParameter] | None = None,
                          model_type: str | None = None) -> Described | None:
+    """The model's whole row as MLflow inserted it (``model``), its tags and params."""
     from mlflow.store.tracking.dbmodels.models import SqlLoggedModel
 
     model = ctx.created(SqlLoggedModel)
@@ -484,12 +498,18 @@ def logged_model_created(ctx: WriteContext, experiment_id: str, name: str | None
     return Described(logged_model_chain(model.model_id), EventKind.LOGGED_MODEL_CREATED, {
         "model_id": model.model_id, "name": model.name, "source_run_id": source_run_id,
         "model_type": model_type, "tags": _tag_dict(tags), "params": _tag_dict(params),
+        "model": {column: getattr(model, column) for column in LOGGED_MODEL_COLUMNS},
     }, str(experiment_id), source_run_id)
 
 
 def logged_model_finalized(ctx: WriteContext, model_id: str, status: Any) -> Described:
+    """The status by name, and as MLflow stores it (``stored_status``, a number)."""
+    from mlflow.store.tracking.dbmodels.models import SqlLoggedModel
+
+    changed = next((m for m in ctx.changed(SqlLoggedModel) if m.model_id == model_id), None)
+    stored = {} if changed is None else {"stored_status": changed.status}
     return _model_event(ctx, model_id, EventKind.LOGGED_MODEL_FINALIZED,
-                        {"status": getattr(status, "name", str(status))})
+                        {"status": getattr(status, "name", str(status)), **stored})
 
 
 def logged_model_deleted(ctx: WriteContext, model_id: str) -> Described:
@@ -560,6 +580,7 @@ def model_version_created(ctx: WriteContext, name: str, source: str, run_id: str
     return _registry_event(name, EventKind.MODEL_VERSION_CREATED, {
         "version": version.version if version is not None else None, "source": source,
         "run_id": run_id, "model_id": model_id, "tags": _tag_dict(tags),
+        "description": description,
     }, run_id, ctx.experiment_of_run(run_id))
 
 

@@ -17,6 +17,7 @@ Read API (exporters may import it, as they import the journal's): :func:`open_st
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,11 +30,18 @@ from mlflow_prov.digests import (
     multiset_digest,
 )
 from mlflow_prov.fast_read import KNOWN_SCHEMAS
+from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG
 
 # The run row's columns, in the order their digest covers them.
 RUN_COLUMNS = ("run_uuid", "experiment_id", "name", "user_id", "status", "start_time",
                "end_time", "deleted_time", "lifecycle_stage", "source_type", "source_name",
                "entry_point_name", "source_version", "artifact_uri")
+
+# The LoggedModel row's columns a model's first event records and verify compares (not the
+# last-update time, which MLflow moves on every write to the model).
+LOGGED_MODEL_COLUMNS = ("model_id", "experiment_id", "name", "artifact_location",
+                        "creation_timestamp_ms", "status", "lifecycle_stage", "model_type",
+                        "source_run_id", "status_message")
 
 # The experiment row's columns covered by its digest: not ``last_update_time``, which MLflow
 # moves on writes the journal records elsewhere.
@@ -103,6 +111,27 @@ def metric_rows_digest(rows: list[Any]) -> dict[str, list[Any]]:
     return {key: [len(found), multiset_digest(found)] for key, found in sorted(hashes.items())}
 
 
+def model_metric_rows_digest(rows: list[Any]) -> dict[str, dict[str, list[Any]]]:
+    """Per model and key: ``[row count, multiset digest]`` of LoggedModel metric rows (objects
+    with MLflow's ``SqlLoggedModelMetric`` attributes), hashed like run metric rows."""
+    hashes: dict[str, dict[str, list[int]]] = {}
+    for row in rows:
+        hashes.setdefault(row.model_id, {}).setdefault(row.metric_name, []).append(
+            _model_metric_hash(row.metric_name, row.metric_value, row.metric_timestamp_ms,
+                               row.metric_step))
+    return {model: {key: [len(found), multiset_digest(found)]
+                    for key, found in sorted(keys.items())}
+            for model, keys in sorted(hashes.items())}
+
+
+def _model_metric_hash(key: str, value: float | None, timestamp: int, step: int) -> int:
+    """A LoggedModel metric row's hash: MLflow stores a NaN there as it is (no ``is_nan``
+    column), which :func:`metric_row_hash` takes as a NaN flag."""
+    if value is None or math.isnan(value):
+        return metric_row_hash(key, 0.0, timestamp, step, True)
+    return metric_row_hash(key, value, timestamp, step, False)
+
+
 @contextmanager
 def open_store(tracking_uri: str) -> Iterator[sa.Connection]:
     """A read connection to a prov store's database, after checking MLflow's schema version.
@@ -145,6 +174,130 @@ def read_experiment_rows(connection: sa.Connection,
     row = connection.execute(_EXPERIMENT_SQL, parameters).first()
     tags = {key: value for key, value in connection.execute(_EXPERIMENT_TAGS_SQL, parameters)}
     return (dict(row._mapping) if row is not None else None), tags
+
+
+@dataclass(frozen=True)
+class LoggedModelRows:
+    """One LoggedModel's row (:data:`LOGGED_MODEL_COLUMNS`), tags, params and metric rows as
+    ``(key, value, timestamp, step)``."""
+
+    model: dict[str, Any] | None
+    tags: dict[str, str]
+    params: dict[str, str]
+    metrics: list[tuple[str, float | None, int, int]]
+
+
+_logged_models = sa.table("logged_models", *map(sa.column, LOGGED_MODEL_COLUMNS))
+_logged_model_tags = sa.table("logged_model_tags", sa.column("model_id"),
+                              sa.column("tag_key"), sa.column("tag_value"))
+_logged_model_params = sa.table("logged_model_params", sa.column("model_id"),
+                                sa.column("param_key"), sa.column("param_value"))
+_logged_model_metrics = sa.table("logged_model_metrics", sa.column("model_id"),
+                                 sa.column("metric_name"), sa.column("metric_value"),
+                                 sa.column("metric_timestamp_ms"), sa.column("metric_step"))
+
+
+def read_logged_model_rows(connection: sa.Connection, model_id: str) -> LoggedModelRows:
+    """All of one LoggedModel's stored rows, one query per table."""
+    where = {"model_id": model_id}
+    model = connection.execute(
+        sa.select(*(_logged_models.c[name] for name in LOGGED_MODEL_COLUMNS))
+        .where(_logged_models.c.model_id == model_id)).first()
+    tags = connection.execute(sa.select(_logged_model_tags.c.tag_key,
+                                        _logged_model_tags.c.tag_value)
+                              .where(_logged_model_tags.c.model_id == where["model_id"])).all()
+    params = connection.execute(sa.select(_logged_model_params.c.param_key,
+                                          _logged_model_params.c.param_value)
+                                .where(_logged_model_params.c.model_id == model_id)).all()
+    metric_columns = _logged_model_metrics.c
+    metrics = connection.execute(sa.select(metric_columns.metric_name, metric_columns.metric_value,
+                                           metric_columns.metric_timestamp_ms,
+                                           metric_columns.metric_step)
+                                 .where(metric_columns.model_id == model_id)).all()
+    return LoggedModelRows(dict(model._mapping) if model is not None else None,
+                           dict(tags), dict(params), [tuple(row) for row in metrics])
+
+
+def model_metrics_digest(metrics: list[tuple[str, float | None, int, int]]
+                         ) -> dict[str, list[Any]]:
+    """Per key ``[row count, multiset digest]`` of a LoggedModel's stored metric rows, as
+    :func:`model_metric_rows_digest` computed them at write time."""
+    hashes: dict[str, list[int]] = {}
+    for key, value, timestamp, step in metrics:
+        hashes.setdefault(key, []).append(_model_metric_hash(key, value, timestamp, step))
+    return {key: [len(found), multiset_digest(found)] for key, found in sorted(hashes.items())}
+
+
+@dataclass(frozen=True)
+class RegistryRows:
+    """The model registry as stored: per registered model its description and tags, per
+    version ``(name, version)`` its columns and tags, and the aliases."""
+
+    models: dict[str, dict[str, Any]]
+    model_tags: dict[str, dict[str, str]]
+    versions: dict[tuple[str, int], dict[str, Any]]
+    version_tags: dict[tuple[str, int], dict[str, str]]
+    aliases: dict[tuple[str, str], int]
+
+
+REGISTRY_VERSION_COLUMNS = ("name", "version", "description", "current_stage", "source",
+                            "run_id")
+_registered_models = sa.table("registered_models", sa.column("name"), sa.column("description"))
+_registered_model_tags = sa.table("registered_model_tags", sa.column("name"), sa.column("key"),
+                                  sa.column("value"))
+_model_versions = sa.table("model_versions", *map(sa.column, REGISTRY_VERSION_COLUMNS))
+_model_version_tags = sa.table("model_version_tags", sa.column("name"), sa.column("version"),
+                               sa.column("key"), sa.column("value"))
+_aliases = sa.table("registered_model_aliases", sa.column("name"), sa.column("alias"),
+                    sa.column("version"))
+
+
+def read_registry_rows(connection: sa.Connection) -> RegistryRows:
+    """The whole model registry, one query per table (it holds models, not metric points)."""
+    models = {row.name: dict(row._mapping) for row in connection.execute(
+        sa.select(_registered_models.c.name, _registered_models.c.description))}
+    model_tags: dict[str, dict[str, str]] = {}
+    for name, key, value in connection.execute(sa.select(
+            _registered_model_tags.c.name, _registered_model_tags.c.key,
+            _registered_model_tags.c.value)):
+        model_tags.setdefault(name, {})[key] = value
+    versions = {(row.name, int(row.version)): dict(row._mapping) for row in connection.execute(
+        sa.select(*(_model_versions.c[name] for name in REGISTRY_VERSION_COLUMNS)))}
+    version_tags: dict[tuple[str, int], dict[str, str]] = {}
+    for name, version, key, value in connection.execute(sa.select(
+            _model_version_tags.c.name, _model_version_tags.c.version,
+            _model_version_tags.c.key, _model_version_tags.c.value)):
+        version_tags.setdefault((name, int(version)), {})[key] = value
+    aliases = {(name, alias): int(version) for name, alias, version in connection.execute(
+        sa.select(_aliases.c.name, _aliases.c.alias, _aliases.c.version))}
+    return RegistryRows(models, model_tags, versions, version_tags, aliases)
+
+
+_datasets = sa.table("datasets", sa.column("dataset_uuid"), sa.column("name"),
+                     sa.column("digest"), sa.column("dataset_source_type"),
+                     sa.column("dataset_source"))
+_inputs = sa.table("inputs", sa.column("input_uuid"), sa.column("source_type"),
+                   sa.column("source_id"), sa.column("destination_type"),
+                   sa.column("destination_id"))
+_input_tags = sa.table("input_tags", sa.column("input_uuid"), sa.column("name"),
+                       sa.column("value"))
+DatasetInput = tuple[str, str, str, str, str | None]  # name, digest, source type, source, context
+
+
+def read_dataset_inputs(connection: sa.Connection, run_id: str) -> list[DatasetInput]:
+    """The datasets a run's inputs link to, as ``(name, digest, source type, source,
+    context tag)``, one query."""
+    context = (sa.select(_input_tags.c.value)
+               .where(_input_tags.c.input_uuid == _inputs.c.input_uuid,
+                      _input_tags.c.name == DATASET_CONTEXT_TAG)
+               .scalar_subquery())
+    query = (sa.select(_datasets.c.name, _datasets.c.digest, _datasets.c.dataset_source_type,
+                       _datasets.c.dataset_source, context)
+             .select_from(_inputs.join(_datasets,
+                                       _datasets.c.dataset_uuid == _inputs.c.source_id))
+             .where(_inputs.c.destination_id == run_id, _inputs.c.source_type == "DATASET",
+                    _inputs.c.destination_type == "RUN"))
+    return sorted(tuple(row) for row in connection.execute(query))
 
 
 def newest_metric_rows(connection: sa.Connection, run_id: str,

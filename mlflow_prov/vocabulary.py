@@ -151,6 +151,8 @@ def parse_chain(chain: str) -> tuple[ChainKind, str]:
 # before payloads became the whole truth (docs/internals.md, "Journals from earlier versions")
 STATE_FIELD = "state"
 METRIC_DIGESTS_FIELD = "digests"  # {key: [row count, multiset digest]} of the rows written
+# {model_id: {key: [row count, multiset digest]}} of the LoggedModel metric rows written
+MODEL_METRIC_ROWS_FIELD = "rows"
 CUT_FIELD = "cut"  # {key: {"length", "sha256"}} of values MLflow cut to its limit
 # An export's record of a run chain's head, "<length>:<last hash>": the PROV attribute's local
 # name (in the mlflowprov namespace) and the RO-Crate property's term and IRI.
