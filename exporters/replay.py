@@ -17,10 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from mlflow_prov.journal import JournalEvent
-from mlflow_prov.vocabulary import RUN_NAME_TAG, STATE_FIELD, EventKind
+from mlflow_prov.vocabulary import (
+    RUN_NAME_TAG,
+    STATE_FIELD,
+    EventKind,
+    RunCreated,
+    RunDeleted,
+    RunParamsLogged,
+    RunTagDeleted,
+    RunTagsSet,
+    RunUpdated,
+)
 
 CREATED_STATUS = "RUNNING"
 
@@ -70,7 +80,7 @@ def _ignore(state: Replayed, event: JournalEvent, checked: bool) -> None:
 
 
 def _run_created(state: Replayed, event: JournalEvent, checked: bool) -> None:
-    payload = event.payload
+    payload = cast(RunCreated, event.payload)
     row = payload.get("run")
     if isinstance(row, dict):
         state.whole_row = True
@@ -85,24 +95,26 @@ def _run_created(state: Replayed, event: JournalEvent, checked: bool) -> None:
 
 
 def _run_updated(state: Replayed, event: JournalEvent, checked: bool) -> None:
-    payload = event.payload
-    if checked:
-        for column, old in (("status", "old_status"), ("name", "old_name")):
-            if old in payload:
-                state.expect(event.seq, column, payload[old], state.fields.get(column), True)
+    payload = cast(RunUpdated, event.payload)
+    if checked and "old_status" in payload:
+        state.expect(event.seq, "status", payload["old_status"], state.fields.get("status"), True)
+    if checked and "old_name" in payload:
+        state.expect(event.seq, "name", payload["old_name"], state.fields.get("name"), True)
     if payload.get("new_status") is not None:
-        state.fields["status"] = payload["new_status"]
+        state.fields["status"] = payload.get("new_status")
     if payload.get("end_time") is not None:
-        state.fields["end_time"] = payload["end_time"]
-    if payload.get("new_name"):
-        state.fields["name"] = payload["new_name"]
-        state.tags[RUN_NAME_TAG] = payload["new_name"]
+        state.fields["end_time"] = payload.get("end_time")
+    new_name = payload.get("new_name")
+    if new_name:
+        state.fields["name"] = new_name
+        state.tags[RUN_NAME_TAG] = new_name
 
 
 def _run_deleted(state: Replayed, event: JournalEvent, checked: bool) -> None:
+    payload = cast(RunDeleted, event.payload)
     state.fields["lifecycle_stage"] = "deleted"
-    if "deleted_time" in event.payload:
-        state.fields["deleted_time"] = event.payload["deleted_time"]
+    if "deleted_time" in payload:
+        state.fields["deleted_time"] = payload["deleted_time"]
 
 
 def _run_restored(state: Replayed, event: JournalEvent, checked: bool) -> None:
@@ -112,7 +124,7 @@ def _run_restored(state: Replayed, event: JournalEvent, checked: bool) -> None:
 
 
 def _tags_set(state: Replayed, event: JournalEvent, checked: bool) -> None:
-    payload = event.payload
+    payload = cast(RunTagsSet, event.payload)
     if checked:
         for key, old in (payload.get("old") or {}).items():
             state.expect(event.seq, f"tag {key!r}", old, state.tags.get(key), key in state.tags)
@@ -120,17 +132,18 @@ def _tags_set(state: Replayed, event: JournalEvent, checked: bool) -> None:
 
 
 def _tag_deleted(state: Replayed, event: JournalEvent, checked: bool) -> None:
-    key = event.payload.get("key")
+    payload = cast(RunTagDeleted, event.payload)
+    key = payload.get("key")
     if key is None:
         return
-    if checked and "old_value" in event.payload:
-        state.expect(event.seq, f"tag {key!r}", event.payload["old_value"], state.tags.get(key),
+    if checked and "old_value" in payload:
+        state.expect(event.seq, f"tag {key!r}", payload["old_value"], state.tags.get(key),
                      key in state.tags)
     state.tags.pop(str(key), None)
 
 
 def _params_logged(state: Replayed, event: JournalEvent, checked: bool) -> None:
-    for key, value in (event.payload.get("params") or {}).items():
+    for key, value in (cast(RunParamsLogged, event.payload).get("params") or {}).items():
         state.params.setdefault(key, value)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate
 
@@ -58,6 +58,9 @@ from mlflow_prov.vocabulary import (
     METRIC_DIGESTS_FIELD,
     MODEL_METRIC_ROWS_FIELD,
     EventKind,
+    RunCreated,
+    RunTagDeleted,
+    RunUpdated,
     experiment_chain,
     logged_model_chain,
     registered_model_chain,
@@ -71,7 +74,7 @@ class Described:
 
     chain: str
     kind: str
-    payload: dict[str, Any]
+    payload: Mapping[str, Any]  # the kind's type in vocabulary.PAYLOAD_TYPES
     experiment_id: str | None = None
     run_id: str | None = None
 
@@ -178,7 +181,7 @@ def _parameter_names(function: Callable[..., Any]) -> frozenset[str]:
 
 
 def _run_event(ctx: WriteContext, run_id: str, kind: str,
-               payload: dict[str, Any]) -> Described:
+               payload: Mapping[str, Any]) -> Described:
     return Described(run_chain(run_id), kind, payload, ctx.experiment_of_run(run_id), run_id)
 
 
@@ -324,12 +327,13 @@ def run_created(ctx: WriteContext, experiment_id: str, user_id: str | None,
     run = ctx.created(SqlRun)
     if run is None:
         return None
-    environment = None if serving_request() else capture_environment()
-    return Described(run_chain(run.run_uuid), EventKind.RUN_CREATED, {
+    payload: RunCreated = {
         "run_name": run.name, "user_id": user_id, "start_time": start_time,
-        "tags": _tag_dict(tags), "environment": environment,
-        "run": {column: getattr(run, column) for column in RUN_COLUMNS},
-    }, str(run.experiment_id), run.run_uuid)
+        "tags": _tag_dict(tags),
+        "environment": None if serving_request() else capture_environment(),
+        "run": {column: getattr(run, column) for column in RUN_COLUMNS}}
+    return Described(run_chain(run.run_uuid), EventKind.RUN_CREATED, payload,
+                     str(run.experiment_id), run.run_uuid)
 
 
 def run_updated(ctx: WriteContext, run_id: str, run_status: int | None, end_time: int | None,
@@ -338,15 +342,16 @@ def run_updated(ctx: WriteContext, run_id: str, run_status: int | None, end_time
     from mlflow.store.tracking.dbmodels.models import SqlRun
 
     changed = next((run for run in ctx.changed(SqlRun) if run.run_uuid == run_id), None)
+    payload: RunUpdated
     if changed is None:  # nothing of the run row moved (an equal status, say)
         new_status = RunStatus.to_string(run_status) if run_status is not None else None
-        return _run_event(ctx, run_id, EventKind.RUN_UPDATED, {
-            "new_status": new_status, "end_time": end_time, "new_name": run_name or None})
-    old = ctx.changed_objects[changed]
-    return _run_event(ctx, run_id, EventKind.RUN_UPDATED, {
-        "old_status": old.get("status", changed.status), "new_status": changed.status,
-        "end_time": changed.end_time, "old_name": old.get("name", changed.name),
-        "new_name": changed.name})
+        payload = {"new_status": new_status, "end_time": end_time, "new_name": run_name or None}
+    else:
+        old = ctx.changed_objects[changed]
+        payload = {"old_status": old.get("status", changed.status),
+                   "new_status": changed.status, "end_time": changed.end_time,
+                   "old_name": old.get("name", changed.name), "new_name": changed.name}
+    return _run_event(ctx, run_id, EventKind.RUN_UPDATED, payload)
 
 
 def run_deleted(ctx: WriteContext, run_id: str) -> Described:
@@ -442,8 +447,10 @@ def tags_set(ctx: WriteContext, run_id: str, tags: list[RunTag]) -> Described | 
 
 def tag_deleted(ctx: WriteContext, run_id: str, key: str) -> Described:
     old = _old_run_tags(ctx, run_id, [key])
-    return _run_event(ctx, run_id, EventKind.RUN_TAG_DELETED,
-                      {"key": key, **({"old_value": old[key]} if key in old else {})})
+    payload: RunTagDeleted = {"key": key}
+    if key in old:
+        payload["old_value"] = old[key]
+    return _run_event(ctx, run_id, EventKind.RUN_TAG_DELETED, payload)
 
 
 def _dataset_summary(dataset_input: Any) -> dict[str, Any]:

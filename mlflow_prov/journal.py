@@ -20,7 +20,7 @@ import numbers
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -127,7 +127,7 @@ def _json_safe(value: Any) -> Any:
         if math.isfinite(number):
             return number
         return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_json_safe(v) for v in value]
@@ -206,7 +206,7 @@ def heads_rolled_back(session: Session) -> None:
 
 
 def append_event(session: Session, *, chain: str, kind: str, experiment_id: str | None,
-                 run_id: str | None, payload: dict[str, Any], writer: dict[str, Any],
+                 run_id: str | None, payload: Mapping[str, Any], writer: dict[str, Any],
                  time_us: int, first: bool = False) -> None:
     """Append one event inside the caller's transaction, extending its chain.
 
