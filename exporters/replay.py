@@ -56,9 +56,23 @@ class Replayed:
     params: dict[str, Any] = field(default_factory=dict)
     mismatches: list[Mismatch] = field(default_factory=list)
     whole_row: bool = False  # the created event recorded every column
+    # every value each checked item ("tag 'k'", "status", "name") held since the object was
+    # created (None: a tag absent); a tag not in the created event was absent then
+    seen: dict[str, set[str | None]] = field(default_factory=dict)
+
+    def saw(self, what: str, value: Any, *, first: bool = False) -> None:
+        """Note a value ``what`` held; ``first``: the value it was created with."""
+        if first:
+            self.seen[what] = {_text(value)}
+        else:
+            self.seen.setdefault(what, {None}).add(_text(value))
 
     def expect(self, seq: int, what: str, found: Any, expected: Any, known: bool) -> None:
-        if _text(found) != _text(expected):
+        """A write says ``what`` held ``found`` when it overwrote it. Anything but the
+        journaled value is a change behind MLflow's back, except a value the item held
+        earlier: a writer racing a concurrent one on the same key loaded the value before the
+        other's commit, which its event (ordered after) then reports."""
+        if _text(found) != _text(expected) and _text(found) not in self.seen.get(what, {None}):
             self.mismatches.append(Mismatch(seq, what, found, expected, known))
 
 
@@ -85,13 +99,17 @@ def _run_created(state: Replayed, event: JournalEvent, checked: bool) -> None:
     if isinstance(row, dict):
         state.whole_row = True
         state.fields.update(row)
+        state.saw("status", row.get("status"), first=True)
+        state.saw("name", row.get("name"), first=True)
     else:  # an earlier journal: the columns it spelled out; MLflow creates every run RUNNING
         state.fields.update(user_id=payload.get("user_id"), start_time=payload.get("start_time"),
                             name=payload.get("run_name"), lifecycle_stage="active",
                             status=CREATED_STATUS, end_time=None)
     state.tags.update(payload.get("tags") or {})
     if payload.get("run_name"):
-        state.tags.setdefault(RUN_NAME_TAG, payload["run_name"])
+        state.tags.setdefault(RUN_NAME_TAG, payload.get("run_name"))
+    for key, value in state.tags.items():
+        state.saw(f"tag {key!r}", value, first=True)
 
 
 def _run_updated(state: Replayed, event: JournalEvent, checked: bool) -> None:
@@ -102,12 +120,15 @@ def _run_updated(state: Replayed, event: JournalEvent, checked: bool) -> None:
         state.expect(event.seq, "name", payload["old_name"], state.fields.get("name"), True)
     if payload.get("new_status") is not None:
         state.fields["status"] = payload.get("new_status")
+        state.saw("status", payload.get("new_status"))
     if payload.get("end_time") is not None:
         state.fields["end_time"] = payload.get("end_time")
     new_name = payload.get("new_name")
     if new_name:
         state.fields["name"] = new_name
         state.tags[RUN_NAME_TAG] = new_name
+        state.saw("name", new_name)
+        state.saw(f"tag {RUN_NAME_TAG!r}", new_name)
 
 
 def _run_deleted(state: Replayed, event: JournalEvent, checked: bool) -> None:
@@ -128,7 +149,9 @@ def _tags_set(state: Replayed, event: JournalEvent, checked: bool) -> None:
     if checked:
         for key, old in (payload.get("old") or {}).items():
             state.expect(event.seq, f"tag {key!r}", old, state.tags.get(key), key in state.tags)
-    state.tags.update(payload.get("tags") or {})
+    for key, value in (payload.get("tags") or {}).items():
+        state.tags[key] = value
+        state.saw(f"tag {key!r}", value)
 
 
 def _tag_deleted(state: Replayed, event: JournalEvent, checked: bool) -> None:
@@ -140,6 +163,7 @@ def _tag_deleted(state: Replayed, event: JournalEvent, checked: bool) -> None:
         state.expect(event.seq, f"tag {key!r}", payload["old_value"], state.tags.get(key),
                      key in state.tags)
     state.tags.pop(str(key), None)
+    state.saw(f"tag {key!r}", None)
 
 
 def _params_logged(state: Replayed, event: JournalEvent, checked: bool) -> None:
@@ -168,15 +192,19 @@ def replay_experiment(events: list[JournalEvent]) -> Replayed:
         if event.kind == EventKind.EXPERIMENT_CREATED:
             state.whole_row = "creation_time" in payload
             state.fields.update(name=payload.get("name"), lifecycle_stage="active")
+            state.saw("name", payload.get("name"), first=True)
             for column in ("artifact_location", "creation_time"):
                 if payload.get(column) is not None:
                     state.fields[column] = payload[column]
             state.tags.update(payload.get("tags") or {})
+            for key, value in state.tags.items():
+                state.saw(f"tag {key!r}", value, first=True)
         elif event.kind == EventKind.EXPERIMENT_RENAMED:
             if checked and "old_name" in payload:
                 state.expect(event.seq, "name", payload["old_name"], state.fields.get("name"),
                              True)
             state.fields["name"] = payload.get("new_name")
+            state.saw("name", payload.get("new_name"))
         elif event.kind == EventKind.EXPERIMENT_DELETED:
             state.fields["lifecycle_stage"] = "deleted"
         elif event.kind == EventKind.EXPERIMENT_RESTORED:
@@ -195,6 +223,7 @@ def _experiment_tag(state: Replayed, event: JournalEvent, checked: bool) -> None
         state.tags[key] = event.payload.get("value")
     else:
         state.tags.pop(key, None)
+    state.saw(f"tag {key!r}", state.tags.get(key))
 
 
 def replay_logged_model(events: list[JournalEvent]) -> Replayed:
