@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
 
 from mlflow_prov.bulk_metrics import InsertedMetric
+from mlflow_prov.code_capture import capture_code
 from mlflow_prov.compat import value_limits
 from mlflow_prov.digests import stored_text
 from mlflow_prov.environment import capture_environment
@@ -276,9 +277,11 @@ def run_created(ctx: WriteContext, experiment_id: str, user_id: str | None,
     if run is None:
         return None
     environment = None if serving_request() else capture_environment()
+    code = None if environment is None else capture_code(ctx.session, run.artifact_uri)
     return Described(run_chain(run.run_uuid), EventKind.RUN_CREATED, {
         "run_name": run.name, "user_id": user_id, "start_time": start_time,
         "tags": _tag_dict(tags), "environment": environment,
+        "code": code,
     }, str(run.experiment_id), run.run_uuid)
 
 
