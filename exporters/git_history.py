@@ -56,6 +56,18 @@ class GitCommit:
     files: tuple[FileChange, ...]
 
 
+def open_repository(path: Path) -> Any:
+    """The GitPython repository at ``path``; an :class:`ExportError` naming the fix when
+    ``path`` holds none."""
+    import git
+
+    try:
+        return git.Repo(path, search_parent_directories=False)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise ExportError(f"{path} is not a git repository; give the folder of a clone "
+                          "(the one holding .git)") from None
+
+
 def run_commit(run: RunRecord) -> str | None:
     """The commit a run was made from: its journal's code section, else MLflow's tag."""
     created = next((e.payload for e in run.history if e.kind == EventKind.RUN_CREATED), {})
@@ -69,13 +81,7 @@ class GitHistoryReader:
     many runs share its history."""
 
     def __init__(self, path: Path, depth: int, pseudonymize: Pseudonymizer) -> None:
-        import git
-
-        try:
-            self.repo = git.Repo(path, search_parent_directories=False)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            raise ExportError(f"--git {path} is not a git repository; give the folder of a "
-                              "clone (the one holding .git)") from None
+        self.repo = open_repository(path)
         self.depth = depth
         self.pseudonymize = pseudonymize
         self._commits: dict[str, GitCommit] = {}

@@ -13,11 +13,13 @@ Cost: git is asked once per process and checkout (three ``git`` calls, each boun
 :data:`GIT_TIMEOUT_S`), the distributions are listed once per process; later runs of the
 process reuse both, so the working tree's state is the one seen at the process's first run.
 
-Two files go to the run's artifacts after the run's row has committed, best effort (a
-failure is logged, never raised into MLflow's ``create_run``): the distributions list
-(:data:`REQUIREMENTS_ARTIFACT`, unless ``MLFLOW_PROV_CAPTURE_REQUIREMENTS=false``) and, only
-with ``MLFLOW_PROV_CAPTURE_DIFF=true``, the diff itself (:data:`DIFF_ARTIFACT`, verbatim:
-it is the user's code). Each file's SHA-256 is the digest the event records.
+On request, two files go to the run's artifacts after the run's row has committed, best
+effort (a failure is logged, never raised into MLflow's ``create_run``): with
+``MLFLOW_PROV_CAPTURE_REQUIREMENTS=true`` the distributions list
+(:data:`REQUIREMENTS_ARTIFACT`), with ``MLFLOW_PROV_CAPTURE_DIFF=true`` the diff itself
+(:data:`DIFF_ARTIFACT`, verbatim: it is the user's code). Each file's SHA-256 is the digest
+the event records. Both are off by default: a run's artifacts stay exactly what the user
+logged, as with plain MLflow.
 """
 
 from __future__ import annotations
@@ -175,11 +177,8 @@ def requirements() -> bytes:
     return "".join(f"{line}\n" for line in sorted(lines, key=str.lower)).encode("utf-8")
 
 
-def _enabled(variable: str, default: bool) -> bool:
-    value = os.environ.get(variable)
-    if value is None:
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+def _enabled(variable: str) -> bool:
+    return os.environ.get(variable, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 # --- the event's section and its artifacts ----------------------------------------------------
@@ -187,8 +186,8 @@ def _enabled(variable: str, default: bool) -> bool:
 def capture_code(session: Any, artifact_uri: str | None) -> dict[str, Any]:
     """The ``code`` section of a ``run.created`` event. Its files are logged to
     ``artifact_uri`` once ``session`` commits (never inside the write's transaction)."""
-    keep_diff = _enabled(CAPTURE_DIFF_VARIABLE, False)
-    with_requirements = _enabled(CAPTURE_REQUIREMENTS_VARIABLE, True)
+    keep_diff = _enabled(CAPTURE_DIFF_VARIABLE)
+    with_requirements = _enabled(CAPTURE_REQUIREMENTS_VARIABLE)
     state = git_state(_source_directory(), keep_diff)
     listing = requirements()
     files = {REQUIREMENTS_ARTIFACT: listing} if with_requirements else {}

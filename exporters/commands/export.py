@@ -83,6 +83,19 @@ def parse_omit(ctx: click.Context, param: click.Parameter,
     return parts
 
 
+def parse_git_repo(ctx: click.Context, param: click.Parameter,
+                   value: Path | None) -> Path | None:
+    """``--git``: checked to be a repository before anything is read."""
+    if value is not None:
+        from exporters.git_history import open_repository
+
+        try:
+            open_repository(value)
+        except ExportError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @click.command("export", epilog=EXPORT_EXAMPLES)
 @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=True,
               help="MLflow tracking URI (prov:///dir, sqlite:///x.db, http://host:port, ...).")
@@ -135,7 +148,7 @@ def parse_omit(ctx: click.Context, param: click.Parameter,
                    "(and crate) gets transparency-log.json, its events' inclusion proofs "
                    "against it, checkable offline with `verify --crate --public-key`.")
 @click.option("--git", "git_repo", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              metavar="REPO",
+              metavar="REPO", callback=parse_git_repo,
               help="A clone of the runs' repository: adds the commit history behind each "
                    "run's commit as PROV (commits, file revisions, authors).")
 @click.option("--git-depth", type=click.IntRange(min=1), default=DEFAULT_GIT_DEPTH,
