@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from importlib.metadata import distributions
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -171,9 +170,22 @@ def redact_command(argv: list[str]) -> list[str]:
 @functools.cache
 def requirements() -> bytes:
     """The installed distributions, one sorted ``name==version`` line each (pip's freeze
-    form): the file logged as :data:`REQUIREMENTS_ARTIFACT` and hashed in the event."""
-    lines = {f"{d.metadata['Name']}=={d.version}" for d in distributions()
-             if d.metadata["Name"]}
+    form): the file logged as :data:`REQUIREMENTS_ARTIFACT` and hashed in the event.
+
+    Read from the metadata folders' names on ``sys.path`` (``scikit_learn-1.9.1.dist-info``,
+    ``x-1.0-py3.11.egg-info``), as :func:`importlib.metadata.distributions` finds them, but
+    without parsing each one's metadata file: one folder listing instead of ~0.2 s."""
+    lines = set()
+    for folder in sys.path:
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            continue
+        for name in names:
+            stem = name.removesuffix(".dist-info").removesuffix(".egg-info")
+            project, _, version = stem.partition("-")
+            if stem != name and project and version:
+                lines.add(f"{project}=={version.split('-')[0]}")
     return "".join(f"{line}\n" for line in sorted(lines, key=str.lower)).encode("utf-8")
 
 
