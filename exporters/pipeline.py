@@ -21,6 +21,7 @@ from exporters.errors import ExportError, ReaderError, WriterError
 from exporters.layout import experiment_dir, run_dir
 from exporters.options import GRAPH_DETAILS, ExportOptions, WriterContext
 from exporters.privacy import Pseudonymizer
+from exporters.prov_code import pseudonymised_code
 from exporters.prov_model import LineageIndex, experiment_document, run_document
 from exporters.records import ExperimentRecord, MetricSeries, MetricSummary, RunRecord
 from exporters.writers import METRIC_FORMATS, MetricSink, document_formats, get_writer
@@ -102,6 +103,7 @@ def _export(experiment: str, out_dir: Path, *, tracking_uri: str, run_ids: Seque
                 if available else None, artifacts=artifacts)
             record = guards.apply_user_privacy(record, redactions, options.omit)
             record = git.attach(record) if git is not None else record
+            record = pseudonymised_code(record, pseudonymize)
             record, files = (stream_metrics(client, record, run_dir(exp_dir, record.run_id),
                                             options)
                              if "metrics" not in options.omit else (record, []))

@@ -19,13 +19,15 @@ tag only.
 from __future__ import annotations
 
 import shlex
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 from prov.model import PROV, ProvBundle, QualifiedName
 
+from exporters.privacy import Pseudonymizer
 from exporters.prov_model import MLFLOWPROV, RunScope, _attrs, qid, run_id_of
-from exporters.records import RunRecord
+from exporters.records import HistoryEvent, RunRecord
 from mlflow_prov.vocabulary import EventKind
 
 
@@ -33,6 +35,24 @@ def created_sections(run: RunRecord) -> tuple[dict[str, Any], dict[str, Any]]:
     """The run's recorded ``code`` and ``environment`` sections (empty without them)."""
     created = next((e.payload for e in run.history if e.kind == EventKind.RUN_CREATED), {})
     return created.get("code") or {}, created.get("environment") or {}
+
+
+def pseudonymised_code(run: RunRecord, pseudonymize: Pseudonymizer) -> RunRecord:
+    """With ``--pseudonymize``, the recorded command line names no home folder's user
+    (``/home/alice/train.py`` -> ``/home/user-3f2a9c1b0d/train.py``), as the run's source
+    tags do not."""
+    if not pseudonymize.enabled:
+        return run
+    return replace(run, history=tuple(_pseudonymised_event(e, pseudonymize)
+                                      for e in run.history))
+
+
+def _pseudonymised_event(event: HistoryEvent, pseudonymize: Pseudonymizer) -> HistoryEvent:
+    code = event.payload.get("code") if event.kind == EventKind.RUN_CREATED else None
+    if not isinstance(code, dict) or not isinstance(code.get("command"), list):
+        return event
+    command = [pseudonymize.home_paths(str(part)) for part in code["command"]]
+    return replace(event, payload={**event.payload, "code": {**code, "command": command}})
 
 
 def revision_id(commit: str) -> QualifiedName:

@@ -34,3 +34,23 @@ def test_a_command_line_keeps_everything_but_secrets(argv, shown):
 ])
 def test_a_remote_loses_what_could_authenticate(url, shown):
     assert redact_remote(url) == shown
+
+
+def test_a_pseudonymised_export_names_no_home_folder_in_the_command():
+    from datetime import UTC, datetime
+
+    from exporters.privacy import Pseudonymizer
+    from exporters.prov_code import pseudonymised_code
+    from exporters.records import HistoryEvent, RunRecord
+    from mlflow_prov.vocabulary import EventKind
+
+    created = HistoryEvent(1, datetime(2026, 1, 1, tzinfo=UTC), EventKind.RUN_CREATED,
+                           {"code": {"command": ["/home/alice/env/bin/python",
+                                                 "/home/alice/train.py", "--lr", "0.1"]}}, {})
+    run = RunRecord(run_id="r", name="r", experiment_id="1", status="FINISHED",
+                    lifecycle_stage="active", start_time=None, end_time=None, user="alice",
+                    artifact_uri="file:///x", history=(created,))
+    assert pseudonymised_code(run, Pseudonymizer(False)) is run
+    command = pseudonymised_code(run, Pseudonymizer(True)).history[0].payload["code"]["command"]
+    assert "alice" not in " ".join(command) and command[2:] == ["--lr", "0.1"]
+    assert command[0].startswith("/home/user-") and command[0].endswith("/env/bin/python")
