@@ -208,7 +208,7 @@ def capture_code(session: Any, artifact_uri: str | None) -> dict[str, Any]:
     if files and artifact_uri:
         _after_commit(session, artifact_uri, files)
     return {
-        "git": state.fields if state is not None else None,
+        "git": dict(state.fields) if state is not None else None,
         "command": redact_command(list(sys.orig_argv)),
         "python": platform.python_version(),
         "distributions": {"count": listing.count(b"\n"),
