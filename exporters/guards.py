@@ -352,6 +352,7 @@ def _omit_from_payload(payload: dict[str, Any], omit: frozenset[str]) -> dict[st
         cleaned.pop("old_value", None)
     if "environment" in omit:
         cleaned.pop("environment", None)
+        cleaned.pop("code", None)
     return cleaned
 
 

@@ -21,6 +21,7 @@ DEFAULT_FORMATS: tuple[str, ...] = ("prov-json", "dot")
 DEFAULT_MAX_NODES = 2000
 GRAPH_DETAILS: tuple[str, ...] = ("ml", "full")
 DEFAULT_GRAPH_DETAIL = "ml"
+DEFAULT_GIT_DEPTH = 50
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ class ExportOptions:
     omit: frozenset[str] = frozenset()
     verify_metric_rows: bool = False
     checkpoint: Path | None = None
+    # ``--git REPO``: the commit history behind each run's commit, at most ``git_depth``
+    # commits per run (exporters/git_history.py)
+    git_repo: Path | None = None
+    git_depth: int = DEFAULT_GIT_DEPTH
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from exporters import collect, fast_metrics, guards, log_proofs
+from exporters import collect, fast_metrics, git_history, guards, log_proofs
 from exporters.artifacts import ArtifactCache
 from exporters.crate_heads import with_journal_head
 from exporters.errors import ExportError, ReaderError, WriterError
 from exporters.layout import experiment_dir, run_dir
 from exporters.options import GRAPH_DETAILS, ExportOptions, WriterContext
 from exporters.privacy import Pseudonymizer
+from exporters.prov_code import pseudonymised_code
 from exporters.prov_model import LineageIndex, experiment_document, run_document
 from exporters.records import ExperimentRecord, MetricSeries, MetricSummary, RunRecord
 from exporters.writers import METRIC_FORMATS, MetricSink, document_formats, get_writer
@@ -90,6 +91,7 @@ def _export(experiment: str, out_dir: Path, *, tracking_uri: str, run_ids: Seque
     models = collect.logged_models_by_run(client, found.experiment_id)
     exp_dir = experiment_dir(Path(out_dir), exp_record.name, found.experiment_id)
     records, written = [], {}
+    git = git_history.open_reader(options.git_repo, options.git_depth, pseudonymize)
     with ArtifactCache(uri, keep=_packed_later(options)) as artifacts:
         for run in _progress(runs, options, "reading runs"):
             record = collect.run_record(
@@ -100,6 +102,8 @@ def _export(experiment: str, out_dir: Path, *, tracking_uri: str, run_ids: Seque
                                                     options.verify_metric_rows)
                 if available else None, artifacts=artifacts)
             record = guards.apply_user_privacy(record, redactions, options.omit)
+            record = git.attach(record) if git is not None else record
+            record = pseudonymised_code(record, pseudonymize)
             record, files = (stream_metrics(client, record, run_dir(exp_dir, record.run_id),
                                             options)
                              if "metrics" not in options.omit else (record, []))

@@ -592,10 +592,27 @@ def add_lineage(scope: RunScope) -> None:
             scope.bundle.wasInformedBy(run_id_of(scope.run.run_id), run_id_of(producer))
 
 
+def add_code(scope: RunScope) -> None:
+    """The commit, source code and environment the run used (``exporters/prov_code.py``,
+    imported here rather than at the top because it builds on the ids above)."""
+    from exporters.prov_code import add_code_and_environment
+
+    add_code_and_environment(scope)
+
+
+def add_git(scope: RunScope) -> None:
+    """The git history behind the run's commit, with ``export --git``
+    (``exporters/prov_git.py``, imported here for the same reason)."""
+    from exporters.prov_git import add_git_history
+
+    add_git_history(scope)
+
+
 MODELS: tuple[Callable[[RunScope], None], ...] = (
     add_run_activity, add_agents, add_writers, add_parent, add_params, add_datasets,
     add_input_models, add_metrics, add_artifacts, add_logged_models, add_model_versions, add_tags,
     add_status_history, add_deletion, add_lineage,
+    add_code, add_git,
 )
 
 

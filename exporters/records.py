@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from exporters.git_history import GitCommit
 
 MetricSource = Literal["user", "system", "carbon"]
 
@@ -190,6 +193,8 @@ class RunRecord:
     journal_intact: bool | None = None
     metric_rows_rehashed: bool | None = None
     journal_head: str | None = None
+    # ``export --git``: the commits behind the run's commit (exporters/git_history.py)
+    git_history: tuple[GitCommit, ...] = ()
 
 
 @dataclass(frozen=True)

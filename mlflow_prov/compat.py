@@ -394,3 +394,23 @@ def _check_log_metrics_semantics() -> None:
     validated, logged = (batch.find("_validate_batch_log_data(metrics"),
                          batch.find("self._log_metrics(run_id, metrics)"))
     assert 0 <= validated < logged, "log_batch no longer validates its metrics before logging"
+
+
+# --- run artifacts (the code files of mlflow_prov.code_capture) -------------------------------
+
+def run_artifact_repository(artifact_uri: str) -> Any:
+    """The artifact repository of a run's artifact root, as MLflow's client would open it."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    return get_artifact_repository(artifact_uri)
+
+
+@contract("mlflow", "mlflow.store.artifact.artifact_repository_registry."
+                    "get_artifact_repository(artifact_uri) -> ArtifactRepository.log_artifact")
+def _check_run_artifact_repository() -> None:
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    parameters = list(inspect.signature(get_artifact_repository).parameters)
+    assert parameters[0] == "artifact_uri", f"parameters are {parameters}"
+    _expect_parameters(type(get_artifact_repository("file:///")).log_artifact,
+                       ["local_file", "artifact_path"])

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
 
 from mlflow_prov.bulk_metrics import InsertedMetric
+from mlflow_prov.code_capture import capture_code
 from mlflow_prov.compat import value_limits
 from mlflow_prov.digests import stored_text
 from mlflow_prov.environment import capture_environment
@@ -327,10 +328,11 @@ def run_created(ctx: WriteContext, experiment_id: str, user_id: str | None,
     run = ctx.created(SqlRun)
     if run is None:
         return None
+    environment = None if serving_request() else capture_environment()
     payload: RunCreated = {
         "run_name": run.name, "user_id": user_id, "start_time": start_time,
-        "tags": _tag_dict(tags),
-        "environment": None if serving_request() else capture_environment(),
+        "tags": _tag_dict(tags), "environment": environment,
+        "code": None if environment is None else capture_code(ctx.session, run.artifact_uri),
         "run": {column: getattr(run, column) for column in RUN_COLUMNS}}
     return Described(run_chain(run.run_uuid), EventKind.RUN_CREATED, payload,
                      str(run.experiment_id), run.run_uuid)

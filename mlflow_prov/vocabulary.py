@@ -455,6 +455,7 @@ class RunCreated(TypedDict, total=False):
     start_time: int | None
     tags: dict[str, str]
     environment: dict[str, Any] | None
+    code: dict[str, Any] | None  # git, command, python, distributions (code_capture.py)
     run: dict[str, Any]  # every column of MLflow's runs row (stored_rows.RUN_COLUMNS)
 
 

@@ -13,6 +13,7 @@ from exporters.errors import ExportError, ExportInterrupted
 from exporters.guards import DEFAULT_TIMEOUT, OMITTABLE, compile_redactions
 from exporters.options import (
     DEFAULT_FORMATS,
+    DEFAULT_GIT_DEPTH,
     DEFAULT_GRAPH_DETAIL,
     DEFAULT_MAX_NODES,
     GRAPH_DETAILS,
@@ -82,6 +83,19 @@ def parse_omit(ctx: click.Context, param: click.Parameter,
     return parts
 
 
+def parse_git_repo(ctx: click.Context, param: click.Parameter,
+                   value: Path | None) -> Path | None:
+    """``--git``: checked to be a repository before anything is read."""
+    if value is not None:
+        from exporters.git_history import open_repository
+
+        try:
+            open_repository(value)
+        except ExportError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @click.command("export", epilog=EXPORT_EXAMPLES)
 @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=True,
               help="MLflow tracking URI (prov:///dir, sqlite:///x.db, http://host:port, ...).")
@@ -133,6 +147,12 @@ def parse_omit(ctx: click.Context, param: click.Parameter,
               help="A checkpoint `mlflow-prov verify --checkpoint` signed: each run folder "
                    "(and crate) gets transparency-log.json, its events' inclusion proofs "
                    "against it, checkable offline with `verify --crate --public-key`.")
+@click.option("--git", "git_repo", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              metavar="REPO", callback=parse_git_repo,
+              help="A clone of the runs' repository: adds the commit history behind each "
+                   "run's commit as PROV (commits, file revisions, authors).")
+@click.option("--git-depth", type=click.IntRange(min=1), default=DEFAULT_GIT_DEPTH,
+              show_default=True, help="At most this many commits of history per run.")
 def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str, ...],
                    filter_string: str | None, out_dir: Path, formats: tuple[str, ...],
                    metrics_format: str | None, crate_as_folder: bool, compress: bool,
@@ -140,7 +160,8 @@ def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str
                    pseudonymize: bool,
                    context_prefixes: dict[str, str] | None, progress: bool | None,
                    timeout: float, redact: tuple[str, ...], omit: frozenset[str],
-                   verify_metric_rows: bool, checkpoint: Path | None) -> None:
+                   verify_metric_rows: bool, checkpoint: Path | None,
+                   git_repo: Path | None = None, git_depth: int = DEFAULT_GIT_DEPTH) -> None:
     """Export an MLflow experiment (or some of its runs) as W3C PROV and graphs."""
     from exporters.pipeline import export
 
@@ -151,6 +172,7 @@ def export_command(tracking_uri: str | None, experiment: str, run_ids: tuple[str
                             pseudonymize=pseudonymize, show_progress=progress,
                             timeout=timeout, redact=redact, omit=omit,
                             verify_metric_rows=verify_metric_rows, checkpoint=checkpoint,
+                            git_repo=git_repo, git_depth=git_depth,
                             **({"context_prefixes": context_prefixes} if context_prefixes else {}))
     try:
         result = export(experiment, out_dir, tracking_uri=tracking_uri or None,

@@ -24,6 +24,7 @@ from prov.model import ProvDocument
 
 from exporters.layout import CARD, run_dir_name
 from exporters.options import WriterContext
+from exporters.prov_code import command_text, created_sections
 from exporters.prov_model import LineageIndex, dataset_uri, software_versions
 from exporters.records import DatasetRecord, ExperimentRecord, MetricSummary, RunRecord
 
@@ -170,6 +171,7 @@ def environment(run: RunRecord) -> list[str]:
     code_rows = [("source", cell(run.source_name)), ("entry point", cell(run.entry_point)),
                  ("git commit", code(run.git_commit)),
                  ("git repository", cell(run.git_repo_url))]
+    code_rows += recorded_code_rows(run)
     versions, where = software_versions(run)
     recorded = ("recorded when the run was logged" if where == "logging"
                 else "not recorded with the run: these are the exporting machine's")
@@ -177,6 +179,21 @@ def environment(run: RunRecord) -> list[str]:
     return (table(["code", "value"], [list(row) for row in code_rows if row[1] != "—"])
             + ["", f"Software ({recorded}):", ""]
             + table(["software", "version"], [list(row) for row in software]))
+
+
+def recorded_code_rows(run: RunRecord) -> list[tuple[str, str]]:
+    """What the journal recorded at the run's creation (``exporters/prov_code.py``): branch,
+    working tree, command line, the installed distributions' digest."""
+    code_section, _ = created_sections(run)
+    git = code_section.get("git") or {}
+    tree = None
+    if git.get("dirty") is not None:
+        tree = ("uncommitted changes, diff SHA-256 " + code(git.get("diff_sha256"))
+                if git["dirty"] else "clean")
+    distributions = code_section.get("distributions") or {}
+    return [("git branch", cell(git.get("branch"))), ("working tree", tree or "—"),
+            ("command", code(command_text(code_section))),
+            ("distributions SHA-256", code(distributions.get("sha256")))]
 
 
 def energy(run: RunRecord) -> list[str]:
