@@ -51,6 +51,10 @@ from mlflow_prov.vocabulary import EventKind
 
 INSTALL_HINT = "pip install 'mlflow-prov[openlineage]'"
 SEND_TIMEOUT_S = 10.0
+# two retries a second apart for an endpoint that hiccups, not the client's five (~10 s of
+# backoff) before an unreachable URL is reported
+RETRY = {"total": 2, "read": 2, "connect": 2, "backoff_factor": 0.5,
+         "status_forcelist": [500, 502, 503, 504], "allowed_methods": ["HEAD", "POST"]}
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,7 @@ def _post(client_class: Any, events: list[Any], destination: Destination) -> Non
     from openlineage.client.transport.http import HttpConfig, HttpTransport
 
     assert destination.url is not None
-    config = HttpConfig(url=destination.url, timeout=SEND_TIMEOUT_S)
+    config = HttpConfig(url=destination.url, timeout=SEND_TIMEOUT_S, retry=dict(RETRY))
     if destination.endpoint:
         config.endpoint = destination.endpoint
     client = client_class(transport=HttpTransport(config))

@@ -8,12 +8,15 @@ once the transaction COMMITTED (:func:`committed`, from the session's ``after_co
 :func:`rolled_back` forgets them), and a daemon thread reads the run and sends its event
 through the ``openlineage-python`` client. The queue is bounded: when it is full, or the
 endpoint cannot be reached, events are dropped with one warning each, never retried
-against the writer's time. The client waits at most :data:`SEND_TIMEOUT_S` per event, and
-at interpreter exit the queue gets at most :data:`EXIT_DRAIN_S` to empty (so a short script's
-COMPLETE still leaves). Events are those of :mod:`mlflow_prov.openlineage_events`, as
-``mlflow-prov openlineage`` sends them, except that the live emitter knows only the latest
-value of each metric and leaves registered versions and artifacts out (``docs/export.md``,
-"OpenLineage").
+against the writer's time; after a failed send, events are dropped unread for
+:data:`QUIET_AFTER_FAILURE_S` seconds, so an endpoint that is down costs the training
+process no reads and no connection attempts. The client waits at most
+:data:`SEND_TIMEOUT_S` per event, and at interpreter exit the queue gets at most
+:data:`EXIT_DRAIN_S` to empty (so a short script's COMPLETE still leaves).
+
+Events are those of :mod:`mlflow_prov.openlineage_events`, as ``mlflow-prov openlineage``
+sends them, except that the live emitter knows only the latest value of each metric and
+leaves registered versions and artifacts out (``docs/export.md``, "OpenLineage").
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ NAMESPACE_VARIABLE = "MLFLOW_PROV_OPENLINEAGE_NAMESPACE"
 QUEUE_SIZE = 1000
 SEND_TIMEOUT_S = 2.0
 EXIT_DRAIN_S = 5.0
+# after a failed send, drop events without reading their runs for this long: an endpoint that
+# is down costs the training process nothing (no reads, no connection attempts) meanwhile
+QUIET_AFTER_FAILURE_S = 30.0
 _PENDING = "mlflow_prov.openlineage_pending"
 # no retries: a retry's backoff would hold the queue behind one unreachable endpoint
 _NO_RETRY = {"total": 0, "read": 0, "connect": 0, "backoff_factor": 0,
@@ -94,14 +100,19 @@ class LiveEmitter:
         self._queue: queue.Queue[_Transition] = queue.Queue(maxsize=QUEUE_SIZE)
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
         self._client: Any = None
         self._warned: set[str] = set()
+        self._quiet_until = 0.0  # after a failed send, events are dropped unread till then
 
     def note(self, session: Any, event: Any) -> None:
         """In the write's transaction: remember a run's creation or end (cheap, no I/O)."""
-        transition = _transition(event)
-        if transition is not None:
-            session.info.setdefault(_PENDING, []).append((self, transition))
+        try:
+            transition = _transition(event)
+            if transition is not None:
+                session.info.setdefault(_PENDING, []).append((self, transition))
+        except Exception as error:  # noqa: BLE001  # never let lineage fail a write
+            self._warn_once("note", "OpenLineage event not noted: %s", error)
 
     def submit(self, transition: _Transition) -> None:
         """Queue one event without waiting; a full queue drops it (one warning)."""
@@ -122,22 +133,28 @@ class LiveEmitter:
         return not self._queue.unfinished_tasks
 
     def _ensure_thread(self) -> None:
-        if self._thread is not None:
+        """Start the sending thread once per process: a forked child (a data-loader worker
+        that logs) inherits the queue but not the thread, and starts its own."""
+        if self._thread is not None and self._pid == os.getpid():
             return
         with self._start_lock:
-            if self._thread is None:
+            if self._thread is None or self._pid != os.getpid():
+                if self._pid != os.getpid():
+                    self._queue = queue.Queue(maxsize=QUEUE_SIZE)
                 thread = threading.Thread(target=self._work, daemon=True,
                                           name="mlflow-prov-openlineage")
                 thread.start()
                 atexit.register(self.drain, EXIT_DRAIN_S)
-                self._thread = thread
+                self._thread, self._pid = thread, os.getpid()
 
     def _work(self) -> None:
         while True:
             transition = self._queue.get()
             try:
-                self._send(transition)
+                if time.monotonic() >= self._quiet_until:
+                    self._send(transition)
             except Exception as error:  # noqa: BLE001  # an endpoint down, a run deleted
+                self._quiet_until = time.monotonic() + QUIET_AFTER_FAILURE_S
                 self._warn_once("send", "OpenLineage events to %s are dropped: %s",
                                 self._url, error)
             finally:

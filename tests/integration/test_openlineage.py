@@ -55,6 +55,9 @@ FACET_SCHEMAS = {
 }
 FEATURES_CSV = "x,y\n1,2\n3,4\n5,6\n"  # what lineage_scenario's producer writes
 
+# the scenario and the CLI's reads take seconds; each live-emitter test about one
+pytestmark = pytest.mark.slow
+
 
 # --- validation --------------------------------------------------------------------------------
 
@@ -214,7 +217,6 @@ def of_run(events: list[dict], run_id: str) -> list[dict]:
     return [e for e in events if e["run"]["runId"] == wanted]
 
 
-@pytest.mark.slow
 def test_every_event_in_the_file_validates_and_each_run_starts_and_ends(scenario, file_events):
     events = file_events["training"]
     for event in (*events, *file_events["features"]):
@@ -227,7 +229,6 @@ def test_every_event_in_the_file_validates_and_each_run_starts_and_ends(scenario
     assert {e["job"]["namespace"] for e in events} == {"mlflow"}
 
 
-@pytest.mark.slow
 def test_the_facets_carry_the_runs_values(scenario, file_events):
     events = file_events["training"]
     child_end = of_run(events, scenario["child"])[-1]
@@ -260,7 +261,6 @@ def test_the_facets_carry_the_runs_values(scenario, file_events):
         assert SECRET not in json.dumps(experiment_events)
 
 
-@pytest.mark.slow
 def test_a_dataset_made_by_one_run_is_the_same_dataset_another_run_reads(scenario, file_events):
     """The producer's artifact, with its sha256, is the consumer's input, by name."""
     (produced,) = of_run(file_events["features"], scenario["producer"])[-1]["outputs"]
@@ -271,7 +271,6 @@ def test_a_dataset_made_by_one_run_is_the_same_dataset_another_run_reads(scenari
         FEATURES_CSV.encode()).hexdigest()
 
 
-@pytest.mark.slow
 def test_the_url_receives_what_the_file_holds(scenario, file_events, receiver):
     result = cli("--tracking-uri", scenario["store"], "--experiment", "training",
                  "--url", receiver.url)
@@ -283,7 +282,6 @@ def test_the_url_receives_what_the_file_holds(scenario, file_events, receiver):
     assert sent == [(e["run"]["runId"], e["eventType"]) for e in file_events["training"]]
 
 
-@pytest.mark.slow
 def test_bad_destinations_are_one_line_and_leave_no_file(scenario, tmp_path):
     url = f"http://127.0.0.1:{closed_port()}"
     unreachable = cli("--tracking-uri", scenario["store"], "--experiment", "features",
