@@ -16,12 +16,13 @@ process no reads and no connection attempts. The client waits at most
 
 Events are those of :mod:`mlflow_prov.openlineage_events`, as ``mlflow-prov openlineage``
 sends them, except that the live emitter knows only the latest value of each metric and
-leaves registered versions and artifacts out (``docs/export.md``, "OpenLineage").
+leaves registered versions and artifacts out (docs/export.md says what each carries).
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import logging
 import os
 import queue
@@ -73,6 +74,10 @@ def emitter_for(store: Any) -> LiveEmitter | None:
     """The live emitter of a tracking store when ``MLFLOW_PROV_OPENLINEAGE_URL`` is set."""
     url = os.environ.get(URL_VARIABLE, "").strip()
     if not url:
+        return None
+    if importlib.util.find_spec("openlineage") is None:
+        _logger.warning("%s is set, but openlineage-python is not installed: no OpenLineage "
+                        "events are sent (pip install 'mlflow-prov[openlineage]')", URL_VARIABLE)
         return None
     return LiveEmitter(store, url, os.environ.get(ENDPOINT_VARIABLE) or None,
                        os.environ.get(NAMESPACE_VARIABLE) or DEFAULT_NAMESPACE)

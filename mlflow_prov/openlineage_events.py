@@ -6,13 +6,13 @@ same events for the same run; so both turn what they read into a :class:`RunFact
 :func:`run_events`. The ``openlineage-python`` client is imported only when an event is
 built (the ``openlineage`` extra), never when capture loads.
 
-Mapping (``docs/export.md``, "OpenLineage"): an MLflow experiment is an OpenLineage job, a
-run is a run of it (its id as a UUID), a nested run carries the ``parent`` facet; datasets
-logged with ``log_input`` are inputs (``version`` = MLflow's digest, ``schema`` = its column
-spec); logged models, registered model versions and artifacts are outputs; params and
-metric summaries travel in the custom facets ``mlflowprov_params`` and
-``mlflowprov_metrics``, whose JSON schemas ship in ``mlflow_prov/openlineage_facets/`` and
-are named by :data:`PARAMS_SCHEMA_URL` and :data:`METRICS_SCHEMA_URL`.
+Mapping (docs/export.md): an MLflow experiment is an OpenLineage job, a run is a run of it
+(its id as a UUID), a nested run carries the ``parent`` facet; datasets logged with
+``log_input`` are inputs (``version`` = MLflow's digest, ``schema`` = its column spec);
+logged models, registered model versions and artifacts are outputs; params and metric
+summaries travel in the custom facets ``mlflowprov_params`` and ``mlflowprov_metrics``,
+whose JSON schemas ship in ``mlflow_prov/openlineage_facets/`` and are named by
+:data:`PARAMS_SCHEMA_URL` and :data:`METRICS_SCHEMA_URL`.
 """
 
 from __future__ import annotations
@@ -92,11 +92,6 @@ def openlineage_run_id(run_id: str) -> str:
         return str(uuid.uuid5(_RUN_ID_NAMESPACE, run_id))
 
 
-def event_type_for(status: str) -> str:
-    """The OpenLineage event type a run in MLflow ``status`` last sent."""
-    return TERMINAL_EVENTS.get(status, "START")
-
-
 def run_events(facts: RunFacts, namespace: str = DEFAULT_NAMESPACE) -> list[RunEvent]:
     """The run's START and, once it ended, its COMPLETE, FAIL or ABORT event."""
     events = [run_event(facts, "START", facts.start_ms, namespace)]
@@ -125,7 +120,8 @@ def run_event(facts: RunFacts, event_type: str, time_ms: int | None,
     return RunEvent(
         eventType=RunState(event_type), eventTime=_iso(time_ms), producer=PRODUCER,
         run=Run(runId=openlineage_run_id(facts.run_id), facets=run_facets),
-        job=Job(namespace=namespace, name=facts.experiment_name, facets=job_facets),
+        job=Job(namespace=namespace, name=redact_text(facts.experiment_name),
+                facets=job_facets),
         inputs=[_input(d, namespace) for d in facts.inputs],
         outputs=[_output(d, namespace) for d in facts.outputs] if ended else [])
 
@@ -228,7 +224,8 @@ def _parent_facet(parent_run_id: str, experiment_name: str, namespace: str) -> A
 
     return parent_run.ParentRunFacet(
         run=parent_run.Run(runId=openlineage_run_id(parent_run_id)),
-        job=parent_run.Job(namespace=namespace, name=experiment_name), producer=PRODUCER)
+        job=parent_run.Job(namespace=namespace, name=redact_text(experiment_name)),
+        producer=PRODUCER)
 
 
 def _dataset_facets(dataset: LineageDataset) -> dict[str, Any]:
@@ -248,13 +245,14 @@ def _dataset_facets(dataset: LineageDataset) -> dict[str, Any]:
 def _input(dataset: LineageDataset, namespace: str) -> Any:
     from openlineage.client.event_v2 import InputDataset
 
-    return InputDataset(namespace=namespace, name=dataset.name, facets=_dataset_facets(dataset))
+    return InputDataset(namespace=namespace, name=redact_text(dataset.name),
+                        facets=_dataset_facets(dataset))
 
 
 def _output(dataset: LineageDataset, namespace: str) -> Any:
     from openlineage.client.event_v2 import OutputDataset
 
-    return OutputDataset(namespace=namespace, name=dataset.name,
+    return OutputDataset(namespace=namespace, name=redact_text(dataset.name),
                          facets=_dataset_facets(dataset))
 
 
