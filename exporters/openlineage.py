@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from mlflow import MlflowClient
-from mlflow.entities import LifecycleStage, Run
+from mlflow.entities import LifecycleStage
 
 from exporters.collect import (
     find_experiment,
@@ -68,6 +68,7 @@ class Destination:
 
 def experiment_events(tracking_uri: str, experiment: str, namespace: str) -> list[Any]:
     """Every event of the experiment's runs (deleted runs left out), oldest run first."""
+    _client_class()
     client = open_client(tracking_uri)
     found = find_experiment(client, experiment)
     _, _, history = read_history(tracking_uri, found.experiment_id, Pseudonymizer(False))
@@ -80,7 +81,7 @@ def experiment_events(tracking_uri: str, experiment: str, namespace: str) -> lis
                             pseudonymize=Pseudonymizer(False),
                             models=models.get(run.info.run_id, []),
                             history=history.get(run.info.run_id, []))
-        facts = facts_of_record(record, found.name, tuple(_metric_facts(client, run, record)))
+        facts = facts_of_record(record, found.name, tuple(_metric_facts(client, record)))
         events.extend(run_events(facts, namespace))
     return events
 
@@ -88,14 +89,20 @@ def experiment_events(tracking_uri: str, experiment: str, namespace: str) -> lis
 def send(events: list[Any], destination: Destination) -> None:
     """Through the ``openlineage-python`` client: POSTed one by one, or written to a file
     that appears whole or not at all."""
+    client_class = _client_class()
+    if destination.file is not None:
+        _write_file(client_class, events, destination.file)
+    else:
+        _post(client_class, events, destination)
+
+
+def _client_class() -> Any:
+    """The client's class, or one line saying how to install it (before any run is read)."""
     try:
         from openlineage.client import OpenLineageClient
     except ImportError as exc:
         raise WriterError(f"OpenLineage needs openlineage-python: {INSTALL_HINT}") from exc
-    if destination.file is not None:
-        _write_file(OpenLineageClient, events, destination.file)
-    else:
-        _post(OpenLineageClient, events, destination)
+    return OpenLineageClient
 
 
 def facts_of_record(record: RunRecord, experiment_name: str,
@@ -117,7 +124,7 @@ def facts_of_record(record: RunRecord, experiment_name: str,
         inputs=inputs, outputs=outputs)
 
 
-def _metric_facts(client: MlflowClient, run: Run, record: RunRecord) -> Iterator[MetricFacts]:
+def _metric_facts(client: MlflowClient, record: RunRecord) -> Iterator[MetricFacts]:
     """Each metric key summarised over its whole history (every context together)."""
     for key in record.metric_keys:
         parts = list(metric_series(client, record, key, ExportOptions().context_prefixes))

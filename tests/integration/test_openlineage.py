@@ -294,6 +294,9 @@ def test_bad_destinations_are_one_line_and_leave_no_file(scenario, tmp_path):
                   "--file", str(missing))
     assert nowhere.exit_code == 1 and "does not exist" in nowhere.output
     assert not missing.parent.exists()
+    unknown = cli("--tracking-uri", scenario["store"], "--experiment", "nope",
+                  "--file", str(tmp_path / "x"))
+    assert unknown.exit_code == 1 and "no experiment named or numbered 'nope'" in unknown.output
     both = cli("--experiment", "features", "--url", url, "--file", str(tmp_path / "x"))
     assert both.exit_code == 2 and "either --url URL or --file FILE" in both.output
     assert not (tmp_path / "x").exists()
