@@ -39,6 +39,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from mlflow_prov import openlineage_emitter
 from mlflow_prov.bulk_metrics import INSERTED_ROWS, BulkMetrics
 from mlflow_prov.compat import managed_session_maker, routing_session_maker
 from mlflow_prov.events import (
@@ -154,6 +155,7 @@ def _before_commit(session: Session) -> None:
 def _after_commit(session: Session) -> None:
     heads_committed(session)
     _reset_transaction_state(session)
+    openlineage_emitter.committed(session)
 
 
 def _after_rollback(session: Session) -> None:
@@ -162,6 +164,7 @@ def _after_rollback(session: Session) -> None:
         emitted.emitted = False
     heads_rolled_back(session)
     _reset_transaction_state(session)
+    openlineage_emitter.rolled_back(session)
 
 
 def _reset_transaction_state(session: Session) -> None:
@@ -338,6 +341,7 @@ class ProvTrackingMixin(_JournalingMixin, BulkMetrics, _ConcurrentDatasetInputs,
         self._init_statistics()
         install_series_summaries(self.engine)
         self._keeps_series_summaries = self.engine.dialect.name == "sqlite"
+        self._openlineage = openlineage_emitter.emitter_for(self)
 
     def journaled(self, session: Session, event: Described) -> None:
         """A metrics event brings the run's series summaries up to date, in one statement
@@ -345,6 +349,8 @@ class ProvTrackingMixin(_JournalingMixin, BulkMetrics, _ConcurrentDatasetInputs,
         if (self._keeps_series_summaries and event.kind == EventKind.RUN_METRICS_LOGGED
                 and event.run_id is not None):
             catch_up(session.connection(), event.run_id)
+        if self._openlineage is not None:
+            self._openlineage.note(session, event)
 
 
 class ProvRegistryMixin(_JournalingMixin):

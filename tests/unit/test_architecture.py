@@ -37,7 +37,12 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                     "mlflow_prov.digests": {"EMPTY_DIGEST", "add_digests", "metric_row_hash",
                                             "multiset_digest", "pairs_digest",
                                             "record_digest", "stored_float", "stored_integer",
-                                            "unnormalised_metric_row_hash"}}
+                                            "unnormalised_metric_row_hash"},
+                    # one OpenLineage event builder for the live emitter and export (issue 21)
+                    "mlflow_prov.openlineage_events": {
+                        "TERMINAL_EVENTS", "LineageDataset", "MetricFacts", "RunFacts",
+                        "artifact_name", "dataset_name", "logged_model_name",
+                        "model_version_name", "run_events", "schema_fields"}}
 SHARED_VOCABULARY = "mlflow_prov.vocabulary"  # both rooms' words: exporters may import any
 # The export room's one door to MLflow internals, each under a contract test; it shares the
 # contract machinery of capture's compat module.
