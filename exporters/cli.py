@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "collect": "exporters.commands.collect:collect_command",
     "log": "exporters.commands.log:log_command",
     "plot": "exporters.commands.plot:plot_command",
+    "query": "exporters.commands.query:query_command",
 }
 
 
