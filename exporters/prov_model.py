@@ -630,7 +630,8 @@ def add_key_changes(scope: RunScope) -> None:
             (MLFLOWPROV["key"], key), (MLFLOWPROV["keyKind"], kind),
             (MLFLOWPROV["eventCount"], len(when))])
         bundle.wasInformedBy(activity, run_id_of(run.run_id))
-        bundle.wasAssociatedWith(activity, agent)
+        bundle.wasAssociatedWith(activity, agent,
+                                 other_attributes=[(PROV["role"], MLFLOWPROV["Writer"])])
 
 
 def add_lineage(scope: RunScope) -> None:
