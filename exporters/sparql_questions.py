@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyoxigraph import Literal
-
 USED = "(prov:used|prov:qualifiedUsage/prov:entity)"
 GENERATED_BY = "(prov:wasGeneratedBy|prov:qualifiedGeneration/prov:activity)"
 DERIVED_FROM = "(prov:wasDerivedFrom|prov:qualifiedDerivation/prov:entity)"
@@ -24,6 +22,9 @@ INFORMED_BY = "(prov:wasInformedBy|prov:qualifiedCommunication/prov:activity)"
 REVISION_OF = "(prov:wasRevisionOf|prov:qualifiedRevision/prov:entity)"
 ASSOCIATED_WITH = "(prov:wasAssociatedWith|prov:qualifiedAssociation/prov:agent)"
 NEEDLE = "{{NEEDLE}}"
+# what a SPARQL string literal cannot hold as it is (SPARQL 1.1, "ECHAR")
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r",
+                          "\t": "\\t", "\b": "\\b", "\f": "\\f"})
 
 WHAT_USED = f"""# Runs that used a dataset, named by its name, digest (or the start of it),
 # the sha256 of the file, its URI, or the runs:/<run_id>/<path> of the artifact it was
@@ -119,8 +120,9 @@ class Question:
     sparql: str
 
     def bound(self, needle: str) -> str:
-        """The query with ``needle`` as a SPARQL string literal (escaped by pyoxigraph)."""
-        return self.sparql.replace(NEEDLE, str(Literal(needle)))
+        """The query with ``needle`` as a SPARQL string literal; needs no RDF library, so
+        ``--show-sparql`` works where pyoxigraph is not installed."""
+        return self.sparql.replace(NEEDLE, f'"{needle.translate(_ESCAPES)}"')
 
 
 QUESTIONS: dict[str, Question] = {

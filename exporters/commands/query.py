@@ -61,7 +61,10 @@ def query_command(tracking_uri: str | None, sparql: str | None, experiments: tup
     try:
         from exporters.sparql import render, run_query
         from exporters.sparql_graph import graph_of_files, graph_of_store
-
+    except ImportError as exc:
+        raise click.ClickException(f"mlflow-prov query needs pyoxigraph ({exc}); install it "
+                                   'with: pip install "mlflow-prov[sparql]"') from exc
+    try:
         store = graph_of_files(files) if files else graph_of_store(tracking_uri, experiments)
         answer = render(run_query(store, text), output)
     except ExportError as exc:

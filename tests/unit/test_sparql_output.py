@@ -12,7 +12,7 @@ import rdflib
 from pyoxigraph import RdfFormat, Store
 
 from exporters.sparql import SparqlError, render, run_query
-from exporters.sparql_questions import QUESTIONS
+from exporters.sparql_questions import QUESTIONS, Question
 
 GRAPH = """
 @prefix mlflow: <urn:mlflow:> .
@@ -96,3 +96,10 @@ def test_named_questions_parse_and_bind_any_text_as_a_literal(store, name):
     hostile = 'x" } } ; DROP ALL ; SELECT * { "'
     answer = json.loads(render(run_query(store, QUESTIONS[name].bound(hostile)), "json"))
     assert answer["results"]["bindings"] == []
+
+
+def test_a_bound_argument_arrives_as_written(store):
+    echo = Question("--echo", "TEXT", "SELECT ?needle WHERE { VALUES ?needle { {{NEEDLE}} } }")
+    text = 'back\\slash "quote"\nnew line\ttab\r'
+    (row,) = run_query(store, echo.bound(text))
+    assert row["needle"].value == text
