@@ -24,6 +24,10 @@ Prefixes prov:, mlflow:, mlflowprov:, provml:, dcterms:, rdf:, rdfs: and xsd: ar
 Without --experiment or --file, every experiment of the store is read.
 """
 
+HAS_KEY_CHANGES = "ASK { ?change a mlflowprov:KeyChanges }"
+NO_KEY_CHANGES = ("note: this provenance records no key changes: the store has no mlflow-prov "
+                  "journal, or the files were exported before mlflow-prov recorded them")
+
 
 @click.command("query", epilog=QUERY_EXAMPLES)
 @tracking_uri_option
@@ -67,6 +71,8 @@ def query_command(tracking_uri: str | None, sparql: str | None, experiments: tup
     try:
         store = graph_of_files(files) if files else graph_of_store(tracking_uri, experiments)
         answer = render(run_query(store, text), output)
+        if who_changed is not None and not bool(run_query(store, HAS_KEY_CHANGES)):
+            click.echo(NO_KEY_CHANGES, err=True)
     except ExportError as exc:
         raise click.ClickException(one_line(str(exc))) from exc
     click.echo(answer, nl=not answer.endswith("\n"))

@@ -198,3 +198,16 @@ def test_bad_input_is_one_line(store, tmp_path):
     provn.write_text("document\nendDocument\n")
     assert "PROV-N cannot be read back" in failing("query", "--file", str(provn), RUNS)
     assert "no such file or folder" in failing("query", "--file", "/no/such/export", RUNS)
+
+
+def test_who_changed_says_when_the_provenance_cannot_tell(store, tmp_path):
+    """Files exported before key changes were recorded answer nothing, and say why."""
+    old = tmp_path / "old.ttl"
+    old.write_text("@prefix mlflowprov: <https://w3id.org/mlflow-prov/ns#> .\n"
+                   "<urn:mlflow:run.x> a mlflowprov:Run ; mlflowprov:runId \"x\" .\n")
+    result = CliRunner().invoke(main, ["query", "--file", str(old), "--who-changed", "lr"])
+    assert result.exit_code == 0
+    assert "(0 rows)" in result.stdout
+    assert "records no key changes" in result.stderr
+    assert "records no key changes" not in CliRunner().invoke(
+        main, ["query", "--tracking-uri", store["uri"], "--who-changed", "lr"]).stderr
