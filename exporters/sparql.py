@@ -5,9 +5,10 @@ oxigraph implements all of SPARQL 1.1 Query (property paths, aggregates, subquer
 ``VALUES``, every built-in) and passes the W3C test suite; rdflib's evaluator is pure Python
 and evaluates property paths such as ``(^prov:used|^prov:wasDerivedFrom)+`` node by node:
 on the PROV-O of 40 chained runs (14,000 triples) ``benchmarks/bench_sparql.py`` measured
-each named question 35 to 450 times slower on rdflib (1.5 to 6 s against 4 to 40 ms). Oxigraph also reports a syntax error with its line and column, which the one-line
-message below passes on. Results in CSV and the SPARQL 1.1 JSON results format are written
-by oxigraph's own serializers.
+each named question 35 to 450 times slower on rdflib (1.5 to 6 s against 4 to 40 ms).
+Oxigraph also reports a syntax error with its line and column (:func:`syntax_message`).
+Results in CSV and the SPARQL 1.1 JSON results format are written by oxigraph's own
+serializers.
 
 Queries run over the union of the store's graphs: PROV-JSON-LD keeps each run's bundle in a
 named graph of its own, Turtle holds one graph, and a question must mean the same over both.
