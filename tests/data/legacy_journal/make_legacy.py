@@ -1,11 +1,9 @@
 """Build a prov store with the journal format of mlflow-prov before the write-path redesign."""
-import math
-import sys
-
+import math, sys
 import mlflow
-import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
+import pandas as pd
 
 uri = "prov:///" + sys.argv[1]
 mlflow.set_tracking_uri(uri)
