@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "log": "exporters.commands.log:log_command",
     "plot": "exporters.commands.plot:plot_command",
     "openlineage": "exporters.commands.openlineage:openlineage_command",
+    "query": "exporters.commands.query:query_command",
 }
 
 

@@ -232,20 +232,31 @@ def add_writers(scope: RunScope) -> None:
     """The processes that wrote the run, from the journal: one agent per distinct writer
     (user, host, pid, rank; behind a server the client address), associated with the run,
     so the ranks of a distributed job or the clients of a server are told apart."""
-    writers: dict[tuple, int] = {}
-    for event in scope.run.history:
-        identity = tuple((f, event.writer.get(f)) for f in WRITER_FIELDS
-                         if event.writer.get(f) is not None)
-        writers[identity] = writers.get(identity, 0) + 1
     run_activity = run_id_of(scope.run.run_id)
-    for index, (identity, count) in enumerate(sorted(writers.items(), key=str)):
-        agent = qid("run", scope.run.run_id, "writer", str(index))
+    for identity, (agent, count) in writer_agents(scope.run).items():
         attributes = [(PROV["type"], PROV["SoftwareAgent"]), (PROV["type"], MLFLOWPROV["Writer"]),
                       (MLFLOWPROV["eventCount"], count)]
         attributes += [(MLFLOWPROV[_camel(f)], v) for f, v in identity]
         scope.bundle.agent(agent, attributes)
         scope.bundle.wasAssociatedWith(run_activity, agent,
                                        other_attributes=[(PROV["role"], MLFLOWPROV["Writer"])])
+
+
+def writer_identity(writer: dict) -> tuple:
+    """The fields that tell one writer of a run's events from another, in a fixed order."""
+    return tuple((f, writer.get(f)) for f in WRITER_FIELDS if writer.get(f) is not None)
+
+
+def writer_agents(run: RunRecord) -> dict[tuple, tuple[QualifiedName, int]]:
+    """Each distinct writer of the run's events -> (its agent id, how many events it wrote);
+    shared by :func:`add_writers` and :mod:`exporters.prov_changes`, so both name the same
+    agent."""
+    counts: dict[tuple, int] = {}
+    for event in run.history:
+        identity = writer_identity(event.writer)
+        counts[identity] = counts.get(identity, 0) + 1
+    return {identity: (qid("run", run.run_id, "writer", str(index)), count)
+            for index, (identity, count) in enumerate(sorted(counts.items(), key=str))}
 
 
 def _camel(name: str) -> str:
@@ -580,6 +591,49 @@ def add_deletion(scope: RunScope) -> None:
         bundle.wasInvalidatedBy(bundle_id_of(run.run_id), activity)
 
 
+KEY_CHANGE_KINDS: dict[str, tuple[str, str]] = {
+    # event kind -> (kind of key, payload field naming the keys)
+    EventKind.RUN_PARAMS_LOGGED: ("param", "params"),
+    EventKind.RUN_METRICS_LOGGED: ("metric", "keys"),
+    EventKind.RUN_TAGS_SET: ("tag", "tags"),
+    EventKind.RUN_TAG_DELETED: ("tag", "key"),
+}
+
+
+def changed_keys(event: HistoryEvent) -> list[tuple[str, str]]:
+    """(kind, key) of every param, metric or tag key one journal event wrote or deleted."""
+    kind, field_name = KEY_CHANGE_KINDS.get(event.kind, ("", ""))
+    keys = event.payload.get(field_name) if kind else None
+    if isinstance(keys, str):
+        return [(kind, keys)]
+    return [(kind, str(key)) for key in keys or ()]
+
+
+def add_key_changes(scope: RunScope) -> None:
+    """Who wrote each param, metric and tag key, from the journal: per (key, writer) one
+    ``mlflowprov:KeyChanges`` activity from its first to its last write, informed by the run
+    and associated with the writer's agent (:func:`add_writers`), with the number of events.
+    One activity per key and writer, not per event: a training loop logs a metric key
+    thousands of times."""
+    run, bundle = scope.run, scope.bundle
+    agents = writer_agents(run)
+    times: dict[tuple[str, str, tuple], list[datetime]] = {}
+    for event in run.history:
+        for kind, key in changed_keys(event):
+            times.setdefault((kind, key, writer_identity(event.writer)), []).append(event.time)
+    for (kind, key, identity), when in times.items():
+        agent = agents[identity][0]
+        writer_number = agent.localpart.rsplit(".", 1)[-1]
+        activity = qid("run", run.run_id, "changes", kind, key, writer_number)
+        bundle.activity(activity, min(when), max(when), [
+            (PROV["type"], MLFLOWPROV["KeyChanges"]), (PROV["label"], f"{kind} {key} written"),
+            (MLFLOWPROV["key"], key), (MLFLOWPROV["keyKind"], kind),
+            (MLFLOWPROV["eventCount"], len(when))])
+        bundle.wasInformedBy(activity, run_id_of(run.run_id))
+        bundle.wasAssociatedWith(activity, agent,
+                                 other_attributes=[(PROV["role"], MLFLOWPROV["Writer"])])
+
+
 def add_lineage(scope: RunScope) -> None:
     """Everything the run generated derives from what it used that another run generated."""
     outputs = [artifact_id_of(scope.run.run_id, a.path) for a in scope.run.artifacts]
@@ -611,7 +665,7 @@ def add_git(scope: RunScope) -> None:
 MODELS: tuple[Callable[[RunScope], None], ...] = (
     add_run_activity, add_agents, add_writers, add_parent, add_params, add_datasets,
     add_input_models, add_metrics, add_artifacts, add_logged_models, add_model_versions, add_tags,
-    add_status_history, add_deletion, add_lineage,
+    add_status_history, add_deletion, add_lineage, add_key_changes,
     add_code, add_git,
 )
 

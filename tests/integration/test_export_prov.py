@@ -281,7 +281,8 @@ def test_journal_writers_and_integrity_are_exported(exported):
     assert [w["mlflowprov:pid"] for w in writers] == [
         {"$": str(os.getpid()), "type": "xsd:int"}]
     roles = [r.get("prov:role") for r in document["wasAssociatedWith"].values()
-             if r["prov:agent"] in document["agent"] and r["prov:agent"].endswith("writer.0")]
+             if r["prov:agent"] in document["agent"] and r["prov:agent"].endswith("writer.0")
+             and r["prov:activity"] == f"mlflow:run.{sample.producer}"]
     assert [role["$"] for role in roles] == ["mlflowprov:Writer"]
 
 
