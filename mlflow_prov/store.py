@@ -43,6 +43,7 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from mlflow_prov.artifact_records import RecordsArtifacts
 from mlflow_prov.bulk_metrics import INSERTED_ROWS, BulkMetrics
 from mlflow_prov.compat import managed_session_maker, routing_session_maker
 from mlflow_prov.events import (
@@ -391,7 +392,7 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
 
 
 class ProvTrackingMixin(_JournalingMixin, BulkMetrics, _ConcurrentDatasetInputs,
-                        FreshStatistics, RemembersCutValues):
+                        FreshStatistics, RemembersCutValues, RecordsArtifacts):
     """Journals every tracking write listed in :data:`mlflow_prov.events.TRACKING_HOOKS`.
 
     ``artifact_uri`` is what MLflow passes (``None`` client side; ``mlflow server``'s

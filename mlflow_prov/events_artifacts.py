@@ -1,0 +1,104 @@
+"""Describers for artifact manifests and ``mlflow gc``'s permanent deletions.
+
+A run's end (a LoggedModel's finalization) is described as MLflow's event plus, where the
+store could read the artifact root, the manifest :mod:`mlflow_prov.artifact_records` read
+before the write began: both commit in the write's transaction.
+
+``mlflow gc`` deletes rows through ``_hard_delete_run``, ``_hard_delete_experiment`` and
+``_hard_delete_logged_model`` (docs/internals.md, "sqlite and SQL details"). Each leaves a
+tombstone as the last event of the object's chain, in the transaction that deletes the rows,
+so ``verify`` can tell a purge from rows removed behind MLflow's back, and the chain itself
+stays whole and verifiable.
+
+:mod:`mlflow_prov.events` imports this module for its hook table, so this one reaches back
+into it only inside the functions (no import cycle at load time).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from mlflow_prov.artifact_records import pending_manifest
+from mlflow_prov.vocabulary import (
+    EventKind,
+    PurgedPayload,
+    experiment_chain,
+    logged_model_chain,
+    run_chain,
+)
+
+if TYPE_CHECKING:
+    from mlflow_prov.events import Described, WriteContext
+
+
+def run_updated_and_artifacts(ctx: WriteContext, run_id: str, run_status: int | None,
+                              end_time: int | None, run_name: str | None) -> list[Described]:
+    """``update_run_info``: the run's update, then the manifest when the run ended."""
+    from mlflow_prov.events import run_updated
+
+    event = run_updated(ctx, run_id, run_status, end_time, run_name)
+    return [event, *_manifest(event, EventKind.RUN_ARTIFACTS_RECORDED)]
+
+
+def logged_model_finalized_and_artifacts(ctx: WriteContext, model_id: str,
+                                         status: Any) -> list[Described]:
+    """``finalize_logged_model``: the model's status, then its files' manifest."""
+    from mlflow_prov.events import logged_model_finalized
+
+    event = logged_model_finalized(ctx, model_id, status)
+    return [event, *_manifest(event, EventKind.LOGGED_MODEL_ARTIFACTS_RECORDED)]
+
+
+def _manifest(event: Described, kind: str) -> list[Described]:
+    found = pending_manifest(event.chain)
+    if found is None:
+        return []
+    return [_described(event.chain, kind, dict(found), event.experiment_id,
+                             event.run_id)]
+
+
+def _described(*fields: Any) -> Described:
+    from mlflow_prov.events import Described
+
+    return Described(*fields)
+
+
+def _purged(method: str) -> dict[str, Any]:
+    payload: PurgedPayload = {"purged_by": method}
+    return dict(payload)
+
+
+def run_purged(ctx: WriteContext, run_id: str) -> Described:
+    return _described(run_chain(run_id), EventKind.RUN_PURGED,
+                            _purged("_hard_delete_run"), ctx.before, run_id)
+
+
+def experiment_purged(ctx: WriteContext, experiment_id: str) -> Described:
+    experiment_id = str(experiment_id)
+    return _described(experiment_chain(experiment_id), EventKind.EXPERIMENT_PURGED,
+                            _purged("_hard_delete_experiment"), experiment_id)
+
+
+def logged_model_purged(ctx: WriteContext, model_id: str) -> Described:
+    return _described(logged_model_chain(model_id), EventKind.LOGGED_MODEL_PURGED,
+                            {"model_id": model_id, **_purged("_hard_delete_logged_model")},
+                            ctx.before)
+
+
+# Pre-reads: the experiment of the object about to be deleted (its row is gone by the time
+# the tombstone is described).
+def experiment_of_purged_run(store: Any, run_id: str) -> str | None:
+    from mlflow.store.tracking.dbmodels.models import SqlRun
+
+    rows = store._read(sa.select(SqlRun.experiment_id).where(SqlRun.run_uuid == str(run_id)))
+    return str(rows[0].experiment_id) if rows else None
+
+
+def experiment_of_purged_model(store: Any, model_id: str) -> str | None:
+    from mlflow.store.tracking.dbmodels.models import SqlLoggedModel
+
+    rows = store._read(sa.select(SqlLoggedModel.experiment_id)
+                       .where(SqlLoggedModel.model_id == str(model_id)))
+    return str(rows[0].experiment_id) if rows else None
