@@ -138,14 +138,13 @@ def _owner(session: Session, target: UploadTarget) -> tuple[str, str | None] | N
     """(experiment id, artifact URI) of the upload's run or model, if it exists."""
     from mlflow.store.tracking.dbmodels.models import SqlLoggedModel, SqlRun
 
-    query: sa.Select[Any]
     if target.kind == "run":
-        query = sa.select(SqlRun.experiment_id, SqlRun.artifact_uri).where(
+        query: Any = sa.select(SqlRun.experiment_id, SqlRun.artifact_uri).where(
             SqlRun.run_uuid == target.object_id)
     else:
         query = sa.select(SqlLoggedModel.experiment_id, SqlLoggedModel.artifact_location).where(
             SqlLoggedModel.model_id == target.object_id)
-    row = session.execute(query).first()
+    row: Any = session.execute(query).first()
     return (str(row[0]), row[1]) if row is not None else None
 
 
