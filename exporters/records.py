@@ -190,6 +190,8 @@ class RunRecord:
     journal_intact: bool | None = None
     metric_rows_rehashed: bool | None = None
     journal_head: str | None = None
+    # the exported artifact hashes equal the journal's record of them (None: none recorded)
+    artifacts_verified: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +23,8 @@ from mlflow.exceptions import MlflowException
 
 from exporters.artifacts import ArtifactCache, local_path
 from exporters.compat import artifact_repository
+from exporters.options import ExportOptions
+from exporters.records import RunRecord
 from exporters.verify import Problem
 from mlflow_prov.journal import JournalEvent, read_events_page
 from mlflow_prov.vocabulary import (
@@ -65,6 +67,22 @@ def recorded_files(events: Iterable[Any]) -> Files | None:
     return files
 
 
+def recorded_run_files(tracking_uri: str, run_id: str) -> Files | None:
+    """The files a run's journal recorded (sorted by path), read without its other events:
+    what the run page lists as soon as the run ended or a file was uploaded."""
+    events: list[JournalEvent] = []
+    after: int | None = None
+    while True:
+        page = read_events_page(tracking_uri, run_id=run_id, chain=run_chain(run_id),
+                                kinds=ARTIFACT_KINDS, after_seq=after, limit=PAGE)
+        events += page.events
+        if page.next_after_seq is None:
+            break
+        after = page.next_after_seq
+    recorded = recorded_files(events)
+    return None if recorded is None else dict(sorted(recorded.items()))
+
+
 def artifacts_verified(artifacts: Sequence[Any], history: Sequence[Any]) -> bool | None:
     """Whether an export's hashed artifact files (``ArtifactRecord``s) are the files the
     run's journal recorded; ``None`` when it recorded none."""
@@ -74,6 +92,15 @@ def artifacts_verified(artifacts: Sequence[Any], history: Sequence[Any]) -> bool
     exported = {record.path: (record.size, record.sha256) for record in artifacts
                 if record.sha256 is not None}
     return exported == recorded
+
+
+def with_artifacts_verified(record: RunRecord, history: Sequence[Any],
+                            options: ExportOptions) -> RunRecord:
+    """The run record with ``artifacts_verified`` set from its history; left unknown when
+    the export omits artifacts (nothing was hashed to compare)."""
+    if "artifacts" in options.omit:
+        return record
+    return replace(record, artifacts_verified=artifacts_verified(record.artifacts, history))
 
 
 def check_artifacts(tracking_uri: str, experiment_id: str | None = None,
