@@ -1,8 +1,10 @@
 """Describers for artifact manifests and ``mlflow gc``'s permanent deletions.
 
-A run's end (a LoggedModel's finalization) is described as MLflow's event plus, where the
-store could read the artifact root, the manifest :mod:`mlflow_prov.artifact_records` read
-before the write began: both commit in the write's transaction.
+A run's end (a LoggedModel's finalization) is described as MLflow's event preceded, where
+the store could read the artifact root, by the manifest :mod:`mlflow_prov.artifact_records`
+read before the write began: both commit in the write's transaction. The manifest comes
+first so that the status change stays the chain's last event: a tail cut together with its
+head row then still leaves MLflow's run row disagreeing with the journal.
 
 ``mlflow gc`` deletes rows through ``_hard_delete_run``, ``_hard_delete_experiment`` and
 ``_hard_delete_logged_model`` (docs/internals.md, "sqlite and SQL details"). Each leaves a
@@ -35,20 +37,20 @@ if TYPE_CHECKING:
 
 def run_updated_and_artifacts(ctx: WriteContext, run_id: str, run_status: int | None,
                               end_time: int | None, run_name: str | None) -> list[Described]:
-    """``update_run_info``: the run's update, then the manifest when the run ended."""
+    """``update_run_info``: the manifest when the run ended, then the run's update."""
     from mlflow_prov.events import run_updated
 
     event = run_updated(ctx, run_id, run_status, end_time, run_name)
-    return [event, *_manifest(event, EventKind.RUN_ARTIFACTS_RECORDED)]
+    return [*_manifest(event, EventKind.RUN_ARTIFACTS_RECORDED), event]
 
 
 def logged_model_finalized_and_artifacts(ctx: WriteContext, model_id: str,
                                          status: Any) -> list[Described]:
-    """``finalize_logged_model``: the model's status, then its files' manifest."""
+    """``finalize_logged_model``: the model's files' manifest, then its status."""
     from mlflow_prov.events import logged_model_finalized
 
     event = logged_model_finalized(ctx, model_id, status)
-    return [event, *_manifest(event, EventKind.LOGGED_MODEL_ARTIFACTS_RECORDED)]
+    return [*_manifest(event, EventKind.LOGGED_MODEL_ARTIFACTS_RECORDED), event]
 
 
 def _manifest(event: Described, kind: str) -> list[Described]:

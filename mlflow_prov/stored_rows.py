@@ -73,7 +73,9 @@ _NEWEST_METRIC_SQL = (_KEY_METRICS_SQL.order_by(_metrics.c.step.desc(),
 _LATEST_SQL = (sa.select(*(_latest.c[name] for name in _METRIC_COLUMNS))
                .where(_latest.c.run_uuid == _RUN_ID))
 # Events whose write cannot touch the run's row, tags or params record no state digest.
-_NO_STATE = frozenset({EventKind.RUN_METRICS_LOGGED, EventKind.LOGGED_MODEL_METRICS_LOGGED})
+_NO_STATE = frozenset({EventKind.RUN_METRICS_LOGGED, EventKind.LOGGED_MODEL_METRICS_LOGGED,
+                       # artifact records change no row (mlflow_prov/artifact_records.py)
+                       EventKind.RUN_ARTIFACTS_RECORDED, EventKind.RUN_ARTIFACT_UPLOADED})
 
 
 class UnknownSchemaError(RuntimeError):

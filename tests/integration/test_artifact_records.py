@@ -37,6 +37,7 @@ class Logged:
     untouched: str
     model: str
     tampered_root: Path
+    running: str
 
 
 def _log(client: MlflowClient, run_id: str, folder: Path) -> None:
@@ -86,7 +87,9 @@ def logged(tmp_path_factory) -> Logged:
     client.log_model_artifact(model.model_id, str(weights))
     client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
     root = Path(client.get_run(runs[0]).info.artifact_uri.removeprefix("file://"))
-    return Logged(uri, runs[0], runs[1], model.model_id, root)
+    running = client.create_run("0").info.run_id
+    client.log_artifact(running, str(weights))
+    return Logged(uri, runs[0], runs[1], model.model_id, root, running)
 
 
 def test_a_run_end_records_every_file_with_size_and_sha256(logged):
@@ -112,6 +115,8 @@ def test_verify_names_each_file_changed_added_or_removed_and_passes_untouched_on
     assert code == 1, lines
     assert _found(lines) == _expected_problems(f"run {logged.tampered}") | {
         f"logged model {logged.model} artifact 'weights.bin': changed"}
+    assert f"note: run {logged.running}: 1 artifact file(s) but no artifact record: the run " \
+        "is still running (its files are recorded when it ends)" in lines
     assert lines[-1].startswith("FAILED")
 
     exported = tmp_path / "out"
