@@ -11,7 +11,7 @@ i.e. one SHA-256 pass over the bytes plus a journal statement. Alternating round
 
 The file is made in a temporary folder and deleted at the end. Usage::
 
-    python benchmarks/bench_artifact_hash.py [--size-mb 1024] [--rounds 3]
+    PYTHONPATH=. python benchmarks/bench_artifact_hash.py [--size-mb 1024] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -52,6 +52,17 @@ def _stream(path: Path) -> None:
         stream.hexdigest()
 
 
+def _require_recorded(uri: str, run_id: str, rounds: int) -> None:
+    """Every timed run end journaled its manifest (else the numbers measure nothing)."""
+    from mlflow_prov.journal import read_events
+
+    manifests = [event for event in read_events(uri, run_id=run_id)
+                 if event.kind == "run.artifacts_recorded"]
+    if len(manifests) != rounds:
+        raise SystemExit(f"expected {rounds} manifests, found {len(manifests)}: is this "
+                         "checkout's mlflow_prov the one imported (PYTHONPATH=.)?")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024)
@@ -76,6 +87,7 @@ def main() -> None:
                 ["sha256sum", str(artifact)], check=True, capture_output=True)))
             times["run end (record)"].append(_timed(lambda: client.set_terminated(run_id)))
             times["upload hashing"].append(_timed(lambda: _stream(artifact)))
+        _require_recorded(client.tracking_uri, run_id, options.rounds)
         baseline = statistics.median(times["sha256sum"])
         print(f"{options.size_mb} MiB file, {options.rounds} alternating rounds "
               f"(median, range in s; ratio of medians to sha256sum)")
