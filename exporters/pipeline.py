@@ -24,6 +24,7 @@ from exporters.privacy import Pseudonymizer
 from exporters.prov_code import pseudonymised_code
 from exporters.prov_model import LineageIndex, experiment_document, run_document
 from exporters.records import ExperimentRecord, MetricSeries, MetricSummary, RunRecord
+from exporters.verify_artifacts import with_artifacts_verified
 from exporters.writers import METRIC_FORMATS, MetricSink, document_formats, get_writer
 
 
@@ -101,6 +102,8 @@ def _export(experiment: str, out_dir: Path, *, tracking_uri: str, run_ids: Seque
                 journal_check=collect.journal_check(uri, run.info.run_id,
                                                     options.verify_metric_rows)
                 if available else None, artifacts=artifacts)
+            record = with_artifacts_verified(record, run_events.get(run.info.run_id, []),
+                                             options)
             record = guards.apply_user_privacy(record, redactions, options.omit)
             record = git.attach(record) if git is not None else record
             record = pseudonymised_code(record, pseudonymize)

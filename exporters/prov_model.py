@@ -222,6 +222,7 @@ def add_run_activity(scope: RunScope) -> None:
         (MLFLOWPROV["journalIntact"], run.journal_intact),
         (MLFLOWPROV["metricRowsRehashed"], run.metric_rows_rehashed),
         (MLFLOWPROV[JOURNAL_HEAD_ATTRIBUTE], run.journal_head),
+        (MLFLOWPROV["artifactsVerified"], run.artifacts_verified),
     ]))
 
 

@@ -195,6 +195,8 @@ class RunRecord:
     journal_head: str | None = None
     # ``export --git``: the commits behind the run's commit (exporters/git_history.py)
     git_history: tuple[GitCommit, ...] = ()
+    # the exported artifact hashes equal the journal's record of them (None: none recorded)
+    artifacts_verified: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from exporters.replay import (
     replay_registry,
     replay_run,
 )
+from exporters.verify_purges import purged
 from mlflow_prov.digests import (
     EMPTY_DIGEST,
     add_digests,
@@ -152,9 +153,10 @@ def verify_store(tracking_uri: str, experiment_id: str | None = None,
         for run_id in sorted({*runs, *journaled}):
             report.runs += 1
             if run_id not in runs:
-                report.problems.append(Problem(
-                    f"run {run_id}", "the journal has this run but MLflow's runs table has no "
-                    "row for it (deleted outside MLflow's API)"))
+                if not purged(journaled.get(run_id, [])):
+                    report.problems.append(Problem(
+                        f"run {run_id}", "the journal has this run but MLflow's runs table "
+                        "has no row for it (deleted outside MLflow's API)"))
                 continue
             events = journaled.get(run_id, [])
             if not events:
@@ -239,6 +241,8 @@ def _reconcile_experiment(experiment_id: str, row: dict[str, Any] | None, tags: 
                           events: list[JournalEvent], report: VerifyReport) -> None:
     """An experiment's row and tags against its chain's replayed payloads."""
     where = f"experiment {experiment_id}"
+    if row is None and purged(events):
+        return
     if row is None:
         report.problems.append(Problem(where, "the journal has this experiment but MLflow's "
                                        "experiments table has no row for it (deleted outside "

@@ -157,10 +157,15 @@ PRIVATE_WRITE_METHODS: dict[str, list[str]] = {
     "_log_model_metrics": ["run_id", "metrics", "experiment_id", "dataset_uuid"],
     "_log_params": ["run_id", "params"],
     "_set_tags": ["run_id", "tags"],
+    # mlflow gc's permanent deletions, each leaving a tombstone (mlflow_prov/events_artifacts.py)
+    "_hard_delete_run": ["run_id"],
+    "_hard_delete_experiment": ["experiment_id"],
+    "_hard_delete_logged_model": ["model_id"],
 }
 
 
-@contract("mlflow", "SqlAlchemyStore._log_metrics/_log_model_metrics/_log_params/_set_tags")
+@contract("mlflow", "SqlAlchemyStore._log_metrics/_log_model_metrics/_log_params/_set_tags/"
+                    "_hard_delete_run/_hard_delete_experiment/_hard_delete_logged_model")
 def _check_private_write_methods() -> None:
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 

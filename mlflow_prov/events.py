@@ -46,6 +46,13 @@ from mlflow_prov.code_capture import capture_code
 from mlflow_prov.compat import value_limits
 from mlflow_prov.digests import stored_text
 from mlflow_prov.environment import capture_environment
+from mlflow_prov.events_artifacts import (
+    experiment_purged,
+    logged_model_finalized_and_artifacts,
+    logged_model_purged,
+    run_purged,
+    run_updated_and_artifacts,
+)
 from mlflow_prov.identity import serving_request
 from mlflow_prov.stored_rows import (
     LOGGED_MODEL_COLUMNS,
@@ -639,7 +646,7 @@ TRACKING_HOOKS: dict[str, Hook] = {
     "set_experiment_tag": Hook(experiment_tag_set),
     "delete_experiment_tag": Hook(experiment_tag_deleted),
     "create_run": Hook(run_created),
-    "update_run_info": Hook(run_updated),
+    "update_run_info": Hook(run_updated_and_artifacts),
     "delete_run": Hook(run_deleted),
     "restore_run": Hook(run_restored),
     "_log_metrics": Hook(metrics_logged),
@@ -655,11 +662,14 @@ TRACKING_HOOKS: dict[str, Hook] = {
     "link_traces_to_run": Hook(traces_linked),
     "unlink_traces_from_run": Hook(traces_unlinked),
     "create_logged_model": Hook(logged_model_created),
-    "finalize_logged_model": Hook(logged_model_finalized),
+    "finalize_logged_model": Hook(logged_model_finalized_and_artifacts),
     "delete_logged_model": Hook(logged_model_deleted),
     "set_logged_model_tags": Hook(logged_model_tags_set),
     "delete_logged_model_tag": Hook(logged_model_tag_deleted),
     "log_logged_model_params": Hook(logged_model_params_logged),
+    "_hard_delete_run": Hook(run_purged),
+    "_hard_delete_experiment": Hook(experiment_purged),
+    "_hard_delete_logged_model": Hook(logged_model_purged),
 }
 
 REGISTRY_HOOKS: dict[str, Hook] = {

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from mlflow_prov import openlineage_emitter
+from mlflow_prov.artifact_records import RecordsArtifacts
 from mlflow_prov.bulk_metrics import INSERTED_ROWS, BulkMetrics
 from mlflow_prov.compat import managed_session_maker, routing_session_maker
 from mlflow_prov.events import (
@@ -326,7 +327,7 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
 
 
 class ProvTrackingMixin(_JournalingMixin, BulkMetrics, _ConcurrentDatasetInputs,
-                        FreshStatistics, RemembersCutValues):
+                        FreshStatistics, RemembersCutValues, RecordsArtifacts):
     """Journals every tracking write listed in :data:`mlflow_prov.events.TRACKING_HOOKS`.
 
     ``artifact_uri`` is what MLflow passes (``None`` client side; ``mlflow server``'s
@@ -349,6 +350,9 @@ class ProvTrackingMixin(_JournalingMixin, BulkMetrics, _ConcurrentDatasetInputs,
         if (self._keeps_series_summaries and event.kind == EventKind.RUN_METRICS_LOGGED
                 and event.run_id is not None):
             catch_up(session.connection(), event.run_id)
+        if event.kind == EventKind.RUN_CREATED and event.run_id is not None:
+            self.remember_artifact_uri(event.run_id,
+                                       (event.payload.get("run") or {}).get("artifact_uri"))
         if self._openlineage is not None:
             self._openlineage.note(session, event)
 

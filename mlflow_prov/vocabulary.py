@@ -73,6 +73,14 @@ class EventKind(StrEnum):
     MODEL_VERSION_TAG_SET = "model_version.tag_set"
     MODEL_VERSION_TAG_DELETED = "model_version.tag_deleted"
 
+    RUN_ARTIFACTS_RECORDED = "run.artifacts_recorded"
+    RUN_ARTIFACT_UPLOADED = "run.artifact_uploaded"
+    LOGGED_MODEL_ARTIFACTS_RECORDED = "logged_model.artifacts_recorded"
+    LOGGED_MODEL_ARTIFACT_UPLOADED = "logged_model.artifact_uploaded"
+    RUN_PURGED = "run.purged"
+    EXPERIMENT_PURGED = "experiment.purged"
+    LOGGED_MODEL_PURGED = "logged_model.purged"
+
 
 # Kinds that open a chain: the object was just created, so its chain has no head yet (the
 # journal then inserts the head instead of moving it; see mlflow_prov/journal.py).
@@ -619,3 +627,44 @@ PAYLOAD_TYPES: dict[EventKind, type] = {
     **{kind: RegistryEvent for kind in EventKind
        if kind.value.startswith(("registered_model.", "model_version."))},
 }
+
+
+# --- payloads: artifacts and purges ---------------------------------------------------------
+
+# The kinds that say which artifact files a run or LoggedModel holds: a manifest replaces what
+# was recorded before, an upload adds or replaces one file (mlflow_prov/artifact_records.py).
+ARTIFACT_MANIFEST_KINDS = frozenset({EventKind.RUN_ARTIFACTS_RECORDED,
+                                     EventKind.LOGGED_MODEL_ARTIFACTS_RECORDED})
+ARTIFACT_UPLOAD_KINDS = frozenset({EventKind.RUN_ARTIFACT_UPLOADED,
+                                   EventKind.LOGGED_MODEL_ARTIFACT_UPLOADED})
+# The tombstones ``mlflow gc`` leaves, the last event of the purged object's chain.
+PURGE_KINDS = frozenset({EventKind.RUN_PURGED, EventKind.EXPERIMENT_PURGED,
+                         EventKind.LOGGED_MODEL_PURGED})
+
+
+class ArtifactFile(TypedDict):
+    """One artifact file: its path under the artifact root (``/``-separated), size, SHA-256."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+class ArtifactsRecordedPayload(TypedDict):
+    """``run.artifacts_recorded`` / ``logged_model.artifacts_recorded``: every file under the
+    artifact root when the run ended or the model was finalized."""
+
+    artifact_uri: str
+    files: list[ArtifactFile]
+
+
+class ArtifactUploadedPayload(ArtifactFile):
+    """``run.artifact_uploaded`` / ``logged_model.artifact_uploaded``: one file uploaded
+    through ``mlflow server``'s artifact proxy, hashed as its bytes arrived."""
+
+
+class PurgedPayload(TypedDict):
+    """``run.purged`` / ``experiment.purged`` / ``logged_model.purged``: the object's rows
+    were permanently deleted (``mlflow gc``); its chain ends here."""
+
+    purged_by: str

@@ -33,7 +33,7 @@ def create_app(app: Flask | None = None) -> Any:
 
     app = _mlflow_app(app)
     install(app, OpenAccess())
-    return asgi_app(app) if served_by_uvicorn() else app
+    return _recording_uploads(asgi_app(app) if served_by_uvicorn() else app)
 
 
 def create_auth_app(app: Flask | None = None) -> Any:
@@ -47,4 +47,13 @@ def create_auth_app(app: Flask | None = None) -> Any:
     install(app, ExperimentReadPermissions())
     served = basic_auth_app(app)
     gate_prov_routes(app)
-    return served
+    return _recording_uploads(served)
+
+
+def _recording_uploads(served: Any) -> Any:
+    """Under uvicorn MLflow serves artifact uploads from FastAPI, not Flask: journal them
+    there (mlflow_prov/artifact_uploads.py)."""
+    from exporters.app.setup import server_tracking_uri
+    from mlflow_prov.artifact_uploads import record_asgi_uploads
+
+    return record_asgi_uploads(served, server_tracking_uri())

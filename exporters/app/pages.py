@@ -53,11 +53,13 @@ from exporters.app.setup import ProvServer, prov_server
 from exporters.app.tokens import PageTokenError
 from exporters.app.views import (
     experiment_graph,
+    mlflow_artifact_href,
     mlflow_experiment_href,
     mlflow_run_href,
     run_links,
 )
 from exporters.privacy import redact
+from exporters.verify_artifacts import recorded_run_files
 from exporters.viewer.html import render_fragment
 from mlflow_prov.journal import JournalUnavailableError
 from mlflow_prov.vocabulary import CARBON_PREFIXES, CARBON_SEGMENT, EventKind
@@ -230,6 +232,8 @@ def run_timeline(run_id: str) -> str:
         rows=_timeline_rows(readable_events(server, page.events), server.pseudonymize),
         next_page_token=journal_token(server.tokens, page.next_after_seq),
         carbon=_carbon(run), kinds=[str(k) for k in EventKind if k.startswith("run.")],
+        artifacts=recorded_run_files(server.tracking_uri, run_id),
+        artifact_href=mlflow_artifact_href,
         chosen_kinds=filters.kinds,
         mlflow_href=mlflow_run_href(run.info.experiment_id, run_id),
         experiment_href=mlflow_experiment_href(run.info.experiment_id))

@@ -61,6 +61,7 @@ def install(app: Flask, permissions: Permissions) -> None:
     from exporters.app.api import api
     from exporters.app.pages import pages
     from exporters.app.ui_link import attach
+    from mlflow_prov.artifact_uploads import attach_upload_recording
 
     tracking_uri = server_tracking_uri()
     app.extensions[EXTENSION] = ProvServer(tracking_uri=tracking_uri, permissions=permissions,
@@ -69,6 +70,7 @@ def install(app: Flask, permissions: Permissions) -> None:
     app.register_blueprint(api)
     app.register_blueprint(pages)
     attach(app)
+    attach_upload_recording(app, tracking_uri)
 
 
 def prov_server() -> ProvServer:

@@ -18,6 +18,7 @@ VERIFY_EXAMPLES = """
 Examples:
   mlflow-prov verify --tracking-uri prov:///data/runs
   mlflow-prov verify --tracking-uri prov:///data/runs --experiment mnist --json
+  mlflow-prov verify --tracking-uri prov:///data/runs --artifacts
   mlflow-prov verify --tracking-uri prov:///data/runs --checkpoint /safe/place/journal.checkpoint
   mlflow-prov verify --tracking-uri prov:///data/runs --crate out/mnist/run-1a2b.crate.zip
   mlflow-prov verify --crate out/mnist/run-1a2b.crate.zip \\
@@ -53,9 +54,16 @@ chain and event seq, or the MLflow row: run, key, step); 2 for bad input.
               help="Verifier key of the checkpoint signer (name+hash+base64, or the .pub file "
                    "written beside a checkpoint): check each --crate offline, reading no "
                    "store.")
+@click.option("--artifacts", "check_files", is_flag=True,
+              help="Also rehash every artifact file of the runs and LoggedModels in scope and "
+                   "name each one changed, added or removed since the journal recorded it.")
+@click.option("--artifact-server", metavar="URL",
+              help="With --artifacts: the mlflow server (http://HOST:PORT) that serves "
+                   "mlflow-artifacts: roots, for stores written through one.")
 def verify_command(tracking_uri: str | None, experiment: str | None, run_ids: tuple[str, ...],
                    as_json: bool, checkpoint: Path | None, key_path: Path | None,
-                   crates: tuple[Path, ...], public_key: str | None) -> None:
+                   crates: tuple[Path, ...], public_key: str | None,
+                   check_files: bool = False, artifact_server: str | None = None) -> None:
     """Check every journal chain and reconcile MLflow's rows with the journal."""
     from exporters.checkpoint import DEFAULT_KEY, CheckpointError
     from exporters.journal_tree import journal_tree
@@ -85,6 +93,9 @@ def verify_command(tracking_uri: str | None, experiment: str | None, run_ids: tu
                                  tree, scoped=bool(experiment or run_ids), messages=messages)
         for crate in crates:
             lines += _check_crate(tracking_uri, crate)
+        if check_files:
+            lines += _check_artifacts(tracking_uri, experiment_id, run_ids, artifact_server,
+                                      report.notes)
     except (JournalUnavailableError, UnknownSchemaError, CheckpointError) as error:
         raise click.ClickException(redact(str(error).strip().splitlines()[0])) from error
     seconds = time.perf_counter() - started
@@ -153,6 +164,16 @@ def _checkpoint(tracking_uri: str, path: Path, key_path: Path, report: Any,
                         + (" (replaces the chain-head checkpoint of an earlier version)"
                            if legacy else ""))
     return lines
+
+
+def _check_artifacts(tracking_uri: str, experiment_id: str | None, run_ids: tuple[str, ...],
+                     artifact_server: str | None, notes: list[str]) -> list[str]:
+    """``--artifacts``: problem lines; the runs with no artifact record join the notes."""
+    from exporters.verify_artifacts import check_artifacts
+
+    found = check_artifacts(tracking_uri, experiment_id, run_ids, artifact_server)
+    notes += found.notes
+    return [str(problem) for problem in found.problems]
 
 
 def _check_crate(tracking_uri: str, crate: Path) -> list[str]:

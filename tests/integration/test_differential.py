@@ -322,7 +322,7 @@ def test_journal_keeps_registry_and_logged_model_history(played: Played) -> None
     external = _kinds(chains[f"logged_model:{played.prov.model_ids['external']}"])
     assert external == ["logged_model.created", "logged_model.params_logged",
                         "logged_model.tags_set", "logged_model.tag_deleted",
-                        "logged_model.finalized"]
+                        "logged_model.artifacts_recorded", "logged_model.finalized"]
 
 
 def test_journal_covers_async_logging(played: Played) -> None:

@@ -45,7 +45,7 @@ def test_a_training_run_is_journaled_in_write_order(prov_uri):
 
     assert _kinds(prov_uri, run_id=run_id) == [
         "run.created", "run.params_logged", "run.tags_set", "run.metrics_logged", "run.tags_set",
-        "run.tag_deleted", "run.updated"]
+        "run.tag_deleted", "run.artifacts_recorded", "run.updated"]
     overwrites = _events(prov_uri, "run.tags_set", run_id=run_id)
     assert overwrites[1].payload == {"tags": {"stage": "final"}, "old": {"stage": "draft"}}
     assert _events(prov_uri, "run.tag_deleted", run_id=run_id)[0].payload == {
@@ -73,7 +73,7 @@ def test_status_transitions_deletion_and_restore(prov_uri):
     client.delete_run(run_id)
     client.restore_run(run_id)
     assert _kinds(prov_uri, run_id=run_id) == [
-        "run.created", "run.updated", "run.deleted", "run.restored"]
+        "run.created", "run.artifacts_recorded", "run.updated", "run.deleted", "run.restored"]
     failed = _events(prov_uri, "run.updated", run_id=run_id)[0].payload
     assert (failed["old_status"], failed["new_status"]) == ("RUNNING", "FAILED")
 
@@ -254,7 +254,8 @@ def test_journal_on_database_servers(server, request):
     client.log_metric(run_id, "m", float("nan"))
     client.set_terminated(run_id)
     assert _kinds(uri, run_id=run_id) == [
-        "run.created", "run.tags_set", "run.tags_set", "run.metrics_logged", "run.updated"]
+        "run.created", "run.tags_set", "run.tags_set", "run.metrics_logged",
+        "run.artifacts_recorded", "run.updated"]
     assert _events(uri, "run.tags_set", run_id=run_id)[1].payload["old"] == {"k": "v1"}
     assert verify_chain(uri, f"run:{run_id}").intact
 

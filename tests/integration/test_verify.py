@@ -292,19 +292,19 @@ def test_checkpoint_catches_a_rewritten_history(store, tmp_path, rewrite):
     assert key.stat().st_mode & 0o777 == 0o600
     assert any(f"created the checkpoint signing key {key}" in line for line in lines)
     signed = _open_checkpoint(checkpoint)
-    assert signed.size == 14 and signed.origin.startswith("mlflow-prov/")
+    assert signed.size == 15 and signed.origin.startswith("mlflow-prov/")
 
     if rewrite == "rehash":
         store.sql("UPDATE prov_journal SET writer = replace(writer, '\"user\":', "
                   "'\"user\":\"mallory\",\"was\":') WHERE seq = (SELECT MIN(seq) "
                   "FROM prov_journal WHERE chain = :chain)")
-        expected = (f"checkpoint {checkpoint}: the journal's first 14 events no longer hash "
+        expected = (f"checkpoint {checkpoint}: the journal's first 15 events no longer hash "
                     "to the checkpointed root: history rewritten since the checkpoint")
     else:
         store.sql("DELETE FROM prov_journal WHERE seq = (SELECT MAX(seq) FROM prov_journal "
                   "WHERE chain = :chain)",
                   "UPDATE runs SET status = 'RUNNING', end_time = NULL WHERE run_uuid = :run")
-        expected = (f"checkpoint {checkpoint}: the journal has 13 events, fewer than the 14 "
+        expected = (f"checkpoint {checkpoint}: the journal has 14 events, fewer than the 15 "
                     "checkpointed (events deleted since)")
     _rehash(store, event_hash)
     assert verify(store.uri)[0] == 0, "expected to pass without a checkpoint"
@@ -331,7 +331,7 @@ def test_a_checkpoint_advances_with_new_events_and_refuses_a_fork(store, tmp_pat
     client.log_param(later, "seed", "7")
     code, lines = verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))
     assert code == 0, lines
-    assert _open_checkpoint(checkpoint).size == 16  # the new run's creation and its param
+    assert _open_checkpoint(checkpoint).size == 17  # the new run's creation and its param
 
     store.sql("UPDATE prov_journal SET payload = replace(payload, '0.1', '0.9') "
               "WHERE chain = :chain AND kind = 'run.params_logged'",
@@ -339,7 +339,7 @@ def test_a_checkpoint_advances_with_new_events_and_refuses_a_fork(store, tmp_pat
     _rehash(store, event_hash)
     code, lines = verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))
     assert code == 1
-    assert f"checkpoint {checkpoint}: the journal's first 16 events no longer hash to the " \
+    assert f"checkpoint {checkpoint}: the journal's first 17 events no longer hash to the " \
            "checkpointed root: history rewritten since the checkpoint" in lines, lines
     with pytest.raises(ExportError, match="the store does not extend the checkpoint"):
         run_proofs(store.uri, checkpoint, [store.run_id])  # what export --checkpoint uses
@@ -362,10 +362,10 @@ def test_a_checkpoint_signs_only_the_events_verify_checked(store, tmp_path, monk
     monkeypatch.setattr(exporters.verify, "verify_store", check_then_a_writer_commits)
     code, lines = verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))
     assert code == 0, lines
-    assert _open_checkpoint(checkpoint).size == 14
+    assert _open_checkpoint(checkpoint).size == 15
     monkeypatch.setattr(exporters.verify, "verify_store", checked)
     assert verify(store.uri, "--checkpoint", str(checkpoint), "--key", str(key))[0] == 0
-    assert _open_checkpoint(checkpoint).size == 15
+    assert _open_checkpoint(checkpoint).size == 16
 
 
 def test_a_forged_checkpoint_is_refused(store, tmp_path):
@@ -395,7 +395,7 @@ def test_a_checkpoint_of_an_earlier_version_is_still_checked_then_replaced(store
     assert code == 0, lines
     assert any("replaces the chain-head checkpoint of an earlier version" in line
                for line in lines), lines
-    assert _open_checkpoint(intact).size == 14
+    assert _open_checkpoint(intact).size == 15
 
     store.sql("UPDATE prov_journal SET writer = replace(writer, '\"user\":', "
               "'\"user\":\"mallory\",\"was\":') WHERE seq = (SELECT MIN(seq) "
@@ -403,7 +403,7 @@ def test_a_checkpoint_of_an_earlier_version_is_still_checked_then_replaced(store
     _rehash(store, event_hash)
     code, lines = verify(store.uri, "--checkpoint", str(legacy), "--key", str(key_path))
     assert code == 1
-    assert any(line.startswith(f"chain run:{store.run_id}: event 12 no longer hashes to")
+    assert any(line.startswith(f"chain run:{store.run_id}: event 13 no longer hashes to")
                for line in lines), lines
     assert json.loads(legacy.read_text())["format"] == "mlflow-prov-checkpoint/1"
 
@@ -454,7 +454,7 @@ def test_prove_prints_each_run_event_with_a_proof_that_verifies(store, tmp_path)
 
     text = CliRunner().invoke(main, ["prove", store.run_id, "--tracking-uri", store.uri])
     assert text.exit_code == 0
-    assert text.output.count("\n  proof: ") == len(expected) == 12
+    assert text.output.count("\n  proof: ") == len(expected) == 13
     missing = CliRunner().invoke(main, ["prove", OTHER_RUN, "--tracking-uri", store.uri])
     assert missing.exit_code == 1
     assert missing.output.strip().endswith(f"run {OTHER_RUN} has no events in the journal of "
@@ -735,7 +735,7 @@ def test_an_export_embeds_the_journal_head_and_a_crate_is_checked_against_its_st
     code, lines = verify(store.uri, "--crate", str(crate))
     assert code == 1
     assert any(line.startswith(f"{crate}: run {store.run_id}: the store's chain has fewer "
-                               "than the 12 events") for line in lines), lines
+                               "than the 13 events") for line in lines), lines
 
 
 @pytest.mark.slow  # an RO-Crate export
@@ -763,7 +763,7 @@ def test_a_crate_verifies_offline_with_only_its_public_key(store, tmp_path):
 
     code, lines = offline("--public-key", str(public))
     assert code == 0, lines
-    assert lines[0] == (f"{crate}: 12 event(s) of 1 run(s) proved in the tree signed by "
+    assert lines[0] == (f"{crate}: 13 event(s) of 1 run(s) proved in the tree signed by "
                         f"{_open_checkpoint(checkpoint).origin}")
     code, lines = offline("--public-key", public.read_text().strip())
     assert code == 0, lines

@@ -42,7 +42,10 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                     "mlflow_prov.openlineage_events": {
                         "TERMINAL_EVENTS", "LineageDataset", "MetricFacts", "RunFacts",
                         "artifact_name", "dataset_name", "logged_model_name",
-                        "model_version_name", "run_events", "schema_fields"}}
+                        "model_version_name", "run_events", "schema_fields"},
+                    # the prov server app journals artifact uploads it sees (issue 18)
+                    "mlflow_prov.artifact_uploads": {"attach_upload_recording",
+                                                     "record_asgi_uploads"}}
 SHARED_VOCABULARY = "mlflow_prov.vocabulary"  # both rooms' words: exporters may import any
 # The export room's one door to MLflow internals, each under a contract test; it shares the
 # contract machinery of capture's compat module.
