@@ -38,6 +38,7 @@ from mlflow_prov.vocabulary import LEGACY_KINDS, EventKind, parse_kind
 JOURNAL_TABLE = "prov_journal"
 HEADS_TABLE = "prov_journal_heads"
 HASH_ALGORITHM = "sha256"
+SEALED_COLUMN = "sealed"
 
 metadata = sa.MetaData()
 
@@ -65,6 +66,9 @@ heads_table = sa.Table(
     sa.Column("chain", sa.String(300), primary_key=True),
     sa.Column("last_hash", sa.String(64), nullable=True),
     sa.Column("length", sa.Integer, nullable=False, default=0),
+    # The chain's seal (canonical JSON; see mlflow_prov/seals.py), NULL while unsealed: the
+    # head's compare-and-swap moves only an unsealed head, so unsealed writes cost nothing more.
+    sa.Column(SEALED_COLUMN, sa.Text, nullable=True),
 )
 
 
@@ -104,10 +108,33 @@ class JournalUnavailableError(RuntimeError):
 
 
 def ensure_tables(engine: sa.engine.Engine) -> None:
-    """Create the journal tables if missing. Journals written before the heads stopped keeping
-    state digests still carry two nullable columns (``state``, ``state_at``) that nothing
-    reads or writes any more."""
+    """Create the journal tables if missing, and the head's ``sealed`` column on journals
+    written before it existed: no manual migration step for users. (Journals written before
+    the heads stopped keeping state digests still carry two nullable columns, ``state`` and
+    ``state_at``, that nothing reads or writes any more.)"""
     metadata.create_all(engine, checkfirst=True)
+    _add_head_column(engine, heads_table.c[SEALED_COLUMN])
+
+
+def _add_head_column(engine: sa.engine.Engine, column: sa.Column[Any]) -> None:
+    def present() -> bool:
+        return column.name in {found["name"]
+                               for found in sa.inspect(engine).get_columns(HEADS_TABLE)}
+
+    if present():
+        return
+    kind = column.type.compile(dialect=engine.dialect)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"ALTER TABLE {HEADS_TABLE} ADD COLUMN {column.name} "
+                                       f"{kind}"))
+    except sa.exc.DatabaseError as error:
+        if present():  # another process added it first
+            return
+        raise RuntimeError(
+            f"cannot add column {column.name} to the journal's {HEADS_TABLE} table "
+            f"({str(error.orig).splitlines()[0]}); open the store once as a database role "
+            "that may ALTER TABLE, as MLflow's own migrations need") from error
 
 
 def _json_safe(value: Any) -> Any:
@@ -205,10 +232,27 @@ def heads_rolled_back(session: Session) -> None:
             _known_heads.forget(engine, heads)
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    """One event to append: what :func:`append_events` needs besides its chain."""
+
+    kind: str
+    experiment_id: str | None
+    run_id: str | None
+    payload: Mapping[str, Any]
+
+
 def append_event(session: Session, *, chain: str, kind: str, experiment_id: str | None,
                  run_id: str | None, payload: Mapping[str, Any], writer: dict[str, Any],
                  time_us: int, first: bool = False) -> None:
-    """Append one event inside the caller's transaction, extending its chain.
+    """Append one event inside the caller's transaction (see :func:`append_events`)."""
+    append_events(session, chain, [NewEvent(kind, experiment_id, run_id, payload)],
+                  writer=writer, time_us=time_us, first=first)
+
+
+def append_events(session: Session, chain: str, events: list[NewEvent], *,
+                  writer: dict[str, Any], time_us: int, first: bool = False) -> None:
+    """Append events to one chain inside the caller's transaction, in order.
 
     Statements go to the session's DB-API connection (the same transaction), written once per
     dialect (:mod:`mlflow_prov.journal_sql`), rather than through the ORM layer or
@@ -216,56 +260,70 @@ def append_event(session: Session, *, chain: str, kind: str, experiment_id: str 
     listeners never see journal rows.
 
     The head this process last committed for the chain (or, earlier in this transaction,
-    wrote) is advanced with a compare-and-swap; ``first`` says the chain is new (a run or
-    experiment just created), so its head row is inserted instead. Either costs two
-    statements, one on PostgreSQL. When the swap misses, the head is read ``FOR UPDATE`` and
-    the swap repeated: concurrent writers to one chain are serialised and never fork it.
+    wrote) is advanced with a compare-and-swap, to the last event; ``first`` says the chain is
+    new (a run or experiment just created), so its head row is inserted instead. Either costs
+    two statements whatever the number of events (one on PostgreSQL for a single event). When
+    the swap misses, the head is read ``FOR UPDATE``: a sealed chain refuses the write there
+    (:mod:`mlflow_prov.seals`), any other has the swap repeated under the lock, so concurrent
+    writers to one chain are serialised and never fork it.
     """
     connection = session.connection()
     engine = connection.engine
     statements = statements_for(connection.dialect, JOURNAL_TABLE, HEADS_TABLE)
     pending: dict[str, tuple[int, str]] = (
         session.info.setdefault(_PENDING_HEADS, {}).setdefault(engine, {}))
-    row = {"time_us": time_us, "chain": chain, "experiment_id": experiment_id,
-           "run_id": run_id, "kind": kind, "payload": canonical_json(payload),
-           "writer": canonical_json(writer)}
+    rows = [{"time_us": time_us, "chain": chain, "experiment_id": event.experiment_id,
+             "run_id": event.run_id, "kind": event.kind,
+             "payload": canonical_json(event.payload), "writer": canonical_json(writer)}
+            for event in events]
     cursor = connection.connection.cursor()  # the same DB-API connection: same transaction
     try:
         known = pending.get(chain) or _known_heads.get(engine, chain)
-        if known is not None and statements.advance(cursor, _hashed(row, known[1]), known[0]):
-            pending[chain] = (known[0] + 1, str(row["hash"]))
+        if known is not None and statements.advance(cursor, _linked(rows, known[1]), known[0],
+                                                    known[1]):
+            pending[chain] = (known[0] + len(rows), str(rows[-1]["hash"]))
             return
-        if known is None and first and statements.start(cursor, _hashed(row, None)):
-            pending[chain] = (1, str(row["hash"]))
+        if known is None and first and statements.start(cursor, _linked(rows, None)):
+            pending[chain] = (len(rows), str(rows[-1]["hash"]))
             return
-        length, last_hash = _locked_head(connection, statements, cursor, chain)
-        if not statements.advance(cursor, _hashed(row, last_hash), length):
+        length, last_hash, sealed = _locked_head(connection, statements, cursor, chain)
+        if sealed is not None:  # a sealed object refuses the write (mlflow_prov/seals.py)
+            from mlflow_prov.seals import refuse_sealed_write
+
+            for event in events:
+                refuse_sealed_write(sealed, chain=chain, kind=event.kind,
+                                    payload=dict(event.payload),
+                                    experiment_id=event.experiment_id, run_id=event.run_id)
+        if not statements.advance(cursor, _linked(rows, last_hash), length, last_hash,
+                                  unsealed_only=False):
             raise RuntimeError(f"journal head of {chain!r} moved while locked")
-        pending[chain] = (length + 1, str(row["hash"]))
+        pending[chain] = (length + len(rows), str(rows[-1]["hash"]))
     finally:
         cursor.close()
 
 
-def _hashed(row: dict[str, Any], prev_hash: str | None) -> dict[str, Any]:
-    """The event row linked to ``prev_hash``, with its own hash (updated in place)."""
-    row["prev_hash"] = prev_hash
-    row["hash"] = event_hash(prev_hash, row["chain"], row["time_us"], row["kind"],
-                             row["experiment_id"], row["run_id"], row["payload"], row["writer"])
-    return row
+def _linked(rows: list[dict[str, Any]], prev_hash: str | None) -> list[dict[str, Any]]:
+    """The event rows chained onto ``prev_hash``, each with its own hash (set in place)."""
+    for row in rows:
+        row["prev_hash"] = prev_hash
+        row["hash"] = prev_hash = event_hash(prev_hash, row["chain"], row["time_us"],
+                                             row["kind"], row["experiment_id"], row["run_id"],
+                                             row["payload"], row["writer"])
+    return rows
 
 
 def _locked_head(connection: sa.Connection, statements: Any, cursor: Any,
-                 chain: str) -> tuple[int, str | None]:
-    """The chain head's ``(length, last_hash)`` under this transaction's lock, creating an
-    empty head first if the chain has none."""
+                 chain: str) -> tuple[int, str | None, str | None]:
+    """The chain head's ``(length, last_hash, sealed)`` under this transaction's lock,
+    creating an empty head first if the chain has none."""
     head = statements.lock_head(cursor, chain)
     if head is None:
         _create_head(connection, chain)
         head = statements.lock_head(cursor, chain)
     if head is None:  # created just above, in this transaction: it cannot be missing
         raise RuntimeError(f"journal head row of {chain!r} missing right after its insert")
-    last_hash, length = head
-    return length, last_hash
+    last_hash, length, sealed = head
+    return length, last_hash, sealed
 
 
 def _create_head(connection: sa.Connection, chain: str) -> None:

@@ -54,7 +54,8 @@ from mlflow_prov.events import (
 )
 from mlflow_prov.identity import writer_identity
 from mlflow_prov.journal import (
-    append_event,
+    NewEvent,
+    append_events,
     ensure_tables,
     heads_committed,
     heads_rolled_back,
@@ -141,16 +142,30 @@ def _before_commit(session: Session) -> None:
         described = scope.hook.describe(context, **scope.arguments)
         events = described if isinstance(described, list) else [described]
         writer, time_us = writer_identity(), now_us()
-        for event in filter(None, events):
-            append_event(session, chain=event.chain, kind=event.kind,
-                         experiment_id=event.experiment_id, run_id=event.run_id,
-                         payload=event.payload, writer=writer, time_us=time_us,
-                         first=event.kind in CHAIN_OPENING_KINDS)
-            scope.store.journaled(session, event)
+        for chain, same_chain in _by_chain([event for event in events if event]):
+            append_events(session, chain, [NewEvent(event.kind, event.experiment_id,
+                                                    event.run_id, event.payload)
+                                           for event in same_chain],
+                          writer=writer, time_us=time_us,
+                          first=same_chain[0].kind in CHAIN_OPENING_KINDS)
+            for event in same_chain:
+                scope.store.journaled(session, event)
         scope.emitted = True
         session.info[_EMITTED] = scope
     finally:
         scope.emitting = False
+
+
+def _by_chain(events: list[Described]) -> list[tuple[str, list[Described]]]:
+    """Consecutive events of one chain together (a run's manifest and its end): appended in
+    one write of the journal."""
+    groups: list[tuple[str, list[Described]]] = []
+    for event in events:
+        if groups and groups[-1][0] == event.chain:
+            groups[-1][1].append(event)
+        else:
+            groups.append((event.chain, [event]))
+    return groups
 
 
 def _after_commit(session: Session) -> None:

@@ -668,3 +668,18 @@ class PurgedPayload(TypedDict):
     were permanently deleted (``mlflow gc``); its chain ends here."""
 
     purged_by: str
+
+
+class LoggedModelPurgedPayload(PurgedPayload):
+    model_id: str
+
+
+PAYLOAD_TYPES.update({
+    EventKind.RUN_ARTIFACTS_RECORDED: ArtifactsRecordedPayload,
+    EventKind.LOGGED_MODEL_ARTIFACTS_RECORDED: ArtifactsRecordedPayload,
+    EventKind.RUN_ARTIFACT_UPLOADED: ArtifactUploadedPayload,
+    EventKind.LOGGED_MODEL_ARTIFACT_UPLOADED: ArtifactUploadedPayload,
+    EventKind.RUN_PURGED: PurgedPayload,
+    EventKind.EXPERIMENT_PURGED: PurgedPayload,
+    EventKind.LOGGED_MODEL_PURGED: LoggedModelPurgedPayload,
+})
