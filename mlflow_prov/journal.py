@@ -38,6 +38,7 @@ JOURNAL_TABLE = "prov_journal"
 HEADS_TABLE = "prov_journal_heads"
 HASH_ALGORITHM = "sha256"
 STATE_COLUMNS = ("state", "state_at")
+SEALED_COLUMN = "sealed"
 
 metadata = sa.MetaData()
 
@@ -71,13 +72,16 @@ heads_table = sa.Table(
     # older mlflow-prov) advances the length but not ``state_at``, so nobody builds on them.
     sa.Column("state", sa.Text, nullable=True),
     sa.Column("state_at", sa.Integer, nullable=True),
+    # The chain's seal (canonical JSON; see mlflow_prov/seals.py), NULL while unsealed: read
+    # with the head a write locks anyway, so an unsealed chain's writes cost nothing more.
+    sa.Column(SEALED_COLUMN, sa.Text, nullable=True),
 )
 
 
 # Built once: constructing a statement costs more than sqlite takes to run it (design note:
 # per-write overhead budget). Executed with parameter dicts.
 _SELECT_HEAD = (sa.select(heads_table.c.last_hash, heads_table.c.state, heads_table.c.length,
-                          heads_table.c.state_at)
+                          heads_table.c.state_at, heads_table.c.sealed)
                 .where(heads_table.c.chain == sa.bindparam("head_chain")).with_for_update())
 _INSERT_EVENT = events_table.insert()
 _ADVANCE_HEAD = (heads_table.update().where(heads_table.c.chain == sa.bindparam("head_chain"))
@@ -131,6 +135,7 @@ def ensure_tables(engine: sa.engine.Engine) -> None:
     metadata.create_all(engine, checkfirst=True)
     for name in STATE_COLUMNS:
         _add_head_column(engine, heads_table.c[name])
+    _add_head_column(engine, heads_table.c[SEALED_COLUMN])
 
 
 def _add_head_column(engine: sa.engine.Engine, column: sa.Column[Any]) -> None:
@@ -221,7 +226,12 @@ def append_event(session: Session, *, chain: str, kind: str, experiment_id: str 
             head = statements.lock_head(cursor, chain)
         if head is None:  # created just above, in this transaction: it cannot be missing
             raise RuntimeError(f"journal head row of {chain!r} missing right after its insert")
-        last_hash, kept_state, length, state_at = head
+        last_hash, kept_state, length, state_at, sealed = head
+        if sealed is not None:  # a sealed object refuses the write (mlflow_prov/seals.py)
+            from mlflow_prov.seals import refuse_sealed_write
+
+            refuse_sealed_write(sealed, chain=chain, kind=kind, payload=payload,
+                                experiment_id=experiment_id, run_id=run_id)
         new_state, new_state_at = kept_state, (length + 1 if state_at == length else state_at)
         if state is not None:
             recorded = state(connection, _kept_state(kept_state, state_at, length), length)

@@ -59,8 +59,8 @@ class JournalStatements:
             self._combined = f"WITH appended AS ({self._insert_event.sql}) {self._advance_head.sql}"
 
     def lock_head(self, cursor: Any, chain: str
-                  ) -> tuple[str | None, str | None, int, int | None] | None:
-        """The chain head's ``(last_hash, state, length, state_at)``, locked for this
+                  ) -> tuple[str | None, str | None, int, int | None, str | None] | None:
+        """The chain head's ``(last_hash, state, length, state_at, sealed)``, locked for this
         transaction; None if missing."""
         cursor.execute(self._select_head.sql,
                        self._select_head.parameters({"head_chain": chain}))

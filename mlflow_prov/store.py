@@ -56,6 +56,7 @@ from mlflow_prov.events import (
 from mlflow_prov.identity import writer_identity
 from mlflow_prov.journal import append_event, chain_length, ensure_tables, now_us
 from mlflow_prov.preflight import check_location
+from mlflow_prov.seals import SealedError, journal_refusal
 from mlflow_prov.series_summaries import catch_up
 from mlflow_prov.series_summaries import install as install_series_summaries
 from mlflow_prov.sqlite_stats import FreshStatistics
@@ -209,6 +210,10 @@ def _hooked(name: str, hook: Hook, mixin: type, base: type) -> Callable[..., Any
                                 pre_read_pending=hook.before is not None))
         try:
             return getattr(super(mixin, self), name)(*args, **kwargs)
+        except SealedError as refused:
+            if len(stack) == 1:  # the outermost hooked call: every session of it is closed
+                journal_refusal(self.engine, refused, name)
+            raise
         finally:
             stack.pop()
 

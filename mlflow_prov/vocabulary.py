@@ -16,7 +16,7 @@ import functools
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 # --- journal event kinds ---------------------------------------------------------------------
 
@@ -72,6 +72,17 @@ class EventKind(StrEnum):
     MODEL_VERSION_DELETED = "model_version.deleted"
     MODEL_VERSION_TAG_SET = "model_version.tag_set"
     MODEL_VERSION_TAG_DELETED = "model_version.tag_deleted"
+
+    # seals (mlflow_prov/seals.py): on the sealed object's own chain
+    RUN_SEALED = "run.sealed"
+    RUN_UNSEALED = "run.unsealed"
+    RUN_WRITE_REFUSED = "run.write_refused"
+    EXPERIMENT_SEALED = "experiment.sealed"
+    EXPERIMENT_UNSEALED = "experiment.unsealed"
+    EXPERIMENT_WRITE_REFUSED = "experiment.write_refused"
+    MODEL_VERSION_SEALED = "model_version.sealed"
+    MODEL_VERSION_UNSEALED = "model_version.unsealed"
+    MODEL_VERSION_WRITE_REFUSED = "model_version.write_refused"
 
 
 # Spellings written by mlflow-prov 0.1 journals, read as today's kinds.
@@ -399,3 +410,27 @@ PROV4ML_NAMESPACE_TAG = "prov4ml.user_namespace"
 YPROV4ML_SOURCE_DIGEST_TAG = "mlflow_prov.imported_from.sha256"
 YPROV4ML_SOURCE_PATH_TAG = "mlflow_prov.imported_from.path"
 YPROV4ML_GENERATION_TAG = "mlflow_prov.imported_from.generation"
+
+
+# --- payloads: seals ---
+
+
+class SealPayload(TypedDict, total=False):
+    """``*.sealed`` and ``*.unsealed``: the target as a user names it (``runs:/ID``,
+    ``models:/NAME/VERSION``, ``experiments:/ID``), the reason, and for a run sealed with its
+    experiment the experiment's target (``by``); a model version's ``version``."""
+
+    target: str
+    reason: str
+    by: str
+    version: int
+
+
+class WriteRefusedPayload(TypedDict, total=False):
+    """``*.write_refused``: the store method refused, the event kind it would have written,
+    the seal that refused it (who, when, why, target) and, for a model version, its number."""
+
+    method: str
+    attempted: str
+    seal: dict[str, Any]
+    version: int
