@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "collect": "exporters.commands.collect:collect_command",
     "log": "exporters.commands.log:log_command",
     "plot": "exporters.commands.plot:plot_command",
+    "seal": "exporters.commands.seal:seal_command",
+    "unseal": "exporters.commands.seal:unseal_command",
 }
 
 
