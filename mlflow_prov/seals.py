@@ -230,21 +230,22 @@ class SealTargetError(ValueError):
 
 
 def seal(tracking_uri: str, target: str, reason: str, *,
-         who: dict[str, Any] | None = None) -> list[SealChange]:
+         user: str | None = None) -> list[SealChange]:
     """Seal ``runs:/ID``, ``models:/NAME/VERSION`` or ``experiments:/ID`` (the experiment
-    and every run it holds now) in one transaction, journaled with ``who`` (the writer
-    identity by default) and ``reason``."""
-    return _apply(tracking_uri, target, reason, who, sealing=True)
+    and every run it holds now) in one transaction, journaled with the writer identity
+    (:func:`mlflow_prov.identity.writer_identity`; ``user``: the name a server authenticated,
+    which replaces the one the identity claims) and ``reason``."""
+    return _apply(tracking_uri, target, reason, user, sealing=True)
 
 
 def unseal(tracking_uri: str, target: str, reason: str, *,
-           who: dict[str, Any] | None = None) -> list[SealChange]:
+           user: str | None = None) -> list[SealChange]:
     """Lift the seals :func:`seal` set on the same target, journaled with who and why. An
     experiment's unseal lifts the seals its runs got with it, not their own."""
-    return _apply(tracking_uri, target, reason, who, sealing=False)
+    return _apply(tracking_uri, target, reason, user, sealing=False)
 
 
-def _apply(tracking_uri: str, target: str, reason: str, who: dict[str, Any] | None,
+def _apply(tracking_uri: str, target: str, reason: str, user: str | None,
            *, sealing: bool) -> list[SealChange]:
     from mlflow_prov.identity import writer_identity
     from mlflow_prov.seal_targets import resolve
@@ -254,7 +255,10 @@ def _apply(tracking_uri: str, target: str, reason: str, who: dict[str, Any] | No
                               "or unsealed; the journal keeps it)",
                               error_code=INVALID_PARAMETER_VALUE)
     objects, db_uri = resolve(tracking_uri, target)
-    record = {"who": who or writer_identity(), "when": _now_text(), "why": reason.strip()}
+    who = writer_identity()
+    if user:
+        who["user"] = user
+    record = {"who": who, "when": _now_text(), "why": reason.strip()}
     engine = sa.create_engine(db_uri)
     try:
         return _change_all(engine, objects, record, target, sealing)
@@ -352,3 +356,12 @@ def seal_of(held: str | None, version: int | str | None = None) -> dict[str, Any
     if version is None:
         return current or None
     return (current.get(VERSIONS) or {}).get(str(version))
+
+
+def read_seal(tracking_uri: str, chain: str, version: int | str | None = None
+              ) -> dict[str, Any] | None:
+    """The seal on a chain's object (a model chain: on ``version``), or ``None``: what the
+    ``/prov/`` pages show. Read through the journal's read API, with no lock."""
+    from mlflow_prov.journal import chain_sealed
+
+    return seal_of(chain_sealed(tracking_uri, chain), version)

@@ -32,7 +32,11 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                     "mlflow_prov.digests": {"EMPTY_DIGEST", "add_digests", "metric_row_hash",
                                             "multiset_digest", "pairs_digest",
                                             "record_digest", "stored_float", "stored_integer",
-                                            "unnormalised_metric_row_hash"}}
+                                            "unnormalised_metric_row_hash"},
+                    # seals: capture's API that seals and reads seals, for the CLI and the
+                    # /prov/ app (issue 21)
+                    "mlflow_prov.seals": {"seal", "unseal", "read_seal", "who_text",
+                                          "SealTargetError", "SealChange"}}
 SHARED_VOCABULARY = "mlflow_prov.vocabulary"  # both rooms' words: exporters may import any
 # The export room's one door to MLflow internals, each under a contract test; it shares the
 # contract machinery of capture's compat module.
