@@ -40,6 +40,7 @@ RUN_TARGET = "runs:/"
 MODEL_TARGET = "models:/"
 EXPERIMENT_TARGET = "experiments:/"
 VERSIONS = "versions"
+HTTP_CONFLICT = 409
 # Stages MLflow archives the other versions of when a transition asks it to
 # (``archive_existing_versions``).
 ARCHIVING_STAGES = frozenset({"staging", "production"})
@@ -78,6 +79,12 @@ class SealedError(MlflowException):
         self.seal = seal
         self.version = version
         self.journaled = False
+
+    def get_http_status_code(self) -> int:
+        """409 Conflict, not the 500 MLflow gives ``INVALID_STATE``: MLflow's REST client
+        retries a 500 for minutes before it gives up with its own message, while a 409
+        reaches it at once as the ``INVALID_STATE`` error with this sentence."""
+        return HTTP_CONFLICT
 
 
 # --- the decision (pure) ---------------------------------------------------------------------
