@@ -60,6 +60,11 @@ class World:
     def client(self) -> MlflowClient:
         return MlflowClient(tracking_uri=self.client_uri, registry_uri=self.client_uri)
 
+    @property
+    def reader(self) -> MlflowClient:
+        """The store read directly: what a refused write left, without another request."""
+        return MlflowClient(tracking_uri=self.store_uri, registry_uri=self.store_uri)
+
 
 def _build(backend: str, client_uri: str, store_uri: str,
            seal_with: Callable[[str, str], None]) -> World:
@@ -138,7 +143,7 @@ def _credentials(request, monkeypatch) -> None:
 
 
 def _run_state(world: World) -> dict[str, Any]:
-    client = world.client
+    client = world.reader
     run = client.get_run(world.run_id)
     return {"params": run.data.params, "tags": run.data.tags, "metrics": run.data.metrics,
             "history": len(client.get_metric_history(world.run_id, "loss")),
@@ -150,7 +155,7 @@ def _run_state(world: World) -> dict[str, Any]:
 
 
 def _version_state(world: World) -> dict[str, Any]:
-    client = world.client
+    client = world.reader
     version = client.get_model_version(world.model, "1")
     return {"tags": version.tags, "description": version.description,
             "stage": version.current_stage, "aliases": sorted(version.aliases),
@@ -317,6 +322,24 @@ def test_the_seal_record_is_canonical_json_in_the_head(world):
     assert set(held) == {run_chain(world.run_id), registered_model_chain(world.model)}
     version = json.loads(held[registered_model_chain(world.model)])["versions"]["1"]
     assert version["stage"] == "Production" and version["aliases"] == ["champion"]
+
+
+def test_the_pages_show_the_seal_with_who_and_why(world):
+    if world.backend != "server":
+        pytest.skip("the /prov/ pages are served by mlflow server")
+    base = world.client_uri
+    pages = {path: requests.get(f"{base}/prov/{path}", auth=ADMIN, timeout=TIMEOUT)
+             for path in (f"runs/{world.run_id}", f"models/{world.model}/versions/1",
+                          f"models/{world.model}/versions/2")}
+    assert all(page.status_code == 200 for page in pages.values()), pages
+    for path in (f"runs/{world.run_id}", f"models/{world.model}/versions/1"):
+        html = pages[path].text
+        assert 'id="seal"' in html and "published in the paper" in html, path
+        assert f"by {ADMIN[0]}" in html, "who: the signed-in user"
+    assert 'id="seal"' not in pages[f"models/{world.model}/versions/2"].text
+    missing = requests.get(f"{base}/prov/models/{world.model}/versions/99", auth=ADMIN,
+                           timeout=TIMEOUT)
+    assert missing.status_code == 404 and "no version 99" in missing.text
 
 
 def test_unsealing_lets_writes_through_again(world):
