@@ -181,7 +181,9 @@ def journal_refusal(engine: sa.engine.Engine, error: SealedError, method: str) -
     if error.journaled:
         return
     error.journaled = True
-    payload: dict[str, Any] = {"method": method, "attempted": error.kind, "seal": error.seal}
+    # the seal without its who: that is the seal event's writer, which readers pseudonymise
+    seal = {key: value for key, value in error.seal.items() if key != "who"}
+    payload: dict[str, Any] = {"method": method, "attempted": error.kind, "seal": seal}
     if error.version is not None:
         payload["version"] = error.version
     chain_kind, _ = parse_chain(error.chain)

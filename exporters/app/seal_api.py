@@ -67,8 +67,15 @@ def _change(*, sealing: bool) -> dict[str, Any]:
         raise NotFoundError(str(error)) from error
     except MlflowException as error:
         raise BadRequestError(error.message) from error
-    return {"changes": [{"target": c.target, "changed": c.changed, "seal": c.record}
-                        for c in changes]}
+    return {"changes": [{"target": c.target, "changed": c.changed,
+                         "seal": _pseudonymised(server, c.record)} for c in changes]}
+
+
+def _pseudonymised(server: ProvServer, record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A seal record with its who as the server shows writers (pseudonymised when it is)."""
+    if record is None or "who" not in record:
+        return record
+    return {**record, "who": server.pseudonymize.writer(record["who"])}
 
 
 def _body() -> tuple[str, str]:
