@@ -32,7 +32,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, INVALID_STATE
 from sqlalchemy.orm import Session
 
-from mlflow_prov.vocabulary import ChainKind, EventKind, parse_chain
+from mlflow_prov.vocabulary import (
+    ChainKind,
+    EventKind,
+    SealPayload,
+    WriteRefusedPayload,
+    parse_chain,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -41,6 +47,7 @@ MODEL_TARGET = "models:/"
 EXPERIMENT_TARGET = "experiments:/"
 VERSIONS = "versions"
 HTTP_CONFLICT = 409
+SQLITE_BUSY_SECONDS = 20
 # Stages MLflow archives the other versions of when a transition asks it to
 # (``archive_existing_versions``).
 ARCHIVING_STAGES = frozenset({"staging", "production"})
@@ -183,7 +190,7 @@ def journal_refusal(engine: sa.engine.Engine, error: SealedError, method: str) -
     error.journaled = True
     # the seal without its who: that is the seal event's writer, which readers pseudonymise
     seal = {key: value for key, value in error.seal.items() if key != "who"}
-    payload: dict[str, Any] = {"method": method, "attempted": error.kind, "seal": seal}
+    payload = WriteRefusedPayload(method=method, attempted=error.kind, seal=seal)
     if error.version is not None:
         payload["version"] = error.version
     chain_kind, _ = parse_chain(error.chain)
@@ -191,7 +198,7 @@ def journal_refusal(engine: sa.engine.Engine, error: SealedError, method: str) -
         with _locked_heads(engine, [error.chain]) as session:
             append_event(session, chain=error.chain, kind=_REFUSED_KIND[chain_kind],
                          experiment_id=error.experiment_id, run_id=error.run_id,
-                         payload=payload, writer=writer_identity(), time_us=now_us())
+                         payload=dict(payload), writer=writer_identity(), time_us=now_us())
     except (sa.exc.SQLAlchemyError, MlflowException) as failure:
         _logger.warning("could not journal the refused write to %s: %s", error.chain, failure)
 
@@ -268,7 +275,9 @@ def _apply(tracking_uri: str, target: str, reason: str, user: str | None,
     if user:
         who["user"] = user
     record = {"who": who, "when": _now_text(), "why": reason.strip()}
-    engine = sa.create_engine(db_uri)
+    # sqlite: wait for a busy writer as MLflow's own sessions do, not sqlite's default 5 s
+    engine = sa.create_engine(db_uri, connect_args={"timeout": SQLITE_BUSY_SECONDS}
+                              if db_uri.startswith("sqlite") else {})
     try:
         return _change_all(engine, objects, record, target, sealing)
     finally:
@@ -349,13 +358,14 @@ def _journal_change(session: Session, item: Sealable, record: dict[str, Any], ta
 
     chain_kind, _ = parse_chain(item.chain)
     kind = (_SEALED_KIND if sealing else _UNSEALED_KIND)[chain_kind]
-    payload: dict[str, Any] = {"target": item.target, "reason": record["why"]}
+    payload = SealPayload(target=item.target, reason=record["why"])
     if item.target != target:
         payload["by"] = target
     if item.version is not None:
         payload["version"] = item.version
     append_event(session, chain=item.chain, kind=kind, experiment_id=item.experiment_id,
-                 run_id=item.run_id, payload=payload, writer=record["who"], time_us=now_us())
+                 run_id=item.run_id, payload=dict(payload), writer=record["who"],
+                 time_us=now_us())
 
 
 def seal_of(held: str | None, version: int | str | None = None) -> dict[str, Any] | None:
