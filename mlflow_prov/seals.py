@@ -264,6 +264,7 @@ def unseal(tracking_uri: str, target: str, reason: str, *,
 def _apply(tracking_uri: str, target: str, reason: str, user: str | None,
            *, sealing: bool) -> list[SealChange]:
     from mlflow_prov.identity import writer_identity
+    from mlflow_prov.journal import ensure_tables
     from mlflow_prov.seal_targets import resolve
 
     if not reason or not reason.strip():
@@ -279,6 +280,7 @@ def _apply(tracking_uri: str, target: str, reason: str, user: str | None,
     engine = sa.create_engine(db_uri, connect_args={"timeout": SQLITE_BUSY_SECONDS}
                               if db_uri.startswith("sqlite") else {})
     try:
+        ensure_tables(engine)  # a journal older than seals gets its column here too
         return _change_all(engine, objects, record, target, sealing)
     finally:
         engine.dispose()

@@ -364,3 +364,17 @@ def test_unsealing_lets_writes_through_again(world):
         assert sealed.writer["user"] == ADMIN[0] and "client_address" in sealed.writer
     report = verify_store(world.store_uri)
     assert report.ok, [str(problem) for problem in report.problems]
+
+
+def test_a_journal_from_before_seals_gets_its_column_and_can_be_sealed(prov_uri):
+    import sqlite3
+
+    from mlflow_prov.uri import parse_prov_uri
+
+    run_id = MlflowClient(prov_uri).create_run("0").info.run_id
+    path = parse_prov_uri(prov_uri).db_uri.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:  # the heads table as older versions made it
+        connection.execute("ALTER TABLE prov_journal_heads DROP COLUMN sealed")
+    seal(prov_uri, f"runs:/{run_id}", REASON)  # the column comes back
+    with pytest.raises(MlflowException, match="is sealed"):
+        MlflowClient(prov_uri).set_tag(run_id, "k", "v")
