@@ -513,15 +513,11 @@ def chain_head(tracking_uri: str, chain: str) -> tuple[int, str | None] | None:
 
 
 def chain_sealed(tracking_uri: str, chain: str) -> str | None:
-    """A chain head's ``sealed`` value (see :mod:`mlflow_prov.seals`), or ``None`` (also for
-    a journal no store of this version opened yet: it has no ``sealed`` column, no seals)."""
+    """A chain head's ``sealed`` value (see :mod:`mlflow_prov.seals`), or ``None``."""
     engine = _engine_for(tracking_uri)
     query = sa.select(heads_table.c.sealed).where(heads_table.c.chain == chain)
-    try:
-        with engine.connect() as connection:
-            return connection.execute(query).scalar()
-    except sa.exc.DBAPIError:
-        return None
+    with engine.connect() as connection:
+        return connection.execute(query).scalar()
 
 
 def chain_hash_at(tracking_uri: str, chain: str, position: int) -> str | None:
