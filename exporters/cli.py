@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "plot": "exporters.commands.plot:plot_command",
     "openlineage": "exporters.commands.openlineage:openlineage_command",
     "query": "exporters.commands.query:query_command",
+    "seal": "exporters.commands.seal:seal_command",
+    "unseal": "exporters.commands.seal:unseal_command",
 }
 
 

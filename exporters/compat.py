@@ -193,6 +193,29 @@ def _check_basic_auth() -> None:
     assert READ.can_read and not NO_PERMISSIONS.can_read
 
 
+def can_manage_experiment(experiment_id: str, username: str) -> bool:
+    """Basic-auth's answer: may the user MANAGE the experiment (own permission or default)."""
+    return bool(_auth()._get_experiment_permission(experiment_id, username).can_manage)
+
+
+def can_manage_registered_model(name: str) -> bool:
+    """Basic-auth's answer for the request's user: may they MANAGE the registered model."""
+    return bool(_auth()._get_registered_model_permission(name).can_manage)
+
+
+@_contract("mlflow.server.auth: _get_experiment_permission(experiment_id, username)"
+           ".can_manage, _get_registered_model_permission(name).can_manage")
+def _check_manage_permissions() -> None:
+    import inspect
+
+    from mlflow.server.auth.permissions import EDIT, MANAGE
+
+    auth = _auth()
+    assert list(inspect.signature(auth._get_registered_model_permission).parameters) == [
+        "name"]
+    assert MANAGE.can_manage and not EDIT.can_manage
+
+
 MLFLOW_UI_ENDPOINT = "serve"
 
 

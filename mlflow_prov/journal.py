@@ -561,6 +561,14 @@ def chain_head(tracking_uri: str, chain: str) -> tuple[int, str | None] | None:
     return (row.length, row.last_hash) if row is not None else None
 
 
+def chain_sealed(tracking_uri: str, chain: str) -> str | None:
+    """A chain head's ``sealed`` value (see :mod:`mlflow_prov.seals`), or ``None``."""
+    engine = _engine_for(tracking_uri)
+    query = sa.select(heads_table.c.sealed).where(heads_table.c.chain == chain)
+    with engine.connect() as connection:
+        return connection.execute(query).scalar()
+
+
 def chain_hash_at(tracking_uri: str, chain: str, position: int) -> str | None:
     """The hash of a chain's ``position``-th event (1-based, in write order), or ``None`` when
     the chain is shorter: how a checkpoint proves the chain still starts as it did."""

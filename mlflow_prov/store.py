@@ -62,6 +62,7 @@ from mlflow_prov.journal import (
     now_us,
 )
 from mlflow_prov.preflight import check_location
+from mlflow_prov.seals import SealedError, journal_refusal
 from mlflow_prov.series_summaries import catch_up
 from mlflow_prov.series_summaries import install as install_series_summaries
 from mlflow_prov.sqlite_stats import FreshStatistics
@@ -230,6 +231,10 @@ def _hooked(name: str, hook: Hook, mixin: type, base: type) -> Callable[..., Any
         stack.append(WriteScope(self, hook, arguments))
         try:
             return getattr(super(mixin, self), name)(*args, **kwargs)
+        except SealedError as refused:
+            if len(stack) == 1:  # the outermost hooked call: every session of it is closed
+                journal_refusal(self.engine, refused, name)
+            raise
         finally:
             stack.pop()
 

@@ -80,6 +80,16 @@ class EventKind(StrEnum):
     RUN_PURGED = "run.purged"
     EXPERIMENT_PURGED = "experiment.purged"
     LOGGED_MODEL_PURGED = "logged_model.purged"
+    # seals (mlflow_prov/seals.py): on the sealed object's own chain
+    RUN_SEALED = "run.sealed"
+    RUN_UNSEALED = "run.unsealed"
+    RUN_WRITE_REFUSED = "run.write_refused"
+    EXPERIMENT_SEALED = "experiment.sealed"
+    EXPERIMENT_UNSEALED = "experiment.unsealed"
+    EXPERIMENT_WRITE_REFUSED = "experiment.write_refused"
+    MODEL_VERSION_SEALED = "model_version.sealed"
+    MODEL_VERSION_UNSEALED = "model_version.unsealed"
+    MODEL_VERSION_WRITE_REFUSED = "model_version.write_refused"
 
 
 # Kinds that open a chain: the object was just created, so its chain has no head yet (the
@@ -682,4 +692,39 @@ PAYLOAD_TYPES.update({
     EventKind.RUN_PURGED: PurgedPayload,
     EventKind.EXPERIMENT_PURGED: PurgedPayload,
     EventKind.LOGGED_MODEL_PURGED: LoggedModelPurgedPayload,
+})
+
+
+# --- payloads: seals ---
+
+
+class SealPayload(TypedDict, total=False):
+    """``*.sealed`` and ``*.unsealed``: the target as a user names it (``runs:/ID``,
+    ``models:/NAME/VERSION``, ``experiments:/ID``), the reason, and for a run sealed with its
+    experiment the experiment's target (``by``); a model version's ``version``."""
+
+    target: str
+    reason: str
+    by: str
+    version: int
+
+
+class WriteRefusedPayload(TypedDict, total=False):
+    """``*.write_refused``: the store method refused, the event kind it would have written,
+    the seal that refused it (who, when, why, target) and, for a model version, its number."""
+
+    method: str
+    attempted: str
+    seal: dict[str, Any]
+    version: int
+
+
+PAYLOAD_TYPES.update({
+    **{kind: SealPayload for kind in (EventKind.RUN_SEALED, EventKind.RUN_UNSEALED,
+                                      EventKind.EXPERIMENT_SEALED, EventKind.EXPERIMENT_UNSEALED,
+                                      EventKind.MODEL_VERSION_SEALED,
+                                      EventKind.MODEL_VERSION_UNSEALED)},
+    **{kind: WriteRefusedPayload for kind in (EventKind.RUN_WRITE_REFUSED,
+                                              EventKind.EXPERIMENT_WRITE_REFUSED,
+                                              EventKind.MODEL_VERSION_WRITE_REFUSED)},
 })

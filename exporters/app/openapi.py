@@ -24,7 +24,8 @@ ERROR = {"type": "object", "required": ["error_code", "message"],
                                     "description": "one line naming the parameter or thing"}}}
 STATUS_TEXT = {400: "a parameter is malformed or out of range (the message names it)",
                401: "prov-auth only: no or wrong credentials",
-               403: "the reader may not read the experiment a parameter names",
+               403: "the reader may not read the experiment a parameter names (seal and "
+                    "unseal: may not MANAGE it)",
                404: "no such run, experiment or lineage node, or no provenance journal"}
 
 
@@ -38,6 +39,8 @@ class Operation:
     response: Mapping[str, Any] | None  # the 200 JSON body's schema; None: a text body
     errors: tuple[int, ...]
     media_type: str = "text/html"  # the text body's type when ``response`` is None
+    method: str = "get"
+    request_body: Mapping[str, Any] | None = None  # a JSON body's schema (POST routes)
 
 
 OPERATIONS: dict[str, Operation] = {}
@@ -46,12 +49,14 @@ OPERATIONS: dict[str, Operation] = {}
 def describe(path: str, summary: str, params: tuple[Param, ...] = (), *,
              response: Mapping[str, Any] | None = None,
              errors: tuple[int, ...] = (400, 401, 403, 404),
-             media_type: str = "text/html") -> Callable[[View], View]:
+             media_type: str = "text/html", method: str = "get",
+             request_body: Mapping[str, Any] | None = None) -> Callable[[View], View]:
     """Record a route's entry (``response=None`` for an HTML page, or another text body of
-    ``media_type``)."""
+    ``media_type``; ``request_body``: the JSON body a ``method="post"`` route reads)."""
 
     def record(view: View) -> View:
-        OPERATIONS[path] = Operation(path, summary, params, response, errors, media_type)
+        OPERATIONS[path] = Operation(path, summary, params, response, errors, media_type,
+                                     method, request_body)
         return view
 
     return record
@@ -75,8 +80,10 @@ def _operation(operation: Operation) -> dict[str, Any]:
     page = operation.response is None
     ok = ({operation.media_type: {"schema": {"type": "string"}}} if page
           else {"application/json": {"schema": dict(operation.response or {})}})
-    return {"get": {
-        "summary": operation.summary,
+    body = ({"requestBody": {"required": True, "content": {"application/json": {
+        "schema": dict(operation.request_body)}}}} if operation.request_body else {})
+    return {operation.method: {
+        "summary": operation.summary, **body,
         "operationId": operation.path.strip("/").replace("/", "_").replace("{", "").replace(
             "}", "").replace(".", "_") or "prov",
         "parameters": [_parameter(param) for param in operation.params],
@@ -94,15 +101,17 @@ def _version() -> str:
 
 def document() -> dict[str, Any]:
     """The whole description, every route recorded with :func:`describe`."""
-    from exporters.app import api, pages, ui_link  # noqa: F401 (routes describe themselves)
+    # imported for their routes, which describe themselves
+    from exporters.app import api, pages, seal_api, ui_link  # noqa: F401
 
     return {
         "openapi": "3.1.0",
         "info": {"title": "mlflow-prov /prov/", "version": _version(),
                  "description": "Provenance pages and a read-only journal API inside "
                                 "mlflow server (--app-name prov or prov-auth). Every route is "
-                                "a GET; API errors are JSON {error_code, message}, page "
-                                "errors HTML; both name the parameter at fault."},
+                                "a GET but seal and unseal (POST); API errors are JSON "
+                                "{error_code, message}, page errors HTML; both name the "
+                                "parameter at fault."},
         "paths": {path: _operation(OPERATIONS[path]) for path in sorted(OPERATIONS)},
         "components": {"schemas": {"Error": ERROR},
                        "securitySchemes": {"basic": {"type": "http", "scheme": "basic",

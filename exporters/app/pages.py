@@ -39,6 +39,8 @@ from exporters.app.openapi import describe
 from exporters.app.params import (
     EXPERIMENT,
     KIND,
+    MODEL_NAME,
+    MODEL_VERSION,
     PAGE_TOKEN,
     RUN,
     SINCE,
@@ -62,7 +64,14 @@ from exporters.privacy import redact
 from exporters.verify_artifacts import recorded_run_files
 from exporters.viewer.html import render_fragment
 from mlflow_prov.journal import JournalUnavailableError
-from mlflow_prov.vocabulary import CARBON_PREFIXES, CARBON_SEGMENT, EventKind
+from mlflow_prov.seals import read_seal
+from mlflow_prov.vocabulary import (
+    CARBON_PREFIXES,
+    CARBON_SEGMENT,
+    EventKind,
+    registered_model_chain,
+    run_chain,
+)
 
 pages = Blueprint("prov_pages", __name__, url_prefix="/prov", template_folder="templates")
 EXPERIMENTS_PER_PAGE = 100
@@ -234,6 +243,44 @@ def run_timeline(run_id: str) -> str:
         carbon=_carbon(run), kinds=[str(k) for k in EventKind if k.startswith("run.")],
         artifacts=recorded_run_files(server.tracking_uri, run_id),
         artifact_href=mlflow_artifact_href,
+        seal=shown_seal(server, read_seal(server.tracking_uri, run_chain(run_id))),
         chosen_kinds=filters.kinds,
         mlflow_href=mlflow_run_href(run.info.experiment_id, run_id),
         experiment_href=mlflow_experiment_href(run.info.experiment_id))
+
+
+def shown_seal(server: ProvServer, seal: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A seal as a page's badge shows it: who as the timeline shows writers (pseudonymised
+    when the server is), the reason redacted like every value."""
+    if seal is None:
+        return None
+    who = writer_summary(server.pseudonymize.writer(seal.get("who") or {}))
+    return redact({"who": " · ".join(who.values()) or "someone", "when": seal.get("when"),
+                   "why": seal.get("why"), "target": seal.get("target"),
+                   "by": seal.get("by")})
+
+
+VERSION_PARAMS = (_as_path(MODEL_NAME), _as_path(MODEL_VERSION))
+
+
+@pages.get("/models/<name>/versions/<version>")
+@describe("/prov/models/{name}/versions/{version}", "A registered model version: its stage, "
+          "aliases, source run and seal", VERSION_PARAMS)
+def model_version(name: str, version: str) -> str:
+    """A model version's facts and, when sealed, who sealed it, when and why. Registered
+    models belong to no experiment: as in MLflow's search, only readers of every experiment
+    see them here."""
+    server = prov_server()
+    given = _arguments(VERSION_PARAMS, name=name, version=version)
+    try:
+        require_read(server, None)
+        found = server.client.get_model_version(given["name"], str(given["version"]))
+    except ForbiddenError as exc:
+        _refusal(exc)
+    except MlflowException:
+        abort(404, f"no version {given['version']} of registered model {given['name']!r} "
+                   "on this server")
+    seal = read_seal(server.tracking_uri, registered_model_chain(given["name"]),
+                     given["version"])
+    return render_template("prov/model_version.html", version=found,
+                           seal=shown_seal(server, seal))

@@ -207,3 +207,24 @@ DATASET = Param("dataset", dataset, {"type": "string", "maxLength": DATASET_MAX,
 ARTIFACT = Param("artifact", artifact, {"type": "string", "maxLength": 33 + ARTIFACT_PATH_MAX,
                                         "pattern": f"^{RUN_ID.pattern}/{PRINTABLE}$"},
                  "a run's artifact as run_id/path")
+
+
+# --- seals (issue 21): a model version's page ---
+MODEL_NAME_MAX = 256  # MLflow's registered_models.name column
+
+
+def model_name(name: str, value: str) -> str:
+    """A registered model's name: printable, within MLflow's column."""
+    return _text(name, value, MODEL_NAME_MAX)
+
+
+def model_version(name: str, value: str) -> int:
+    return whole_number(name, value, 1, INT32_MAX)
+
+
+MODEL_NAME = Param("name", model_name, {"type": "string", "maxLength": MODEL_NAME_MAX,
+                                        "pattern": f"^{PRINTABLE}$"},
+                   "a registered model's name")
+MODEL_VERSION = Param("version", model_version,
+                      {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
+                      "a model version's number")

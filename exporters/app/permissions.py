@@ -12,7 +12,14 @@ from typing import Protocol
 
 from flask import Flask, Response, g, request
 
-from exporters.compat import authenticate, basic_auth_gate, can_read_experiment, is_admin
+from exporters.compat import (
+    authenticate,
+    basic_auth_gate,
+    can_manage_experiment,
+    can_manage_registered_model,
+    can_read_experiment,
+    is_admin,
+)
 
 PROV_PATH = "/prov"
 
@@ -27,6 +34,15 @@ class Permissions(Protocol):
         """Whether the current user may read this experiment (``None``: no experiment, as
         for registered models, readable only by those who see everything)."""
 
+    def can_manage(self, experiment_id: str) -> bool:
+        """Whether the current user may MANAGE this experiment (seal and unseal its runs)."""
+
+    def can_manage_model(self, name: str) -> bool:
+        """Whether the current user may MANAGE this registered model (seal its versions)."""
+
+    def user(self) -> str | None:
+        """The signed-in user's name; ``None`` without authentication."""
+
 
 class OpenAccess:
     """No authentication configured: everything MLflow serves, ``/prov/`` serves."""
@@ -36,6 +52,15 @@ class OpenAccess:
 
     def can_read(self, experiment_id: str | None) -> bool:
         return True
+
+    def can_manage(self, experiment_id: str) -> bool:
+        return True
+
+    def can_manage_model(self, name: str) -> bool:
+        return True
+
+    def user(self) -> str | None:
+        return None
 
 
 class ExperimentReadPermissions:
@@ -64,6 +89,16 @@ class ExperimentReadPermissions:
         if experiment_id not in cache:
             cache[experiment_id] = can_read_experiment(str(experiment_id), self._username())
         return cache[experiment_id]
+
+    def can_manage(self, experiment_id: str) -> bool:
+        return self.sees_everything() or can_manage_experiment(str(experiment_id),
+                                                               self._username())
+
+    def can_manage_model(self, name: str) -> bool:
+        return self.sees_everything() or can_manage_registered_model(name)
+
+    def user(self) -> str | None:
+        return self._username()
 
 
 def is_prov_path(path: str) -> bool:

@@ -60,6 +60,7 @@ def install(app: Flask, permissions: Permissions) -> None:
     """Register the API and page blueprints and the state they share."""
     from exporters.app.api import api
     from exporters.app.pages import pages
+    from exporters.app.seal_api import seal_api
     from exporters.app.ui_link import attach
     from mlflow_prov.artifact_uploads import attach_upload_recording
 
@@ -69,6 +70,7 @@ def install(app: Flask, permissions: Permissions) -> None:
                                            tokens=PageTokens(page_token_secret(tracking_uri)))
     app.register_blueprint(api)
     app.register_blueprint(pages)
+    app.register_blueprint(seal_api)
     attach(app)
     attach_upload_recording(app, tracking_uri)
 

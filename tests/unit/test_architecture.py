@@ -45,7 +45,11 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                         "model_version_name", "run_events", "schema_fields"},
                     # the prov server app journals artifact uploads it sees (issue 18)
                     "mlflow_prov.artifact_uploads": {"attach_upload_recording",
-                                                     "record_asgi_uploads"}}
+                                                     "record_asgi_uploads"},
+                    # seals: capture's API that seals and reads seals, for the CLI and the
+                    # /prov/ app (issue 21)
+                    "mlflow_prov.seals": {"seal", "unseal", "read_seal", "who_text",
+                                          "SealTargetError", "SealChange"}}
 SHARED_VOCABULARY = "mlflow_prov.vocabulary"  # both rooms' words: exporters may import any
 # The export room's one door to MLflow internals, each under a contract test; it shares the
 # contract machinery of capture's compat module.
