@@ -291,6 +291,8 @@ def _reconcile_logged_model(model_id: str, rows: LoggedModelRows, events: list[J
                             metrics: dict[str, list[str | int]], report: VerifyReport) -> None:
     """A LoggedModel's row, tags, params and metric rows against its replayed chain."""
     where = f"logged model {model_id}"
+    if rows.model is None and purged(events):
+        return
     if rows.model is None:
         report.problems.append(Problem(where, "the journal has this model but MLflow's "
                                        "logged_models table has no row for it (deleted "

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Concatenate
 
 import sqlalchemy as sa
 from mlflow.entities import RunStatus
+from sqlalchemy.orm.util import identity_key
 
 if TYPE_CHECKING:
     from mlflow.entities import (
@@ -350,16 +351,18 @@ def run_updated(ctx: WriteContext, run_id: str, run_status: int | None, end_time
     """Status, end time and name after the write, with the status and name it overwrote."""
     from mlflow.store.tracking.dbmodels.models import SqlRun
 
-    changed = next((run for run in ctx.changed(SqlRun) if run.run_uuid == run_id), None)
+    run = next((run for run in ctx.changed(SqlRun) if run.run_uuid == run_id), None)
+    old = ctx.changed_objects[run] if run is not None else {}
+    if run is None:  # nothing of the run row moved (an equal status, say): as MLflow loaded it
+        run = ctx.session.identity_map.get(identity_key(SqlRun, run_id))
     payload: RunUpdated
-    if changed is None:  # nothing of the run row moved (an equal status, say)
+    if run is None:
         new_status = RunStatus.to_string(run_status) if run_status is not None else None
         payload = {"new_status": new_status, "end_time": end_time, "new_name": run_name or None}
     else:
-        old = ctx.changed_objects[changed]
-        payload = {"old_status": old.get("status", changed.status),
-                   "new_status": changed.status, "end_time": changed.end_time,
-                   "old_name": old.get("name", changed.name), "new_name": changed.name}
+        payload = {"old_status": old.get("status", run.status), "new_status": run.status,
+                   "end_time": run.end_time, "old_name": old.get("name", run.name),
+                   "new_name": run.name}
     return _run_event(ctx, run_id, EventKind.RUN_UPDATED, payload)
 
 
@@ -593,6 +596,8 @@ def model_version_created(ctx: WriteContext, name: str, source: str, run_id: str
     from mlflow.store.model_registry.dbmodels.models import SqlModelVersion
 
     version = ctx.created(SqlModelVersion)
+    if version is not None:  # as MLflow stored them (it may derive the run from the source)
+        source, run_id, description = version.source, version.run_id, version.description
     return _registry_event(name, EventKind.MODEL_VERSION_CREATED, {
         "version": version.version if version is not None else None, "source": source,
         "run_id": run_id, "model_id": model_id, "tags": _tag_dict(tags),

@@ -112,15 +112,19 @@ def _after_flush(session: Session, flush_context: Any) -> None:
     """Note what the flush wrote, while the objects still hold their history: the rows it
     inserted, deleted and changed, with the values a change overwrote (what MLflow loaded
     before writing, so an event knows a tag's or a status's earlier value without a query
-    of its own). The first flush that changes an object keeps its old values."""
+    of its own). The first flush that changes an object keeps its old values. A flush of
+    objects that were touched but not changed (an update to the status a run already has)
+    writes nothing, and so journals nothing."""
     info = session.info
-    info[_WROTE] = True
     info.setdefault(_NEW, []).extend(session.new)
     info.setdefault(_DELETED, []).extend(session.deleted)
     changed: dict[Any, dict[str, Any]] = info.setdefault(_CHANGED, {})
-    for obj in session.dirty:
-        if obj not in changed and session.is_modified(obj):
+    modified = [obj for obj in session.dirty if session.is_modified(obj)]
+    for obj in modified:
+        if obj not in changed:
             changed[obj] = overwritten_values(obj)
+    if session.new or session.deleted or modified:  # a flush of unchanged rows writes nothing
+        info[_WROTE] = True
 
 
 def _on_execute(orm_execute_state: Any) -> None:

@@ -35,7 +35,7 @@ def _train(uri: str) -> Trained:
     registered model with a tagged, aliased version moved to Staging."""
     import mlflow
 
-    client = MlflowClient(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment_id = client.create_experiment("models")
     run_id = client.create_run(experiment_id).info.run_id
     dataset = mlflow.data.from_pandas(pd.DataFrame({"x": [1.0, 2.0]}), source="train.csv",

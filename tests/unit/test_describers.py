@@ -1,8 +1,8 @@
-"""Every describer and pre-read takes the hooked MLflow method's own parameters, by name.
+"""Every describer takes the hooked MLflow method's own parameters, by name.
 
 Arguments are bound once against MLflow's signature and passed by name, so a describer whose
 parameter names drifted from MLflow's would lose a value (MLflow calls ``tag``/``key`` what a
-pre-read once called ``tag_or_key``). This compares them all, and shows a keyword call keeps
+describer might call ``tag_or_key``). This compares them all, and shows a keyword call keeps
 the old value.
 """
 
@@ -29,11 +29,9 @@ def _parameters(function, skip: int = 1) -> list[str]:
 
 
 @pytest.mark.parametrize(("base", "name", "hook"), HOOKED, ids=[n for _, n, _ in HOOKED])
-def test_describer_and_pre_read_take_mlflows_parameters(base, name, hook) -> None:
+def test_describer_takes_mlflows_parameters(base, name, hook) -> None:
     mlflow_parameters = _parameters(getattr(base, name))  # without self
     assert _parameters(hook.describe) == mlflow_parameters, hook.describe.__name__
-    if hook.before is not None:
-        assert _parameters(hook.before) == mlflow_parameters, hook.before.__name__
 
 
 def test_keyword_calls_keep_the_old_value(tmp_path) -> None:
