@@ -73,6 +73,41 @@ class EventKind(StrEnum):
     MODEL_VERSION_TAG_SET = "model_version.tag_set"
     MODEL_VERSION_TAG_DELETED = "model_version.tag_deleted"
 
+    # GenAI (issue 19): prompts, traces, assessments, evaluation datasets, scorers, webhooks
+    PROMPT_CREATED = "prompt.created"
+    PROMPT_DELETED = "prompt.deleted"
+    PROMPT_TAG_SET = "prompt.tag_set"
+    PROMPT_TAG_DELETED = "prompt.tag_deleted"
+    PROMPT_VERSION_CREATED = "prompt.version_created"
+    PROMPT_VERSION_DELETED = "prompt.version_deleted"
+    PROMPT_VERSION_TAG_SET = "prompt.version_tag_set"
+    PROMPT_VERSION_TAG_DELETED = "prompt.version_tag_deleted"
+    PROMPT_ALIAS_SET = "prompt.alias_set"
+    PROMPT_ALIAS_DELETED = "prompt.alias_deleted"
+    TRACE_STARTED = "trace.started"
+    TRACE_SPANS_LOGGED = "trace.spans_logged"
+    TRACE_TAG_SET = "trace.tag_set"
+    TRACE_TAG_DELETED = "trace.tag_deleted"
+    TRACE_DELETED = "trace.deleted"
+    TRACE_PROMPTS_LINKED = "trace.prompts_linked"
+    ASSESSMENT_CREATED = "trace.assessment_created"
+    ASSESSMENT_UPDATED = "trace.assessment_updated"
+    ASSESSMENT_DELETED = "trace.assessment_deleted"
+    DATASET_CREATED = "evaluation_dataset.created"
+    DATASET_DELETED = "evaluation_dataset.deleted"
+    DATASET_RECORDS_UPSERTED = "evaluation_dataset.records_upserted"
+    DATASET_RECORDS_DELETED = "evaluation_dataset.records_deleted"
+    DATASET_TAGS_SET = "evaluation_dataset.tags_set"
+    DATASET_TAG_DELETED = "evaluation_dataset.tag_deleted"
+    DATASET_EXPERIMENTS_CHANGED = "evaluation_dataset.experiments_changed"
+    SCORER_REGISTERED = "scorer.registered"
+    SCORER_DELETED = "scorer.deleted"
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_UPDATED = "webhook.updated"
+    WEBHOOK_DELETED = "webhook.deleted"
+    GATEWAY_SECRET_WRITTEN = "gateway.secret_written"
+    STORE_WRITE = "store.write"  # any other write, by the generic describer
+
 
 # Spellings written by mlflow-prov 0.1 journals, read as today's kinds.
 LEGACY_KINDS: dict[str, EventKind] = {
@@ -109,6 +144,13 @@ class ChainKind(StrEnum):
     EXPERIMENT = "experiment"
     LOGGED_MODEL = "logged_model"
     REGISTERED_MODEL = "model"
+    PROMPT = "prompt"
+    TRACE = "trace"
+    EVALUATION_DATASET = "evaluation_dataset"
+    SCORER = "scorer"
+    WEBHOOK = "webhook"
+    GATEWAY = "gateway"
+    STORE = "store"
 
 
 def chain_id(kind: ChainKind, object_id: str) -> str:
@@ -399,3 +441,37 @@ PROV4ML_NAMESPACE_TAG = "prov4ml.user_namespace"
 YPROV4ML_SOURCE_DIGEST_TAG = "mlflow_prov.imported_from.sha256"
 YPROV4ML_SOURCE_PATH_TAG = "mlflow_prov.imported_from.path"
 YPROV4ML_GENERATION_TAG = "mlflow_prov.imported_from.generation"
+
+
+# --- payloads: GenAI writes and the generic describer (issue 19) ---------------------------
+# Chains: ``prompt:<name>``, ``trace:<trace id>``, ``evaluation_dataset:<dataset id>``,
+# ``scorer:<experiment id>/<name>``, ``webhook:<id>``, ``gateway:<secret id>`` and, for a write
+# only the generic describer knows, ``store:<method>``.
+
+
+def prompt_chain(name: str) -> str:
+    return chain_id(ChainKind.PROMPT, name)
+
+
+def trace_chain(trace_id: str) -> str:
+    return chain_id(ChainKind.TRACE, trace_id)
+
+
+def dataset_chain(dataset_id: str) -> str:
+    return chain_id(ChainKind.EVALUATION_DATASET, dataset_id)
+
+
+def scorer_chain(experiment_id: str, name: str) -> str:
+    return chain_id(ChainKind.SCORER, f"{experiment_id}/{name}")
+
+
+def webhook_chain(webhook_id: str) -> str:
+    return chain_id(ChainKind.WEBHOOK, webhook_id)
+
+
+def gateway_chain(object_id: str) -> str:
+    return chain_id(ChainKind.GATEWAY, object_id)
+
+
+def store_chain(method: str) -> str:
+    return chain_id(ChainKind.STORE, method)
