@@ -32,6 +32,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporters.verify_genai import genai_findings
 from mlflow_prov.digests import (
     EMPTY_DIGEST,
     add_digests,
@@ -160,6 +161,9 @@ def verify_store(tracking_uri: str, experiment_id: str | None = None,
         for found_id, events in sorted(experiments.items()):
             _reconcile_experiment(found_id, *read_experiment_rows(connection, found_id),
                                   events, report)
+        if not wanted_runs:  # GenAI rows belong to no run (exporters/verify_genai.py)
+            report.problems += [Problem(where, what) for where, what in
+                                genai_findings(tracking_uri, connection, experiment_id)]
     return report
 
 

@@ -382,7 +382,7 @@ def prompts_linked_to_trace(ctx: WriteContext, trace_id: str,
 
 # --- assessments (tracking store) -------------------------------------------------------------
 
-def _stored_assessment(columns: dict[str, Any] | None) -> dict[str, Any] | None:
+def stored_assessment(columns: dict[str, Any] | None) -> dict[str, Any] | None:
     """An assessment row as the journal shows it (value and rationale redacted)."""
     if columns is None:
         return None
@@ -405,9 +405,9 @@ def assessment_created(ctx: WriteContext, assessment: Any) -> Described | None:
         if row.overrides else None
     return _trace_event(row.trace_id, EventKind.ASSESSMENT_CREATED, {
         "assessment_id": row.assessment_id, "assessment_type": row.assessment_type,
-        **(_stored_assessment(_columns(row)) or {}), "run_id": row.run_id,
+        **(stored_assessment(_columns(row)) or {}), "run_id": row.run_id,
         "span_id": row.span_id, "overrides": row.overrides,
-        "overridden": _stored_assessment(overridden)}, row.experiment_id)
+        "overridden": stored_assessment(overridden)}, row.experiment_id)
 
 
 def assessment_updated(ctx: WriteContext, trace_id: str, assessment_id: str,
@@ -418,7 +418,7 @@ def assessment_updated(ctx: WriteContext, trace_id: str, assessment_id: str,
     new_value = (feedback.value if feedback is not None
                  else expectation.value if expectation is not None else None)
     return _trace_event(trace_id, EventKind.ASSESSMENT_UPDATED, {
-        "assessment_id": assessment_id, "old": _stored_assessment(old),
+        "assessment_id": assessment_id, "old": stored_assessment(old),
         "new": {"name": name, "value": shown(new_value), "rationale": shown(rationale),
                 "metadata": _shown_dict(metadata)}},
         (old or {}).get("experiment_id"))
@@ -427,7 +427,7 @@ def assessment_updated(ctx: WriteContext, trace_id: str, assessment_id: str,
 def assessment_deleted(ctx: WriteContext, trace_id: str, assessment_id: str) -> Described:
     old = deleted_row(ctx, "SqlAssessments", assessment_id=assessment_id)
     return _trace_event(trace_id, EventKind.ASSESSMENT_DELETED, {
-        "assessment_id": assessment_id, "old": _stored_assessment(old)},
+        "assessment_id": assessment_id, "old": stored_assessment(old)},
         (old or {}).get("experiment_id"))
 
 

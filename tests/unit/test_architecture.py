@@ -22,6 +22,10 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                                                 "run_state", "RunRows", "RUN_COLUMNS",
                                                 "UnknownSchemaError", "read_experiment_rows",
                                                 "EXPERIMENT_COLUMNS", "newest_metric_rows"},
+                    # documented fast read of MLflow's GenAI tables, for verify (issue 19)
+                    "mlflow_prov.genai_rows": {"read_assessments", "read_dataset_records",
+                                               "read_prompt_aliases", "read_prompt_templates",
+                                               "read_span_digests", "read_trace_infos"},
                     # which series changed since written, for an export's check (issue 12)
                     "mlflow_prov.series_summaries": {"series_marks", "SeriesMark"},
                     # documented fast read of MLflow's metric tables, for export (issue 12)
