@@ -307,15 +307,36 @@ def _trace_event(trace_id: str, kind: str, payload: dict[str, Any],
                      None if experiment_id is None else str(experiment_id))
 
 
-def _trace_row(row: Any) -> dict[str, Any]:
-    """The trace's lifecycle columns as MLflow stored them (what verify compares)."""
-    return {"status": row.status, "timestamp_ms": row.timestamp_ms,
-            "execution_time_ms": row.execution_time_ms}
+_TRACE_EXPERIMENTS: dict[str, str] = {}  # trace id -> experiment id (traces never move)
+_TRACE_CACHE_SIZE = 4096
+_TRACE_EXPERIMENT = sa.text("SELECT experiment_id FROM trace_info WHERE request_id = :trace_id")
+
+
+def _remember_experiment(trace_id: str, experiment_id: Any) -> None:
+    if experiment_id is None:
+        return
+    if len(_TRACE_EXPERIMENTS) >= _TRACE_CACHE_SIZE:
+        _TRACE_EXPERIMENTS.clear()
+    _TRACE_EXPERIMENTS[trace_id] = str(experiment_id)
+
+
+def _loaded_experiment(ctx: WriteContext, trace_id: str) -> Any:
+    """The trace's experiment id, so the event is found with its experiment: from the trace
+    row MLflow loaded in this session, else from a trace this process wrote, else (once per
+    trace) from its row, as ``experiment_of_run`` does for runs."""
+    for obj in list(ctx.session.identity_map.values()):
+        if type(obj).__name__ == "SqlTraceInfo" and obj.request_id == trace_id:
+            return obj.experiment_id
+    if trace_id not in _TRACE_EXPERIMENTS:
+        _remember_experiment(trace_id, ctx.session.execute(
+            _TRACE_EXPERIMENT, {"trace_id": trace_id}).scalar())
+    return _TRACE_EXPERIMENTS.get(trace_id)
 
 
 def trace_started(ctx: WriteContext, trace_info: Any) -> Described:
     """``start_trace``: MLflow writes a trace's info when it ends (after its spans)."""
     trace_id = trace_info.trace_id
+    _remember_experiment(trace_id, trace_info.experiment_id)
     return _trace_event(trace_id, EventKind.TRACE_STARTED, {
         "state": str(plain(trace_info.state)), "request_time": trace_info.request_time,
         "execution_duration": trace_info.execution_duration,
@@ -338,6 +359,7 @@ def spans_logged(ctx: WriteContext, location: str, spans: list[Any],
         by_trace[span.trace_id].append(span)
     events = []
     for trace_id, trace_spans in sorted(by_trace.items()):
+        _remember_experiment(trace_id, location)
         digest = multiset_digest(span_row_hash(
             trace_id, s.span_id, s.parent_id, s.name, s.start_time_ns, s.end_time_ns)
             for s in trace_spans)
@@ -351,13 +373,15 @@ def spans_logged(ctx: WriteContext, location: str, spans: list[Any],
 def trace_tag_set(ctx: WriteContext, trace_id: str, key: str, value: str) -> Described:
     old = old_row(ctx, "SqlTraceTag", request_id=trace_id, key=key)
     return _trace_event(trace_id, EventKind.TRACE_TAG_SET, {
-        "key": key, "value": shown(value), "old_value": shown((old or {}).get("value"))})
+        "key": key, "value": shown(value), "old_value": shown((old or {}).get("value"))},
+        _loaded_experiment(ctx, trace_id))
 
 
 def trace_tag_deleted(ctx: WriteContext, trace_id: str, key: str) -> Described:
     old = deleted_row(ctx, "SqlTraceTag", request_id=trace_id, key=key)
     return _trace_event(trace_id, EventKind.TRACE_TAG_DELETED,
-                        {"key": key, "old_value": shown((old or {}).get("value"))})
+                        {"key": key, "old_value": shown((old or {}).get("value"))},
+                        _loaded_experiment(ctx, trace_id))
 
 
 def traces_deleted(ctx: WriteContext, experiment_id: str, max_timestamp_millis: int | None = None,
@@ -377,7 +401,7 @@ def prompts_linked_to_trace(ctx: WriteContext, trace_id: str,
                             prompt_versions: list[Any]) -> Described:
     return _trace_event(trace_id, EventKind.TRACE_PROMPTS_LINKED, {"prompts": sorted(
         ({"name": p.name, "version": int(p.version)} for p in prompt_versions),
-        key=lambda p: (p["name"], p["version"]))})
+        key=lambda p: (p["name"], p["version"]))}, _loaded_experiment(ctx, trace_id))
 
 
 # --- assessments (tracking store) -------------------------------------------------------------
@@ -421,14 +445,14 @@ def assessment_updated(ctx: WriteContext, trace_id: str, assessment_id: str,
         "assessment_id": assessment_id, "old": stored_assessment(old),
         "new": {"name": name, "value": shown(new_value), "rationale": shown(rationale),
                 "metadata": _shown_dict(metadata)}},
-        (old or {}).get("experiment_id"))
+        (old or {}).get("experiment_id") or _loaded_experiment(ctx, trace_id))
 
 
 def assessment_deleted(ctx: WriteContext, trace_id: str, assessment_id: str) -> Described:
     old = deleted_row(ctx, "SqlAssessments", assessment_id=assessment_id)
     return _trace_event(trace_id, EventKind.ASSESSMENT_DELETED, {
         "assessment_id": assessment_id, "old": stored_assessment(old)},
-        (old or {}).get("experiment_id"))
+        (old or {}).get("experiment_id") or _loaded_experiment(ctx, trace_id))
 
 
 # --- evaluation datasets (tracking store) -----------------------------------------------------
