@@ -42,6 +42,7 @@ from mlflow_prov.events_generic import OuterHook, plain
 from mlflow_prov.vocabulary import (
     EventKind,
     dataset_chain,
+    gateway_chain,
     prompt_chain,
     redact_text,
     scorer_chain,
@@ -541,6 +542,37 @@ def scorer_deleted(ctx: WriteContext, experiment_id: str, name: str,
                      {"name": name, "version": version}, str(experiment_id))
 
 
+# --- the AI gateway's secrets (tracking store) ------------------------------------------------
+
+def gateway_secret_created(ctx: WriteContext, secret_name: str, secret_value: dict[str, str],
+                           provider: str | None = None,
+                           auth_config: dict[str, Any] | None = None,
+                           created_by: str | None = None) -> Described | None:
+    """Which secret was stored, for which provider, under which keys: never a value (the
+    auth config goes through the same redaction as params)."""
+    rows = _created(ctx, "SqlGatewaySecret")
+    if not rows:
+        return None
+    return _secret_event(rows[0].secret_id, {
+        "secret_name": redact_text(secret_name), "provider": provider,
+        "value_keys": sorted(secret_value or ()), "auth_config": plain(auth_config),
+        "created_by": shown(created_by)})
+
+
+def gateway_secret_updated(ctx: WriteContext, secret_id: str,
+                           secret_value: dict[str, str] | None = None,
+                           auth_config: dict[str, Any] | None = None,
+                           updated_by: str | None = None) -> Described:
+    return _secret_event(secret_id, {
+        "value_keys": None if secret_value is None else sorted(secret_value),
+        "auth_config": plain(auth_config), "updated_by": shown(updated_by)})
+
+
+def _secret_event(secret_id: str, payload: dict[str, Any]) -> Described:
+    return Described(gateway_chain(f"secret/{secret_id}"), EventKind.GATEWAY_SECRET_WRITTEN,
+                     {"secret_id": secret_id, **payload})
+
+
 GENAI_TRACKING_HOOKS: dict[str, Hook] = {
     "start_trace": Hook(trace_started),
     "log_spans": Hook(spans_logged),
@@ -561,6 +593,8 @@ GENAI_TRACKING_HOOKS: dict[str, Hook] = {
     "remove_dataset_from_experiments": Hook(dataset_experiments_removed),
     "register_scorer": Hook(scorer_registered),
     "delete_scorer": Hook(scorer_deleted),
+    "create_gateway_secret": Hook(gateway_secret_created),
+    "update_gateway_secret": Hook(gateway_secret_updated),
 }
 
 # MLflow implements prompts with registered-model writes: the prompt call's describer speaks

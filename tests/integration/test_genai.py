@@ -218,3 +218,15 @@ def test_rows_edited_with_sql_are_named_by_verify(scenario, tmp_path) -> None:
     assert f"trace {scenario['trace_id']} (MLflow spans)" in output
     assert "deleted outside MLflow's API" in output
     assert f"evaluation dataset {scenario['dataset_id']}" in output
+
+
+def test_no_gateway_secret_value_is_journaled(tmp_path) -> None:
+    uri = prov_store(tmp_path / "runs")
+    store = ProvTrackingStore(uri)
+    secret = store.create_gateway_secret("openai", {"api_key": PLANTED}, provider="openai",
+                                         auth_config={"auth_token": PLANTED, "region": "eu"})
+    store.update_gateway_secret(secret.secret_id, {"api_key": PLANTED + "2"})
+    events = [e for e in read_events(uri) if e.kind == "gateway.secret_written"]
+    assert [e.payload["value_keys"] for e in events] == [["api_key"], ["api_key"]]
+    assert events[0].payload["auth_config"] == {"auth_token": "[redacted]", "region": "eu"}
+    assert PLANTED not in json.dumps([e.payload for e in read_events(uri)])
