@@ -169,6 +169,15 @@ def test_verify_is_clean(scenario) -> None:
     assert "0 problem(s)" in result.output
 
 
+def test_log_shows_a_repointed_alias_and_an_edited_assessment(scenario) -> None:
+    result = CliRunner().invoke(main, ["log", "--tracking-uri", scenario["uri"], "--kind",
+                                       "prompt.alias_set", "--kind", "trace.assessment_updated"])
+    assert result.exit_code == 0, result.output
+    assert "prompt.alias_set  prompt qa" in result.output
+    assert "old_version: 1\n    version: 2" in result.output
+    assert '"rationale": "looks right"' in result.output
+
+
 def test_export_validates_round_trips_and_shows_genai(scenario, tmp_path) -> None:
     result = export(scenario["experiment_id"], tmp_path, tracking_uri=scenario["uri"],
                     options=ExportOptions(formats=("prov-json",)))
