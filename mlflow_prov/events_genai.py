@@ -54,6 +54,10 @@ from mlflow_prov.vocabulary import (
 OLD_VALUES = "mlflow_prov.old_values"  # session.info: (class, identity) -> {column: old value}
 DELETED_ROWS = "mlflow_prov.deleted_rows"  # session.info: [(class, {column: value})]
 FLUSH_NOTES = (OLD_VALUES, DELETED_ROWS)
+# The rows whose earlier values a describer here reads: only these are noted, so a metric
+# batch's thousand latest-metric updates cost nothing extra.
+NOTED_ROWS = frozenset({"SqlRegisteredModelTag", "SqlModelVersionTag", "SqlRegisteredModelAlias",
+                        "SqlTraceTag", "SqlAssessments", "SqlWebhook"})
 PROMPT_TEXT_TAG = "mlflow.prompt.text"  # where MLflow keeps a prompt version's template
 IS_PROMPT_TAG = "mlflow.prompt.is_prompt"  # marks a registered model (or version) as a prompt
 PROMPT_TAG_PREFIX = "mlflow.prompt."  # MLflow's own bookkeeping tags of a prompt version
@@ -77,13 +81,16 @@ def note_flush(session: Any) -> None:
     every changed row, and every deleted row."""
     old = session.info.setdefault(OLD_VALUES, {})
     for obj in session.dirty:
+        if type(obj).__name__ not in NOTED_ROWS:
+            continue
         state = sa.inspect(obj)
         changes = {attr.key: attr.history.deleted[0] for attr in state.attrs
                    if attr.key in state.mapper.column_attrs and attr.history.deleted}
         if changes:
             old.setdefault(_key(obj), {}).update(changes)
     deleted = session.info.setdefault(DELETED_ROWS, [])
-    deleted.extend((type(obj).__name__, _columns(obj)) for obj in session.deleted)
+    deleted.extend((type(obj).__name__, _columns(obj)) for obj in session.deleted
+                   if type(obj).__name__ in NOTED_ROWS)
 
 
 def note_bulk_write(orm_execute_state: Any) -> None:
@@ -91,7 +98,7 @@ def note_bulk_write(orm_execute_state: Any) -> None:
     if not (orm_execute_state.is_update or orm_execute_state.is_delete):
         return
     mapper = orm_execute_state.bind_mapper
-    if mapper is None:
+    if mapper is None or mapper.class_.__name__ not in NOTED_ROWS:
         return
     session = orm_execute_state.session
     old = session.info.setdefault(OLD_VALUES, {})

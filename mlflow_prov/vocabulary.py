@@ -16,7 +16,7 @@ import functools
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 # --- journal event kinds ---------------------------------------------------------------------
 
@@ -444,6 +444,185 @@ YPROV4ML_GENERATION_TAG = "mlflow_prov.imported_from.generation"
 
 
 # --- payloads: GenAI writes and the generic describer (issue 19) ---------------------------
+# What each GenAI event's payload holds (mlflow_prov/events_genai.py writes them). User text
+# (tag values, descriptions, assessment values, rationales) is redacted and cut like params;
+# templates and serialized scorers are kept as {"length", "sha256"}; ``old_*`` is ``None``
+# when MLflow loaded no earlier row in the write's session.
+
+
+class TextDigest(TypedDict):
+    length: int
+    sha256: str
+
+
+class StoreWritePayload(TypedDict):
+    """``store.write``: a write only the generic describer knows."""
+
+    store: str  # "tracking" or "registry"
+    method: str
+    ids: dict[str, Any]  # arguments naming entities (``*_id``, ``name``...), redacted
+    arguments_sha256: str  # of the canonical arguments, secrets redacted first
+
+
+class PromptCreatedPayload(TypedDict):
+    name: str
+    description: str | None
+    tags: dict[str, Any]
+
+
+class PromptVersionCreatedPayload(TypedDict):
+    name: str
+    version: int | None
+    template: TextDigest | None
+    description: str | None
+    tags: dict[str, Any]
+    model_config: Any
+    response_format: TextDigest | None
+
+
+class PromptTagPayload(TypedDict, total=False):
+    """``prompt.tag_set``/``tag_deleted``, ``prompt.version_tag_set``/``version_tag_deleted``
+    (the version ones carry ``version``)."""
+
+    name: str
+    key: str
+    value: Any
+    old_value: Any
+    version: int
+
+
+class PromptAliasPayload(TypedDict, total=False):
+    """``prompt.alias_set`` (``version``) and ``prompt.alias_deleted``."""
+
+    name: str
+    alias: str
+    version: int
+    old_version: int | None
+
+
+class PromptVersionDeletedPayload(TypedDict):
+    name: str
+    version: int
+
+
+class TraceStartedPayload(TypedDict):
+    trace_id: str
+    state: str
+    request_time: int
+    execution_duration: int | None
+    tags: dict[str, Any]
+    metadata: dict[str, Any]
+    assessments: int
+
+
+class TraceSpansLoggedPayload(TypedDict):
+    """One per trace per ``log_spans`` call: count and multiset digest of the span rows
+    (``events_genai.span_row_hash``), root span ids."""
+
+    trace_id: str
+    count: int
+    digest: str
+    span_ids: list[str]
+
+
+class TraceTagPayload(TypedDict, total=False):
+    trace_id: str
+    key: str
+    value: Any
+    old_value: Any
+
+
+class TraceDeletedPayload(TypedDict, total=False):
+    """By id (``trace_id``), or by age/count on chain ``trace:experiment/<id>``."""
+
+    trace_id: str
+    max_timestamp_millis: int | None
+    max_traces: int | None
+
+
+class TracePromptsLinkedPayload(TypedDict):
+    trace_id: str
+    prompts: list[dict[str, Any]]  # [{"name", "version"}]
+
+
+class AssessmentFields(TypedDict, total=False):
+    name: str | None
+    value: Any
+    rationale: str | None
+    valid: bool | None
+    source_type: str | None
+    source_id: str | None
+    metadata: dict[str, Any]
+
+
+class AssessmentCreatedPayload(AssessmentFields, total=False):
+    trace_id: str
+    assessment_id: str
+    assessment_type: str
+    run_id: str | None
+    span_id: str | None
+    overrides: str | None
+    overridden: AssessmentFields | None
+
+
+class AssessmentChangedPayload(TypedDict, total=False):
+    """``trace.assessment_updated`` (``old`` and ``new``) and ``trace.assessment_deleted``."""
+
+    trace_id: str
+    assessment_id: str
+    old: AssessmentFields | None
+    new: AssessmentFields
+
+
+class DatasetPayload(TypedDict, total=False):
+    """``evaluation_dataset.*``; ``records_upserted`` carries counts and the multiset digest
+    of the record rows written (``events_genai.record_row_hash``)."""
+
+    dataset_id: str
+    name: str
+    tags: dict[str, Any]
+    experiment_ids: list[str]
+    count: int
+    inserted: int
+    updated: int
+    record_ids: list[str]
+    digest: str
+    key: str
+    added: list[str]
+    removed: list[str]
+
+
+class ScorerPayload(TypedDict, total=False):
+    name: str
+    version: int | None
+    serialized: TextDigest | None
+
+
+class WebhookPayload(TypedDict, total=False):
+    """``webhook.*``: the secret only as ``has_secret``/``secret_changed``."""
+
+    webhook_id: str
+    name: str | None
+    description: str | None
+    url: str | None  # without user info, redacted
+    events: list[str] | None
+    status: str | None
+    has_secret: bool
+    secret_changed: bool
+    old: dict[str, Any]
+
+
+class GatewaySecretPayload(TypedDict, total=False):
+    """``gateway.secret_written``: the secret's id, name, provider and key names, never a
+    value; the auth config redacted like params."""
+
+    secret_id: str
+    secret_name: str
+    provider: str | None
+    value_keys: list[str] | None
+    auth_config: Any
+    created_by: str | None
+    updated_by: str | None
 # Chains: ``prompt:<name>``, ``trace:<trace id>``, ``evaluation_dataset:<dataset id>``,
 # ``scorer:<experiment id>/<name>``, ``webhook:<id>``, ``gateway:<secret id>`` and, for a write
 # only the generic describer knows, ``store:<method>``.
