@@ -239,3 +239,60 @@ def test_no_gateway_secret_value_is_journaled(tmp_path) -> None:
     assert [e.payload["value_keys"] for e in events] == [["api_key"], ["api_key"]]
     assert events[0].payload["auth_config"] == {"auth_token": "[redacted]", "region": "eu"}
     assert PLANTED not in json.dumps([e.payload for e in read_events(uri)])
+
+
+def test_later_genai_writes_keep_their_old_values_and_verify(tmp_path, monkeypatch) -> None:
+    """Tags, overrides, deletions and webhook edits, each with the value it replaced."""
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+    monkeypatch.setenv("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true")
+    uri = prov_store(tmp_path / "runs")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(uri, uri)
+    mlflow.set_experiment("later")
+    mlflow.genai.register_prompt(name="p", template="one {{x}}")
+    mlflow.genai.register_prompt(name="p", template="two {{x}}")
+    mlflow.genai.set_prompt_alias("p", alias="live", version=2)
+    client.delete_prompt_alias("p", "live")
+    client.set_prompt_version_tag("p", 1, "reviewed", "yes")
+
+    @mlflow.trace
+    def answer(question: str) -> str:
+        return question
+
+    answer("q")
+    trace_id = mlflow.get_last_active_trace_id()
+    client.set_trace_tag(trace_id, "topic", "first")
+    client.set_trace_tag(trace_id, "topic", "second")
+    client.delete_trace_tag(trace_id, "topic")
+    first = mlflow.log_feedback(trace_id=trace_id, name="ok", value=0.2)
+    mlflow.override_feedback(trace_id=trace_id, assessment_id=first.assessment_id, value=0.9)
+    expectation = mlflow.log_expectation(trace_id=trace_id, name="gold", value="q")
+    mlflow.delete_assessment(trace_id=trace_id, assessment_id=expectation.assessment_id)
+    from mlflow.entities.webhook import WebhookAction, WebhookEntity, WebhookEvent
+
+    hook = client.create_webhook(name="w", url="https://127.0.0.1:9/a", events=[
+        WebhookEvent(WebhookEntity.PROMPT_VERSION, WebhookAction.CREATED)])
+    client.update_webhook(hook.webhook_id, url="https://127.0.0.1:9/b", secret=PLANTED)
+    client.delete_webhook(hook.webhook_id)
+
+    events = list(read_events(uri))
+    by_kind: dict[str, list[dict]] = {}
+    for event in events:
+        by_kind.setdefault(str(event.kind), []).append(event.payload)
+    assert by_kind["prompt.alias_deleted"] == [{"name": "p", "alias": "live", "old_version": 2}]
+    assert by_kind["prompt.version_tag_set"][0]["value"] == "yes"
+    assert [(p["old_value"], p["value"]) for p in by_kind["trace.tag_set"]
+            if p["key"] == "topic"] == [(None, "first"), ("first", "second")]
+    # MLflow deletes a trace tag without loading it: its value is the chain's last tag_set
+    assert by_kind["trace.tag_deleted"] == [{"trace_id": trace_id, "key": "topic",
+                                             "old_value": None}]
+    override = by_kind["trace.assessment_created"][-2]
+    assert (override["value"], override["overrides"]) == (0.9, first.assessment_id)
+    assert by_kind["trace.assessment_deleted"][0]["old"]["value"] == "q"
+    assert by_kind["webhook.updated"][0]["old"]["url"] == "https://127.0.0.1:9/a"
+    assert by_kind["webhook.updated"][0]["secret_changed"] is True
+    assert "webhook.deleted" in by_kind and "store.write" not in by_kind
+    assert PLANTED not in json.dumps([e.payload for e in events])
+    result = CliRunner().invoke(main, ["verify", "--tracking-uri", uri])
+    assert result.exit_code == 0, result.output
