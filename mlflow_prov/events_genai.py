@@ -229,8 +229,7 @@ def prompt_version_created(ctx: WriteContext, name: str, template: Any,
     return _prompt_event(name, EventKind.PROMPT_VERSION_CREATED, {
         "version": None if number is None else int(number), "template": _text_digest(template),
         "description": shown(description), "tags": _shown_dict(tags),
-        "model_config": shown(model_config if isinstance(model_config, dict | None)
-                              else plain(model_config)),
+        "model_config": shown(model_config),
         "response_format": _text_digest(response_format)})
 
 
@@ -494,7 +493,7 @@ def dataset_records_upserted(ctx: WriteContext, dataset_id: str,
                              records: list[dict[str, Any]]) -> Described:
     """Counts and the multiset digest of the record rows written (inserted or updated), like
     metrics: the rows themselves stay in MLflow."""
-    inserted = [r for r in _created(ctx, "SqlEvaluationDatasetRecord")]
+    inserted = _created(ctx, "SqlEvaluationDatasetRecord")
     updated = [r for r in ctx.changed_objects
                if type(r).__name__ == "SqlEvaluationDatasetRecord" and r not in inserted]
     return _dataset_event(dataset_id, EventKind.DATASET_RECORDS_UPSERTED, {

@@ -10,6 +10,7 @@ names, chunked ``IN`` lists, one query per table per chunk.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -86,8 +87,10 @@ def read_prompt_templates(connection: sa.Connection, names: Iterable[str]
                           ) -> dict[tuple[str, int], str]:
     """Per (prompt name, version): the SHA-256 of its stored template."""
     found = {}
-    for row in _rows(connection, "SELECT name, version, value FROM model_version_tags "
-                     f"WHERE key = '{PROMPT_TEXT_TAG}' AND name IN :ids", names):
+    for row in _rows(connection, "SELECT name, version, key, value FROM model_version_tags "
+                     "WHERE name IN :ids", names):
+        if row["key"] != PROMPT_TEXT_TAG:
+            continue
         found[(row["name"], int(row["version"]))] = hashlib.sha256(
             (row["value"] or "").encode("utf-8")).hexdigest()
     return found
@@ -96,8 +99,6 @@ def read_prompt_templates(connection: sa.Connection, names: Iterable[str]
 def read_dataset_records(connection: sa.Connection, dataset_ids: Iterable[str]
                          ) -> dict[str, dict[str, int]]:
     """Per evaluation dataset: record id -> the record row's hash (as capture hashed it)."""
-    import json
-
     found: dict[str, dict[str, int]] = defaultdict(dict)
     for row in _rows(connection, "SELECT dataset_id, dataset_record_id, input_hash, "
                      "expectations FROM evaluation_dataset_records WHERE dataset_id IN :ids",
