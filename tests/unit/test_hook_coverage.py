@@ -84,3 +84,23 @@ def test_hooked_methods_are_wrapped_and_keep_mlflow_signatures():
 def test_stores_keep_mlflows_isinstance_gates():
     assert issubclass(ProvTrackingStore, SqlAlchemyStore)
     assert issubclass(ProvRegistryStore, SqlRegistryStore)
+
+
+def test_workspace_aware_stores_journal_the_same_writes():
+    """MLflow's workspace-aware stores add their own classes: the generic describer is
+    installed on whatever store class mlflow-prov builds (class creation enumerates them)."""
+    from mlflow_prov.store import _workspace_classes
+
+    for ours, base in zip(_workspace_classes(), (SqlAlchemyStore, SqlRegistryStore),
+                          strict=True):
+        unjournaled = sorted(
+            name for name in _public_writes(base) - NOT_WRITES - set(JOURNALED_THROUGH)
+            - COMPUTATIONS if not _wrapped_by_us(ours, name))
+        assert not unjournaled, f"{ours.__name__} leaves {unjournaled} unjournaled"
+
+
+def _wrapped_by_us(cls, name: str) -> bool:
+    """The method ``cls`` resolves for ``name`` is one of mlflow-prov's journaling wrappers."""
+    ours = {k.__name__ for k in cls.__mro__ if k.__module__.startswith("mlflow_prov.")}
+    owner = getattr(getattr(cls, name), "__qualname__", "").split(".")[0]
+    return owner in ours
