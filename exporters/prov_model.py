@@ -28,6 +28,7 @@ from prov.model import (
     QualifiedName,
 )
 
+from exporters.prov_genai import add_genai
 from exporters.records import (
     ArtifactRecord,
     DatasetRecord,
@@ -667,7 +668,7 @@ MODELS: tuple[Callable[[RunScope], None], ...] = (
     add_run_activity, add_agents, add_writers, add_parent, add_params, add_datasets,
     add_input_models, add_metrics, add_artifacts, add_logged_models, add_model_versions, add_tags,
     add_status_history, add_deletion, add_lineage, add_key_changes,
-    add_code, add_git,
+    add_code, add_git, add_genai,
 )
 
 

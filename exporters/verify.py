@@ -42,6 +42,7 @@ from exporters.replay import (
     replay_registry,
     replay_run,
 )
+from exporters.verify_genai import genai_findings
 from exporters.verify_purges import purged
 from mlflow_prov.digests import (
     EMPTY_DIGEST,
@@ -183,6 +184,9 @@ def verify_store(tracking_uri: str, experiment_id: str | None = None,
                                     events, model_metrics.get(model_id, {}), report)
         if in_scope.registry:
             _reconcile_registry(read_registry_rows(connection), in_scope.registry, report)
+        if not wanted_runs:  # GenAI rows belong to no run (exporters/verify_genai.py)
+            report.problems += [Problem(where, what) for where, what in
+                                genai_findings(tracking_uri, connection, experiment_id)]
     return report
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 def build_tracking_store(store_uri: str, artifact_uri: str | None = None, **kwargs):
     """Build the tracking store for the prov, prov+sqlite, prov+postgresql, prov+mysql schemes."""
+    from mlflow_prov.compat import register_prov_scorer_stores
     from mlflow_prov.store import tracking_store_class
 
+    register_prov_scorer_stores()
     return tracking_store_class()(store_uri, artifact_uri, **kwargs)
 
 
@@ -21,3 +23,10 @@ def build_registry_store(store_uri: str, tracking_uri: str | None = None, **kwar
     from mlflow_prov.store import registry_store_class
 
     return registry_store_class()(store_uri, **kwargs)
+
+
+def build_scorer_store(tracking_uri: str | None = None):
+    """Build MLflow's scorer store for the same schemes (``Scorer.register``)."""
+    from mlflow_prov.compat import scorer_store
+
+    return scorer_store(tracking_uri)

@@ -419,3 +419,38 @@ def _check_run_artifact_repository() -> None:
     assert parameters[0] == "artifact_uri", f"parameters are {parameters}"
     _expect_parameters(type(get_artifact_repository("file:///")).log_artifact,
                        ["local_file", "artifact_path"])
+# --- MLflow: the scorer store behind mlflow.genai scorer registration (issue 19) ---------------
+
+PROV_SCHEMES = ("prov", "prov+sqlite", "prov+postgresql", "prov+mysql",
+                "prov+postgresql+psycopg", "prov+postgresql+psycopg2", "prov+mysql+pymysql",
+                "prov+mysql+mysqldb")
+
+
+def scorer_store(tracking_uri: str | None = None) -> Any:
+    """MLflow's scorer store over a tracking store, as it builds one for ``sqlite:``:
+    ``Scorer.register`` then writes through our store (journaled)."""
+    from mlflow.genai.scorers.registry import MlflowTrackingStore
+
+    return MlflowTrackingStore(tracking_uri)
+
+
+def register_prov_scorer_stores() -> None:
+    """Let MLflow's scorer registry serve ``prov`` URIs. MLflow maps URI schemes to scorer
+    stores itself and knows only database schemes; without this, registering a scorer on a
+    prov store fails with ``UnsupportedScorerStoreURIException``. The ``mlflow.scorer_store``
+    entry points (setup.cfg) do the same once the package is installed."""
+    from mlflow.genai.scorers.registry import _scorer_store_registry
+
+    for scheme in PROV_SCHEMES:
+        _scorer_store_registry._registry.setdefault(scheme, scorer_store)
+
+
+@contract("mlflow", "mlflow.genai.scorers.registry._scorer_store_registry._registry maps URI "
+          "schemes to builders; MlflowTrackingStore(tracking_uri)")
+def _check_scorer_store_registry() -> None:
+    from mlflow.genai.scorers.registry import MlflowTrackingStore, _scorer_store_registry
+
+    assert isinstance(_scorer_store_registry._registry, dict), "_registry is not a dict"
+    assert _scorer_store_registry._registry.get("sqlite") is MlflowTrackingStore, \
+        "sqlite is no longer served by MlflowTrackingStore"
+    _expect_parameters(MlflowTrackingStore.__init__, ["tracking_uri"])

@@ -52,6 +52,19 @@ from mlflow_prov.events import (
     WriteContext,
     overwritten_values,
 )
+from mlflow_prov.events_genai import (
+    FLUSH_NOTES,
+    GENAI_REGISTRY_HOOKS,
+    GENAI_TRACKING_HOOKS,
+    note_bulk_write,
+    note_flush,
+)
+from mlflow_prov.events_generic import (
+    absorbed_by_outer,
+    generic_hook,
+    mark_generic,
+    unhooked_writes,
+)
 from mlflow_prov.identity import writer_identity
 from mlflow_prov.journal import (
     NewEvent,
@@ -125,11 +138,15 @@ def _after_flush(session: Session, flush_context: Any) -> None:
             changed[obj] = overwritten_values(obj)
     if session.new or session.deleted or modified:  # a flush of unchanged rows writes nothing
         info[_WROTE] = True
+    if info.get(_SCOPE) is not None:
+        note_flush(session)
 
 
 def _on_execute(orm_execute_state: Any) -> None:
     if orm_execute_state.is_insert or orm_execute_state.is_update or orm_execute_state.is_delete:
         orm_execute_state.session.info[_WROTE] = True
+        if orm_execute_state.session.info.get(_SCOPE) is not None:
+            note_bulk_write(orm_execute_state)
 
 
 def _before_commit(session: Session) -> None:
@@ -189,7 +206,7 @@ def _after_rollback(session: Session) -> None:
 
 
 def _reset_transaction_state(session: Session) -> None:
-    for key in (_WROTE, _NEW, _CHANGED, _DELETED, _EMITTED, INSERTED_ROWS):
+    for key in (_WROTE, _NEW, _CHANGED, _DELETED, _EMITTED, INSERTED_ROWS, *FLUSH_NOTES):
         session.info.pop(key, None)
 
 
@@ -228,6 +245,8 @@ def _hooked(name: str, hook: Hook, mixin: type, base: type) -> Callable[..., Any
     signature = inspect.signature(getattr(base, name))
 
     def method(self, *args: Any, **kwargs: Any) -> Any:
+        if absorbed_by_outer(_current_scope(), self):  # see events_generic.OuterHook
+            return getattr(super(mixin, self), name)(*args, **kwargs)
         arguments = hook.bind(signature, self, args, kwargs)
         if arguments is None:  # a call MLflow refuses: let it answer, with nothing to journal
             return getattr(super(mixin, self), name)(*args, **kwargs)
@@ -252,6 +271,14 @@ def _install_hooks(mixin: type, hooks: dict[str, Hook], base: type) -> None:
         setattr(mixin, name, _hooked(name, hook, mixin, base))
 
 
+def _install_generic_hooks(cls: type) -> None:
+    """Journal every MLflow write method of ``cls`` that has no specific hook, with the
+    generic describer (:mod:`mlflow_prov.events_generic`)."""
+    kind = getattr(cls, "_journal_kind", "tracking")
+    for name in unhooked_writes(cls):
+        setattr(cls, name, mark_generic(_hooked(name, generic_hook(name, kind), cls, cls)))
+
+
 # --- the mixins ------------------------------------------------------------------------------
 
 class _JournalingMixin:
@@ -259,6 +286,11 @@ class _JournalingMixin:
 
     engine: sa.engine.Engine
     db_type: str
+    _journal_kind = "tracking"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _install_generic_hooks(cls)
 
     def _setup_journal(self) -> None:
         if self.db_type == "sqlite":
@@ -384,6 +416,8 @@ class ProvTrackingMixin(_JournalingMixin, BulkMetrics, _ConcurrentDatasetInputs,
 class ProvRegistryMixin(_JournalingMixin):
     """Journals every registry write listed in :data:`mlflow_prov.events.REGISTRY_HOOKS`."""
 
+    _journal_kind = "registry"
+
     def __init__(self, store_uri: str, **kwargs: Any) -> None:
         location, _ = _resolve(store_uri, None)
         self.prov_uri = store_uri
@@ -393,6 +427,8 @@ class ProvRegistryMixin(_JournalingMixin):
 
 _install_hooks(ProvTrackingMixin, TRACKING_HOOKS, SqlAlchemyStore)
 _install_hooks(ProvRegistryMixin, REGISTRY_HOOKS, SqlAlchemyRegistryStore)
+_install_hooks(ProvTrackingMixin, GENAI_TRACKING_HOOKS, SqlAlchemyStore)
+_install_hooks(ProvRegistryMixin, GENAI_REGISTRY_HOOKS, SqlAlchemyRegistryStore)
 
 
 def _resolve(store_uri: str, artifact_uri: str | None) -> tuple[ProvLocation, str]:

@@ -90,6 +90,40 @@ class EventKind(StrEnum):
     MODEL_VERSION_SEALED = "model_version.sealed"
     MODEL_VERSION_UNSEALED = "model_version.unsealed"
     MODEL_VERSION_WRITE_REFUSED = "model_version.write_refused"
+    # GenAI (issue 19): prompts, traces, assessments, evaluation datasets, scorers, webhooks
+    PROMPT_CREATED = "prompt.created"
+    PROMPT_DELETED = "prompt.deleted"
+    PROMPT_TAG_SET = "prompt.tag_set"
+    PROMPT_TAG_DELETED = "prompt.tag_deleted"
+    PROMPT_VERSION_CREATED = "prompt.version_created"
+    PROMPT_VERSION_DELETED = "prompt.version_deleted"
+    PROMPT_VERSION_TAG_SET = "prompt.version_tag_set"
+    PROMPT_VERSION_TAG_DELETED = "prompt.version_tag_deleted"
+    PROMPT_ALIAS_SET = "prompt.alias_set"
+    PROMPT_ALIAS_DELETED = "prompt.alias_deleted"
+    TRACE_STARTED = "trace.started"
+    TRACE_SPANS_LOGGED = "trace.spans_logged"
+    TRACE_TAG_SET = "trace.tag_set"
+    TRACE_TAG_DELETED = "trace.tag_deleted"
+    TRACE_DELETED = "trace.deleted"
+    TRACE_PROMPTS_LINKED = "trace.prompts_linked"
+    ASSESSMENT_CREATED = "trace.assessment_created"
+    ASSESSMENT_UPDATED = "trace.assessment_updated"
+    ASSESSMENT_DELETED = "trace.assessment_deleted"
+    DATASET_CREATED = "evaluation_dataset.created"
+    DATASET_DELETED = "evaluation_dataset.deleted"
+    DATASET_RECORDS_UPSERTED = "evaluation_dataset.records_upserted"
+    DATASET_RECORDS_DELETED = "evaluation_dataset.records_deleted"
+    DATASET_TAGS_SET = "evaluation_dataset.tags_set"
+    DATASET_TAG_DELETED = "evaluation_dataset.tag_deleted"
+    DATASET_EXPERIMENTS_CHANGED = "evaluation_dataset.experiments_changed"
+    SCORER_REGISTERED = "scorer.registered"
+    SCORER_DELETED = "scorer.deleted"
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_UPDATED = "webhook.updated"
+    WEBHOOK_DELETED = "webhook.deleted"
+    GATEWAY_SECRET_WRITTEN = "gateway.secret_written"
+    STORE_WRITE = "store.write"  # any other write, by the generic describer
 
 
 # Kinds that open a chain: the object was just created, so its chain has no head yet (the
@@ -132,6 +166,13 @@ class ChainKind(StrEnum):
     EXPERIMENT = "experiment"
     LOGGED_MODEL = "logged_model"
     REGISTERED_MODEL = "model"
+    PROMPT = "prompt"
+    TRACE = "trace"
+    EVALUATION_DATASET = "evaluation_dataset"
+    SCORER = "scorer"
+    WEBHOOK = "webhook"
+    GATEWAY = "gateway"
+    STORE = "store"
 
 
 def chain_id(kind: ChainKind, object_id: str) -> str:
@@ -727,4 +768,245 @@ PAYLOAD_TYPES.update({
     **{kind: WriteRefusedPayload for kind in (EventKind.RUN_WRITE_REFUSED,
                                               EventKind.EXPERIMENT_WRITE_REFUSED,
                                               EventKind.MODEL_VERSION_WRITE_REFUSED)},
+})
+
+
+# --- payloads: GenAI writes and the generic describer (issue 19) ---------------------------
+# What each GenAI event's payload holds (mlflow_prov/events_genai.py writes them). User text
+# (tag values, descriptions, assessment values, rationales) is redacted and cut like params;
+# templates and serialized scorers are kept as {"length", "sha256"}; ``old_*`` is ``None``
+# when MLflow loaded no earlier row in the write's session.
+
+
+class TextDigest(TypedDict):
+    length: int
+    sha256: str
+
+
+class StoreWritePayload(TypedDict):
+    """``store.write``: a write only the generic describer knows."""
+
+    store: str  # "tracking" or "registry"
+    method: str
+    ids: dict[str, Any]  # arguments naming entities (``*_id``, ``name``...), redacted
+    arguments_sha256: str  # of the canonical arguments, secrets redacted first
+
+
+class PromptCreatedPayload(TypedDict):
+    name: str
+    description: str | None
+    tags: dict[str, Any]
+
+
+class PromptVersionCreatedPayload(TypedDict):
+    name: str
+    version: int | None
+    template: TextDigest | None
+    description: str | None
+    tags: dict[str, Any]
+    model_config: Any
+    response_format: TextDigest | None
+
+
+class PromptTagPayload(TypedDict, total=False):
+    """``prompt.tag_set``/``tag_deleted``, ``prompt.version_tag_set``/``version_tag_deleted``
+    (the version ones carry ``version``)."""
+
+    name: str
+    key: str
+    value: Any
+    old_value: Any
+    version: int
+
+
+class PromptAliasPayload(TypedDict, total=False):
+    """``prompt.alias_set`` (``version``) and ``prompt.alias_deleted``."""
+
+    name: str
+    alias: str
+    version: int
+    old_version: int | None
+
+
+class PromptVersionDeletedPayload(TypedDict):
+    name: str
+    version: int
+
+
+class TraceStartedPayload(TypedDict):
+    trace_id: str
+    state: str
+    request_time: int
+    execution_duration: int | None
+    tags: dict[str, Any]
+    metadata: dict[str, Any]
+    assessments: int
+
+
+class TraceSpansLoggedPayload(TypedDict):
+    """One per trace per ``log_spans`` call: count and multiset digest of the span rows
+    (``events_genai.span_row_hash``), root span ids."""
+
+    trace_id: str
+    count: int
+    digest: str
+    span_ids: list[str]
+
+
+class TraceTagPayload(TypedDict, total=False):
+    trace_id: str
+    key: str
+    value: Any
+    old_value: Any
+
+
+class TraceDeletedPayload(TypedDict, total=False):
+    """By id (``trace_id``), or by age/count on chain ``trace:experiment/<id>``."""
+
+    trace_id: str
+    max_timestamp_millis: int | None
+    max_traces: int | None
+
+
+class TracePromptsLinkedPayload(TypedDict):
+    trace_id: str
+    prompts: list[dict[str, Any]]  # [{"name", "version"}]
+
+
+class AssessmentFields(TypedDict, total=False):
+    name: str | None
+    value: Any
+    rationale: str | None
+    valid: bool | None
+    source_type: str | None
+    source_id: str | None
+    metadata: dict[str, Any]
+
+
+class AssessmentCreatedPayload(AssessmentFields, total=False):
+    trace_id: str
+    assessment_id: str
+    assessment_type: str
+    run_id: str | None
+    span_id: str | None
+    overrides: str | None
+    overridden: AssessmentFields | None
+
+
+class AssessmentChangedPayload(TypedDict, total=False):
+    """``trace.assessment_updated`` (``old`` and ``new``) and ``trace.assessment_deleted``."""
+
+    trace_id: str
+    assessment_id: str
+    old: AssessmentFields | None
+    new: AssessmentFields
+
+
+class DatasetPayload(TypedDict, total=False):
+    """``evaluation_dataset.*``; ``records_upserted`` carries counts and the multiset digest
+    of the record rows written (``events_genai.record_row_hash``)."""
+
+    dataset_id: str
+    name: str
+    tags: dict[str, Any]
+    experiment_ids: list[str]
+    count: int
+    inserted: int
+    updated: int
+    record_ids: list[str]
+    digest: str
+    key: str
+    added: list[str]
+    removed: list[str]
+
+
+class ScorerPayload(TypedDict, total=False):
+    name: str
+    version: int | None
+    serialized: TextDigest | None
+
+
+class WebhookPayload(TypedDict, total=False):
+    """``webhook.*``: the secret only as ``has_secret``/``secret_changed``."""
+
+    webhook_id: str
+    name: str | None
+    description: str | None
+    url: str | None  # without user info, redacted
+    events: list[str] | None
+    status: str | None
+    has_secret: bool
+    secret_changed: bool
+    old: dict[str, Any]
+
+
+class GatewaySecretPayload(TypedDict, total=False):
+    """``gateway.secret_written``: the secret's id, name, provider and key names, never a
+    value; the auth config redacted like params."""
+
+    secret_id: str
+    secret_name: str
+    provider: str | None
+    value_keys: list[str] | None
+    auth_config: Any
+    created_by: str | None
+    updated_by: str | None
+# Chains: ``prompt:<name>``, ``trace:<trace id>``, ``evaluation_dataset:<dataset id>``,
+# ``scorer:<experiment id>/<name>``, ``webhook:<id>``, ``gateway:<secret id>`` and, for a write
+# only the generic describer knows, ``store:<method>``.
+
+
+def prompt_chain(name: str) -> str:
+    return chain_id(ChainKind.PROMPT, name)
+
+
+def trace_chain(trace_id: str) -> str:
+    return chain_id(ChainKind.TRACE, trace_id)
+
+
+def dataset_chain(dataset_id: str) -> str:
+    return chain_id(ChainKind.EVALUATION_DATASET, dataset_id)
+
+
+def scorer_chain(experiment_id: str, name: str) -> str:
+    return chain_id(ChainKind.SCORER, f"{experiment_id}/{name}")
+
+
+def webhook_chain(webhook_id: str) -> str:
+    return chain_id(ChainKind.WEBHOOK, webhook_id)
+
+
+def gateway_chain(object_id: str) -> str:
+    return chain_id(ChainKind.GATEWAY, object_id)
+
+
+def store_chain(method: str) -> str:
+    return chain_id(ChainKind.STORE, method)
+
+
+PAYLOAD_TYPES.update({
+    EventKind.STORE_WRITE: StoreWritePayload,
+    EventKind.PROMPT_CREATED: PromptCreatedPayload,
+    EventKind.PROMPT_DELETED: PromptCreatedPayload,
+    EventKind.PROMPT_VERSION_CREATED: PromptVersionCreatedPayload,
+    EventKind.PROMPT_VERSION_DELETED: PromptVersionDeletedPayload,
+    **{kind: PromptTagPayload for kind in (EventKind.PROMPT_TAG_SET, EventKind.PROMPT_TAG_DELETED,
+                                           EventKind.PROMPT_VERSION_TAG_SET,
+                                           EventKind.PROMPT_VERSION_TAG_DELETED)},
+    EventKind.PROMPT_ALIAS_SET: PromptAliasPayload,
+    EventKind.PROMPT_ALIAS_DELETED: PromptAliasPayload,
+    EventKind.TRACE_STARTED: TraceStartedPayload,
+    EventKind.TRACE_SPANS_LOGGED: TraceSpansLoggedPayload,
+    EventKind.TRACE_TAG_SET: TraceTagPayload,
+    EventKind.TRACE_TAG_DELETED: TraceTagPayload,
+    EventKind.TRACE_DELETED: TraceDeletedPayload,
+    EventKind.TRACE_PROMPTS_LINKED: TracePromptsLinkedPayload,
+    EventKind.ASSESSMENT_CREATED: AssessmentCreatedPayload,
+    EventKind.ASSESSMENT_UPDATED: AssessmentChangedPayload,
+    EventKind.ASSESSMENT_DELETED: AssessmentChangedPayload,
+    **{kind: DatasetPayload for kind in EventKind if kind.startswith("evaluation_dataset.")},
+    EventKind.SCORER_REGISTERED: ScorerPayload,
+    EventKind.SCORER_DELETED: ScorerPayload,
+    **{kind: WebhookPayload for kind in EventKind if kind.startswith("webhook.")},
+    EventKind.GATEWAY_SECRET_WRITTEN: GatewaySecretPayload,
 })

@@ -27,6 +27,10 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                                                 "model_metrics_digest", "read_registry_rows",
                                                 "RegistryRows", "read_dataset_inputs",
                                                 "DatasetInput"},
+                    # documented fast read of MLflow's GenAI tables, for verify (issue 19)
+                    "mlflow_prov.genai_rows": {"read_assessments", "read_dataset_records",
+                                               "read_prompt_aliases", "read_prompt_templates",
+                                               "read_span_digests", "read_trace_infos"},
                     # which series changed since written, for an export's check (issue 12)
                     "mlflow_prov.series_summaries": {"series_marks", "SeriesMark"},
                     # documented fast read of MLflow's metric tables, for export (issue 12)

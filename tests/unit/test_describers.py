@@ -18,10 +18,13 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingSt
 from store_templates import prov_store
 
 from mlflow_prov.events import REGISTRY_HOOKS, TRACKING_HOOKS
+from mlflow_prov.events_genai import GENAI_REGISTRY_HOOKS, GENAI_TRACKING_HOOKS
 from mlflow_prov.journal import read_events
 
 HOOKED = [(TrackingStore, name, hook) for name, hook in TRACKING_HOOKS.items()]
 HOOKED += [(RegistryStore, name, hook) for name, hook in REGISTRY_HOOKS.items()]
+HOOKED += [(TrackingStore, name, hook) for name, hook in GENAI_TRACKING_HOOKS.items()]
+HOOKED += [(RegistryStore, name, hook) for name, hook in GENAI_REGISTRY_HOOKS.items()]
 
 
 def _parameters(function, skip: int = 1) -> list[str]:
