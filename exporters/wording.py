@@ -11,6 +11,7 @@ dropped) and then worded by :func:`describe`; folded metric stretches
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -175,8 +176,13 @@ def steps_text(low: int | None, high: int | None) -> str:
 
 def time_text(time_us: int) -> str:
     """``2026-01-02 03:04:05.123``, UTC (every timeline's column says UTC)."""
-    moment = datetime.fromtimestamp(time_us / 1_000_000, tz=UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    seconds, micros = divmod(time_us, 1_000_000)
+    return f"{_second_text(seconds)}.{micros // 1000:03d}"
+
+
+@functools.lru_cache(maxsize=1024)  # events come in bursts: many share a second
+def _second_text(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def span_text(first_us: int, last_us: int) -> str:
