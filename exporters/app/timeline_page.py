@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
 
 from exporters.app.history import EventFilters
 from exporters.timeline import KeyFold, MetricFold, fold_events, is_metric_event
@@ -78,10 +80,9 @@ def fold_stretch(tracking_uri: str, first: JournalEvent, filters: EventFilters) 
     if stats is not None:
         return _from_stats(first, stats)
     rows = _stretch_rows(tracking_uri, first, end, writer, filters)
-    folded = next(fold_events(rows, kind=lambda r: EventKind.RUN_METRICS_LOGGED,
-                              seq=lambda r: r.seq, time_us=lambda r: r.time_us,
-                              payload=lambda r: json.loads(r.payload),
-                              writer=lambda r: r.writer))
+    folded = next(fold_events(rows, kind=lambda _: EventKind.RUN_METRICS_LOGGED,
+                              seq=attrgetter("seq"), time_us=attrgetter("time_us"),
+                              payload=_payload, writer=attrgetter("writer")))
     assert isinstance(folded, MetricFold)
     folded.writer = first.writer
     return folded
@@ -97,6 +98,11 @@ def _stretch_rows(tracking_uri: str, first: JournalEvent, end: int | None, write
             return
         if row.writer == writer:
             yield row
+
+
+def _payload(row: Any) -> dict:
+    payload: dict = json.loads(row.payload)
+    return payload
 
 
 def _from_stats(first: JournalEvent, stats: StretchStats) -> MetricFold:

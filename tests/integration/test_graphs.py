@@ -274,7 +274,7 @@ def test_html_view_on_postgresql(prov_postgres_uri, tmp_path):
     data = view_data(result.experiment_dir / f"run-{run.info.run_id}" / "graph.html")
     assert "pg-run" in {n["label"] for n in data["nodes"]}
     changes = [(r.get("old"), r.get("new")) for r in data["timeline"]
-               if r.get("what") == "tag stage"]
+               if r.get("what") == "stage"]
     assert changes == [(None, "draft"), ("draft", "final")]
     assert ("RUNNING", "FINISHED") in [(r.get("old"), r.get("new")) for r in data["timeline"]]
 

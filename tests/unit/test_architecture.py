@@ -32,7 +32,10 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                     "mlflow_prov.digests": {"EMPTY_DIGEST", "add_digests", "metric_row_hash",
                                             "multiset_digest", "pairs_digest",
                                             "record_digest", "stored_float", "stored_integer",
-                                            "unnormalised_metric_row_hash"}}
+                                            "unnormalised_metric_row_hash"},
+                    # undecoded rows for log, metric stretches summed for timelines (issue 20)
+                    "mlflow_prov.journal_scan": {"RawEvent", "scan_rows", "StretchStats",
+                                                 "KeyStats", "stretch_end", "stretch_stats"}}
 SHARED_VOCABULARY = "mlflow_prov.vocabulary"  # both rooms' words: exporters may import any
 # The export room's one door to MLflow internals, each under a contract test; it shares the
 # contract machinery of capture's compat module.

@@ -140,7 +140,10 @@ def test_timeline_shows_old_and_new_values_and_merges_metric_batches():
                                                  "new_status": "FINISHED"})]
     rows = timeline(history)
     assert [r.get("what") for r in rows] == [
-        "tag stage", "100 values of loss in 50 batch(es), steps 0–49", "tag stage", "status"]
+        "stage", "50 events, 1 key (loss): 100 values, steps 0–49", "stage", "status"]
+    assert rows[1]["keys"] == [{"key": "loss", "logged": "100 values, steps 0–49",
+                                "span": "2026-01-02 03:04:07.000 – 03:04:56.000"}]
+    assert rows[1]["span"] == "2026-01-02 03:04:07.000 – 03:04:56.000"
     assert (rows[2]["old"], rows[2]["new"]) == ("draft", "final")
     assert (rows[3]["old"], rows[3]["new"]) == ("RUNNING", "FINISHED")
     assert rows[0]["writer"] == "user=alice host=node-1 pid=42"
@@ -168,8 +171,9 @@ def test_timeline_names_what_changed_without_bookkeeping():
                                             "models": []}),
         event(EventKind.RUN_TRACES_LINKED, {"trace_ids": ["t1", "t2"], "state": {"run": "x"}}),
     ])
-    assert [r["what"] for r in rows] == ["run train created", "params lr = 0.01",
-                                         "inputs blobs (training)", "trace_ids: 2"]
+    assert [(r["what"], r.get("new")) for r in rows] == [
+        ("run", "train"), ("lr", "0.01"), ("dataset", "blobs (training)"),
+        ("trace_ids", '["t1", "t2"]')]
     assert rows[0]["time"] == "2026-01-02 03:04:05.000"
 
 
