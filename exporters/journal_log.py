@@ -30,8 +30,9 @@ from mlflow_prov.journal_scan import RawEvent
 from mlflow_prov.vocabulary import EventKind, parse_kind
 
 PAGE_SIZE = 1000
-# json.loads minus its per-call checks: stored payloads are JSON objects written by json.dumps.
-_decode = json.JSONDecoder().decode
+# json.loads minus its per-call checks and whitespace scans: a stored payload is one JSON
+# object written by json.dumps, nothing around it.
+_decode = json.JSONDecoder().raw_decode
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -266,7 +267,7 @@ def _local_events(tracking_uri: str, filters: LogFilters, printer: LogPrinter
                          since_us=filters.since_us, payload_contains=_contains(filters))
         shown = 0
         for row in rows:
-            payload = _decode(row.payload)
+            payload = _decode(row.payload)[0]
             if wanted and not payload_keys(payload) & wanted:
                 continue
             yield printer.row(row, payload)

@@ -11,8 +11,9 @@ on the same indexed columns as ``read_events_page``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import NamedTuple
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -84,9 +85,10 @@ def scan_rows(tracking_uri: str, *, experiment_id: str | None = None,
 
 # --- stretches of metric events ---------------------------------------------------------------
 # Where a timeline folds a run's consecutive metric events, the database sums the stretch: a
-# run of 100,000 ``log_metric`` calls is two aggregate queries, not 100,000 JSON documents
+# run of 100,000 ``log_metric`` calls is one aggregate query, not 100,000 JSON documents
 # decoded in Python. Databases without these JSON functions get None and the caller folds
-# the rows itself.
+# the rows itself. A stretch is history (the journal only grows), so a caller may keep what
+# it summed and later sum only the events after it (:func:`merge_stretches`).
 
 
 class KeyStats(NamedTuple):
@@ -121,37 +123,26 @@ _METRIC_KINDS = _stored_spellings(["run.metrics_logged"])
 _STRETCH_WHERE = """run_id = :run_id AND seq >= :first_seq AND kind IN :metric_kinds
   AND writer = :writer AND (CAST(:since_us AS BIGINT) IS NULL OR time_us >= :since_us)
   AND (CAST(:until_us AS BIGINT) IS NULL OR time_us <= :until_us)"""
-_TOTALS = {
-    "sqlite": """SELECT max(seq), count(*), sum(json_extract(payload, '$.count')),
-  min(json_extract(payload, '$.step_min')), max(json_extract(payload, '$.step_max')),
-  min(time_us), max(time_us) FROM prov_journal WHERE {where}""",
-    "postgresql": """SELECT max(seq), count(*), sum((CAST(payload AS jsonb)->>'count')::bigint),
-  min((CAST(payload AS jsonb)->>'step_min')::bigint),
-  max((CAST(payload AS jsonb)->>'step_max')::bigint),
-  min(time_us), max(time_us) FROM prov_journal WHERE {where}""",
-}
-_KEYS = {
-    "sqlite": """SELECT k.value, count(*),
-  sum(CASE WHEN json_array_length(j.payload, '$.keys') = 1 THEN 1 ELSE 0 END),
-  sum(CASE WHEN json_array_length(j.payload, '$.keys') = 1
-      THEN json_extract(j.payload, '$.count') ELSE 0 END),
-  min(json_extract(j.payload, '$.step_min')), max(json_extract(j.payload, '$.step_max')),
-  min(j.time_us), max(j.time_us)
-FROM prov_journal AS j, json_each(j.payload, '$.keys') AS k WHERE {where} GROUP BY k.value""",
-    "postgresql": """SELECT k.key, count(*),
-  sum(CASE WHEN jsonb_array_length(j.p->'keys') = 1 THEN 1 ELSE 0 END),
-  sum(CASE WHEN jsonb_array_length(j.p->'keys') = 1 THEN (j.p->>'count')::bigint ELSE 0 END),
-  min((j.p->>'step_min')::bigint), max((j.p->>'step_max')::bigint),
-  min(j.time_us), max(j.time_us)
-FROM (SELECT CAST(payload AS jsonb) AS p, time_us FROM prov_journal WHERE {where}) AS j,
-  jsonb_array_elements_text(j.p->'keys') AS k(key) GROUP BY k.key""",
+# One row per distinct key list of the stretch (a training loop logs a handful): its events,
+# values, step range, first and last time and last seq. Each payload is parsed once per
+# function call, so as few calls as give the figures.
+_GROUPS = {
+    "sqlite": """SELECT json_extract(payload, '$.keys'), count(*),
+  sum(json_extract(payload, '$.count')), min(json_extract(payload, '$.step_min')),
+  max(json_extract(payload, '$.step_max')), min(time_us), max(time_us), max(seq)
+FROM prov_journal WHERE {where} GROUP BY 1""",
+    "postgresql": """SELECT CAST(p->'keys' AS text), count(*), sum((p->>'count')::bigint),
+  min((p->>'step_min')::bigint), max((p->>'step_max')::bigint), min(time_us), max(time_us),
+  max(seq)
+FROM (SELECT CAST(payload AS jsonb) AS p, time_us, seq FROM prov_journal WHERE {where}) AS j
+GROUP BY 1""",
 }
 
 
 def stretch_end(tracking_uri: str, run_id: str, first_seq: int, *,
                 kinds: list[str] | None = None, since_us: int | None = None,
                 until_us: int | None = None) -> tuple[int | None, str]:
-    """Where the stretch of metric events starting at ``first_seq`` breaks: the seq of the
+    """Where the stretch of metric events holding ``first_seq`` breaks: the seq of the
     run's first later event (among those ``kinds`` and times) that is no metric event or
     comes from another writer (None: none does), and the stretch's writer as stored."""
     engine = _engine_for(tracking_uri)
@@ -176,26 +167,65 @@ def stretch_stats(tracking_uri: str, run_id: str, first_seq: int, end_seq: int |
                   until_us: int | None = None) -> StretchStats | None:
     """Totals and per-key figures of the run's metric events from ``writer`` (stored text)
     with ``first_seq <= seq < end_seq`` (to the last event when ``end_seq`` is None); None
-    where the database has no JSON functions this knows."""
+    where the database has no JSON functions this knows, or no such event is left."""
     engine = _engine_for(tracking_uri)
     dialect = engine.dialect.name
-    if dialect not in _TOTALS:
+    if dialect not in _GROUPS:
         return None
     where = _STRETCH_WHERE + ("" if end_seq is None else " AND seq < :end_seq")
+    query = sa.text(_GROUPS[dialect].format(where=where)).bindparams(
+        sa.bindparam("metric_kinds", expanding=True))
     params = {"run_id": run_id, "first_seq": first_seq, "metric_kinds": _METRIC_KINDS,
               "writer": writer, "since_us": since_us, "until_us": until_us, "end_seq": end_seq}
-    totals_sql = sa.text(_TOTALS[dialect].format(where=where)).bindparams(
-        sa.bindparam("metric_kinds", expanding=True))
-    keys_sql = sa.text(_KEYS[dialect].format(where=where)).bindparams(
-        sa.bindparam("metric_kinds", expanding=True))
     with engine.connect() as connection:
-        totals = connection.execute(totals_sql, params).one()
-        keys = [KeyStats(str(row[0]), int(row[1]), int(row[2] or 0), int(row[3] or 0),
-                         _int(row[4]), _int(row[5]), int(row[6]), int(row[7]))
-                for row in connection.execute(keys_sql, params)]
-    last_seq, events, values, step_min, step_max, first_us, last_us = totals
-    return StretchStats(int(last_seq), int(events), _int(values) or 0, _int(step_min),
-                        _int(step_max), int(first_us), int(last_us), keys)
+        groups = connection.execute(query, params).all()
+    if not groups:
+        return None
+    return _from_groups(groups)
+
+
+def _from_groups(groups: Sequence[Any]) -> StretchStats:
+    """The stretch from its key-list groups: totals over the groups, and per key the groups
+    that name it (values per key only from groups naming it alone)."""
+    keys: dict[str, KeyStats] = {}
+    for keys_json, events, values, step_min, step_max, first_us, last_us, _ in groups:
+        names = json.loads(keys_json) if keys_json else []
+        for name in map(str, names):
+            single = len(names) == 1
+            figures = KeyStats(name, int(events), int(events) if single else 0,
+                               int(values or 0) if single else 0, _int(step_min),
+                               _int(step_max), int(first_us), int(last_us))
+            keys[name] = merge_keys(keys[name], figures) if name in keys else figures
+    return StretchStats(
+        last_seq=max(int(g[7]) for g in groups), events=sum(int(g[1]) for g in groups),
+        values=sum(int(g[2] or 0) for g in groups),
+        step_min=_bound(min, (g[3] for g in groups)), step_max=_bound(max, (g[4] for g in groups)),
+        first_us=min(int(g[5]) for g in groups), last_us=max(int(g[6]) for g in groups),
+        keys=[keys[name] for name in sorted(keys)])
+
+
+def merge_keys(a: KeyStats, b: KeyStats) -> KeyStats:
+    """One key's figures over two parts of a stretch."""
+    return KeyStats(a.key, a.events + b.events, a.single_events + b.single_events,
+                    a.single_values + b.single_values, _bound(min, (a.step_min, b.step_min)),
+                    _bound(max, (a.step_max, b.step_max)), min(a.first_us, b.first_us),
+                    max(a.last_us, b.last_us))
+
+
+def merge_stretches(a: StretchStats, b: StretchStats) -> StretchStats:
+    """A stretch read in two parts (``b`` after ``a``) as one."""
+    keys = {k.key: k for k in a.keys}
+    for key in b.keys:
+        keys[key.key] = merge_keys(keys[key.key], key) if key.key in keys else key
+    return StretchStats(max(a.last_seq, b.last_seq), a.events + b.events, a.values + b.values,
+                        _bound(min, (a.step_min, b.step_min)),
+                        _bound(max, (a.step_max, b.step_max)), min(a.first_us, b.first_us),
+                        max(a.last_us, b.last_us), [keys[name] for name in sorted(keys)])
+
+
+def _bound(pick: Any, values: Any) -> int | None:
+    present = [int(v) for v in values if v is not None]
+    return pick(present) if present else None
 
 
 def _int(value: object) -> int | None:

@@ -11,6 +11,8 @@ its last event.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from operator import attrgetter
@@ -22,6 +24,7 @@ from mlflow_prov.journal import JournalEvent, read_events_page
 from mlflow_prov.journal_scan import (
     RawEvent,
     StretchStats,
+    merge_stretches,
     scan_rows,
     stretch_end,
     stretch_stats,
@@ -70,15 +73,14 @@ def _any_after(tracking_uri: str, run_id: str, filters: EventFilters, after: int
 
 def fold_stretch(tracking_uri: str, first: JournalEvent, filters: EventFilters) -> MetricFold:
     """The stretch of metric events that ``first`` starts, summed by the database where it
-    can, else folded here row by row."""
-    assert first.run_id is not None  # a metric event belongs to a run
-    kinds = list(filters.kinds) or None
-    end, writer = stretch_end(tracking_uri, first.run_id, first.seq, kinds=kinds,
-                              since_us=filters.since_us, until_us=filters.until_us)
-    stats = stretch_stats(tracking_uri, first.run_id, first.seq, end, writer,
-                          since_us=filters.since_us, until_us=filters.until_us)
+    can (and remembered, see :func:`_summed`), else folded here row by row."""
+    stats = _summed(tracking_uri, first, filters)
     if stats is not None:
         return _from_stats(first, stats)
+    assert first.run_id is not None  # a metric event belongs to a run
+    end, writer = stretch_end(tracking_uri, first.run_id, first.seq,
+                              kinds=list(filters.kinds) or None, since_us=filters.since_us,
+                              until_us=filters.until_us)
     rows = _stretch_rows(tracking_uri, first, end, writer, filters)
     folded = next(fold_events(rows, kind=lambda _: EventKind.RUN_METRICS_LOGGED,
                               seq=attrgetter("seq"), time_us=attrgetter("time_us"),
@@ -86,6 +88,52 @@ def fold_stretch(tracking_uri: str, first: JournalEvent, filters: EventFilters) 
     assert isinstance(folded, MetricFold)
     folded.writer = first.writer
     return folded
+
+
+@dataclass(frozen=True)
+class _Summed:
+    stats: StretchStats
+    writer: str
+    end: int | None  # the seq that ended the stretch; None while it may still grow
+
+
+_SUMMED: OrderedDict[tuple[Any, ...], _Summed] = OrderedDict()
+_SUMMED_LOCK = threading.Lock()
+MAX_SUMMED = 512
+
+
+def _summed(tracking_uri: str, first: JournalEvent, filters: EventFilters
+            ) -> StretchStats | None:
+    """The stretch's figures from the database (None where it cannot sum them).
+
+    The journal only grows, so a stretch once summed stays summed: an ended one is
+    answered from memory, one still growing (the run's latest events) is summed on from
+    where it was left. A server then sums a run of 100,000 ``log_metric`` events once,
+    not on every visit of its page."""
+    assert first.run_id is not None  # a metric event belongs to a run
+    key = (tracking_uri, first.run_id, first.seq, filters.kinds, filters.since_us,
+           filters.until_us)
+    with _SUMMED_LOCK:
+        known = _SUMMED.get(key)
+    if known is not None and known.end is not None:
+        return known.stats
+    since, until = filters.since_us, filters.until_us
+    start = known.stats.last_seq if known else first.seq
+    end, writer = stretch_end(tracking_uri, first.run_id, start,
+                              kinds=list(filters.kinds) or None, since_us=since, until_us=until)
+    more = stretch_stats(tracking_uri, first.run_id, start + 1 if known else first.seq, end,
+                         writer, since_us=since, until_us=until)
+    if known is None and more is None:
+        return None
+    stats = more if known is None else merge_stretches(known.stats, more) if more \
+        else known.stats
+    assert stats is not None
+    with _SUMMED_LOCK:
+        _SUMMED[key] = _Summed(stats, writer, end)
+        _SUMMED.move_to_end(key)
+        while len(_SUMMED) > MAX_SUMMED:
+            _SUMMED.popitem(last=False)
+    return stats
 
 
 def _stretch_rows(tracking_uri: str, first: JournalEvent, end: int | None, writer: str,

@@ -86,6 +86,20 @@ def test_the_run_page_folds_what_the_database_sums_as_python_would(monkeypatch, 
     assert '<span class="new">final</span>' in text and "(loss, lr)" not in text
 
 
+def test_a_stretch_still_growing_is_summed_on_from_where_it_was_left(store):
+    prov_uri, _ = store
+    client = MlflowClient(prov_uri)
+    run_id = client.create_run("0", run_name="growing").info.run_id
+    for step in range(3):
+        client.log_metric(run_id, "loss", 1.0, step=step)
+    before = timeline_page(prov_uri, run_id, EventFilters(run_id=run_id)).items[-1]
+    client.log_batch(run_id, metrics=[Metric("loss", 0.5, 0, 3), Metric("acc", 0.9, 0, 3)])
+    after = timeline_page(prov_uri, run_id, EventFilters(run_id=run_id)).items[-1]
+    assert isinstance(before, MetricFold) and isinstance(after, MetricFold)
+    assert (before.events, after.events, after.values) == (3, 4, 5)
+    assert [after] == python_folds(prov_uri, run_id)
+
+
 def test_log_prints_undecoded_rows_as_it_prints_decoded_events(store):
     prov_uri, _ = store
     patterns = compile_redactions(("stage",))

@@ -35,7 +35,8 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                                             "unnormalised_metric_row_hash"},
                     # undecoded rows for log, metric stretches summed for timelines (issue 20)
                     "mlflow_prov.journal_scan": {"RawEvent", "scan_rows", "StretchStats",
-                                                 "KeyStats", "stretch_end", "stretch_stats"}}
+                                                 "KeyStats", "stretch_end", "stretch_stats",
+                                                 "merge_stretches"}}
 SHARED_VOCABULARY = "mlflow_prov.vocabulary"  # both rooms' words: exporters may import any
 # The export room's one door to MLflow internals, each under a contract test; it shares the
 # contract machinery of capture's compat module.
