@@ -84,7 +84,8 @@ def readable_payload_json(text: str, payload: Mapping[str, Any],
     strings (a key or a value that looks secret, a key ``--redact`` names), so when every
     string of ``text`` passes the per-string checks (remembered, since keys repeat) the walk
     is skipped. Text with escapes or a ``chain`` field takes the walk."""
-    shown = {k: v for k, v in payload.items() if k not in BOOKKEEPING_FIELDS}
+    shown = ({k: v for k, v in payload.items() if k not in BOOKKEEPING_FIELDS}
+             if BOOKKEEPING_FIELDS.intersection(payload) else dict(payload))
     if "\\" in text or '"chain"' in text:
         return redact(shown, user_keys)
     strings = _JSON_STRING.findall(text)

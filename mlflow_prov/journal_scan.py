@@ -71,13 +71,23 @@ def scan_rows(tracking_uri: str, *, experiment_id: str | None = None,
         query = query.where(columns.time_us <= until_us)
     if payload_contains:
         query = query.where(columns.payload.contains(payload_contains, autoescape=True))
-    query = query.where(columns.seq > sa.bindparam("after_seq"))
+    query = query.where(columns.seq > sa.bindparam("after_seq", value=-1))
+    # Compiled once and run on the driver's own cursor: SQLAlchemy's per-row result
+    # processing would cost more than the rest of ``log``'s work on a row.
+    compiled = query.compile(dialect=engine.dialect)
     after = -1 if after_seq is None else after_seq
     while True:
+        state = compiled.construct_expanded_state({"after_seq": after})
+        arguments: Any = (state.positional_parameters if compiled.positional
+                          else state.parameters)
         with engine.connect() as connection:
-            rows = connection.execute(query, {"after_seq": after}).all()
-        for row in rows:
-            yield RawEvent._make(row)
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(state.statement, arguments)
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        yield from map(RawEvent._make, rows)
         if len(rows) < page:
             return
         after = rows[-1][0]
