@@ -38,7 +38,7 @@ class Event(Protocol):
     def payload(self) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built for every event ``log`` prints: slots make that cheap
 class Change:
     """One line of "what changed": ``old`` → ``new`` for a named thing (either may be
     missing: a value set for the first time has no ``old``)."""
@@ -148,7 +148,7 @@ _DESCRIBERS = {
 
 def names(keys: list[str]) -> str:
     """``loss, acc, lr (+3 more)``: the first few names of a list and how many more."""
-    shown = ", ".join(str(k) for k in keys[:SHOWN_KEYS])
+    shown = ", ".join(map(str, keys[:SHOWN_KEYS]))
     return shown + (f" (+{len(keys) - SHOWN_KEYS} more)" if len(keys) > SHOWN_KEYS else "")
 
 
