@@ -276,16 +276,3 @@ def _local_events(tracking_uri: str, filters: LogFilters, printer: LogPrinter
                 return
     except JournalUnavailableError as exc:
         raise _unavailable(exc) from exc
-
-
-def render_event(event: JournalEvent, patterns: Sequence[re.Pattern[str]] = ()) -> str:
-    """An event as ``git log`` shows a commit: a header line and the changes, indented."""
-    return LogPrinter(patterns).event(event)
-
-
-def event_dict(event: JournalEvent, patterns: Sequence[re.Pattern[str]] = ()) -> dict[str, Any]:
-    """An event as one JSON object: the stored fields, the changes as old/new pairs and the
-    payload a reader needs (redacted, without the state and row digests only verification
-    reads)."""
-    result: dict[str, Any] = json.loads(LogPrinter(patterns, as_json=True).event(event))
-    return result

@@ -152,6 +152,19 @@ def test_timeline_shows_old_and_new_values_and_merges_metric_batches():
     assert len(capped) == 6 and "15 more events" in capped[-1]["what"]
 
 
+def test_every_page_carries_dagre_as_published_with_its_licence():
+    import hashlib
+    from importlib import resources
+
+    build = resources.files("exporters.viewer").joinpath("static", "dagre.min.js").read_bytes()
+    assert hashlib.sha256(build).hexdigest() == (
+        "54a503e346f93ca0bb10abe7999587e037262935687aca45eb4e4b0f64bbb578")  # npm 3.1.3
+    page = render_page(ViewGraph("t", [ViewNode("a", "a", "run")], []), "t")
+    assert "@dagrejs/dagre 3.1.3 (MIT licence)" in page
+    assert "Permission is hereby granted, free of charge" in page
+    assert "sourceMappingURL" not in page and "src=" not in page
+
+
 def test_html_cannot_be_broken_out_of_by_a_label():
     graph = ViewGraph("t", [ViewNode("a", "</script><script>alert(1)</script>", "run")], [])
     page = render_page(graph, "<title>")
