@@ -172,7 +172,8 @@ def test_html_view_works_offline_in_chromium(browser, prov_experiment, tmp_path)
     assert member.count() == 1
     member.click()
     assert "0.01" in panel.locator("table").inner_text()
-    row = page.locator("tr.mv-event", has_text="tag stage").last
+    row = page.locator("tr.mv-event").filter(has_text="run.tags_set").filter(
+        has_text="stage").last
     assert row.locator(".mv-old").inner_text() == "draft"
     assert row.locator(".mv-new").inner_text() == "final"
     box = page.locator(".mv-layer").get_attribute("transform")
