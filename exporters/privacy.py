@@ -79,8 +79,8 @@ def readable_payload_json(text: str, payload: Mapping[str, Any],
     """:func:`readable_payload` of ``payload`` (decoded from the JSON ``text``), also hiding
     ``--redact`` ``user_keys``; the same result, found faster where it can be.
 
-    Why: ``mlflow-prov log`` shows 100,000 events a second, and walking each payload costs
-    more than the rest of an event. Redaction changes a payload only through one of its
+    Why: ``mlflow-prov log`` streams tens of thousands of events a second, and walking each
+    payload cost more than the rest of an event. Redaction changes a payload only through one of its
     strings (a key or a value that looks secret, a key ``--redact`` names), so when every
     string of ``text`` passes the per-string checks (remembered, since keys repeat) the walk
     is skipped. Text with escapes or a ``chain`` field takes the walk."""
