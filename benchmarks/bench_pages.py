@@ -4,10 +4,13 @@ Builds a ``prov:///`` store with an experiment of ``--runs`` runs (params and ta
 ``log_batch``, every other run using a dataset another run produced, so lineage has edges)
 and one run with ``--events`` journal events (tag changes, appended to its hash chain in
 one transaction, the journal's own write path, since 100,000 separate MLflow writes would
-take minutes), starts a real server on 127.0.0.1 and times each page and API call over
-``--rounds`` rounds: median and range, in milliseconds.
+take minutes) and one run with ``--metric-events`` metric events (one per ``log_metric``
+call of a training loop, as the journal records them, between two tag changes: the run page
+folds them into one row), starts a real server on 127.0.0.1 and times each page and API
+call over ``--rounds`` rounds: median and range, in milliseconds.
 
-    python benchmarks/bench_pages.py [--runs 1000] [--events 100000] [--rounds 5]
+    python benchmarks/bench_pages.py [--runs 1000] [--events 100000]
+        [--metric-events 100000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ STARTUP_SECONDS = 600
 TOKEN_SECRET = "bench-pages-token-secret"  # page tokens the benchmark signs, as the server
 
 
-def build(uri: str, runs: int, events: int) -> dict[str, str]:
-    """The store: one experiment of ``runs`` runs, one run with ``events`` events."""
+def build(uri: str, runs: int, events: int, metric_events: int) -> dict[str, str]:
+    """The store: one experiment of ``runs`` runs, one run with ``events`` events, one with
+    ``metric_events`` metric events."""
     client = MlflowClient(uri)
     experiment_id = client.create_experiment("bench-runs")
     producer = client.create_run(experiment_id, run_name="producer").info.run_id
@@ -58,8 +62,12 @@ def build(uri: str, runs: int, events: int) -> dict[str, str]:
     big_experiment = client.create_experiment("bench-events")
     big = client.create_run(big_experiment, run_name="long-run").info.run_id
     _append_tag_events(uri, big_experiment, big, events)
+    metrics_run = client.create_run(big_experiment, run_name="training-loop").info.run_id
+    client.set_tag(metrics_run, "phase", "warmup")
+    _append_metric_events(uri, big_experiment, metrics_run, metric_events)
+    client.set_tag(metrics_run, "phase", "done")
     return {"experiment": experiment_id, "big_experiment": big_experiment, "big_run": big,
-            "consumer": run_ids[1], "producer": producer}
+            "consumer": run_ids[1], "producer": producer, "metrics_run": metrics_run}
 
 
 def _append_tag_events(uri: str, experiment_id: str, run_id: str, count: int) -> None:
@@ -71,6 +79,23 @@ def _append_tag_events(uri: str, experiment_id: str, run_id: str, count: int) ->
                          experiment_id=experiment_id, run_id=run_id,
                          payload={"tags": {"epoch": str(index)},
                                   "old": {"epoch": str(index - 1) if index else None}},
+                         writer=writer, time_us=now_us())
+
+
+def _append_metric_events(uri: str, experiment_id: str, run_id: str, count: int) -> None:
+    """``count`` metric events as ``log_metric`` writes them: ``loss`` and ``accuracy``
+    alternately, one value each, step by step."""
+    engine = MlflowClient(uri)._tracking_client.store.engine
+    writer = {"user": "bench", "host": "bench-host", "pid": os.getpid()}
+    start_ms = int(time.time() * 1000)
+    with Session(engine) as session, session.begin():
+        for index in range(count):
+            step, moment = index // 2, start_ms + index
+            append_event(session, chain=run_chain(run_id), kind=EventKind.RUN_METRICS_LOGGED,
+                         experiment_id=experiment_id, run_id=run_id,
+                         payload={"keys": [("loss", "accuracy")[index % 2]], "count": 1,
+                                  "step_min": step, "step_max": step,
+                                  "time_min": moment, "time_max": moment},
                          writer=writer, time_us=now_us())
 
 
@@ -114,6 +139,8 @@ def calls(base: str, ids: dict[str, str], uri: str, events: int) -> dict[str, st
             f"{base}/prov/experiments/{ids['experiment']}",
         "/prov/runs/<100k events> (first 100 events)":
             f"{base}/prov/runs/{ids['big_run']}",
+        "/prov/runs/<100k metric events> (folded into one row)":
+            f"{base}/prov/runs/{ids['metrics_run']}",
         "/prov/runs/<100k events> page in the middle":
             f"{base}/prov/runs/{ids['big_run']}?page_token={deep}",
         "/prov/api/events run (100 events)":
@@ -148,6 +175,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--metric-events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--folder", type=Path,
                         help="Keep the store (and the server log) here; a store already "
@@ -162,9 +190,10 @@ def main() -> None:
             ids = json.loads(ids_file.read_text())
         else:
             start = time.perf_counter()
-            ids = build(uri, args.runs, args.events)
+            ids = build(uri, args.runs, args.events, args.metric_events)
             ids_file.write_text(json.dumps(ids))
-            print(f"built {args.runs} runs and a run of {args.events} events in "
+            print(f"built {args.runs} runs, a run of {args.events} events and one of "
+                  f"{args.metric_events} metric events in "
                   f"{time.perf_counter() - start:.0f} s ({parse_prov_uri(uri).db_uri})")
         process, base = serve(uri, folder)
         try:

@@ -4,16 +4,18 @@ Why: the journal keeps what MLflow forgets (every value a tag had, status transi
 wrote from which host and process), but only as JSON rows. ``mlflow-prov log`` answers "who
 changed this tag and when?" without Python.
 
-Events are streamed one page (1000 events) at a time, filtered in SQL where the journal's
-read API can (experiment, run, kind, time, a key's text) and exactly in Python after that, so
-a journal of 100,000 events is never held in memory. A ``prov:`` store is read directly;
-an ``http(s)://`` server through the ``/prov/api/`` journal API of ``--app-name prov``.
-What each event changed comes from :func:`exporters.app.history.changes`, the same wording
-the server's timeline pages use.
+Events are streamed a page at a time, filtered in SQL where the journal's read API can
+(experiment, run, kind, time, a key's text) and exactly in Python after that, so a journal of
+100,000 events is never held in memory. A ``prov:`` store is read directly (undecoded rows,
+:mod:`mlflow_prov.journal_scan`); an ``http(s)://`` server through the ``/prov/api/``
+journal API of ``--app-name prov``. What each event changed is worded by
+:mod:`exporters.wording`, as on the server's timeline pages and in exported timelines.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,10 +23,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exporters.errors import ReaderError
+from exporters.privacy import BOOKKEEPING_FIELDS, readable_payload_json, redact, redact_chain
+from exporters.wording import change_lines, describe, subject, time_text, writer_text
 from mlflow_prov.journal import JournalEvent, JournalUnavailableError
-from mlflow_prov.vocabulary import EventKind
+from mlflow_prov.journal_scan import RawEvent
+from mlflow_prov.vocabulary import EventKind, parse_kind
 
 PAGE_SIZE = 1000
+# json.loads minus its per-call checks and whitespace scans: a stored payload is one JSON
+# object written by json.dumps, nothing around it.
+_decode = json.JSONDecoder().raw_decode
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -81,9 +89,8 @@ def parse_kinds(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def event_keys(event: JournalEvent) -> set[str]:
-    """The tag, param or metric keys an event is about."""
-    payload = event.payload
+def payload_keys(payload: dict[str, Any]) -> set[str]:
+    """The tag, param or metric keys an event's payload is about."""
     keys: set[str] = set()
     for section in ("tags", "params", "old"):
         if isinstance(payload.get(section), dict):
@@ -95,15 +102,12 @@ def event_keys(event: JournalEvent) -> set[str]:
     return keys
 
 
-def read_log(tracking_uri: str, filters: LogFilters) -> Iterator[JournalEvent]:
-    """The events that pass ``filters``, oldest first, streamed page by page."""
-    from exporters.remote_journal import is_http
-
-    pages = (_remote_pages if is_http(tracking_uri) else _local_pages)(tracking_uri, filters)
+def read_log(base_url: str, filters: LogFilters) -> Iterator[JournalEvent]:
+    """The events of a server's journal that pass ``filters``, oldest first, page by page."""
     shown = 0
-    for page in pages:
+    for page in _remote_pages(base_url, filters):
         for event in page:
-            if filters.keys and not event_keys(event) & set(filters.keys):
+            if filters.keys and not payload_keys(event.payload) & set(filters.keys):
                 continue
             yield event
             shown += 1
@@ -111,28 +115,17 @@ def read_log(tracking_uri: str, filters: LogFilters) -> Iterator[JournalEvent]:
                 return
 
 
-def _local_pages(tracking_uri: str, filters: LogFilters) -> Iterator[list[JournalEvent]]:
-    from mlflow_prov.journal import read_events_page, require_existing_store
+def _contains(filters: LogFilters) -> str | None:
+    """With one ``--key``, the text SQL looks for in a payload: events whose payload does
+    not even mention the key are skipped there."""
+    key = filters.keys[0] if len(filters.keys) == 1 else ""
+    return f'"{key}"' if key and not set(key) & {'"', "\\"} else None
 
-    try:
-        require_existing_store(tracking_uri)
-        after = None
-        # one key: let SQL skip events whose payload does not even mention it
-        key = filters.keys[0] if len(filters.keys) == 1 else ""
-        contains = f'"{key}"' if key and not set(key) & {'"', "\\"} else None
-        while True:
-            page = read_events_page(tracking_uri, experiment_id=filters.experiment_id,
-                                    run_id=filters.run_id, kinds=list(filters.kinds) or None,
-                                    since_us=filters.since_us, after_seq=after,
-                                    payload_contains=contains, limit=PAGE_SIZE)
-            yield page.events
-            if page.next_after_seq is None:
-                return
-            after = page.next_after_seq
-    except JournalUnavailableError as exc:
-        raise LogError(f"{exc}; mlflow-prov log reads the journal of a prov store "
-                       "(prov:///dir, prov+postgresql://…) or of a server started with "
-                       "--app-name prov") from exc
+
+def _unavailable(exc: JournalUnavailableError) -> LogError:
+    return LogError(f"{exc}; mlflow-prov log reads the journal of a prov store "
+                    "(prov:///dir, prov+postgresql://…) or of a server started with "
+                    "--app-name prov")
 
 
 def _remote_pages(base_url: str, filters: LogFilters) -> Iterator[list[JournalEvent]]:
@@ -164,54 +157,122 @@ def _remote_pages(base_url: str, filters: LogFilters) -> Iterator[list[JournalEv
 
 # --- presenting ------------------------------------------------------------------------------
 
-def subject(event: JournalEvent) -> str:
-    """What the event is about: ``run <id>``, ``experiment <id>``, ``model <name>``…"""
-    kind, _, object_id = event.chain.partition(":")
-    return f"{kind.replace('_', ' ')} {object_id}"
+class LogPrinter:
+    """Events as ``git log`` shows commits (or one JSON object each), every secret redacted
+    (:mod:`exporters.privacy`; ``patterns``: ``--redact``), worded by :mod:`exporters.wording`.
+
+    Why a class: ``log`` prints 100,000 events a second. What repeats from event to event
+    (a writer, a chain, a kind) is redacted and worded once and remembered, and a journal
+    row's payload is decoded once and redacted with a per-string check instead of a walk
+    (:func:`exporters.privacy.readable_payload_json`)."""
+
+    def __init__(self, patterns: Sequence[re.Pattern[str]] = (), as_json: bool = False,
+                 ) -> None:
+        self.patterns = tuple(patterns)
+        self.as_json = as_json
+        self._writers: dict[str, tuple[dict[str, Any], str]] = {}
+        self._texts: dict[str | None, Any] = {}
+        self._kinds: dict[str, EventKind | str] = {}
+        self._subjects: dict[str, str] = {}
+
+    def row(self, row: RawEvent, payload: dict[str, Any]) -> str:
+        """A journal row (``payload``: its decoded payload)."""
+        kind = self._kinds.get(row.kind)
+        if kind is None:
+            kind = self._kinds[row.kind] = redact(parse_kind(row.kind))
+        writer = self._writers.get(row.writer)
+        if writer is None:
+            writer = self._writers[row.writer] = self._writer(json.loads(row.writer))
+        shown = readable_payload_json(row.payload, payload, self.patterns)
+        return self._render(row.seq, row.time_us, kind, row.chain, row.experiment_id,
+                            row.run_id, shown, writer, row.hash)
+
+    def event(self, event: JournalEvent) -> str:
+        """A decoded event (one a server's journal API returned)."""
+        shown = redact({k: v for k, v in event.payload.items()
+                        if k not in BOOKKEEPING_FIELDS}, self.patterns)
+        return self._render(event.seq, event.time_us, redact(event.kind), event.chain,
+                            event.experiment_id, event.run_id, shown,
+                            self._writer(event.writer), event.hash)
+
+    def _writer(self, writer: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        shown = redact(writer, self.patterns)
+        return shown, writer_text(shown)
+
+    def _redacted(self, text: str | None) -> Any:
+        """A chain or id as every output shows it, remembered (runs repeat)."""
+        found = self._texts.get(text, self)
+        if found is self:
+            if len(self._texts) > 65536:
+                self._texts.clear()
+            found = self._texts[text] = redact(text)
+        return found
+
+    def _render(self, seq: int, time_us: int, kind: EventKind | str, chain: str,
+                experiment_id: str | None, run_id: str | None, payload: dict[str, Any],
+                writer: tuple[dict[str, Any], str], hash_: str) -> str:
+        found = describe(kind, payload)
+        if self.as_json:
+            moment = datetime.fromtimestamp(time_us / 1_000_000, tz=UTC)
+            return json.dumps({
+                "seq": seq, "time": moment.isoformat(), "kind": str(kind),
+                "chain": redact_chain(chain), "experiment_id": self._redacted(experiment_id),
+                "run_id": self._redacted(run_id), "writer": writer[0],
+                "changes": [{"what": c.what, "old": c.old, "new": c.new} for c in found],
+                "payload": payload, "hash": redact(hash_)}, ensure_ascii=False)
+        return "\n".join([f"event {seq}  {time_text(time_us)}Z  {kind}  {self._subject(chain)}",
+                          f"    by {writer[1]}", *change_lines(found)])
+
+    def _subject(self, chain: str) -> str:
+        """What the chain's events are about, redacted, remembered per chain."""
+        found = self._subjects.get(chain)
+        if found is None:
+            if len(self._subjects) > 65536:
+                self._subjects.clear()
+            found = self._subjects[chain] = subject(redact_chain(chain))
+        return found
 
 
-def writer_text(writer: dict[str, Any]) -> str:
-    """``user@host pid N rank R`` from what the writer recorded."""
-    user, host = writer.get("user"), writer.get("host")
-    who = f"{user}@{host}" if user and host else str(user or host or "unknown writer")
-    extras = [f"{name} {writer[name]}" for name in ("pid", "rank") if writer.get(name)
-              not in (None, "")]
-    via = writer.get("via")
-    if isinstance(via, dict) and via.get("host"):
-        extras.append(f"via {via['host']}")
-    return " ".join([who, *extras])
+def log_output(tracking_uri: str, filters: LogFilters, printer: LogPrinter,
+               chunk: int = 1000) -> Iterator[str]:
+    """The command's output in pieces of ``chunk`` events, exactly as printing each event on
+    its own would write it (a blank line between events, or one JSON object a line)."""
+    from exporters.remote_journal import is_http
+
+    if is_http(tracking_uri):
+        shown: Iterator[str] = map(printer.event, read_log(tracking_uri, filters))
+    else:
+        shown = _local_events(tracking_uri, filters, printer)
+    separator = "\n" if printer.as_json else "\n\n"
+    first = True
+    while piece := list(itertools.islice(shown, chunk)):
+        yield ("" if first else separator) + separator.join(piece)
+        first = False
+    if not first:
+        yield "\n"
 
 
-def render_event(event: JournalEvent, patterns: Sequence[re.Pattern[str]] = ()) -> str:
-    """An event as ``git log`` shows a commit: a header line and the changes, indented;
-    every secret redacted (:func:`exporters.privacy.redact`, ``patterns``: ``--redact``)."""
-    from exporters.app.history import changes
-    from exporters.privacy import redact
+def _local_events(tracking_uri: str, filters: LogFilters, printer: LogPrinter
+                  ) -> Iterator[str]:
+    """Rows of a prov store, streamed undecoded (:mod:`mlflow_prov.journal_scan`), filtered
+    and shown as :func:`read_log` filters and shows decoded events."""
+    from mlflow_prov.journal import require_existing_store
+    from mlflow_prov.journal_scan import scan_rows
 
-    event = redact(event, patterns)
-    stamp = event.time.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
-    lines = [f"event {event.seq}  {stamp}  {event.kind}  {subject(event)}",
-             f"    by {writer_text(event.writer)}"]
-    for change in changes(event):
-        if change.old is None and change.new is None:
-            lines.append(f"    {change.what}")
-        elif change.old is None:
-            lines.append(f"    {change.what}: {change.new}")
-        else:
-            lines.append(f"    {change.what}: {change.old} → {change.new}")
-    return "\n".join(lines)
-
-
-def event_dict(event: JournalEvent, patterns: Sequence[re.Pattern[str]] = ()) -> dict[str, Any]:
-    """An event as one JSON object: the stored fields, the changes as old/new pairs and the
-    payload a reader needs (:func:`exporters.privacy.readable_payload`: redacted, without the
-    state and row digests only verification reads); ``patterns``: ``--redact``."""
-    from exporters.app.history import changes
-    from exporters.privacy import readable_payload, redact
-
-    event = redact(event, patterns)
-    return {"seq": event.seq, "time": event.time.isoformat(), "kind": str(event.kind),
-            "chain": event.chain, "experiment_id": event.experiment_id,
-            "run_id": event.run_id, "writer": event.writer,
-            "changes": [{"what": c.what, "old": c.old, "new": c.new} for c in changes(event)],
-            "payload": readable_payload(event.payload), "hash": event.hash}
+    wanted = set(filters.keys)
+    try:
+        require_existing_store(tracking_uri)
+        rows = scan_rows(tracking_uri, experiment_id=filters.experiment_id,
+                         run_id=filters.run_id, kinds=list(filters.kinds) or None,
+                         since_us=filters.since_us, payload_contains=_contains(filters))
+        shown = 0
+        for row in rows:
+            payload = _decode(row.payload)[0]
+            if wanted and not payload_keys(payload) & wanted:
+                continue
+            yield printer.row(row, payload)
+            shown += 1
+            if filters.limit is not None and shown >= filters.limit:
+                return
+    except JournalUnavailableError as exc:
+        raise _unavailable(exc) from exc

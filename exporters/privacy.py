@@ -41,7 +41,8 @@ from mlflow_prov.vocabulary import (
 )
 
 __all__ = ["BOOKKEEPING_FIELDS", "REDACTED", "HOME_PATH", "Pseudonymizer", "readable_payload",
-           "redact", "redact_chain", "redact_text", "without_userinfo"]
+           "readable_payload_json", "redact", "redact_chain", "redact_text",
+           "without_userinfo"]
 
 HOME_PATH = re.compile(r"(/(?:home|Users)/)([^/\s\"']+)")
 # Fields whose mappings are keyed by the user's own names (tag, param and the previous tag
@@ -67,6 +68,37 @@ def readable_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     """A journal payload as a reader sees it: redacted, without the fields only verification
     needs (:data:`BOOKKEEPING_FIELDS`)."""
     return redact({k: v for k, v in payload.items() if k not in BOOKKEEPING_FIELDS})
+
+
+# A JSON string without escapes: what the stored (canonical) JSON of a payload is made of.
+_JSON_STRING = re.compile(r'"([^"\\]*)"')
+
+
+def readable_payload_json(text: str, payload: Mapping[str, Any],
+                          user_keys: Sequence[re.Pattern[str]] = ()) -> dict[str, Any]:
+    """:func:`readable_payload` of ``payload`` (decoded from the JSON ``text``), also hiding
+    ``--redact`` ``user_keys``; the same result, found faster where it can be.
+
+    Why: ``mlflow-prov log`` streams tens of thousands of events a second, and walking each
+    payload cost more than the rest of an event. Redaction changes a payload only through one of its
+    strings (a key or a value that looks secret, a key ``--redact`` names), so when every
+    string of ``text`` passes the per-string checks (remembered, since keys repeat) the walk
+    is skipped. Text with escapes or a ``chain`` field takes the walk."""
+    shown = ({k: v for k, v in payload.items() if k not in BOOKKEEPING_FIELDS}
+             if BOOKKEEPING_FIELDS.intersection(payload) else dict(payload))
+    if "\\" in text or '"chain"' in text:
+        return redact(shown, user_keys)
+    strings = _JSON_STRING.findall(text)
+    if not all(map(_unchanged, strings)) or (
+            user_keys and any(p.fullmatch(s) for p in user_keys for s in strings)):
+        return redact(shown, user_keys)
+    return shown
+
+
+@functools.lru_cache(maxsize=65536)
+def _unchanged(text: str) -> bool:
+    """A string redaction leaves alone wherever it stands: no secret's name, no credential."""
+    return not is_secret_key(text) and _text(text) == text
 
 
 def _text(text: str) -> str:

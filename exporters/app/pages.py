@@ -26,14 +26,7 @@ from exporters.app.api import (
     require_read,
     run_experiment,
 )
-from exporters.app.history import (
-    EventFilters,
-    changes,
-    events_page,
-    journal_token,
-    read_journal_token,
-    writer_summary,
-)
+from exporters.app.history import EventFilters, journal_token, read_journal_token
 from exporters.app.lineage import build_index
 from exporters.app.openapi import describe
 from exporters.app.params import (
@@ -52,6 +45,7 @@ from exporters.app.params import (
     shown,
 )
 from exporters.app.setup import ProvServer, prov_server
+from exporters.app.timeline_page import timeline_page
 from exporters.app.tokens import PageTokenError
 from exporters.app.views import (
     experiment_graph,
@@ -61,9 +55,11 @@ from exporters.app.views import (
     run_links,
 )
 from exporters.privacy import redact
+from exporters.timeline import MetricFold
 from exporters.verify_artifacts import recorded_run_files
 from exporters.viewer.html import render_fragment
-from mlflow_prov.journal import JournalUnavailableError
+from exporters.wording import changes, fold_summary, key_summary, span_text, writer_summary
+from mlflow_prov.journal import JournalEvent, JournalUnavailableError
 from mlflow_prov.seals import read_seal
 from mlflow_prov.vocabulary import (
     CARBON_PREFIXES,
@@ -212,10 +208,32 @@ def _carbon(run: Run) -> dict[str, float]:
             if key.startswith(CARBON_PREFIXES) or CARBON_SEGMENT in key.split("/")}
 
 
-def _timeline_rows(events: list[Any], pseudonymize: Any) -> list[dict[str, Any]]:
-    return [{"event": event, "changes": changes(event),
-             "writer": redact(writer_summary(pseudonymize.writer(event.writer)))}
-            for event in events]
+def _timeline_rows(items: list[JournalEvent | MetricFold],
+                   pseudonymize: Any) -> list[dict[str, Any]]:
+    """Events with what they changed, folds with their summary and one line per key; each
+    with its writer as the server's privacy option wants it."""
+    rows = []
+    for item in items:
+        writer = redact(writer_summary(pseudonymize.writer(item.writer)))
+        if isinstance(item, MetricFold):
+            item = redact(item)  # the keys are the user's names
+            rows.append({"fold": item, "writer": writer, "summary": fold_summary(item),
+                         "span": span_text(item.first_us, item.last_us),
+                         "keys": [{"key": key.key, "summary": key_summary(key),
+                                   "span": span_text(key.first_us, key.last_us)}
+                                  for key in item.key_rows()]})
+        else:
+            rows.append({"event": item, "changes": changes(item), "writer": writer})
+    return rows
+
+
+def _readable(server: ProvServer,
+              items: list[JournalEvent | MetricFold]) -> list[JournalEvent | MetricFold]:
+    """The items the reader may see (:func:`exporters.app.api.readable_events`); folds are
+    a run's own metric events."""
+    shown = set(map(id, readable_events(server, [i for i in items
+                                                 if isinstance(i, JournalEvent)])))
+    return [i for i in items if isinstance(i, MetricFold) or id(i) in shown]
 
 
 @pages.get("/runs/<run_id>")
@@ -232,13 +250,13 @@ def run_timeline(run_id: str) -> str:
                                until_us=given["until"],
                                after_seq=read_journal_token(server.tokens, given["page_token"]),
                                limit=given["page_size"] or EVENTS_PER_PAGE)
-        page = events_page(server.tracking_uri, filters)
+        page = timeline_page(server.tracking_uri, run_id, filters)
     except (ForbiddenError, NotFoundError, BadRequestError, JournalUnavailableError) as exc:
         _refusal(exc)
     run = server.client.get_run(run_id)
     return render_template(
         "prov/run.html", run=run,
-        rows=_timeline_rows(readable_events(server, page.events), server.pseudonymize),
+        rows=_timeline_rows(_readable(server, page.items), server.pseudonymize),
         next_page_token=journal_token(server.tokens, page.next_after_seq),
         carbon=_carbon(run), kinds=[str(k) for k in EventKind if k.startswith("run.")],
         artifacts=recorded_run_files(server.tracking_uri, run_id),

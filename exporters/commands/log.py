@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from exporters.commands.common import one_line, tracking_uri_option
@@ -46,14 +44,7 @@ def log_command(tracking_uri: str | None, experiment: str | None, run_id: str | 
     names, URL user info)."""
     from exporters.errors import ExportError
     from exporters.guards import compile_redactions
-    from exporters.journal_log import (
-        LogFilters,
-        event_dict,
-        parse_kinds,
-        parse_since,
-        read_log,
-        render_event,
-    )
+    from exporters.journal_log import LogFilters, LogPrinter, log_output, parse_kinds, parse_since
 
     try:
         patterns = compile_redactions(redact)
@@ -64,13 +55,8 @@ def log_command(tracking_uri: str | None, experiment: str | None, run_id: str | 
         filters = LogFilters(experiment_id=_experiment_id(uri, experiment), run_id=run_id,
                              kinds=parse_kinds(kinds), keys=keys,
                              since_us=parse_since(since) if since else None, limit=limit)
-        first = True
-        for event in read_log(uri, filters):
-            if as_json:
-                click.echo(json.dumps(event_dict(event, patterns), ensure_ascii=False))
-            else:
-                click.echo(("" if first else "\n") + render_event(event, patterns))
-            first = False
+        for piece in log_output(uri, filters, LogPrinter(patterns, as_json)):
+            click.echo(piece, nl=False)
     except ExportError as exc:
         raise click.ClickException(one_line(str(exc))) from exc
 

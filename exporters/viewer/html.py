@@ -1,9 +1,13 @@
 """Render a :class:`~exporters.viewer.model.ViewGraph` as self-contained interactive HTML.
 
-Everything the reader needs (the graph as JSON, the hand-written viewer script and its CSS,
-both in :mod:`exporters.viewer.static`) is inlined, so a file opens from disk with no network
-and the ``/prov/`` pages need no static route. The script lays the graph out in the browser,
-so expanding a group re-lays it without a round trip.
+Everything the reader needs (the graph as JSON, the viewer script and its CSS, and the
+layered-layout library dagre, all in :mod:`exporters.viewer.static`) is inlined, so a file
+opens from disk with no network and the ``/prov/`` pages need no static route. The script
+lays the graph out in the browser, so expanding a group re-lays it without a round trip.
+
+dagre is ``@dagrejs/dagre`` 3.1.3 from npm, its ``dist/dagre.min.js`` as published (sha256
+``54a503e3…bbb578``), MIT-licensed: ``static/dagre-LICENSE.txt`` is its licence, and every
+page that inlines it carries that licence as a comment.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from typing import Any
 from exporters.sanitize import TEXT_NOTE, xml_safe_text, xml_unsafe
 from exporters.viewer.model import LOOSE_EDGE_LABELS, ViewGraph
 
-TIMELINE_KEYS = ("time", "kind", "what", "old", "new", "writer")
+DAGRE_VERSION = "3.1.3"
+TIMELINE_KEYS = ("time", "kind", "what", "old", "new", "writer", "span", "keys")
 _counter = itertools.count(1)
 
 
@@ -27,6 +32,15 @@ _counter = itertools.count(1)
 def _static(name: str) -> str:
     """A vendored file of the package (read once per process)."""
     return resources.files("exporters.viewer").joinpath("static", name).read_text("utf-8")
+
+
+@cache
+def _dagre() -> str:
+    """dagre's build behind its licence; its source-map comment goes (the map is not
+    shipped, and a page offline must not name files it cannot have)."""
+    code = _static("dagre.min.js").replace("//# sourceMappingURL=dagre.min.js.map", "")
+    return (f"/*! @dagrejs/dagre {DAGRE_VERSION} (MIT licence)\n{_static('dagre-LICENSE.txt')}"
+            f"*/\n{code}")
 
 
 def _json_for_script(data: Any) -> str:
@@ -39,8 +53,10 @@ def render_fragment(graph: ViewGraph, timeline: list[dict] | None = None) -> str
     """An HTML fragment (``<div>`` with inline CSS and JS) showing ``graph`` interactively.
 
     ``timeline`` rows are dicts with string values under ``time``, ``kind``, ``what``,
-    ``writer`` and, for a change of value, ``old`` and ``new`` (shown as old → new). Several
-    fragments may share one page; the script initialises each once.
+    ``writer`` and, for a change of value, ``old`` and ``new`` (shown as old → new); a folded
+    stretch of metric events (:func:`exporters.viewer.ml_view.timeline`) adds its ``span``
+    and ``keys`` (one row each when the reader expands it). Several fragments may share one
+    page; the script initialises each once.
     """
     data = asdict(graph)
     data["loose"] = list(LOOSE_EDGE_LABELS)
@@ -51,6 +67,7 @@ def render_fragment(graph: ViewGraph, timeline: list[dict] | None = None) -> str
             f'<div class="mlprov-viewer" id="{element_id}">'
             f'<script type="application/json" class="mv-data">{_json_for_script(data)}</script>'
             f"</div>\n"
+            f"<script>{_dagre()}</script>\n"
             f"<script>{_static('viewer.js')}</script>\n")
 
 

@@ -15,13 +15,13 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
 from prov.model import QualifiedName
 
-from exporters.privacy import BOOKKEEPING_FIELDS
+from exporters.privacy import redact
 from exporters.prov_model import (
     LineageIndex,
     artifact_id_of,
@@ -38,7 +38,18 @@ from exporters.records import (
     MetricSummary,
     RunRecord,
 )
+from exporters.timeline import MetricFold, fold_events
 from exporters.viewer.model import ViewEdge, ViewGraph, ViewNode
+from exporters.wording import (
+    WRITER_FIELDS,
+    Change,
+    changes,
+    fold_summary,
+    key_summary,
+    span_text,
+    time_text,
+    writer_summary,
+)
 from mlflow_prov.vocabulary import (
     DEFAULT_CONTEXT_PREFIXES,
     OWN_TAG_PREFIX,
@@ -46,14 +57,11 @@ from mlflow_prov.vocabulary import (
     EventKind,
 )
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Artifacts of one run drawn one by one up to this many; more become one expandable group.
 MAX_ARTIFACT_NODES = 8
 MAX_VALUE_CHARS = 60
 MAX_TIMELINE_ROWS = 5000
-# Journal payload fields that verify the chain (row digests, the run's state after a write)
-# or describe the environment: not a change a reader looks for in a timeline.
-TIMELINE_HIDDEN_FIELDS = (*sorted(BOOKKEEPING_FIELDS), "environment")
-WRITER_FIELDS = ("user", "host", "pid", "rank", "client_address")
 
 
 def shorten(text: str, limit: int = MAX_VALUE_CHARS) -> str:
@@ -497,119 +505,58 @@ def _fold(graph: ViewGraph, groups: dict[str, tuple[list[str], str]]) -> ViewGra
 # --- timeline ----------------------------------------------------------------------------------
 
 def timeline(history: Iterable[HistoryEvent],
-             max_rows: int = MAX_TIMELINE_ROWS) -> list[dict[str, str]]:
-    """Journal events as rows for the HTML view: one row per changed tag (old → new), status
-    transition, deletion or restore, and one per other event naming what it touched.
+             max_rows: int = MAX_TIMELINE_ROWS) -> list[dict[str, Any]]:
+    """Journal events as rows for the HTML view, worded as ``log`` and the ``/prov/`` pages
+    word them (:mod:`exporters.wording`): one row per change (a tag old → new, a status
+    transition), and one row per stretch of consecutive metric events of one writer
+    (:mod:`exporters.timeline`) listing its keys, which the reader expands.
 
-    Consecutive metric batches from one writer merge into one row (a training loop logs
-    thousands); past ``max_rows`` a last row says how many events the PROV files still hold.
+    Past ``max_rows`` a last row says how many events the PROV files still hold.
     """
-    rows: list[dict[str, str]] = []
-    merged: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] = []
     skipped = 0
-    for event in history:
-        writer = " ".join(f"{k}={v}" for k, v in event.writer.items()
-                          if v is not None and k in WRITER_FIELDS)
-        if event.kind == EventKind.RUN_METRICS_LOGGED:
-            if merged is not None and merged["writer"] == writer:
-                _merge_metrics(merged, event.payload)
-                continue
-            merged = {"time": _time(event), "kind": str(event.kind), "writer": writer,
-                      "keys": set(), "count": 0, "batches": 0, "steps": (math.inf, -math.inf)}
-            _merge_metrics(merged, event.payload)
-            rows.append(merged)
+    for item in fold_events(history, kind=lambda e: e.kind, seq=lambda e: e.seq,
+                            time_us=_time_us, payload=lambda e: e.payload,
+                            writer=lambda e: _writer(e.writer)):
+        if isinstance(item, MetricFold):
+            new, events = [_fold_row(redact(item))], item.events
+        else:
+            base = {"time": time_text(_time_us(item)), "kind": str(item.kind),
+                    "writer": _writer(item.writer)}
+            new, events = [base | _change_row(c) for c in changes(item)], 1
+        if len(rows) + len(new) > max_rows:
+            skipped += events
             continue
-        merged = None
-        base = {"time": _time(event), "kind": str(event.kind), "writer": writer}
-        changes = [base | change for change in _changes(event)]
-        if len(rows) + len(changes) > max_rows:
-            skipped += 1
-            continue
-        rows += changes
-    rows = [_finish_metrics(row) if "batches" in row else row for row in rows[:max_rows]]
+        rows += new
     if skipped:
         rows.append({"kind": "…", "what": f"{skipped} more events are not listed here; "
                                           "the PROV files hold the full history"})
     return rows
 
 
-def _time(event: HistoryEvent) -> str:
-    """``2026-01-02 03:04:05.123`` in UTC (the view's column says UTC)."""
-    return event.time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+def _time_us(event: HistoryEvent) -> int:
+    return (event.time - EPOCH) // timedelta(microseconds=1)
 
 
-def _merge_metrics(row: dict[str, Any], payload: dict[str, Any]) -> None:
-    row["keys"].update(payload.get("keys") or [])
-    row["count"] += int(payload.get("count") or 0)
-    row["batches"] += 1
-    low, high = row["steps"]
-    row["steps"] = (min(low, payload.get("step_min", low)), max(high, payload.get("step_max",
-                                                                                  high)))
+def _writer(writer: dict[str, Any]) -> str:
+    """``user=alice host=node-1 pid=42``: the writer in one cell."""
+    return " ".join(f"{k}={v}" for k, v in redact(writer_summary(writer)).items())
 
 
-def _finish_metrics(row: dict[str, Any]) -> dict[str, str]:
-    keys = sorted(row["keys"])
-    low, high = row["steps"]
-    steps = f", steps {low}–{high}" if math.isfinite(low) and math.isfinite(high) else ""
-    names = ", ".join(keys[:6]) + (f" (+{len(keys) - 6})" if len(keys) > 6 else "")
-    return {"time": row["time"], "kind": row["kind"], "writer": row["writer"],
-            "what": f"{row['count']} values of {names} in {row['batches']} batch(es){steps}"}
-
-
-def _changes(event: HistoryEvent) -> list[dict[str, str]]:
-    payload = event.payload
-    if event.kind in (EventKind.RUN_TAGS_SET, EventKind.EXPERIMENT_TAG_SET):
-        tags = payload.get("tags") or ({payload["key"]: payload.get("value")}
-                                       if "key" in payload else {})
-        old = payload.get("old") or {}
-        return [_change(f"tag {k}", old.get(k), v) for k, v in tags.items()]
-    if event.kind in (EventKind.RUN_TAG_DELETED, EventKind.EXPERIMENT_TAG_DELETED):
-        return [_change(f"tag {payload.get('key', '')} deleted", payload.get("old_value"), None)]
-    if event.kind == EventKind.RUN_UPDATED:
-        changes = []
-        if payload.get("new_status") and payload.get("new_status") != payload.get("old_status"):
-            changes.append(_change("status", payload.get("old_status"), payload["new_status"]))
-        if payload.get("new_name") and payload.get("new_name") != payload.get("old_name"):
-            changes.append(_change("name", payload.get("old_name"), payload["new_name"]))
-        return changes or [{"what": _summary(payload)}]
-    if event.kind == EventKind.EXPERIMENT_RENAMED:
-        return [_change("name", payload.get("old_name"), payload.get("new_name"))]
-    if event.kind == EventKind.RUN_CREATED:
-        return [{"what": f"run {payload.get('run_name') or ''} created".replace("  ", " ")}]
-    if event.kind in (EventKind.RUN_PARAMS_LOGGED, EventKind.LOGGED_MODEL_PARAMS_LOGGED):
-        params = payload.get("params") or {}
-        return [{"what": shorten("params " + ", ".join(f"{k} = {v}" for k, v in params.items()),
-                                 160)}]
-    if event.kind == EventKind.RUN_INPUTS_LOGGED:
-        names = [f"{d.get('name')} ({d.get('context')})" if d.get("context") else
-                 str(d.get("name")) for d in payload.get("datasets") or []
-                 if isinstance(d, dict)]
-        names += [f"model {m}" for m in payload.get("models") or []]
-        return [{"what": shorten("inputs " + ", ".join(names), 160)}]
-    return [{"what": _summary(payload)}]
-
-
-def _change(what: str, old: object, new: object) -> dict[str, str]:
-    row = {"what": what}
-    if old is not None:
-        row["old"] = shorten(str(old))
-    if new is not None:
-        row["new"] = shorten(str(new))
+def _change_row(change: Change) -> dict[str, str]:
+    row = {"what": change.what}
+    if change.old is not None:
+        row["old"] = shorten(change.old)
+    if change.new is not None:
+        row["new"] = shorten(change.new)
     return row
 
 
-def _summary(payload: dict) -> str:
-    """What an event touched, by name: ``params: lr, epochs`` or ``metrics: loss (3)``."""
-    parts = []
-    for key, value in payload.items():
-        if key in TIMELINE_HIDDEN_FIELDS:
-            continue
-        if isinstance(value, dict):
-            names = list(value)
-            parts.append(f"{key}: {', '.join(map(str, names[:6]))}"
-                         + (f" (+{len(names) - 6})" if len(names) > 6 else ""))
-        elif isinstance(value, list):
-            parts.append(f"{key}: {len(value)}")
-        elif value is not None and not isinstance(value, bool):
-            parts.append(f"{key}: {shorten(str(value), 40)}")
-    return shorten("; ".join(parts), 160)
+def _fold_row(fold: MetricFold) -> dict[str, Any]:
+    """A folded stretch: its summary, time span and one entry per key."""
+    return {"time": time_text(fold.first_us), "kind": str(EventKind.RUN_METRICS_LOGGED),
+            "writer": fold.writer, "what": fold_summary(fold),
+            "span": span_text(fold.first_us, fold.last_us),
+            "keys": [{"key": key.key, "logged": key_summary(key),
+                      "span": span_text(key.first_us, key.last_us)}
+                     for key in fold.key_rows()]}

@@ -172,7 +172,8 @@ def test_html_view_works_offline_in_chromium(browser, prov_experiment, tmp_path)
     assert member.count() == 1
     member.click()
     assert "0.01" in panel.locator("table").inner_text()
-    row = page.locator("tr.mv-event", has_text="tag stage").last
+    row = page.locator("tr.mv-event").filter(has_text="run.tags_set").filter(
+        has_text="stage").last
     assert row.locator(".mv-old").inner_text() == "draft"
     assert row.locator(".mv-new").inner_text() == "final"
     box = page.locator(".mv-layer").get_attribute("transform")
@@ -274,7 +275,7 @@ def test_html_view_on_postgresql(prov_postgres_uri, tmp_path):
     data = view_data(result.experiment_dir / f"run-{run.info.run_id}" / "graph.html")
     assert "pg-run" in {n["label"] for n in data["nodes"]}
     changes = [(r.get("old"), r.get("new")) for r in data["timeline"]
-               if r.get("what") == "tag stage"]
+               if r.get("what") == "stage"]
     assert changes == [(None, "draft"), ("draft", "final")]
     assert ("RUNNING", "FINISHED") in [(r.get("old"), r.get("new")) for r in data["timeline"]]
 

@@ -140,13 +140,29 @@ def test_timeline_shows_old_and_new_values_and_merges_metric_batches():
                                                  "new_status": "FINISHED"})]
     rows = timeline(history)
     assert [r.get("what") for r in rows] == [
-        "tag stage", "100 values of loss in 50 batch(es), steps 0–49", "tag stage", "status"]
+        "stage", "50 events, 1 key (loss): 100 values, steps 0–49", "stage", "status"]
+    assert rows[1]["keys"] == [{"key": "loss", "logged": "100 values, steps 0–49",
+                                "span": "2026-01-02 03:04:07.000 – 03:04:56.000"}]
+    assert rows[1]["span"] == "2026-01-02 03:04:07.000 – 03:04:56.000"
     assert (rows[2]["old"], rows[2]["new"]) == ("draft", "final")
     assert (rows[3]["old"], rows[3]["new"]) == ("RUNNING", "FINISHED")
     assert rows[0]["writer"] == "user=alice host=node-1 pid=42"
     capped = timeline([event(n, EventKind.RUN_TAGS_SET, {"tags": {"k": str(n)}})
                        for n in range(20)], max_rows=5)
     assert len(capped) == 6 and "15 more events" in capped[-1]["what"]
+
+
+def test_every_page_carries_dagre_as_published_with_its_licence():
+    import hashlib
+    from importlib import resources
+
+    build = resources.files("exporters.viewer").joinpath("static", "dagre.min.js").read_bytes()
+    assert hashlib.sha256(build).hexdigest() == (
+        "54a503e346f93ca0bb10abe7999587e037262935687aca45eb4e4b0f64bbb578")  # npm 3.1.3
+    page = render_page(ViewGraph("t", [ViewNode("a", "a", "run")], []), "t")
+    assert "@dagrejs/dagre 3.1.3 (MIT licence)" in page
+    assert "Permission is hereby granted, free of charge" in page
+    assert "sourceMappingURL" not in page and "src=" not in page
 
 
 def test_html_cannot_be_broken_out_of_by_a_label():
@@ -168,8 +184,9 @@ def test_timeline_names_what_changed_without_bookkeeping():
                                             "models": []}),
         event(EventKind.RUN_TRACES_LINKED, {"trace_ids": ["t1", "t2"], "state": {"run": "x"}}),
     ])
-    assert [r["what"] for r in rows] == ["run train created", "params lr = 0.01",
-                                         "inputs blobs (training)", "trace_ids: 2"]
+    assert [(r["what"], r.get("new")) for r in rows] == [
+        ("run", "train"), ("lr", "0.01"), ("dataset", "blobs (training)"),
+        ("trace_ids", '["t1", "t2"]')]
     assert rows[0]["time"] == "2026-01-02 03:04:05.000"
 
 

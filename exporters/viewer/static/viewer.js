@@ -1,4 +1,6 @@
-/* mlflow-prov interactive graph viewer: plain JS + SVG, no dependencies, no network.
+/* mlflow-prov interactive graph viewer: plain JS + SVG, no network. The layered layout is
+ * dagre's (inlined before this script, see exporters/viewer/html.py): ranks left to right,
+ * edges routed around nodes, each edge label given its own place beside its edge.
  * Every element with class "mlprov-viewer" holds a <script type="application/json"> with
  * {title, nodes, edges, timeline}; nodes may carry children (a group the reader expands). */
 (function () {
@@ -11,7 +13,7 @@
     metrics: "#f1f5f9", tags: "#f1f5f9", param: "#ffffff", metric: "#ffffff", tag: "#ffffff",
     system: "#fee2e2", group: "#eef2f7", summary: "#e5e7eb"
   };
-  var NODE_H = 38, ROW_H = 20, LAYER_GAP = 90, ROW_GAP = 16;
+  var NODE_H = 38, ROW_H = 20, LABEL_H = 14, LANE_H = 8, LABEL_CHAR = 6, LABEL_PAD = 8;
 
   function el(name, attrs, parent) {
     var node = document.createElementNS(SVGNS, name);
@@ -92,19 +94,37 @@
     var body = h("tbody", null, table);
     this.data.timeline.forEach(function (row) {
       var tr = h("tr", null, body);
-      tr.className = "mv-event";
-      h("td", row.time || "", tr);
+      tr.className = row.keys ? "mv-event mv-fold" : "mv-event";
+      h("td", row.span || row.time || "", tr);
       h("td", row.kind || "", tr);
       var what = h("td", null, tr);
-      if (row.what) { h("span", row.what + " ", what); }
-      if (row.old !== undefined && row.old !== null) {
-        h("span", String(row.old), what, "mv-old");
-        h("span", " \u2192 ", what);
+      if (row.keys) { foldDetails(row, what); }
+      else {
+        if (row.what) { h("span", row.what + " ", what); }
+        if (row.old !== undefined && row.old !== null) {
+          h("span", String(row.old), what, "mv-old");
+          h("span", " \u2192 ", what);
+        }
+        if (row["new"] !== undefined && row["new"] !== null) {
+          h("span", String(row["new"]), what, "mv-new");
+        }
       }
-      if (row.new !== undefined && row.new !== null) { h("span", String(row["new"]), what, "mv-new"); }
       h("td", row.writer || "", tr);
     });
   };
+
+  function foldDetails(row, cell) {
+    /* a folded stretch of metric events: its summary, and one row per key when opened */
+    var details = h("details", null, cell, "mv-fold-keys");
+    h("summary", row.what, details);
+    var table = h("table", null, details), head = h("tr", null, h("thead", null, table));
+    ["metric", "logged", "when (UTC)"].forEach(function (c) { h("th", c, head); });
+    var body = h("tbody", null, table);
+    row.keys.forEach(function (key) {
+      var tr = h("tr", null, body, "mv-fold-key");
+      h("td", key.key, tr, "mv-key"); h("td", key.logged, tr); h("td", key.span, tr);
+    });
+  }
 
   Viewer.prototype.topOf = function (id) {
     /* the top-level node an id is drawn in: itself, or the group (expanded or not) holding it */
@@ -135,94 +155,101 @@
     return {nodes: this.data.nodes, edges: edges};
   };
 
+  function labelSize(label) {
+    /* room dagre keeps for a label: the text, and below it the lane its edge runs in */
+    return label ? {w: label.length * LABEL_CHAR + LABEL_PAD, h: LABEL_H + LANE_H}
+                 : {w: 0, h: 0};
+  }
+
   Viewer.prototype.layout = function (g) {
-    /* layered left-to-right: layer = longest path from a source, order by barycentre */
-    var layer = {}, out = {}, inc = {}, pos = {}, loose = this.data.loose || [];
-    g.nodes.forEach(function (n) { out[n.id] = []; inc[n.id] = []; });
-    g.edges.forEach(function (e) {
-      if (loose.indexOf(e.label) >= 0) { return; }
-      out[e.source].push(e.target); inc[e.target].push(e.source);
+    /* dagre's layered layout (left to right): a node per visible node, an edge with room
+       for its label per visible edge; loose edges (parent of) pull no weight */
+    var self = this, loose = this.data.loose || [];
+    var dg = new window.dagre.graphlib.Graph({multigraph: true});
+    dg.setGraph({rankdir: "LR", nodesep: 20, ranksep: 50, edgesep: 12, marginx: 8, marginy: 8});
+    dg.setDefaultEdgeLabel(function () { return {}; });
+    g.nodes.forEach(function (n) {
+      var size = self.size(n);
+      dg.setNode(n.id, {width: size.w, height: size.h});
     });
-    var state = {};
-    function depth(id) {
-      if (state[id] === 2) { return layer[id]; }
-      if (state[id] === 1) { return 0; }
-      state[id] = 1;
-      var d = 0;
-      inc[id].forEach(function (p) { d = Math.max(d, depth(p) + 1); });
-      state[id] = 2; layer[id] = d;
+    g.edges.forEach(function (e, k) {
+      var size = labelSize(e.label);
+      dg.setEdge(e.source, e.target, {width: size.w, height: size.h, labelpos: "c",
+        minlen: 1, weight: loose.indexOf(e.label) >= 0 ? 0 : 1}, "e" + k);
+    });
+    window.dagre.layout(dg);
+    var pos = {}, bands = {};
+    function band(x, half) {
+      var key = x.toFixed(2);
+      bands[key] = Math.max(bands[key] || 0, half);
+    }
+    g.nodes.forEach(function (n) {
+      var d = dg.node(n.id);
+      pos[n.id] = {x: d.x - d.width / 2, y: d.y - d.height / 2, w: d.width, h: d.height};
+      band(d.x, d.width / 2);
+    });
+    var edges = g.edges.map(function (e, k) {
+      var d = dg.edge(e.source, e.target, "e" + k);
+      if (e.label) { band(d.x, d.width / 2); }
       return d;
-    }
-    g.nodes.forEach(function (n) { depth(n.id); });
-    g.nodes.forEach(function (n) {  /* a pure input sits just before its first consumer */
-      if (!inc[n.id].length && out[n.id].length) {
-        var next = Math.min.apply(null, out[n.id].map(function (t) { return layer[t]; }));
-        layer[n.id] = Math.max(layer[n.id], next - 1);
-      }
     });
-    var layers = [];
-    g.nodes.forEach(function (n) { (layers[layer[n.id]] = layers[layer[n.id]] || []).push(n); });
-    for (var i = 0; i < layers.length; i++) { layers[i] = layers[i] || []; }
-    var order = {};
-    function number(list) { list.forEach(function (n, k) { order[n.id] = k; }); }
-    layers.forEach(number);
-    function bary(n, nbrs) {
-      var ids = nbrs[n.id].filter(function (x) { return order[x] !== undefined; });
-      if (!ids.length) { return order[n.id]; }
-      return ids.reduce(function (s, x) { return s + order[x]; }, 0) / ids.length;
-    }
-    for (var sweep = 0; sweep < 6; sweep++) {
-      var nbrs = sweep % 2 ? out : inc;
-      var seq = sweep % 2 ? layers.slice().reverse() : layers;
-      seq.forEach(function (list) {
-        var b = {};
-        list.forEach(function (n) { b[n.id] = bary(n, nbrs); });
-        list.sort(function (a, c) { return b[a.id] - b[c.id]; });
-        number(list);
-      });
-    }
-    /* a crowded layer (hundreds of runs) wraps into sub-columns, so a big experiment is a
-       block the reader can zoom into rather than a spike thousands of rows tall */
-    var self = this, x = 0, maxH = 0, columns = [];
-    var maxRows = Math.max(12, Math.ceil(Math.sqrt(g.nodes.length) * 2));
-    layers.forEach(function (list) {
-      for (var start = 0; start < list.length; start += maxRows) {
-        var column = list.slice(start, start + maxRows), w = 0, y = 0;
-        column.forEach(function (n) {
-          var size = self.size(n);
-          pos[n.id] = {x: x, y: y, w: size.w, h: size.h};
-          y += size.h + ROW_GAP;
-          w = Math.max(w, size.w);
-        });
-        columns.push({nodes: column, height: y});
-        maxH = Math.max(maxH, y);
-        x += w + (start + maxRows < list.length ? ROW_GAP * 2 : LAYER_GAP);
-      }
+    var routes = g.edges.map(function (e, k) {
+      return route(edges[k], dg.node(e.source), dg.node(e.target), bands, !!e.label);
     });
-    columns.forEach(function (c) {  /* centre each column vertically */
-      c.nodes.forEach(function (n) { pos[n.id].y += (maxH - c.height) / 2; });
-    });
-    return pos;
+    var box = dg.graph();
+    return {pos: pos, routes: routes, width: box.width || 0, height: box.height || 0};
   };
 
+  function route(d, source, target, bands, labelled) {
+    /* dagre's route made orthogonal inside each rank: an edge leaves its source's side,
+       crosses every rank it passes along a straight lane (under its label, in the room
+       dagre kept for it), and slants only between ranks, where nothing is drawn; so no
+       edge runs through a node or a label. Returns the points and the label's box. */
+    var dir = target.x > source.x ? 1 : target.x < source.x ? -1 : 0;
+    var inner = d.points.slice(1, -1), label = null;
+    if (labelled) {
+      label = {x: d.x - d.width / 2, y: d.y - d.height / 2, w: d.width, h: LABEL_H};
+    }
+    if (!dir) { return {points: d.points, label: label}; }
+    function half(x) { return bands[x.toFixed(2)] || 0; }
+    var points = [{x: source.x + dir * source.width / 2, y: source.y},
+                  {x: source.x + dir * half(source.x), y: source.y}];
+    inner.forEach(function (p) {
+      var y = label && Math.abs(p.x - d.x) < 0.01 && Math.abs(p.y - d.y) < 0.01
+        ? label.y + LABEL_H + LANE_H / 2 : p.y;
+      points.push({x: p.x - dir * half(p.x), y: y}, {x: p.x + dir * half(p.x), y: y});
+    });
+    points.push({x: target.x - dir * half(target.x), y: target.y},
+                {x: target.x - dir * target.width / 2, y: target.y});
+    return {points: points, label: label};
+  }
+
+  function routePath(points) {
+    /* the route's points joined by straight segments: drawn exactly as laid out */
+    return points.map(function (p, k) { return (k ? "L" : "M") + p.x + "," + p.y; }).join(" ");
+  }
+
   Viewer.prototype.render = function () {
-    var self = this, g = this.visibleGraph(), pos = this.layout(g);
+    var self = this, g = this.visibleGraph(), laid = this.layout(g), pos = laid.pos;
     this.pos = pos;
+    this.extent = {w: laid.width, h: laid.height};
     while (this.layer.firstChild) { this.layer.removeChild(this.layer.firstChild); }
     var edgeLayer = el("g", {}, this.layer), nodeLayer = el("g", {}, this.layer);
+    var labelLayer = el("g", {"class": "mv-labels"}, this.layer);
     var arrow = "url(#" + this.root.id + "-arrow)";
-    g.edges.forEach(function (e) {
-      var a = pos[e.source], b = pos[e.target];
+    g.edges.forEach(function (e, k) {
+      var route = laid.routes[k];
       var dashed = (self.data.loose || []).indexOf(e.label) >= 0;
       var grp = el("g", {"class": "mv-edge" + (dashed ? " mv-member" : ""),
         "data-source": e.source, "data-target": e.target}, edgeLayer);
-      var x1 = a.x + a.w, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2;
-      if (x2 <= x1) { x1 = a.x + a.w / 2; y1 = a.y + a.h; x2 = b.x + b.w / 2; y2 = b.y; }
-      var mx = (x1 + x2) / 2;
-      el("path", {d: "M" + x1 + "," + y1 + " C" + mx + "," + y1 + " " + mx + "," + y2 + " " +
-        x2 + "," + y2, "marker-end": arrow}, grp);
-      if (e.label) {
-        el("text", {x: mx, y: (y1 + y2) / 2 - 3}, grp).textContent = e.label;
+      el("path", {d: routePath(route.points), "marker-end": arrow}, grp);
+      if (route.label) {
+        var box = route.label;
+        var lab = el("g", {"class": "mv-edge-label", "data-source": e.source,
+          "data-target": e.target, transform: "translate(" + box.x + "," + box.y + ")"},
+          labelLayer);
+        el("rect", {width: box.w, height: box.h, rx: 3}, lab);
+        el("text", {x: box.w / 2, y: box.h - 4}, lab).textContent = e.label;
       }
     });
     g.nodes.forEach(function (n) {
@@ -353,11 +380,7 @@
   };
 
   Viewer.prototype.fit = function () {
-    var r = this.svg.getBoundingClientRect(), maxX = 0, maxY = 0;
-    for (var id in this.pos) {
-      maxX = Math.max(maxX, this.pos[id].x + this.pos[id].w);
-      maxY = Math.max(maxY, this.pos[id].y + this.pos[id].h);
-    }
+    var r = this.svg.getBoundingClientRect(), maxX = this.extent.w, maxY = this.extent.h;
     if (!r.width || !maxX) { return; }
     var k = Math.min(1.5, (r.width - 40) / maxX, (r.height - 40) / maxY);
     this.view = {k: k, x: (r.width - maxX * k) / 2, y: (r.height - maxY * k) / 2};
