@@ -345,6 +345,10 @@ def now_us() -> int:
 
 # --- read API -------------------------------------------------------------------------------
 
+# What readers take from a head row: not ``sealed``, which a journal no store of this version
+# has opened yet does not have (verify reads such journals as they are).
+_HEAD_COLUMNS = (heads_table.c.chain, heads_table.c.last_hash, heads_table.c.length)
+
 # Read engines by database URI, least recently used first. Bounded: a long-lived process
 # (a server, a notebook) that reads many stores keeps at most this many connection pools;
 # the one evicted is disposed. dispose_engines() releases them all.
@@ -470,7 +474,7 @@ def verify_chain(tracking_uri: str, chain: str) -> ChainReport:
             if recomputed != row.hash:
                 problems.append(f"event {row.seq}: content does not match its hash")
             prev = row.hash
-        head_query = sa.select(heads_table).where(heads_table.c.chain == chain)
+        head_query = sa.select(*_HEAD_COLUMNS).where(heads_table.c.chain == chain)
         head = connection.execute(head_query).first()
     if head is None and length:
         problems.append(f"head row missing: found {length} events ending {prev} "
@@ -545,7 +549,7 @@ def chain_heads(tracking_uri: str) -> dict[str, tuple[int, str | None]]:
     engine = _engine_for(tracking_uri)
     with engine.connect() as connection:
         heads = {row.chain: (row.length, row.last_hash)
-                 for row in connection.execute(sa.select(heads_table))}
+                 for row in connection.execute(sa.select(*_HEAD_COLUMNS))}
         chains = connection.execute(sa.select(events_table.c.chain).distinct()).scalars()
         return {chain: heads.get(chain, (0, None)) for chain in {*heads, *chains}}
 
@@ -562,11 +566,18 @@ def chain_head(tracking_uri: str, chain: str) -> tuple[int, str | None] | None:
 
 
 def chain_sealed(tracking_uri: str, chain: str) -> str | None:
-    """A chain head's ``sealed`` value (see :mod:`mlflow_prov.seals`), or ``None``."""
+    """A chain head's ``sealed`` value (see :mod:`mlflow_prov.seals`), or ``None``; ``None``
+    too on a journal no store of this version has opened yet (it has no such column)."""
     engine = _engine_for(tracking_uri)
     query = sa.select(heads_table.c.sealed).where(heads_table.c.chain == chain)
     with engine.connect() as connection:
-        return connection.execute(query).scalar()
+        try:
+            return connection.execute(query).scalar()
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+            if SEALED_COLUMN in {column["name"] for column in
+                                 sa.inspect(connection).get_columns(HEADS_TABLE)}:
+                raise
+            return None
 
 
 def chain_hash_at(tracking_uri: str, chain: str, position: int) -> str | None:
