@@ -310,8 +310,8 @@ def write_rows(connection: sa.Connection, rows: Rows) -> None:
             {"source": e.source[:ID_LENGTH], "relation": e.relation,
              "target": e.target[:ID_LENGTH], "context": (e.context or None) and e.context[:250]}
             for e in rows.edges])
-    for node, label in rows.renamed.items():
-        connection.execute(nodes_table.update().where(nodes_table.c.node == node)
+    for renamed, label in rows.renamed.items():
+        connection.execute(nodes_table.update().where(nodes_table.c.node == renamed)
                            .values(label=label))
 
 
@@ -469,10 +469,10 @@ class MemoryReader:
         self._nodes: dict[str, NodeRow] = {}
         for node in rows.nodes:
             self._nodes.setdefault(node.node, node)
-        for node, label in rows.renamed.items():
-            if node in self._nodes:
-                old = self._nodes[node]
-                self._nodes[node] = NodeRow(old.node, old.kind, label, old.experiment_id,
+        for renamed, label in rows.renamed.items():
+            if renamed in self._nodes:
+                old = self._nodes[renamed]
+                self._nodes[renamed] = NodeRow(old.node, old.kind, label, old.experiment_id,
                                             old.attributes)
         self._by: dict[Direction, dict[str, list[EdgeRow]]] = {
             "origins": defaultdict(list), "derived": defaultdict(list)}

@@ -34,7 +34,6 @@ from exporters.app.history import (
     read_journal_token,
     writer_summary,
 )
-from exporters.app.lineage import build_index
 from exporters.app.openapi import describe
 from exporters.app.params import (
     EXPERIMENT,
@@ -60,6 +59,7 @@ from exporters.app.views import (
 from exporters.privacy import redact
 from exporters.viewer.html import render_fragment
 from mlflow_prov.journal import JournalUnavailableError
+from mlflow_prov.lineage_edges import open_lineage
 from mlflow_prov.vocabulary import CARBON_PREFIXES, CARBON_SEGMENT, EventKind
 
 pages = Blueprint("prov_pages", __name__, url_prefix="/prov", template_folder="templates")
@@ -181,7 +181,7 @@ def experiment_lineage(experiment_id: str) -> str:
         max_results=given["page_size"] or RUNS_PER_PAGE, order_by=["attributes.start_time ASC"],
         page_token=_mlflow_token(server, listing, given["page_token"])))
     try:
-        graph = experiment_graph(build_index(server.tracking_uri), list(runs), server.client,
+        graph = experiment_graph(open_lineage(server.tracking_uri), list(runs), server.client,
                                  server.permissions, f"Lineage of {experiment.name}")
     except JournalUnavailableError as exc:
         _refusal(exc)

@@ -36,15 +36,14 @@ class LineageError(ReaderError):
 
 def open_source(tracking_uri: str, client: MlflowClient | None = None) -> LineageReader:
     """The journal's lineage for a prov store; the client API's for any other URI."""
-    from mlflow_prov.uri import is_prov_uri
-
-    if is_prov_uri(tracking_uri):
-        try:
-            require_existing_store(tracking_uri)
-            return open_lineage(tracking_uri)
-        except JournalUnavailableError as exc:
-            raise LineageError(str(exc)) from exc
-    return client_source(client or MlflowClient(tracking_uri))
+    try:
+        require_existing_store(tracking_uri)
+    except JournalUnavailableError as exc:
+        raise LineageError(str(exc)) from exc
+    try:
+        return open_lineage(tracking_uri)
+    except JournalUnavailableError:  # not a prov store: MLflow's API answers
+        return client_source(client or MlflowClient(tracking_uri))
 
 
 def client_source(client: MlflowClient) -> LineageReader:
