@@ -197,7 +197,7 @@ def write_documents(experiment: ExperimentRecord, runs: list[RunRecord],
                     artifacts: ArtifactCache | None = None) -> list[Path]:
     """Build each run's document and the experiment's, and hand them to every writer."""
     writers = [(name, get_writer(name).load()()) for name in document_formats(options.formats)]
-    index = ExportLineage.build(runs)
+    index = ExportLineage.build(runs, experiment.tracking_uri)
     context = WriterContext(options=options, out_dir=exp_dir.parent,
                             tracking_uri=experiment.tracking_uri, artifacts=artifacts,
                             lineage=index)

@@ -413,14 +413,16 @@ class _TableReader:
     def edges(self, nodes: Collection[str], direction: Direction) -> list[EdgeRow]:
         column = edges_table.c.source if direction == "origins" else edges_table.c.target
         found: dict[EdgeRow, None] = {}
+        rows: list[Any] = []
         with self._engine.connect() as connection:
             for chunk in _chunks(nodes):
-                query = sa.select(edges_table.c.source, edges_table.c.relation,
-                                  edges_table.c.target, edges_table.c.context).where(
-                    column.in_(chunk)).order_by(edges_table.c.id)
-                for row in connection.execute(query):
-                    found.setdefault(EdgeRow(row.source, row.relation, row.target,
-                                             row.context), None)
+                query = sa.select(edges_table.c.id, edges_table.c.source,
+                                  edges_table.c.relation, edges_table.c.target,
+                                  edges_table.c.context).where(column.in_(chunk))
+                rows.extend(connection.execute(query))
+        # write order, sorted here: an ORDER BY could lead the planner to the id index
+        for row in sorted(rows, key=lambda row: row.id):
+            found.setdefault(EdgeRow(row.source, row.relation, row.target, row.context), None)
         return list(found)
 
     def nodes(self, ids: Collection[str]) -> dict[str, NodeRow]:

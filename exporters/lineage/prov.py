@@ -4,7 +4,8 @@ Built from the exported runs' records through the same rules as every other sour
 (:func:`~exporters.lineage.sources.records_events`), plus what only an export knows: each
 artifact's SHA-256 and location. A dataset's origin is, in this order, what its source names
 (``runs:/…``, a location inside a run's artifact folder, ``models:/<model_id>``), what the
-same data under another name came from (one dataset per digest), an exported artifact at
+same data under another name came from (one dataset per digest: among the exported runs, then
+in the store's journal, which knows every experiment's), an exported artifact at
 the same location, or an exported artifact whose SHA-256 starts with the dataset's digest (at
 least 32 hex digits, as :func:`mlflow_prov.inputs.file_digest` writes it; ``sha256:`` in
 front is allowed).
@@ -21,7 +22,14 @@ from exporters.lineage.graph import Edge
 from exporters.lineage.keys import ARTIFACT, MODEL, NodeKey, artifact_key, dataset_key, model_key
 from exporters.lineage.sources import records_events
 from exporters.records import DatasetRecord, LoggedModelRecord, ModelVersionRecord, RunRecord
-from mlflow_prov.lineage_edges import LineageReader, MemoryReader, backfill_rows, source_uri
+from mlflow_prov.journal import JournalUnavailableError
+from mlflow_prov.lineage_edges import (
+    LineageReader,
+    MemoryReader,
+    backfill_rows,
+    open_lineage,
+    source_uri,
+)
 
 SHA256_DIGEST = re.compile(r"^(?:sha256:)?([0-9a-f]{32,64})$")
 
@@ -39,20 +47,31 @@ def dataset_uri(dataset: DatasetRecord) -> str | None:
     return source_uri(dataset.source)
 
 
+def _journal(tracking_uri: str) -> LineageReader | None:
+    try:
+        return open_lineage(tracking_uri)
+    except JournalUnavailableError:  # not a prov store: the exported runs are all there is
+        return None
+
+
 @dataclass
 class ExportLineage:
     """Which run generated which artifact or model, for every exported run: what a run's
     document points at when it used another run's output."""
 
     reader: LineageReader
+    store: LineageReader | None = None
     models: dict[str, LoggedModelRecord] = field(default_factory=dict)
     by_uri: dict[str, NodeKey] = field(default_factory=dict)
     by_sha256: dict[str, NodeKey] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, runs: Iterable[RunRecord]) -> ExportLineage:
+    def build(cls, runs: Iterable[RunRecord], tracking_uri: str | None = None) -> ExportLineage:
+        """The lineage of ``runs``, and of the whole store behind ``tracking_uri`` when it
+        is a prov store (links into experiments the export leaves out)."""
         runs = list(runs)
-        index = cls(MemoryReader(backfill_rows(records_events(runs))))
+        index = cls(MemoryReader(backfill_rows(records_events(runs))),
+                    _journal(tracking_uri) if tracking_uri else None)
         for run in runs:
             for artifact in run.artifacts:
                 key = artifact_key(run.run_id, artifact.path)
@@ -64,8 +83,12 @@ class ExportLineage:
         return index
 
     def _origins(self, key: NodeKey) -> list[NodeKey]:
-        return [Edge.of(row).target for row in self.reader.edges([key.id], "origins")
-                if row.relation in ("wasDerivedFrom", "wasGeneratedBy")]
+        for reader in filter(None, (self.reader, self.store)):
+            found = [Edge.of(row).target for row in reader.edges([key.id], "origins")
+                     if row.relation in ("wasDerivedFrom", "wasGeneratedBy")]
+            if found:
+                return found
+        return []
 
     def origin_of(self, dataset: DatasetRecord) -> NodeKey | None:
         """The artifact or logged model the dataset is (see the module docstring)."""

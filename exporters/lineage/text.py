@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from typing import Any
 
 from mlflow import MlflowClient
+from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
 from exporters.lineage.graph import Direction, LineageTree, Node
@@ -22,28 +24,45 @@ RELATION_WORDS: dict[str, tuple[str, str]] = {
     "wasRevisionOf": ("revision of", "revised by"),
     "wasInformedBy": ("child of", "parent of"),
 }
+SEARCH_BATCH = 100
 KIND_WORDS = {"model": "logged model", "version": "registered model version"}
 
 
 def with_run_details(tree: LineageTree, client: MlflowClient) -> LineageTree:
-    """The tree with each run's name, experiment name, status and lifecycle (one ``get_run``
-    per run in the tree)."""
+    """The tree with each run's name, experiment name, status and lifecycle, read in one
+    search per 100 runs of the tree (a run whose experiment is unknown: one ``get_run``)."""
+    runs = {t.node.key.ref: t.node for t in tree.walk()
+            if t.node.kind == "run" and "missing" not in t.node.attributes}
+    infos = _run_infos(client, runs.values())
     experiments: dict[str, str] = {}
-    cache: dict[str, Node] = {}
     for subtree in tree.walk():
-        node = subtree.node
-        if node.kind == "run" and "missing" not in node.attributes:
-            if node.id not in cache:
-                cache[node.id] = _run_details(node, client, experiments)
-            subtree.node = cache[node.id]
+        info = infos.get(subtree.node.key.ref) if subtree.node.kind == "run" else None
+        if info is not None:
+            subtree.node = _with_info(subtree.node, info, client, experiments)
     return tree
 
 
-def _run_details(node: Node, client: MlflowClient, experiments: dict[str, str]) -> Node:
-    try:
-        info = client.get_run(node.key.ref).info
-    except MlflowException:
-        return node
+def _run_infos(client: MlflowClient, nodes: Iterable[Node]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    nodes = list(nodes)
+    experiments = sorted({n.experiment_id for n in nodes if n.experiment_id})
+    known = sorted(n.key.ref for n in nodes if n.experiment_id)
+    for start in range(0, len(known), SEARCH_BATCH):
+        listed = ", ".join(f"'{run_id}'" for run_id in known[start:start + SEARCH_BATCH])
+        for run in client.search_runs(experiments, f"attributes.run_id IN ({listed})",
+                                      run_view_type=ViewType.ALL, max_results=SEARCH_BATCH):
+            found[run.info.run_id] = run.info
+    for node in nodes:
+        if node.key.ref not in found:
+            try:
+                found[node.key.ref] = client.get_run(node.key.ref).info
+            except MlflowException:
+                continue
+    return found
+
+
+def _with_info(node: Node, info: Any, client: MlflowClient,
+               experiments: dict[str, str]) -> Node:
     if info.experiment_id not in experiments:
         try:
             experiments[info.experiment_id] = client.get_experiment(info.experiment_id).name
