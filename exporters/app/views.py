@@ -107,8 +107,10 @@ class GraphBuilder:
         self.walker = Walker(reader, self.passable)
 
     def visible(self, node: Node) -> bool:
-        """A node the store knows, of an experiment the reader may read."""
-        return node.experiment_id is not None and self.permissions.can_read(node.experiment_id)
+        """A node the store knows, of an experiment the reader may read; a registry version
+        belongs to no experiment (only readers of every experiment see it)."""
+        experiment_id = None if node.kind == "version" else node.experiment_id
+        return "missing" not in node.attributes and self.permissions.can_read(experiment_id)
 
     def passable(self, node: Node) -> bool:
         """Whether the walk may go through ``node``: for a reader who sees everything any
