@@ -41,6 +41,7 @@ from exporters.lineage.keys import run_key  # noqa: E402
 from mlflow_prov.lineage_edges import open_lineage  # noqa: E402
 
 SIZES = (30_000, 300_000)
+CHECKOUT = Path(__file__).resolve().parents[1]  # the server runs this checkout's code
 STARTUP_SECONDS = 600
 
 
@@ -69,7 +70,7 @@ def serve(uri: str, folder: Path) -> tuple[subprocess.Popen, str]:
         [sys.executable, "-m", "mlflow", "server", "--app-name", "prov",
          "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1"], stdout=log, stderr=subprocess.STDOUT, cwd=folder,
-        start_new_session=True)
+        start_new_session=True, env={**os.environ, "PYTHONPATH": str(CHECKOUT)})
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -498,6 +499,9 @@ class MemoryReader:
                       if n.kind == kind and n.label == label)[:limit]
 
 
+_with_tables: weakref.WeakSet[sa.engine.Engine] = weakref.WeakSet()
+
+
 def open_lineage(tracking_uri: str) -> LineageReader:
     """The lineage of a prov store: its tables, or, for a journal no writer has opened since
     they came, the same rows computed from its events now. Raises
@@ -505,8 +509,11 @@ def open_lineage(tracking_uri: str) -> LineageReader:
     from mlflow_prov.journal import JOURNAL_TABLE, JournalUnavailableError, _engine_for
 
     engine = _engine_for(tracking_uri)
+    if engine in _with_tables:
+        return _TableReader(engine)
     inspector = sa.inspect(engine)
     if inspector.has_table(EDGES_TABLE):
+        _with_tables.add(engine)  # tables once made stay: a server asks once
         return _TableReader(engine)
     if not inspector.has_table(JOURNAL_TABLE):
         raise JournalUnavailableError(f"{tracking_uri!r} has no provenance journal table yet")
