@@ -20,7 +20,14 @@ from typing import Any
 
 from prov.model import QualifiedName
 
-from exporters.lineage.keys import MODEL, NodeKey
+from exporters.lineage.keys import (
+    MODEL,
+    NodeKey,
+    artifact_key,
+    dataset_key,
+    model_key,
+    run_key,
+)
 from exporters.lineage.prov import ExportLineage, dataset_uri
 from exporters.privacy import BOOKKEEPING_FIELDS
 from exporters.prov_model import (
@@ -117,19 +124,20 @@ class _Builder:
 # --- node ids ------------------------------------------------------------------------------
 
 def run_node_id(run_id: str) -> str:
-    return f"run:{run_id}"
+    return run_key(run_id).id
 
 
 def artifact_node_id(run_id: str, path: str) -> str:
-    return f"artifact:{run_id}:{path}"
+    return artifact_key(run_id, path).id
 
 
 def model_node_id(model_id: str) -> str:
-    return f"model:{model_id}"
+    return model_key(model_id).id
 
 
 def dataset_node_id(dataset: DatasetRecord) -> str:
-    return f"dataset:{dataset.digest}:{dataset.name}"
+    """One node per name and digest: a drawing shows each name a run gave its data."""
+    return f"{dataset_key(dataset.digest).id}:{dataset.name}"
 
 
 # --- nodes ---------------------------------------------------------------------------------
