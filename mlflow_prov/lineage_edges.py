@@ -398,6 +398,10 @@ class LineageReader(Protocol):
     def nodes(self, ids: Collection[str]) -> dict[str, NodeRow]:
         """The known nodes among ``ids``."""
 
+    def step(self, nodes: Collection[str],
+             direction: Direction) -> tuple[list[EdgeRow], dict[str, NodeRow]]:
+        """:meth:`edges`, and the known nodes at their far ends, in one read."""
+
     def find(self, kind: str, prefix: str, limit: int = 2) -> list[str]:
         """Ids of nodes of ``kind`` whose ref starts with ``prefix`` (at most ``limit``)."""
 
@@ -426,6 +430,28 @@ class _TableReader:
             found.setdefault(EdgeRow(row.source, row.relation, row.target, row.context), None)
         return list(found)
 
+    def step(self, nodes: Collection[str],
+             direction: Direction) -> tuple[list[EdgeRow], dict[str, NodeRow]]:
+        near, far = ((edges_table.c.source, edges_table.c.target) if direction == "origins"
+                     else (edges_table.c.target, edges_table.c.source))
+        rows: list[Any] = []
+        with self._engine.connect() as connection:
+            for chunk in _chunks(nodes):
+                query = (sa.select(edges_table, nodes_table.c.node.label("far"),
+                                   nodes_table.c.kind, nodes_table.c.label,
+                                   nodes_table.c.experiment_id, nodes_table.c.attributes)
+                         .select_from(edges_table.outerjoin(nodes_table,
+                                                            nodes_table.c.node == far))
+                         .where(near.in_(chunk)))
+                rows.extend(connection.execute(query))
+        rows.sort(key=lambda row: row.id)
+        edges = list(dict.fromkeys(EdgeRow(row.source, row.relation, row.target, row.context)
+                                   for row in rows))
+        known = {row.far: NodeRow(row.far, row.kind, row.label, row.experiment_id,
+                                  _attributes(row.attributes))
+                 for row in rows if row.far is not None}
+        return edges, known
+
     def nodes(self, ids: Collection[str]) -> dict[str, NodeRow]:
         found: dict[str, NodeRow] = {}
         with self._engine.connect() as connection:
@@ -450,12 +476,16 @@ class _TableReader:
 
 
 def _node(row: Any) -> NodeRow:
-    try:
-        attributes = json.loads(row.attributes)
-    except ValueError:
-        attributes = {}
     return NodeRow(row.node, row.kind, row.label, row.experiment_id,
-                   attributes if isinstance(attributes, dict) else {})
+                   _attributes(row.attributes))
+
+
+def _attributes(text: str) -> dict[str, str]:
+    try:
+        attributes = json.loads(text)
+    except ValueError:
+        return {}
+    return attributes if isinstance(attributes, dict) else {}
 
 
 def _chunks(ids: Collection[str]) -> Iterator[list[str]]:
@@ -489,6 +519,12 @@ class MemoryReader:
 
     def nodes(self, ids: Collection[str]) -> dict[str, NodeRow]:
         return {i: self._nodes[i] for i in ids if i in self._nodes}
+
+    def step(self, nodes: Collection[str],
+             direction: Direction) -> tuple[list[EdgeRow], dict[str, NodeRow]]:
+        edges = self.edges(nodes, direction)
+        return edges, self.nodes([e.target if direction == "origins" else e.source
+                                  for e in edges])
 
     def find(self, kind: str, prefix: str, limit: int = 2) -> list[str]:
         start = node_id(kind, prefix)

@@ -278,10 +278,11 @@ def lineage() -> dict[str, Any]:
                               "(dataset as name@digest, artifact as run_id/path)")
     name, value = given[0]
     start = LINEAGE_STARTS[name](value)
-    if name == "run_id":
-        require_read(server, run_experiment(server, value))
-    graph = neighbourhood_graph(open_lineage(server.tracking_uri), start, server.client,
-                                server.permissions)
+    reader = open_lineage(server.tracking_uri)
+    if name == "run_id":  # the lineage knows a run's experiment: no read of the run
+        known = reader.nodes([start.id]).get(start.id)
+        require_read(server, known.experiment_id if known else run_experiment(server, value))
+    graph = neighbourhood_graph(reader, start, server.client, server.permissions)
     if not graph.nodes:
         raise NotFoundError(f"nothing readable is known about {start.kind} {start.ref!r}")
     return graph_json(graph)

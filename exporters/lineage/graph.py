@@ -151,9 +151,12 @@ class Walker:
 
     def step(self, frontier: Iterable[NodeKey], direction: Direction) -> list[Edge]:
         """Edges one level beyond ``frontier`` whose far end the reader may pass."""
-        rows = self.reader.edges([key.id for key in frontier], _reader_direction(direction))
+        rows, far = self.reader.step([key.id for key in frontier], _reader_direction(direction))
         edges = [Edge.of(row) for row in rows]
-        known = self.nodes(edge.other(direction) for edge in edges)
+        for edge in edges:
+            key = edge.other(direction)
+            self._nodes.setdefault(key, node_of(key, far.get(key.id)))
+        known = self._nodes
         return [edge for edge in edges
                 if self.passable is None or self.passable(known[edge.other(direction)])]
 
