@@ -90,9 +90,10 @@ class LineageTree:
     children: list[LineageTree] = field(default_factory=list)
     repeated: bool = False
     truncated: bool = False
+    context: str | None = None  # how a run used a dataset: training, evaluation...
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.node.to_dict(), "relation": self.relation,
+        return {**self.node.to_dict(), "relation": self.relation, "context": self.context,
                 "repeated": self.repeated, "truncated": self.truncated,
                 "children": [c.to_dict() for c in self.children]}
 
@@ -178,7 +179,7 @@ class Walker:
                 other = edge.other(direction)
                 for tree in by_node.get(near, ()):
                     child = LineageTree(self._nodes[other], direction, edge.relation,
-                                        repeated=other in seen)
+                                        repeated=other in seen, context=edge.context)
                     tree.children.append(child)
                     if not child.repeated:
                         seen.add(other)

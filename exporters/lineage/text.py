@@ -114,6 +114,7 @@ def _branches(children: Iterable[LineageTree], indent: str, direction: Direction
         last = position == len(children) - 1
         words = RELATION_WORDS.get(child.relation or "", (child.relation, child.relation))
         verb = words[0] if direction == "upstream" else words[1]
-        note = " (shown elsewhere)" if child.repeated else (" …" if child.truncated else "")
+        note = f" (as {child.context})" if child.context else ""
+        note += " (shown elsewhere)" if child.repeated else (" …" if child.truncated else "")
         yield f"{indent}{'└── ' if last else '├── '}{verb} {describe(child.node)}{note}"
         yield from _branches(child.children, indent + ("    " if last else "│   "), direction)
