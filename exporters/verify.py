@@ -5,10 +5,12 @@ Two questions, answered from the database at its own speed:
 1. Is the journal intact? Every chain is rehashed (:func:`mlflow_prov.journal.verify_chain`):
    an edited, deleted, reordered, inserted or moved event, a missing head row or a truncated
    tail breaks a link, a hash or the head.
-2. Does MLflow still hold what the journal says it stored? Each run event carries digests of
-   MLflow's rows (:mod:`mlflow_prov.digests`): per metric key a row count and an
-   order-independent multiset digest, and after every other run write the digests of the run
-   row, its tags and its params. All of a run's metric rows are compared with all of its
+2. Does MLflow still hold what the journal says it stored? Each chain's payloads are folded
+   into the rows MLflow must hold (:mod:`exporters.replay`): a run's row, tags and params,
+   an experiment's row and tags; every write that overwrote a value says what it overwrote,
+   so a row changed outside MLflow's API is found even after a later write hid it. Metric
+   events carry per key a row count and an order-independent multiset digest
+   (:mod:`mlflow_prov.digests`): all of a run's metric rows are compared with all of its
    events at once, one query per table per run (:mod:`mlflow_prov.stored_rows`); only on a
    mismatch are rows matched to events to name the key, step and event.
 
@@ -20,8 +22,8 @@ says whether every metric row was rehashed (``metric_rows_rehashed``). Elsewhere
 read, as ``verify`` always does.
 
 Every problem is one line naming the chain and event (seq), or the MLflow row (run, key,
-step), and what is wrong. Journals written before digests existed cannot prove MLflow's rows:
-they get a note, not a failure.
+step), and what is wrong. What a journal written by an earlier version cannot prove (metric
+rows before digests, run columns before whole rows) gets a note, not a failure.
 """
 
 from __future__ import annotations
@@ -32,13 +34,19 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporters.replay import (
+    Replayed,
+    replay_dataset_inputs,
+    replay_experiment,
+    replay_logged_model,
+    replay_registry,
+    replay_run,
+)
 from mlflow_prov.digests import (
     EMPTY_DIGEST,
     add_digests,
     metric_row_hash,
     multiset_digest,
-    pairs_digest,
-    record_digest,
     stored_float,
     stored_integer,
     unnormalised_metric_row_hash,
@@ -46,19 +54,24 @@ from mlflow_prov.digests import (
 from mlflow_prov.journal import JournalEvent, chain_heads, read_events, verify_chain
 from mlflow_prov.series_summaries import SeriesMark, series_marks
 from mlflow_prov.stored_rows import (
-    EXPERIMENT_COLUMNS,
     RUN_COLUMNS,
+    DatasetInput,
+    LoggedModelRows,
+    RegistryRows,
     RunRows,
+    model_metrics_digest,
     newest_metric_rows,
     open_store,
+    read_dataset_inputs,
     read_experiment_rows,
+    read_logged_model_rows,
+    read_registry_rows,
     read_run_rows,
     read_runs,
 )
 from mlflow_prov.vocabulary import (
     METRIC_DIGESTS_FIELD,
-    RUN_NAME_TAG,
-    STATE_FIELD,
+    MODEL_METRIC_ROWS_FIELD,
     ChainKind,
     EventKind,
     experiment_chain,
@@ -69,7 +82,6 @@ from mlflow_prov.vocabulary import (
 SHOWN_CHARS = 40
 SUMMARY_FIELDS = ("count", "first_step", "last_step", "first_timestamp", "last_timestamp",
                   "min_value", "max_value")
-CREATED_STATUS = "RUNNING"
 NULLABLE_RUN_FIELDS = frozenset({"end_time"})  # None there is a fact, not "unknown"
 
 
@@ -135,7 +147,8 @@ def verify_store(tracking_uri: str, experiment_id: str | None = None,
             report.chains += 1
             report.problems += [Problem(f"chain {chain}", problem)
                                 for problem in chain_report.problems]
-        journaled, experiments = _chain_events(tracking_uri, experiment_id, wanted_runs)
+        in_scope = _chain_events(tracking_uri, experiment_id, wanted_runs)
+        journaled = in_scope.runs
         for run_id in sorted({*runs, *journaled}):
             report.runs += 1
             if run_id not in runs:
@@ -157,9 +170,17 @@ def verify_store(tracking_uri: str, experiment_id: str | None = None,
             _reconcile_run(run_id, rows, events, report, keys,
                            newest_metric_rows(connection, run_id, unread))
             _check_summaries(run_id, rows, marks or {}, report)
-        for found_id, events in sorted(experiments.items()):
+            _check_dataset_inputs(run_id, read_dataset_inputs(connection, run_id), events,
+                                  report)
+        for found_id, events in sorted(in_scope.experiments.items()):
             _reconcile_experiment(found_id, *read_experiment_rows(connection, found_id),
                                   events, report)
+        model_metrics = _model_metric_digests(journaled)
+        for model_id, events in sorted(in_scope.models.items()):
+            _reconcile_logged_model(model_id, read_logged_model_rows(connection, model_id),
+                                    events, model_metrics.get(model_id, {}), report)
+        if in_scope.registry:
+            _reconcile_registry(read_registry_rows(connection), in_scope.registry, report)
     return report
 
 
@@ -176,77 +197,147 @@ def _chains_in_scope(tracking_uri: str, heads: dict[str, Any], runs: dict[str, A
     return chains | in_experiment
 
 
-def _chain_events(tracking_uri: str, experiment_id: str | None, run_ids: list[str]
-                  ) -> tuple[dict[str, list[JournalEvent]], dict[str, list[JournalEvent]]]:
+@dataclass
+class _ChainEvents:
+    """The events in scope, by the object whose chain holds them."""
+
+    runs: dict[str, list[JournalEvent]] = field(default_factory=lambda: defaultdict(list))
+    experiments: dict[str, list[JournalEvent]] = field(
+        default_factory=lambda: defaultdict(list))
+    models: dict[str, list[JournalEvent]] = field(default_factory=lambda: defaultdict(list))
+    registry: list[JournalEvent] = field(default_factory=list)
+
+
+def _chain_events(tracking_uri: str, experiment_id: str | None,
+                  run_ids: list[str]) -> _ChainEvents:
     """Each run's own chain events (not the logged-model events that name it as source) and,
-    unless runs were selected, each experiment's own chain events."""
+    unless runs were selected, each experiment's and LoggedModel's chain events, and the
+    registry's when the whole store is verified."""
     selections: list[dict[str, Any]] = ([{"run_id": run_id} for run_id in run_ids]
                                         or [{"experiment_id": experiment_id}])
-    runs: dict[str, list[JournalEvent]] = defaultdict(list)
-    experiments: dict[str, list[JournalEvent]] = defaultdict(list)
+    found = _ChainEvents()
     for selection in selections:
         for event in read_events(tracking_uri, **selection):
-            kind, object_id = parse_chain(event.chain)
+            try:
+                kind, object_id = parse_chain(event.chain)
+            except ValueError:  # a chain kind of a newer version: its chain was rehashed
+                continue
             if kind == ChainKind.RUN:
-                runs[object_id].append(event)
+                found.runs[object_id].append(event)
+            elif run_ids:
+                continue
             elif kind == ChainKind.EXPERIMENT and object_id.isdigit():
-                experiments[object_id].append(event)
-    return runs, experiments
+                found.experiments[object_id].append(event)
+            elif kind == ChainKind.LOGGED_MODEL:
+                found.models[object_id].append(event)
+            elif kind == ChainKind.REGISTERED_MODEL and experiment_id is None:
+                found.registry.append(event)
+    return found
 
 
 def _reconcile_experiment(experiment_id: str, row: dict[str, Any] | None, tags: dict[str, str],
                           events: list[JournalEvent], report: VerifyReport) -> None:
-    """An experiment's row and tags against the state its last event recorded."""
-    stated = [event for event in events if "experiment" in event.payload.get(STATE_FIELD, {})]
-    if not stated:
-        report.notes.append(f"experiment {experiment_id}: the journal predates row digests; "
-                            "MLflow's experiment row and tags cannot be proven")
-        return
+    """An experiment's row and tags against its chain's replayed payloads."""
     where = f"experiment {experiment_id}"
     if row is None:
         report.problems.append(Problem(where, "the journal has this experiment but MLflow's "
                                        "experiments table has no row for it (deleted outside "
                                        "MLflow's API)"))
         return
-    state = stated[-1].payload[STATE_FIELD]
-    if record_digest(row[c] for c in EXPERIMENT_COLUMNS) != state["experiment"]:
-        expected = _journaled_experiment_fields(events)
-        differing = [f"{name} is {_show(row.get(name))}, the journal recorded {_show(value)}"
-                     for name, value in expected.items() if row.get(name) != value]
-        report.problems.append(Problem(f"{where} (MLflow experiments row)", "; ".join(
-            differing) or f"a column differs from the journal's digest "
-                          f"({', '.join(EXPERIMENT_COLUMNS)})"))
-    _check_pairs(f"experiment {experiment_id}", "tag", tags, _journaled_experiment_tags(events),
-                 state["tags"], report)
+    state = replay_experiment(events)
+    _check_fields(f"{where} (MLflow experiments row)", row, state.fields, report)
+    _check_pairs(where, "tag", tags, state.tags, report)
+    _report_mismatches(where, state, report)
 
 
-def _journaled_experiment_fields(events: list[JournalEvent]) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for event in events:
-        payload = event.payload
-        if event.kind == EventKind.EXPERIMENT_CREATED:
-            fields.update(name=payload.get("name"), lifecycle_stage="active")
-            if payload.get("artifact_location"):
-                fields["artifact_location"] = payload["artifact_location"]
-        elif event.kind == EventKind.EXPERIMENT_RENAMED:
-            fields["name"] = payload.get("new_name")
-        elif event.kind == EventKind.EXPERIMENT_DELETED:
-            fields["lifecycle_stage"] = "deleted"
-        elif event.kind == EventKind.EXPERIMENT_RESTORED:
-            fields["lifecycle_stage"] = "active"
-    return {name: value for name, value in fields.items() if value is not None}
+def _check_dataset_inputs(run_id: str, stored: list[DatasetInput], events: list[JournalEvent],
+                          report: VerifyReport) -> None:
+    """The datasets linked to a run against those its ``log_inputs`` events name."""
+    found = {(name, digest, context) for name, digest, _, _, context in stored}
+    expected = replay_dataset_inputs(events)
+    for name, digest, context in sorted(found - expected, key=str):
+        report.problems.append(Problem(f"run {run_id} dataset input {name!r} ({digest})",
+                                       f"MLflow links it with context {context!r}, never "
+                                       "journaled (inserted or edited)"))
+    for name, digest, context in sorted(expected - found, key=str):
+        report.problems.append(Problem(f"run {run_id} dataset input {name!r} ({digest})",
+                                       f"journaled with context {context!r}, missing in "
+                                       "MLflow (deleted or edited)"))
 
 
-def _journaled_experiment_tags(events: list[JournalEvent]) -> dict[str, Any]:
-    tags: dict[str, Any] = {}
-    for event in events:
-        if event.kind == EventKind.EXPERIMENT_CREATED:
-            tags.update(event.payload.get("tags") or {})
-        elif event.kind == EventKind.EXPERIMENT_TAG_SET:
-            tags[str(event.payload.get("key"))] = event.payload.get("value")
-        elif event.kind == EventKind.EXPERIMENT_TAG_DELETED:
-            tags.pop(str(event.payload.get("key")), None)
-    return tags
+def _model_metric_digests(runs: dict[str, list[JournalEvent]]
+                          ) -> dict[str, dict[str, list[str | int]]]:
+    """Per LoggedModel and key, the journaled ``[row count, digests...]`` of its metric rows,
+    from the run events that logged them."""
+    found: dict[str, dict[str, list[str | int]]] = defaultdict(dict)
+    for events in runs.values():
+        for event in events:
+            rows = event.payload.get(MODEL_METRIC_ROWS_FIELD)
+            if event.kind != EventKind.LOGGED_MODEL_METRICS_LOGGED or not rows:
+                continue
+            for model_id, keys in rows.items():
+                for key, (count, digest) in keys.items():
+                    entry = found[model_id].setdefault(key, [0])
+                    entry[0] = int(entry[0]) + count
+                    entry.append(digest)
+    return found
+
+
+def _reconcile_logged_model(model_id: str, rows: LoggedModelRows, events: list[JournalEvent],
+                            metrics: dict[str, list[str | int]], report: VerifyReport) -> None:
+    """A LoggedModel's row, tags, params and metric rows against its replayed chain."""
+    where = f"logged model {model_id}"
+    if rows.model is None:
+        report.problems.append(Problem(where, "the journal has this model but MLflow's "
+                                       "logged_models table has no row for it (deleted "
+                                       "outside MLflow's API)"))
+        return
+    state = replay_logged_model(events)
+    _check_fields(f"{where} (MLflow logged_models row)", rows.model, state.fields, report)
+    _check_pairs(where, "tag", rows.tags, state.tags, report)
+    _check_pairs(where, "param", rows.params, state.params, report)
+    stored = model_metrics_digest(rows.metrics)
+    for key in sorted({*stored, *metrics}):
+        journaled = metrics.get(key)
+        expected = ([journaled[0], add_digests(str(d) for d in journaled[1:])]
+                    if journaled else [0, EMPTY_DIGEST])
+        if stored.get(key, [0, EMPTY_DIGEST]) != expected:
+            report.problems.append(Problem(
+                f"{where} metric {key!r}", f"MLflow holds {stored.get(key, [0])[0]} rows, the "
+                f"journal recorded {expected[0]}, or their values differ (edited, inserted or "
+                "deleted)"))
+
+
+def _reconcile_registry(rows: RegistryRows, events: list[JournalEvent],
+                        report: VerifyReport) -> None:
+    """Registered models, versions, their tags and the aliases against the replayed registry.
+    Registered models the journal never saw (made before the store was a prov store) are
+    left alone."""
+    state = replay_registry(events)
+    for name, model in sorted(state.models.items()):
+        where = f"registered model {name!r}"
+        if name not in rows.models:
+            report.problems.append(Problem(where, "journaled, missing in MLflow's "
+                                           "registered_models table (deleted outside MLflow's "
+                                           "API)"))
+            continue
+        _check_fields(where, rows.models[name], model, report)
+        _check_pairs(where, "tag", rows.model_tags.get(name, {}), state.model_tags.get(name, {}),
+                     report)
+    for key, version in sorted(state.versions.items()):
+        where = f"model version {key[0]!r} {key[1]}"
+        if key not in rows.versions:
+            report.problems.append(Problem(where, "journaled, missing in MLflow's "
+                                           "model_versions table (deleted outside MLflow's "
+                                           "API)"))
+            continue
+        _check_fields(where, rows.versions[key], version, report)
+        _check_pairs(where, "tag", rows.version_tags.get(key, {}),
+                     state.version_tags.get(key, {}), report)
+    for name in sorted({name for name, _ in rows.aliases} & set(state.models)):
+        stored = {alias: v for (model, alias), v in rows.aliases.items() if model == name}
+        journaled = {alias: v for (model, alias), v in state.aliases.items() if model == name}
+        _check_pairs(f"registered model {name!r}", "alias", stored, journaled, report)
 
 
 def _series_to_rehash(events: list[JournalEvent],
@@ -274,17 +365,17 @@ def _reconcile_run(run_id: str, rows: RunRows, events: list[JournalEvent],
     """``keys``: the metric keys whose rows were read (``None``: all of them); for the other
     series, whose summaries vouch for their rows, ``newest_unread`` holds each one's newest
     rows, for ``latest_metrics``."""
-    stated = [event for event in events if "run" in event.payload.get(STATE_FIELD, {})]
-    if stated:
-        state = stated[-1].payload[STATE_FIELD]
-        _check_run_row(run_id, rows, events, state["run"], report)
-        subject = f"run {run_id}"
-        _check_pairs(subject, "tag", rows.tags, _journaled_tags(events), state["tags"], report)
-        _check_pairs(subject, "param", rows.params, _journaled_params(events), state["params"],
-                     report)
-    else:
-        report.notes.append(f"run {run_id}: the journal predates row digests; MLflow's run "
-                            "row, tags and params cannot be proven")
+    state = replay_run(events)
+    subject = f"run {run_id}"
+    if rows.run is not None:
+        _check_fields(f"{subject} (MLflow runs row)", rows.run, _run_fields(state), report)
+    _check_pairs(subject, "tag", rows.tags, state.tags, report)
+    _check_pairs(subject, "param", rows.params, state.params, report)
+    _report_mismatches(subject, state, report)
+    if not state.whole_row:
+        report.notes.append(f"{subject}: journaled before events recorded whole rows; its "
+                            f"columns {', '.join(sorted(set(RUN_COLUMNS) - set(state.fields)))} "
+                            "are not proven")
     metric_events = [event for event in events if event.kind == EventKind.RUN_METRICS_LOGGED]
     if any(METRIC_DIGESTS_FIELD not in event.payload for event in metric_events):
         report.notes.append(f"run {run_id}: some metric events predate row digests; its "
@@ -295,86 +386,60 @@ def _reconcile_run(run_id: str, rows: RunRows, events: list[JournalEvent],
                           _rounded_keys(metric_events))
 
 
-# --- run row, tags, params ------------------------------------------------------------------
+# --- rows, tags, params ------------------------------------------------------------------
 
-def _check_run_row(run_id: str, rows: RunRows, events: list[JournalEvent], digest: str,
-                   report: VerifyReport) -> None:
-    if rows.run is None or record_digest(rows.run[c] for c in RUN_COLUMNS) == digest:
-        return
-    expected = _journaled_run_fields(events)
-    differing = [f"{name} is {_show(rows.run.get(name))}, the journal recorded {_show(value)}"
-                 for name, value in expected.items() if rows.run.get(name) != value]
-    what = "; ".join(differing) or ("a column differs from the journal's digest "
-                                    f"({', '.join(RUN_COLUMNS)})")
-    report.problems.append(Problem(f"run {run_id} (MLflow runs row)", what))
-
-
-def _journaled_run_fields(events: list[JournalEvent]) -> dict[str, Any]:
-    """The run columns the journal spells out, replayed in write order."""
-    fields: dict[str, Any] = {}
-    for event in events:
-        payload = event.payload
-        if event.kind == EventKind.RUN_CREATED:  # MLflow creates every run RUNNING
-            fields.update(user_id=payload.get("user_id"), start_time=payload.get("start_time"),
-                          name=payload.get("run_name"), lifecycle_stage="active",
-                          status=CREATED_STATUS, end_time=None)
-        elif event.kind == EventKind.RUN_UPDATED:
-            fields.update(status=payload.get("new_status"), name=payload.get("new_name"))
-            if payload.get("end_time") is not None:
-                fields["end_time"] = payload["end_time"]
-        elif event.kind == EventKind.RUN_DELETED:
-            fields["lifecycle_stage"] = "deleted"
-        elif event.kind == EventKind.RUN_RESTORED:
-            fields["lifecycle_stage"] = "active"
-    return {name: value for name, value in fields.items()
+def _run_fields(state: Replayed) -> dict[str, Any]:
+    """The run columns to compare: all of them for a whole-row journal; for an earlier one,
+    those it spelled out (``None`` there means "not said", except for the end time)."""
+    if state.whole_row:
+        return state.fields
+    return {name: value for name, value in state.fields.items()
             if value is not None or name in NULLABLE_RUN_FIELDS}
 
 
-def _journaled_tags(events: list[JournalEvent]) -> dict[str, Any]:
-    tags: dict[str, Any] = {}
-    for event in events:
-        if event.kind in (EventKind.RUN_CREATED, EventKind.RUN_TAGS_SET):
-            tags.update(event.payload.get("tags") or {})
-        if event.kind == EventKind.RUN_CREATED and event.payload.get("run_name"):
-            tags.setdefault(RUN_NAME_TAG, event.payload["run_name"])
-        elif event.kind == EventKind.RUN_UPDATED and event.payload.get("new_name"):
-            tags[RUN_NAME_TAG] = event.payload["new_name"]
-        elif event.kind == EventKind.RUN_TAG_DELETED and event.payload.get("key") is not None:
-            tags.pop(str(event.payload["key"]), None)
-    return tags
+def _check_fields(where: str, row: dict[str, Any], expected: dict[str, Any],
+                  report: VerifyReport) -> None:
+    """One problem naming every column whose stored value is not the replayed one."""
+    differing = [f"{name} is {_show(row.get(name))}, the journal recorded {_show(value)}"
+                 for name, value in expected.items() if _same(row.get(name), value) is False]
+    if differing:
+        report.problems.append(Problem(where, "; ".join(differing)))
 
 
-def _journaled_params(events: list[JournalEvent]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for event in events:
-        if event.kind == EventKind.RUN_PARAMS_LOGGED:
-            for key, value in (event.payload.get("params") or {}).items():
-                params.setdefault(key, value)
-    return params
+def _same(stored: Any, journaled: Any) -> bool:
+    """Equal as the database and JSON each hold it (an integer id, a string id)."""
+    if stored is None or journaled is None:
+        return stored is None and journaled is None
+    return str(stored) == str(journaled)
 
 
-def _check_pairs(subject: str, noun: str, stored: dict[str, str], journaled: dict[str, Any],
-                 digest: str, report: VerifyReport) -> None:
-    """Tags or params of a run or an experiment (``subject``): the digest decides; the
-    replayed values only name the keys."""
-    if pairs_digest(stored.items()) == digest:
-        return
-    found = []
+def _check_pairs(subject: str, noun: str, stored: dict[str, Any], journaled: dict[str, Any],
+                 report: VerifyReport) -> None:
+    """Tags or params of a run or an experiment (``subject``) against the replayed ones."""
     for key in sorted({*stored, *journaled}):
         if key not in journaled:
-            found.append(Problem(f"{subject} {noun} {key!r}",
-                                 f"MLflow has {_show(stored[key])}, never journaled (inserted)"))
+            report.problems.append(Problem(f"{subject} {noun} {key!r}", f"MLflow has "
+                                           f"{_show(stored[key])}, never journaled (inserted)"))
         elif key not in stored:
-            found.append(Problem(f"{subject} {noun} {key!r}", "journaled as "
-                                 f"{_show(journaled[key])}, missing in MLflow (deleted)"))
-        elif str(stored[key]) != str(journaled[key]):
-            found.append(Problem(f"{subject} {noun} {key!r}", f"MLflow has "
-                                 f"{_show(stored[key])}, the journal recorded "
-                                 f"{_show(journaled[key])} (edited)"))
-    report.problems += found or [Problem(
-        f"{subject} {noun}s", "MLflow's rows differ from the journal's digest, though every "
-        "value agrees with the journal's replay: the recorded digest itself is wrong (an "
-        "edited head state, or rows changed by a writer that does not journal)")]
+            report.problems.append(Problem(f"{subject} {noun} {key!r}", "journaled as "
+                                           f"{_show(journaled[key])}, missing in MLflow "
+                                           "(deleted)"))
+        elif not _same(stored[key], journaled[key]):
+            report.problems.append(Problem(f"{subject} {noun} {key!r}", f"MLflow has "
+                                           f"{_show(stored[key])}, the journal recorded "
+                                           f"{_show(journaled[key])} (edited)"))
+
+
+def _report_mismatches(subject: str, state: Replayed, report: VerifyReport) -> None:
+    """Writes that overwrote a value the journal never had: a row changed outside MLflow's
+    API before them, even if that write hid it since."""
+    for found in state.mismatches:
+        recorded = (f"the journal recorded {_show(found.expected)}" if found.known
+                    else "the journal never recorded it")
+        report.problems.append(Problem(
+            f"{subject} {found.what} (event {found.seq})",
+            f"MLflow held {_show(found.found)} before this write; {recorded} (changed outside "
+            "MLflow's API)"))
 
 
 def _show(value: Any) -> str:

@@ -5,8 +5,9 @@ the event to append (or ``None`` when the call wrote nothing worth an event; or 
 one MLflow write changes several things, as deleting an experiment deletes its runs). Describers run
 inside the write's transaction, just before it commits, so they can see rows MLflow just
 created (a new run's id, an experiment's autoincremented id) and must not open sessions of
-their own. Optional ``before`` functions read values the write is about to overwrite (a tag's
-earlier value, a run's earlier status): what MLflow itself forgets.
+their own. The values a write overwrites (a tag's earlier value, a run's earlier status), what
+MLflow itself forgets, come from the rows MLflow loaded in the same session to write them
+(:meth:`WriteContext.before`), never from a query of the journal's own.
 
 :data:`TRACKING_HOOKS` and :data:`REGISTRY_HOOKS` map store method names to hooks. Some
 public MLflow methods are journaled through the private helper that owns their transaction
@@ -19,10 +20,11 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate
 
+import sqlalchemy as sa
 from mlflow.entities import RunStatus
 
 if TYPE_CHECKING:
@@ -44,12 +46,21 @@ from mlflow_prov.compat import value_limits
 from mlflow_prov.digests import stored_text
 from mlflow_prov.environment import capture_environment
 from mlflow_prov.identity import serving_request
-from mlflow_prov.stored_rows import TouchedRows, metric_rows_digest
+from mlflow_prov.stored_rows import (
+    LOGGED_MODEL_COLUMNS,
+    RUN_COLUMNS,
+    metric_rows_digest,
+    model_metric_rows_digest,
+)
 from mlflow_prov.vocabulary import (
     CUT_FIELD,
     DATASET_CONTEXT_TAG,
     METRIC_DIGESTS_FIELD,
+    MODEL_METRIC_ROWS_FIELD,
     EventKind,
+    RunCreated,
+    RunTagDeleted,
+    RunUpdated,
     experiment_chain,
     logged_model_chain,
     registered_model_chain,
@@ -59,32 +70,42 @@ from mlflow_prov.vocabulary import (
 
 @dataclass(frozen=True)
 class Described:
-    """An event ready to append: its chain, kind, scope ids and payload, and, for a run write
-    that knows them, the tag and param rows it may have changed (``touched``: the state
-    digests then move by those rows instead of being read whole)."""
+    """An event ready to append: its chain, kind, scope ids and payload."""
 
     chain: str
     kind: str
-    payload: dict[str, Any]
+    payload: Mapping[str, Any]  # the kind's type in vocabulary.PAYLOAD_TYPES
     experiment_id: str | None = None
     run_id: str | None = None
-    touched: TouchedRows | None = None
+
+
+def overwritten_values(obj: Any) -> dict[str, Any]:
+    """The column values a pending change of an ORM object overwrites, by attribute name:
+    what MLflow loaded before it wrote (its history, before the flush resets it)."""
+    state = sa.inspect(obj)
+    found: dict[str, Any] = {}
+    for column in state.mapper.column_attrs:
+        deleted = state.attrs[column.key].history.deleted
+        if deleted:
+            found[column.key] = deleted[0]
+    return found
 
 
 class WriteContext:
-    """What a describer may use: the write's session, rows it created or changed (through the
-    ORM, or ``inserted`` below it by :mod:`mlflow_prov.bulk_metrics`), the pre-read."""
+    """What a describer may use: the write's session and the rows it created, changed (with
+    the values it overwrote) or deleted, through the ORM, or ``inserted`` below it by
+    :mod:`mlflow_prov.bulk_metrics`. Old values come from these rows, never from a query:
+    MLflow loaded them to write them."""
 
     def __init__(self, store: Any, session: Any, new_objects: list[Any],
-                 changed_objects: list[Any], before: Any,
-                 head_length: int | None = None, inserted: list[Any] | None = None) -> None:
+                 changed_objects: dict[Any, dict[str, Any]], deleted_objects: list[Any],
+                 inserted: list[Any] | None = None) -> None:
         self.store = store
         self.session = session
         self.new_objects = new_objects
         self.inserted = inserted or []
         self.changed_objects = changed_objects
-        self.before = before
-        self.head_length = head_length  # the run chain's length when ``before`` was read
+        self.deleted_objects = deleted_objects
 
     def created(self, model_class: type) -> Any | None:
         """The first row of ``model_class`` this transaction inserted (e.g. the new SqlRun)."""
@@ -95,6 +116,24 @@ class WriteContext:
         experiment)."""
         return [o for o in self.changed_objects if isinstance(o, model_class)]
 
+    def before(self, model_class: type, column: str, **where: Any) -> Any:
+        """The value ``column`` of the ``model_class`` row matching ``where`` held before this
+        transaction: the overwritten value of a changed row, the value of a deleted one,
+        ``None`` for a row it inserted, :data:`UNKNOWN` when it did not touch such a row."""
+        def matches(obj: Any) -> bool:
+            return isinstance(obj, model_class) and all(
+                str(getattr(obj, name)) == str(value) for name, value in where.items())
+
+        for obj, old in self.changed_objects.items():
+            if matches(obj):
+                return old.get(column, getattr(obj, column))
+        for obj in self.deleted_objects:
+            if matches(obj):
+                return getattr(obj, column)
+        if any(matches(obj) for obj in self.new_objects):
+            return None
+        return UNKNOWN
+
     def experiment_of_run(self, run_id: str | None) -> str | None:
         return self.store.experiment_of_run(self.session, run_id)
 
@@ -102,25 +141,25 @@ class WriteContext:
         return self.store.experiment_of_logged_model(self.session, model_id)
 
 
+UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "UNKNOWN"})()
+
+
 DescribeResult = Described | list[Described] | None
 # A describer: the write's context, then the hooked MLflow method's own arguments, by the
 # names MLflow gives them (tests/unit/test_describers.py compares the two signatures).
 Describer = Callable[Concatenate[WriteContext, ...], DescribeResult]
-# A pre-read: the store, then the same arguments; returns what the write will overwrite.
-PreRead = Callable[Concatenate[Any, ...], Any]
 
 
 @dataclass(frozen=True)
 class Hook:
-    """How one MLflow write method is journaled: its describer and optional pre-read.
+    """How one MLflow write method is journaled: its describer.
 
     The call's arguments are bound once (:meth:`bind`) against MLflow's own signature, so a
-    describer or pre-read sees ``tag`` or ``key`` whether the caller passed it by position
-    or by keyword, with MLflow's defaults filled in.
+    describer sees ``tag`` or ``key`` whether the caller passed it by position or by
+    keyword, with MLflow's defaults filled in.
     """
 
     describe: Describer
-    before: PreRead | None = None
 
     def bind(self, signature: inspect.Signature, store: Any, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> dict[str, Any] | None:
@@ -141,19 +180,20 @@ def _parameter_names(function: Callable[..., Any]) -> frozenset[str]:
     return frozenset(list(inspect.signature(function).parameters)[1:])
 
 
-def _run_event(ctx: WriteContext, run_id: str, kind: str, payload: dict[str, Any],
-               touched: TouchedRows | None = None) -> Described:
-    return Described(run_chain(run_id), kind, payload, ctx.experiment_of_run(run_id), run_id,
-                     touched)
+def _run_event(ctx: WriteContext, run_id: str, kind: str,
+               payload: Mapping[str, Any]) -> Described:
+    return Described(run_chain(run_id), kind, payload, ctx.experiment_of_run(run_id), run_id)
 
 
-def _touched_tags(ctx: WriteContext, keys: Iterable[str]) -> TouchedRows | None:
-    """The tags a write may change, with their rows before it as the pre-read found them;
-    ``None`` when the pre-read could not tell (the state is then read whole)."""
-    if not isinstance(ctx.before, dict):
-        return None
-    return TouchedRows(tags=frozenset(keys), old_tags=dict(ctx.before),
-                       read_at_length=ctx.head_length)
+def _known(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without the keys whose old value the write could not know."""
+    return {key: value for key, value in values.items() if value is not UNKNOWN}
+
+
+def _old_run_tags(ctx: WriteContext, run_id: str, keys: Iterable[str]) -> dict[str, Any]:
+    from mlflow.store.tracking.dbmodels.models import SqlTag
+
+    return _known({key: ctx.before(SqlTag, "value", run_uuid=run_id, key=key) for key in keys})
 
 
 def _experiment_event(experiment_id: Any, kind: str, payload: dict[str, Any]) -> Described:
@@ -222,12 +262,16 @@ def experiment_created(ctx: WriteContext, name: str, artifact_location: str | No
     if experiment is None:
         return None
     return _experiment_event(experiment.experiment_id, EventKind.EXPERIMENT_CREATED, {
-        "name": name, "artifact_location": experiment.artifact_location, "tags": _tag_dict(tags)})
+        "name": name, "artifact_location": experiment.artifact_location, "tags": _tag_dict(tags),
+        "creation_time": experiment.creation_time})
 
 
 def experiment_renamed(ctx: WriteContext, experiment_id: str, new_name: str) -> Described:
+    from mlflow.store.tracking.dbmodels.models import SqlExperiment
+
+    old = ctx.before(SqlExperiment, "name", experiment_id=experiment_id)
     return _experiment_event(experiment_id, EventKind.EXPERIMENT_RENAMED,
-                             {"old_name": ctx.before, "new_name": new_name})
+                             _known({"old_name": old, "new_name": new_name}))
 
 
 def _cascade(ctx: WriteContext, experiment_id: str, kind: str, run_kind: str,
@@ -235,12 +279,13 @@ def _cascade(ctx: WriteContext, experiment_id: str, kind: str, run_kind: str,
     """MLflow deletes (restores) every run with its experiment: say so on each run's chain."""
     from mlflow.store.tracking.dbmodels.models import SqlRun
 
-    run_ids = sorted(run.run_uuid for run in ctx.changed(SqlRun)
-                     if run.lifecycle_stage == lifecycle_stage)
+    runs = sorted((run for run in ctx.changed(SqlRun) if run.lifecycle_stage == lifecycle_stage),
+                  key=lambda run: run.run_uuid)
     cause = {"cause": kind, "experiment_id": str(experiment_id)}
-    return [_experiment_event(experiment_id, kind, {"run_ids": run_ids}),
-            *(Described(run_chain(run_id), run_kind, cause, str(experiment_id), run_id)
-              for run_id in run_ids)]
+    return [_experiment_event(experiment_id, kind, {"run_ids": [run.run_uuid for run in runs]}),
+            *(Described(run_chain(run.run_uuid), run_kind,
+                        {**cause, "deleted_time": run.deleted_time}, str(experiment_id),
+                        run.run_uuid) for run in runs)]
 
 
 def experiment_deleted(ctx: WriteContext, experiment_id: str) -> list[Described]:
@@ -254,13 +299,19 @@ def experiment_restored(ctx: WriteContext, experiment_id: str) -> list[Described
 
 
 def experiment_tag_set(ctx: WriteContext, experiment_id: str, tag: ExperimentTag) -> Described:
+    from mlflow.store.tracking.dbmodels.models import SqlExperimentTag
+
+    old = ctx.before(SqlExperimentTag, "value", experiment_id=experiment_id, key=tag.key)
     return _experiment_event(experiment_id, EventKind.EXPERIMENT_TAG_SET,
-                             {"key": tag.key, "value": tag.value, "old_value": ctx.before})
+                             _known({"key": tag.key, "value": tag.value, "old_value": old}))
 
 
 def experiment_tag_deleted(ctx: WriteContext, experiment_id: str, key: str) -> Described:
+    from mlflow.store.tracking.dbmodels.models import SqlExperimentTag
+
+    old = ctx.before(SqlExperimentTag, "value", experiment_id=experiment_id, key=key)
     return _experiment_event(experiment_id, EventKind.EXPERIMENT_TAG_DELETED,
-                             {"key": key, "old_value": ctx.before})
+                             _known({"key": key, "old_value": old}))
 
 
 # --- runs -------------------------------------------------------------------------------------
@@ -268,31 +319,47 @@ def experiment_tag_deleted(ctx: WriteContext, experiment_id: str, key: str) -> D
 def run_created(ctx: WriteContext, experiment_id: str, user_id: str | None,
                 start_time: int | None, tags: list[RunTag] | None,
                 run_name: str | None) -> Described | None:
-    """Behind ``mlflow server`` the environment here is the server's, not the one that
-    trains: it is then left out (``None``) rather than recorded as the run's."""
+    """The run's whole row as MLflow inserted it (``run``: what verify replays), its tags,
+    and the environment. Behind ``mlflow server`` the environment here is the server's, not
+    the one that trains: it is then left out (``None``) rather than recorded as the run's."""
     from mlflow.store.tracking.dbmodels.models import SqlRun
 
     run = ctx.created(SqlRun)
     if run is None:
         return None
-    environment = None if serving_request() else capture_environment()
-    return Described(run_chain(run.run_uuid), EventKind.RUN_CREATED, {
+    payload: RunCreated = {
         "run_name": run.name, "user_id": user_id, "start_time": start_time,
-        "tags": _tag_dict(tags), "environment": environment,
-    }, str(run.experiment_id), run.run_uuid)
+        "tags": _tag_dict(tags),
+        "environment": None if serving_request() else capture_environment(),
+        "run": {column: getattr(run, column) for column in RUN_COLUMNS}}
+    return Described(run_chain(run.run_uuid), EventKind.RUN_CREATED, payload,
+                     str(run.experiment_id), run.run_uuid)
 
 
 def run_updated(ctx: WriteContext, run_id: str, run_status: int | None, end_time: int | None,
                 run_name: str | None) -> Described:
-    old_status, old_name = ctx.before or (None, None)
-    new_status = RunStatus.to_string(run_status) if run_status is not None else old_status
-    return _run_event(ctx, run_id, EventKind.RUN_UPDATED, {
-        "old_status": old_status, "new_status": new_status, "end_time": end_time,
-        "old_name": old_name, "new_name": run_name or old_name})
+    """Status, end time and name after the write, with the status and name it overwrote."""
+    from mlflow.store.tracking.dbmodels.models import SqlRun
+
+    changed = next((run for run in ctx.changed(SqlRun) if run.run_uuid == run_id), None)
+    payload: RunUpdated
+    if changed is None:  # nothing of the run row moved (an equal status, say)
+        new_status = RunStatus.to_string(run_status) if run_status is not None else None
+        payload = {"new_status": new_status, "end_time": end_time, "new_name": run_name or None}
+    else:
+        old = ctx.changed_objects[changed]
+        payload = {"old_status": old.get("status", changed.status),
+                   "new_status": changed.status, "end_time": changed.end_time,
+                   "old_name": old.get("name", changed.name), "new_name": changed.name}
+    return _run_event(ctx, run_id, EventKind.RUN_UPDATED, payload)
 
 
 def run_deleted(ctx: WriteContext, run_id: str) -> Described:
-    return _run_event(ctx, run_id, EventKind.RUN_DELETED, {})
+    from mlflow.store.tracking.dbmodels.models import SqlRun
+
+    deleted = next((run for run in ctx.changed(SqlRun) if run.run_uuid == run_id), None)
+    return _run_event(ctx, run_id, EventKind.RUN_DELETED,
+                      {} if deleted is None else {"deleted_time": deleted.deleted_time})
 
 
 def run_restored(ctx: WriteContext, run_id: str) -> Described:
@@ -335,20 +402,26 @@ def metrics_logged(ctx: WriteContext, run_id: str, metrics: list[Metric]) -> Des
 def model_metrics_logged(ctx: WriteContext, run_id: str, metrics: list[Metric],
                          experiment_id: str | None = None,
                          dataset_uuid: str | None = None) -> Described | None:
+    """The LoggedModel metrics MLflow inserted, per model and key as a row count and multiset
+    digest (``rows``), as for run metrics: what verify compares ``logged_model_metrics``
+    with."""
+    from mlflow.store.tracking.dbmodels.models import SqlLoggedModelMetric
+
     linked = [m for m in metrics if getattr(m, "model_id", None)]
     if not linked:
         return None
+    inserted = [row for row in ctx.new_objects if isinstance(row, SqlLoggedModelMetric)]
     return _run_event(ctx, run_id, EventKind.LOGGED_MODEL_METRICS_LOGGED, {
         "model_ids": sorted({m.model_id for m in linked}),
-        "keys": sorted({m.key for m in linked}), "count": len(linked)})
+        "keys": sorted({m.key for m in linked}), "count": len(linked),
+        MODEL_METRIC_ROWS_FIELD: model_metric_rows_digest(inserted)})
 
 
 def param_logged(ctx: WriteContext, run_id: str, param: Param) -> Described:
     # MLflow writes a param only when its key is new (an equal value is no write, another
-    # value an error): the one row it touched did not exist before
+    # value an error)
     return _run_event(ctx, run_id, EventKind.RUN_PARAMS_LOGGED,
-                      _as_stored("params", {param.key: param.value}, PARAM_LIMIT),
-                      TouchedRows(params=frozenset({param.key})))
+                      _as_stored("params", {param.key: param.value}, PARAM_LIMIT))
 
 
 def params_logged(ctx: WriteContext, run_id: str, params: list[Param]) -> Described | None:
@@ -361,23 +434,23 @@ def params_logged(ctx: WriteContext, run_id: str, params: list[Param]) -> Descri
 def tag_set(ctx: WriteContext, run_id: str, tag: RunTag) -> Described:
     return _run_event(ctx, run_id, EventKind.RUN_TAGS_SET, {
         **_as_stored("tags", {tag.key: tag.value}, TAG_LIMIT),
-        "old": {tag.key: (ctx.before or {}).get(tag.key)}}, _touched_tags(ctx, [tag.key]))
+        "old": _old_run_tags(ctx, run_id, [tag.key])})
 
 
 def tags_set(ctx: WriteContext, run_id: str, tags: list[RunTag]) -> Described | None:
     if not tags:
         return None
-    old = ctx.before or {}
     return _run_event(ctx, run_id, EventKind.RUN_TAGS_SET,
                       {**_as_stored("tags", _tag_dict(tags), TAG_LIMIT),
-                       "old": {t.key: old.get(t.key) for t in tags}},
-                      _touched_tags(ctx, [t.key for t in tags]))
+                       "old": _old_run_tags(ctx, run_id, [t.key for t in tags])})
 
 
 def tag_deleted(ctx: WriteContext, run_id: str, key: str) -> Described:
-    return _run_event(ctx, run_id, EventKind.RUN_TAG_DELETED,
-                      {"key": key, "old_value": (ctx.before or {}).get(key)},
-                      _touched_tags(ctx, [key]))
+    old = _old_run_tags(ctx, run_id, [key])
+    payload: RunTagDeleted = {"key": key}
+    if key in old:
+        payload["old_value"] = old[key]
+    return _run_event(ctx, run_id, EventKind.RUN_TAG_DELETED, payload)
 
 
 def _dataset_summary(dataset_input: Any) -> dict[str, Any]:
@@ -423,6 +496,7 @@ def logged_model_created(ctx: WriteContext, experiment_id: str, name: str | None
                          tags: list[LoggedModelTag] | None = None,
                          params: list[LoggedModelParameter] | None = None,
                          model_type: str | None = None) -> Described | None:
+    """The model's whole row as MLflow inserted it (``model``), its tags and params."""
     from mlflow.store.tracking.dbmodels.models import SqlLoggedModel
 
     model = ctx.created(SqlLoggedModel)
@@ -431,12 +505,18 @@ def logged_model_created(ctx: WriteContext, experiment_id: str, name: str | None
     return Described(logged_model_chain(model.model_id), EventKind.LOGGED_MODEL_CREATED, {
         "model_id": model.model_id, "name": model.name, "source_run_id": source_run_id,
         "model_type": model_type, "tags": _tag_dict(tags), "params": _tag_dict(params),
+        "model": {column: getattr(model, column) for column in LOGGED_MODEL_COLUMNS},
     }, str(experiment_id), source_run_id)
 
 
 def logged_model_finalized(ctx: WriteContext, model_id: str, status: Any) -> Described:
+    """The status by name, and as MLflow stores it (``stored_status``, a number)."""
+    from mlflow.store.tracking.dbmodels.models import SqlLoggedModel
+
+    changed = next((m for m in ctx.changed(SqlLoggedModel) if m.model_id == model_id), None)
+    stored = {} if changed is None else {"stored_status": changed.status}
     return _model_event(ctx, model_id, EventKind.LOGGED_MODEL_FINALIZED,
-                        {"status": getattr(status, "name", str(status))})
+                        {"status": getattr(status, "name", str(status)), **stored})
 
 
 def logged_model_deleted(ctx: WriteContext, model_id: str) -> Described:
@@ -507,6 +587,7 @@ def model_version_created(ctx: WriteContext, name: str, source: str, run_id: str
     return _registry_event(name, EventKind.MODEL_VERSION_CREATED, {
         "version": version.version if version is not None else None, "source": source,
         "run_id": run_id, "model_id": model_id, "tags": _tag_dict(tags),
+        "description": description,
     }, run_id, ctx.experiment_of_run(run_id))
 
 
@@ -548,56 +629,24 @@ def alias_deleted(ctx: WriteContext, name: str, alias: str) -> Described:
     return _registry_event(name, EventKind.REGISTERED_MODEL_ALIAS_DELETED, {"alias": alias})
 
 
-# --- pre-reads: values a write is about to overwrite ---------------------------------------------
-# They run before MLflow validates the call; the store treats a failing one as "no old value
-# known" and lets MLflow's own call answer (see mlflow_prov.store._pre_read_in).
-def _old_experiment_name(store: Any, experiment_id: str, new_name: str) -> str | None:
-    return store.read_experiment_name(experiment_id)
-
-
-def _old_experiment_tag(store: Any, experiment_id: str, tag: ExperimentTag) -> str | None:
-    return store.read_experiment_tags(experiment_id, [tag.key]).get(tag.key)
-
-
-def _old_experiment_tag_by_key(store: Any, experiment_id: str, key: str) -> str | None:
-    return store.read_experiment_tags(experiment_id, [key]).get(key)
-
-
-def _old_run_tag(store: Any, run_id: str, tag: RunTag) -> dict[str, str]:
-    return store.read_run_tags(run_id, [tag.key])
-
-
-def _old_run_tags(store: Any, run_id: str, tags: list[RunTag]) -> dict[str, str]:
-    return store.read_run_tags(run_id, [t.key for t in tags or ()]) if tags else {}
-
-
-def _old_run_tag_by_key(store: Any, run_id: str, key: str) -> dict[str, str]:
-    return store.read_run_tags(run_id, [key])
-
-
-def _old_status_and_name(store: Any, run_id: str, run_status: int | None, end_time: int | None,
-                         run_name: str | None) -> tuple[str, str] | None:
-    return store.read_run_status_and_name(run_id)
-
-
 TRACKING_HOOKS: dict[str, Hook] = {
     "create_experiment": Hook(experiment_created),
-    "rename_experiment": Hook(experiment_renamed, _old_experiment_name),
+    "rename_experiment": Hook(experiment_renamed),
     "delete_experiment": Hook(experiment_deleted),
     "restore_experiment": Hook(experiment_restored),
-    "set_experiment_tag": Hook(experiment_tag_set, _old_experiment_tag),
-    "delete_experiment_tag": Hook(experiment_tag_deleted, _old_experiment_tag_by_key),
+    "set_experiment_tag": Hook(experiment_tag_set),
+    "delete_experiment_tag": Hook(experiment_tag_deleted),
     "create_run": Hook(run_created),
-    "update_run_info": Hook(run_updated, _old_status_and_name),
+    "update_run_info": Hook(run_updated),
     "delete_run": Hook(run_deleted),
     "restore_run": Hook(run_restored),
     "_log_metrics": Hook(metrics_logged),
     "_log_model_metrics": Hook(model_metrics_logged),
     "log_param": Hook(param_logged),
     "_log_params": Hook(params_logged),
-    "set_tag": Hook(tag_set, _old_run_tag),
-    "_set_tags": Hook(tags_set, _old_run_tags),
-    "delete_tag": Hook(tag_deleted, _old_run_tag_by_key),
+    "set_tag": Hook(tag_set),
+    "_set_tags": Hook(tags_set),
+    "delete_tag": Hook(tag_deleted),
     "log_inputs": Hook(inputs_logged),
     "log_outputs": Hook(outputs_logged),
     "record_logged_model": Hook(logged_model_recorded),

@@ -18,8 +18,9 @@ import json
 import math
 import numbers
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,12 +33,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from mlflow_prov.journal_sql import statements_for
-from mlflow_prov.vocabulary import LEGACY_KINDS, STATE_FIELD, EventKind, parse_kind
+from mlflow_prov.vocabulary import LEGACY_KINDS, EventKind, parse_kind
 
 JOURNAL_TABLE = "prov_journal"
 HEADS_TABLE = "prov_journal_heads"
 HASH_ALGORITHM = "sha256"
-STATE_COLUMNS = ("state", "state_at")
 
 metadata = sa.MetaData()
 
@@ -65,29 +65,7 @@ heads_table = sa.Table(
     sa.Column("chain", sa.String(300), primary_key=True),
     sa.Column("last_hash", sa.String(64), nullable=True),
     sa.Column("length", sa.Integer, nullable=False, default=0),
-    # The state digests of the chain's last event that recorded them (canonical JSON), and
-    # the chain's length for which they still hold: the next write adds what it changed
-    # instead of reading every tag and param again. A writer that does not keep them (an
-    # older mlflow-prov) advances the length but not ``state_at``, so nobody builds on them.
-    sa.Column("state", sa.Text, nullable=True),
-    sa.Column("state_at", sa.Integer, nullable=True),
 )
-
-
-# Built once: constructing a statement costs more than sqlite takes to run it (design note:
-# per-write overhead budget). Executed with parameter dicts.
-_SELECT_HEAD = (sa.select(heads_table.c.last_hash, heads_table.c.state, heads_table.c.length,
-                          heads_table.c.state_at)
-                .where(heads_table.c.chain == sa.bindparam("head_chain")).with_for_update())
-_INSERT_EVENT = events_table.insert()
-_ADVANCE_HEAD = (heads_table.update().where(heads_table.c.chain == sa.bindparam("head_chain"))
-                 .values(last_hash=sa.bindparam("new_hash"), length=heads_table.c.length + 1,
-                         state=sa.bindparam("new_state", type_=sa.Text),
-                         state_at=sa.bindparam("new_state_at", type_=sa.Integer)))
-# What a state recorder gets: the write's connection, the state the chain's head carries
-# (None when it carries none yet) and the chain's length; what it returns is recorded in the
-# event and the head.
-StateRecorder = Callable[[sa.Connection, dict[str, str] | None, int], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -126,32 +104,10 @@ class JournalUnavailableError(RuntimeError):
 
 
 def ensure_tables(engine: sa.engine.Engine) -> None:
-    """Create the journal tables if missing, and the head's state columns on journals
-    written before they existed: no manual migration step for users."""
+    """Create the journal tables if missing. Journals written before the heads stopped keeping
+    state digests still carry two nullable columns (``state``, ``state_at``) that nothing
+    reads or writes any more."""
     metadata.create_all(engine, checkfirst=True)
-    for name in STATE_COLUMNS:
-        _add_head_column(engine, heads_table.c[name])
-
-
-def _add_head_column(engine: sa.engine.Engine, column: sa.Column[Any]) -> None:
-    def present() -> bool:
-        return column.name in {found["name"]
-                               for found in sa.inspect(engine).get_columns(HEADS_TABLE)}
-
-    if present():
-        return
-    kind = column.type.compile(dialect=engine.dialect)
-    try:
-        with engine.begin() as connection:
-            connection.execute(sa.text(f"ALTER TABLE {HEADS_TABLE} ADD COLUMN {column.name} "
-                                       f"{kind}"))
-    except sa.exc.DatabaseError as error:
-        if present():  # another process added it first
-            return
-        raise RuntimeError(
-            f"cannot add column {column.name} to the journal's {HEADS_TABLE} table "
-            f"({str(error.orig).splitlines()[0]}); open the store once as a database role "
-            "that may ALTER TABLE, as MLflow's own migrations need") from error
 
 
 def _json_safe(value: Any) -> Any:
@@ -171,7 +127,7 @@ def _json_safe(value: Any) -> Any:
         if math.isfinite(number):
             return number
         return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_json_safe(v) for v in value]
@@ -192,79 +148,124 @@ def event_hash(prev_hash: str | None, chain: str, time_us: int, kind: str,
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
+class _KnownHeads:
+    """The head of every chain this process appended to, as its last commit left it.
+
+    Why: with the head known, an event costs two statements, a compare-and-swap of the head
+    and the insert (:mod:`mlflow_prov.journal_sql`), instead of three. A transaction's new
+    heads are held in its session until it commits (:func:`heads_committed`) and dropped if
+    it rolls back (:func:`heads_rolled_back`), so a head here was once true in the database;
+    a stale one only makes the swap miss and the writer read the head under lock. Bounded:
+    cleared when it grows past ``MAX_CHAINS``.
+    """
+
+    MAX_CHAINS = 100_000
+
+    def __init__(self) -> None:
+        self._heads: weakref.WeakKeyDictionary[sa.engine.Engine,
+                                               dict[str, tuple[int, str]]] = (
+            weakref.WeakKeyDictionary())
+        self._lock = threading.Lock()
+
+    def get(self, engine: sa.engine.Engine, chain: str) -> tuple[int, str] | None:
+        with self._lock:
+            return self._heads.get(engine, {}).get(chain)
+
+    def update(self, engine: sa.engine.Engine, heads: dict[str, tuple[int, str]]) -> None:
+        with self._lock:
+            known = self._heads.setdefault(engine, {})
+            if len(known) + len(heads) > self.MAX_CHAINS:
+                known.clear()
+            known.update(heads)
+
+    def forget(self, engine: sa.engine.Engine, chains: Iterable[str]) -> None:
+        with self._lock:
+            known = self._heads.get(engine, {})
+            for chain in chains:
+                known.pop(chain, None)
+
+
+_known_heads = _KnownHeads()
+_PENDING_HEADS = "mlflow_prov.pending_heads"
+
+
+def heads_committed(session: Session) -> None:
+    """The session's transaction committed: its chains' new heads are now true."""
+    pending = session.info.pop(_PENDING_HEADS, None)
+    if pending:
+        for engine, heads in pending.items():
+            _known_heads.update(engine, heads)
+
+
+def heads_rolled_back(session: Session) -> None:
+    """The session's transaction rolled back: its chains' heads are not known any more."""
+    pending = session.info.pop(_PENDING_HEADS, None)
+    if pending:
+        for engine, heads in pending.items():
+            _known_heads.forget(engine, heads)
+
+
 def append_event(session: Session, *, chain: str, kind: str, experiment_id: str | None,
-                 run_id: str | None, payload: dict[str, Any], writer: dict[str, Any],
-                 time_us: int, state: StateRecorder | None = None) -> None:
+                 run_id: str | None, payload: Mapping[str, Any], writer: dict[str, Any],
+                 time_us: int, first: bool = False) -> None:
     """Append one event inside the caller's transaction, extending its chain.
 
-    Statements go to the session's DB-API connection (the same transaction), compiled once
-    per dialect (:mod:`mlflow_prov.journal_sql`), rather than through the ORM layer or
+    Statements go to the session's DB-API connection (the same transaction), written once per
+    dialect (:mod:`mlflow_prov.journal_sql`), rather than through the ORM layer or
     SQLAlchemy's execution path: most of the per-write cost disappears, and MLflow's ORM
     listeners never see journal rows.
 
-    The chain's head row is read ``FOR UPDATE`` (PostgreSQL/MySQL); on sqlite the caller's
-    transaction already holds the database write lock, because the MLflow write it describes
-    came first. Either way concurrent writers to one chain are serialised and never fork it.
-
-    ``state`` reads digests of the object's stored rows into the payload (see
-    :mod:`mlflow_prov.stored_rows`), given the state the head carries. It runs once the head
-    is locked, so it sees every write an earlier event of the chain described, even one
-    committed by a concurrent writer; the head keeps what it returns for the next write.
+    The head this process last committed for the chain (or, earlier in this transaction,
+    wrote) is advanced with a compare-and-swap; ``first`` says the chain is new (a run or
+    experiment just created), so its head row is inserted instead. Either costs two
+    statements, one on PostgreSQL. When the swap misses, the head is read ``FOR UPDATE`` and
+    the swap repeated: concurrent writers to one chain are serialised and never fork it.
     """
     connection = session.connection()
-    statements = statements_for(connection.dialect, _SELECT_HEAD, _INSERT_EVENT, _ADVANCE_HEAD)
+    engine = connection.engine
+    statements = statements_for(connection.dialect, JOURNAL_TABLE, HEADS_TABLE)
+    pending: dict[str, tuple[int, str]] = (
+        session.info.setdefault(_PENDING_HEADS, {}).setdefault(engine, {}))
+    row = {"time_us": time_us, "chain": chain, "experiment_id": experiment_id,
+           "run_id": run_id, "kind": kind, "payload": canonical_json(payload),
+           "writer": canonical_json(writer)}
     cursor = connection.connection.cursor()  # the same DB-API connection: same transaction
     try:
+        known = pending.get(chain) or _known_heads.get(engine, chain)
+        if known is not None and statements.advance(cursor, _hashed(row, known[1]), known[0]):
+            pending[chain] = (known[0] + 1, str(row["hash"]))
+            return
+        if known is None and first and statements.start(cursor, _hashed(row, None)):
+            pending[chain] = (1, str(row["hash"]))
+            return
+        length, last_hash = _locked_head(connection, statements, cursor, chain)
+        if not statements.advance(cursor, _hashed(row, last_hash), length):
+            raise RuntimeError(f"journal head of {chain!r} moved while locked")
+        pending[chain] = (length + 1, str(row["hash"]))
+    finally:
+        cursor.close()
+
+
+def _hashed(row: dict[str, Any], prev_hash: str | None) -> dict[str, Any]:
+    """The event row linked to ``prev_hash``, with its own hash (updated in place)."""
+    row["prev_hash"] = prev_hash
+    row["hash"] = event_hash(prev_hash, row["chain"], row["time_us"], row["kind"],
+                             row["experiment_id"], row["run_id"], row["payload"], row["writer"])
+    return row
+
+
+def _locked_head(connection: sa.Connection, statements: Any, cursor: Any,
+                 chain: str) -> tuple[int, str | None]:
+    """The chain head's ``(length, last_hash)`` under this transaction's lock, creating an
+    empty head first if the chain has none."""
+    head = statements.lock_head(cursor, chain)
+    if head is None:
+        _create_head(connection, chain)
         head = statements.lock_head(cursor, chain)
-        if head is None:
-            _create_head(connection, chain)
-            head = statements.lock_head(cursor, chain)
-        if head is None:  # created just above, in this transaction: it cannot be missing
-            raise RuntimeError(f"journal head row of {chain!r} missing right after its insert")
-        last_hash, kept_state, length, state_at = head
-        new_state, new_state_at = kept_state, (length + 1 if state_at == length else state_at)
-        if state is not None:
-            recorded = state(connection, _kept_state(kept_state, state_at, length), length)
-            payload = {**payload, STATE_FIELD: recorded}
-            new_state, new_state_at = canonical_json(recorded), length + 1
-        payload_json = canonical_json(payload)
-        writer_json = canonical_json(writer)
-        prev_hash = last_hash
-        digest = event_hash(prev_hash, chain, time_us, kind, experiment_id, run_id,
-                            payload_json, writer_json)
-        statements.append(cursor, {
-            "time_us": time_us, "chain": chain, "experiment_id": experiment_id,
-            "run_id": run_id, "kind": kind, "payload": payload_json, "writer": writer_json,
-            "prev_hash": prev_hash, "hash": digest}, chain, digest, new_state, new_state_at)
-    finally:
-        cursor.close()
-
-
-def _kept_state(text: str | None, state_at: int | None, length: int) -> dict[str, str] | None:
-    """The state a head keeps, if it still holds for the chain's length and reads as JSON;
-    ``None`` otherwise (the writer then reads the rows whole)."""
-    if not text or state_at != length:
-        return None
-    try:
-        kept = json.loads(text)
-    except ValueError:
-        return None
-    return kept if isinstance(kept, dict) else None
-
-
-def chain_length(connection: sa.Connection, chain: str) -> int | None:
-    """A chain's length as the caller's connection sees it now (no lock), or ``None`` when it
-    has no head. A write that reads old values before it writes notes it first: if the length
-    moved by the time its event is written (under the head's lock), another write came
-    between and the old values may be stale. Not a lock: MLflow nests writes (``set_tag`` of
-    the run name calls ``update_run_info`` on another connection), and a head locked by the
-    outer write would make the inner one wait for ever."""
-    statements = statements_for(connection.dialect, _SELECT_HEAD, _INSERT_EVENT, _ADVANCE_HEAD)
-    cursor = connection.connection.cursor()
-    try:
-        return statements.chain_length(cursor, chain)
-    finally:
-        cursor.close()
+    if head is None:  # created just above, in this transaction: it cannot be missing
+        raise RuntimeError(f"journal head row of {chain!r} missing right after its insert")
+    last_hash, length = head
+    return length, last_hash
 
 
 def _create_head(connection: sa.Connection, chain: str) -> None:

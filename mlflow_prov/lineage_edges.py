@@ -32,7 +32,7 @@ import json
 import re
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote
@@ -161,10 +161,10 @@ ExperimentOf = Callable[[str], "str | None"]
 
 class _Describe(Protocol):
     def __call__(self, rows: Rows, run_id: str | None, experiment_id: str | None,
-                 payload: dict[str, Any], experiment_of: ExperimentOf) -> None: ...
+                 payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None: ...
 
 
-def rows_of(kind: str, run_id: str | None, experiment_id: str | None, payload: dict[str, Any],
+def rows_of(kind: str, run_id: str | None, experiment_id: str | None, payload: Mapping[str, Any],
             experiment_of: ExperimentOf) -> Rows:
     """The lineage rows one journal event makes (none for most kinds)."""
     rows = Rows()
@@ -175,7 +175,7 @@ def rows_of(kind: str, run_id: str | None, experiment_id: str | None, payload: d
 
 
 def _run_created(rows: Rows, run_id: str | None, experiment_id: str | None,
-                 payload: dict[str, Any], experiment_of: ExperimentOf) -> None:
+                 payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
     if not run_id:
         return
     rows.nodes.append(NodeRow(node_id("run", run_id), "run", payload.get("run_name") or run_id,
@@ -191,7 +191,7 @@ def _parent(rows: Rows, run_id: str, tags: dict[str, Any]) -> None:
 
 
 def _tags_set(rows: Rows, run_id: str | None, experiment_id: str | None,
-              payload: dict[str, Any], experiment_of: ExperimentOf) -> None:
+              payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
     tags = payload.get("tags") or {}
     if run_id and isinstance(tags, dict):
         _parent(rows, run_id, tags)
@@ -200,14 +200,14 @@ def _tags_set(rows: Rows, run_id: str | None, experiment_id: str | None,
 
 
 def _run_updated(rows: Rows, run_id: str | None, experiment_id: str | None,
-                 payload: dict[str, Any], experiment_of: ExperimentOf) -> None:
+                 payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
     new_name = payload.get("new_name")
     if run_id and isinstance(new_name, str) and new_name != payload.get("old_name"):
         rows.renamed[node_id("run", run_id)] = new_name
 
 
 def _inputs_logged(rows: Rows, run_id: str | None, experiment_id: str | None,
-                   payload: dict[str, Any], experiment_of: ExperimentOf) -> None:
+                   payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
     if not run_id:
         return
     consumer = node_id("run", run_id)
@@ -249,7 +249,7 @@ def _origin(rows: Rows, uri: str | None, experiment_of: ExperimentOf) -> str | N
 
 
 def _logged_model_created(rows: Rows, run_id: str | None, experiment_id: str | None,
-                          payload: dict[str, Any], experiment_of: ExperimentOf) -> None:
+                          payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
     model_id = payload.get("model_id")
     if not model_id:
         return
@@ -262,7 +262,7 @@ def _logged_model_created(rows: Rows, run_id: str | None, experiment_id: str | N
 
 
 def _model_version_created(rows: Rows, run_id: str | None, experiment_id: str | None,
-                           payload: dict[str, Any], experiment_of: ExperimentOf) -> None:
+                           payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
     name, number = payload.get("name"), payload.get("version")
     if not name or number is None:
         return
@@ -295,7 +295,7 @@ _DESCRIBERS: dict[str, _Describe] = {
 # --- writing ----------------------------------------------------------------------------------
 
 def record(connection: sa.Connection, kind: str, run_id: str | None,
-           experiment_id: str | None, payload: dict[str, Any],
+           experiment_id: str | None, payload: Mapping[str, Any],
            experiment_of: ExperimentOf) -> None:
     """Add the rows of one journaled event through the write's own connection."""
     if str(kind) not in _DESCRIBERS:

@@ -33,15 +33,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.model_registry.sqlalchemy_store import (
     SqlAlchemyStore as SqlAlchemyRegistryStore,
 )
-from mlflow.store.tracking.dbmodels.models import (
-    SqlExperiment,
-    SqlExperimentTag,
-    SqlLoggedModel,
-    SqlRun,
-)
+from mlflow.store.tracking.dbmodels.models import SqlLoggedModel, SqlRun
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from mlflow_prov.bulk_metrics import INSERTED_ROWS, BulkMetrics
 from mlflow_prov.compat import managed_session_maker, routing_session_maker
@@ -52,18 +48,24 @@ from mlflow_prov.events import (
     Hook,
     RemembersCutValues,
     WriteContext,
+    overwritten_values,
 )
 from mlflow_prov.identity import writer_identity
-from mlflow_prov.journal import append_event, chain_length, ensure_tables, now_us
+from mlflow_prov.journal import (
+    append_event,
+    ensure_tables,
+    heads_committed,
+    heads_rolled_back,
+    now_us,
+)
 from mlflow_prov.lineage_edges import ensure_tables as ensure_lineage_tables
 from mlflow_prov.lineage_edges import record as record_lineage
 from mlflow_prov.preflight import check_location
 from mlflow_prov.series_summaries import catch_up
 from mlflow_prov.series_summaries import install as install_series_summaries
 from mlflow_prov.sqlite_stats import FreshStatistics
-from mlflow_prov.stored_rows import keyed_rows, state_recorder
 from mlflow_prov.uri import ProvLocation, parse_prov_uri
-from mlflow_prov.vocabulary import EventKind, run_chain
+from mlflow_prov.vocabulary import CHAIN_OPENING_KINDS, EventKind
 
 _logger = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ _SCOPE = "mlflow_prov.scope"
 _WROTE = "mlflow_prov.wrote"
 _NEW = "mlflow_prov.new_objects"
 _CHANGED = "mlflow_prov.changed_objects"
+_DELETED = "mlflow_prov.deleted_objects"
 _EMITTED = "mlflow_prov.emitted"
 _EXPERIMENT_CACHE_SIZE = 4096
 
@@ -82,11 +85,8 @@ class WriteScope:
     store: Any
     hook: Hook
     arguments: dict[str, Any]
-    before: Any = None
-    head_length: int | None = None  # the run chain's length when ``before`` was read
     emitted: bool = False
     emitting: bool = field(default=False, repr=False)
-    pre_read_pending: bool = False
 
 
 _local = threading.local()
@@ -107,10 +107,18 @@ def _current_scope() -> WriteScope | None:
 # --- session listeners ---------------------------------------------------------------------
 
 def _after_flush(session: Session, flush_context: Any) -> None:
-    session.info[_WROTE] = True
-    session.info.setdefault(_NEW, []).extend(session.new)
-    session.info.setdefault(_CHANGED, []).extend(
-        obj for obj in session.dirty if session.is_modified(obj))
+    """Note what the flush wrote, while the objects still hold their history: the rows it
+    inserted, deleted and changed, with the values a change overwrote (what MLflow loaded
+    before writing, so an event knows a tag's or a status's earlier value without a query
+    of its own). The first flush that changes an object keeps its old values."""
+    info = session.info
+    info[_WROTE] = True
+    info.setdefault(_NEW, []).extend(session.new)
+    info.setdefault(_DELETED, []).extend(session.deleted)
+    changed: dict[Any, dict[str, Any]] = info.setdefault(_CHANGED, {})
+    for obj in session.dirty:
+        if obj not in changed and session.is_modified(obj):
+            changed[obj] = overwritten_values(obj)
 
 
 def _on_execute(orm_execute_state: Any) -> None:
@@ -128,7 +136,7 @@ def _before_commit(session: Session) -> None:
     scope.emitting = True
     try:
         context = WriteContext(scope.store, session, session.info.get(_NEW, []),
-                               session.info.get(_CHANGED, []), scope.before, scope.head_length,
+                               session.info.get(_CHANGED, {}), session.info.get(_DELETED, []),
                                session.info.get(INSERTED_ROWS))
         described = scope.hook.describe(context, **scope.arguments)
         events = described if isinstance(described, list) else [described]
@@ -137,8 +145,7 @@ def _before_commit(session: Session) -> None:
             append_event(session, chain=event.chain, kind=event.kind,
                          experiment_id=event.experiment_id, run_id=event.run_id,
                          payload=event.payload, writer=writer, time_us=time_us,
-                         state=state_recorder(event.chain, event.kind, event.run_id,
-                                              event.experiment_id, event.touched))
+                         first=event.kind in CHAIN_OPENING_KINDS)
             scope.store.journaled(session, event)
         scope.emitted = True
         session.info[_EMITTED] = scope
@@ -147,6 +154,7 @@ def _before_commit(session: Session) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    heads_committed(session)
     _reset_transaction_state(session)
 
 
@@ -154,19 +162,20 @@ def _after_rollback(session: Session) -> None:
     emitted: WriteScope | None = session.info.get(_EMITTED)
     if emitted is not None:
         emitted.emitted = False
+    heads_rolled_back(session)
     _reset_transaction_state(session)
 
 
 def _reset_transaction_state(session: Session) -> None:
-    for key in (_WROTE, _NEW, _CHANGED, _EMITTED, INSERTED_ROWS):
+    for key in (_WROTE, _NEW, _CHANGED, _DELETED, _EMITTED, INSERTED_ROWS):
         session.info.pop(key, None)
 
 
 def _journaling_session_maker(engine: sa.engine.Engine) -> sa.orm.sessionmaker:
-    """Sessions whose commits append their event. On MySQL they read committed data: an
-    event's state digest is read after the chain's head is locked, and under InnoDB's default
-    REPEATABLE READ that read would still see the snapshot taken before the lock, missing a
-    concurrent writer's committed row (PostgreSQL and sqlite already see it)."""
+    """Sessions whose commits append their event. On MySQL they read committed data: under
+    InnoDB's default REPEATABLE READ the head read after a missed compare-and-swap (see
+    :mod:`mlflow_prov.journal_sql`) would still see the snapshot taken before its lock, not
+    the concurrent writer's committed head (PostgreSQL and sqlite already see it)."""
     if engine.dialect.name == "mysql":
         engine = engine.execution_options(isolation_level="READ COMMITTED")
     maker = sa.orm.sessionmaker(bind=engine)
@@ -184,11 +193,7 @@ def _bind_to_scope(managed: Callable[..., Any]) -> Callable[..., Any]:
     @contextmanager
     def managed_session(read_only: bool = True) -> Iterator[Session]:
         with managed(read_only=read_only) as session:
-            scope = _current_scope()
-            session.info[_SCOPE] = scope
-            if scope is not None and scope.pre_read_pending:
-                scope.pre_read_pending = False
-                scope.before = _pre_read_in(session, scope)
+            session.info[_SCOPE] = _current_scope()
             yield session
 
     return managed_session
@@ -204,11 +209,8 @@ def _hooked(name: str, hook: Hook, mixin: type, base: type) -> Callable[..., Any
         arguments = hook.bind(signature, self, args, kwargs)
         if arguments is None:  # a call MLflow refuses: let it answer, with nothing to journal
             return getattr(super(mixin, self), name)(*args, **kwargs)
-        # the old value is read in the write's own session, before MLflow touches it (see
-        # _pre_read_in), instead of on a connection of its own (about 1 ms per call here)
         stack = _scope_stack()
-        stack.append(WriteScope(self, hook, arguments,
-                                pre_read_pending=hook.before is not None))
+        stack.append(WriteScope(self, hook, arguments))
         try:
             return getattr(super(mixin, self), name)(*args, **kwargs)
         finally:
@@ -217,39 +219,6 @@ def _hooked(name: str, hook: Hook, mixin: type, base: type) -> Callable[..., Any
     functools.update_wrapper(method, getattr(base, name))
     method.__qualname__ = f"{mixin.__name__}.{name}"
     return method
-
-
-_PRE_READ_ERRORS = (ValueError, TypeError, OverflowError, sa.exc.SQLAlchemyError)
-
-
-def _pre_read_in(session: Session, scope: WriteScope) -> Any:
-    """Read what the write will overwrite, in the write's own session (its first statements);
-    never let that read decide the write's outcome.
-
-    It runs before MLflow validates the call, so malformed input (an experiment id that is
-    not a number, a numeric tag key on PostgreSQL) can fail here first. MLflow's own call,
-    made next, then answers with MLflow's own error; the old value is simply not known.
-
-    The run chain's length is noted first (:func:`mlflow_prov.journal.chain_length`), so the
-    event can tell whether the old values read here are still the old values.
-    """
-    hook, store, arguments = scope.hook, scope.store, scope.arguments
-    if hook.before is None:
-        return None
-    _local.read_session = session
-    connection = session.connection()
-    # the journal's lookups run on the driver's cursor: its errors are not SQLAlchemy's
-    refused = (*_PRE_READ_ERRORS, connection.dialect.loaded_dbapi.Error)
-    try:
-        run_id = arguments.get("run_id")
-        if isinstance(run_id, str) and "\x00" not in run_id:
-            scope.head_length = chain_length(connection, run_chain(run_id))
-        return hook.before(store, **arguments)
-    except refused as error:
-        _logger.debug("pre-read for %s skipped: %s", hook.describe.__name__, error)
-        return None
-    finally:
-        _local.read_session = None
 
 
 def _install_hooks(mixin: type, hooks: dict[str, Hook], base: type) -> None:
@@ -297,9 +266,14 @@ class _JournalingMixin:
                        event.payload, lambda run_id: self.experiment_of_run(session, run_id))
 
     def experiment_of_run(self, session: Session, run_id: str | None) -> str | None:
-        """A run's experiment id, cached: runs never move between experiments."""
+        """A run's experiment id: from the run row MLflow loaded in this session (every run
+        write loads it first), else cached, else read once (runs never move between
+        experiments)."""
         if not run_id:
             return None
+        loaded = session.identity_map.get(identity_key(SqlRun, run_id))
+        if loaded is not None:
+            return str(loaded.experiment_id)
         cached = self._experiment_ids.get(run_id)
         if cached is None:
             found = session.execute(sa.select(SqlRun.experiment_id)
@@ -313,54 +287,12 @@ class _JournalingMixin:
         return cached
 
     def experiment_of_logged_model(self, session: Session, model_id: str) -> str | None:
+        loaded = session.identity_map.get(identity_key(SqlLoggedModel, model_id))
+        if loaded is not None:
+            return str(loaded.experiment_id)
         found = session.execute(sa.select(SqlLoggedModel.experiment_id)
                                 .where(SqlLoggedModel.model_id == model_id)).scalar()
         return None if found is None else str(found)
-
-    # Pre-reads (see _pre_read_in). They run inside the write's transaction, before MLflow
-    # validates the call: input a query could fail on is refused here (ValueError: the old
-    # value is then unknown), so a failed statement never aborts the write's transaction.
-
-    @staticmethod
-    def _read(query: sa.Select) -> list[Any]:
-        return list(_local.read_session.connection().execute(query))
-
-    def read_run_tags(self, run_id: str, keys: list[str]) -> dict[str, str]:
-        _require_text(run_id, *keys)
-        return dict(keyed_rows(_local.read_session.connection(), "tags", run_id, set(keys)))
-
-    def read_experiment_tags(self, experiment_id: str, keys: list[str]) -> dict[str, str]:
-        _require_text(*keys)
-        rows = self._read(sa.select(SqlExperimentTag.key, SqlExperimentTag.value).where(
-            SqlExperimentTag.experiment_id == _experiment_number(experiment_id),
-            SqlExperimentTag.key.in_(keys)))
-        return {row.key: row.value for row in rows}
-
-    def read_experiment_name(self, experiment_id: str) -> str | None:
-        rows = self._read(sa.select(SqlExperiment.name)
-                          .where(SqlExperiment.experiment_id == _experiment_number(experiment_id)))
-        return rows[0].name if rows else None
-
-    def read_run_status_and_name(self, run_id: str) -> tuple[str, str] | None:
-        _require_text(run_id)
-        rows = self._read(sa.select(SqlRun.status, SqlRun.name).where(SqlRun.run_uuid == run_id))
-        return (rows[0].status, rows[0].name) if rows else None
-
-
-def _experiment_number(experiment_id: Any) -> int:
-    """An experiment id as the integer column holds it, or ValueError (out of its range)."""
-    number = int(experiment_id)
-    if not -(2**31) <= number < 2**31:
-        raise ValueError(f"experiment id {experiment_id!r} is out of the column's range")
-    return number
-
-
-def _require_text(*values: Any) -> None:
-    """Only text without NUL characters reaches a pre-read's query (PostgreSQL refuses the
-    rest, and a refused statement would abort the write's transaction)."""
-    for value in values:
-        if not isinstance(value, str) or "\x00" in value:
-            raise ValueError(f"not a text value a pre-read can look up: {value!r}")
 
 
 class _ConcurrentDatasetInputs:

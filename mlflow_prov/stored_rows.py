@@ -1,5 +1,6 @@
-"""The one place that reads MLflow's own run tables with SQL: for the journal's digests at
-write time, and for ``mlflow-prov verify`` when it reconciles MLflow's rows with the journal.
+"""The one place that reads MLflow's own run tables with SQL: for ``mlflow-prov verify`` when
+it reconciles MLflow's rows with the journal, and the metric-row digests written with each
+metrics event.
 
 Why SQL rather than the client API: verify compares *every* stored row of a run (100,000
 metric points and more) with the journal; ``get_metric_history`` builds an object per point
@@ -10,33 +11,37 @@ it reads, and :func:`open_store` refuses a schema version (``alembic_version``) 
 know with a one-line message instead of reading a layout it was not checked against.
 
 Read API (exporters may import it, as they import the journal's): :func:`open_store`,
-:func:`read_runs`, :func:`read_run_rows`, :func:`read_experiment_rows`, :func:`run_state`,
+:func:`read_runs`, :func:`read_run_rows`, :func:`read_experiment_rows`,
 :class:`RunRows`, :data:`RUN_COLUMNS`, :data:`EXPERIMENT_COLUMNS`, :class:`UnknownSchemaError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+import math
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from mlflow_prov.digests import (
     metric_row_hash,
-    moved_digest,
     multiset_digest,
-    pairs_digest,
-    record_digest,
 )
 from mlflow_prov.fast_read import KNOWN_SCHEMAS
-from mlflow_prov.vocabulary import RUN_NAME_TAG, EventKind, experiment_chain, run_chain
+from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG
 
 # The run row's columns, in the order their digest covers them.
 RUN_COLUMNS = ("run_uuid", "experiment_id", "name", "user_id", "status", "start_time",
                "end_time", "deleted_time", "lifecycle_stage", "source_type", "source_name",
                "entry_point_name", "source_version", "artifact_uri")
+
+# The LoggedModel row's columns a model's first event records and verify compares (not the
+# last-update time, which MLflow moves on every write to the model).
+LOGGED_MODEL_COLUMNS = ("model_id", "experiment_id", "name", "artifact_location",
+                        "creation_timestamp_ms", "status", "lifecycle_stage", "model_type",
+                        "source_run_id", "status_message")
 
 # The experiment row's columns covered by its digest: not ``last_update_time``, which MLflow
 # moves on writes the journal records elsewhere.
@@ -72,8 +77,6 @@ _NEWEST_METRIC_SQL = (_KEY_METRICS_SQL.order_by(_metrics.c.step.desc(),
                                                 _metrics.c.value.desc()).limit(2))
 _LATEST_SQL = (sa.select(*(_latest.c[name] for name in _METRIC_COLUMNS))
                .where(_latest.c.run_uuid == _RUN_ID))
-# Events whose write cannot touch the run's row, tags or params record no state digest.
-_NO_STATE = frozenset({EventKind.RUN_METRICS_LOGGED, EventKind.LOGGED_MODEL_METRICS_LOGGED})
 
 
 class UnknownSchemaError(RuntimeError):
@@ -92,125 +95,6 @@ class RunRows:
     latest_metrics: list[tuple[str, float, int, int, bool]]
 
 
-@dataclass(frozen=True)
-class TouchedRows:
-    """The tag and param keys one run write may have changed, and their rows before it (as
-    ``{key: value}`` of the rows that existed, keys as the database returned them): enough
-    to move the run's state digests without reading its other rows. Params have no old rows:
-    MLflow writes a param only when its key is new. ``read_at_length``: the run chain's length
-    when the old tag rows were read; they are trusted only if no other event came between."""
-
-    tags: frozenset[str] = frozenset()
-    old_tags: dict[str, str] = field(default_factory=dict)
-    params: frozenset[str] = frozenset()
-    read_at_length: int | None = None
-
-
-def run_state(connection: sa.Connection, run_id: str) -> dict[str, str]:
-    """Digests of the run's row, tags and params as they are now, inside ``connection``'s
-    transaction: what a journal event records so verify can prove them later."""
-    run = _fetch(connection, "run", run_id)
-    return {
-        "run": record_digest(run[0]) if run else "",
-        "tags": pairs_digest(_fetch(connection, "tags", run_id)),
-        "params": pairs_digest(_fetch(connection, "params", run_id)),
-    }
-
-
-def moved_run_state(connection: sa.Connection, run_id: str, previous: dict[str, str] | None,
-                    length: int, touched: TouchedRows) -> dict[str, str]:
-    """:func:`run_state` from the chain's previous state and the rows this write touched:
-    tags and params are read only for the touched keys, the run row only when the run's
-    name tag was among them (no other tag or param write changes it).
-
-    Why it is also the safer digest: a tag edited behind MLflow's back stays outside the
-    journal's state across later tag and param writes, so ``verify`` still finds it (a write
-    that reads the rows whole, such as the run's end, absorbs it)."""
-    stale = bool(touched.tags) and touched.read_at_length != length
-    if stale or previous is None or not {"run", "tags", "params"} <= previous.keys():
-        return run_state(connection, run_id)
-    run_digest = previous["run"]
-    if RUN_NAME_TAG in touched.tags:  # MLflow keeps the run's name in its row too
-        run = _fetch(connection, "run", run_id)
-        run_digest = record_digest(run[0]) if run else ""
-    return {
-        "run": run_digest,
-        "tags": moved_digest(previous["tags"], touched.old_tags.items(),
-                             keyed_rows(connection, "tags", run_id, touched.tags)),
-        "params": moved_digest(previous["params"], (),
-                               keyed_rows(connection, "params", run_id, touched.params)),
-    }
-
-
-_STATE_QUERIES = {"run": _RUN_SQL, "tags": _TAGS_SQL, "params": _PARAMS_SQL,
-                  "experiment": _EXPERIMENT_SQL, "experiment_tags": _EXPERIMENT_TAGS_SQL,
-                  "tag": _TAGS_SQL.where(_tags.c.key == sa.bindparam("key")),
-                  "param": _PARAMS_SQL.where(_params.c.key == sa.bindparam("key"))}
-_compiled: dict[tuple[str, str], tuple[str, list[str] | None]] = {}
-
-
-def keyed_rows(connection: sa.Connection, table: str, run_id: str,
-               keys: Collection[str]) -> list[tuple]:
-    """The ``(key, value)`` rows of some keys of a run's tags or params, one indexed lookup
-    per key, on the transaction's own cursor."""
-    name = {"tags": "tag", "params": "param"}[table]
-    return [row for key in sorted(keys) for row in _fetch(connection, name, run_id, key)]
-
-
-def _fetch(connection: sa.Connection, name: str, run_id: str | int,
-           key: str | None = None) -> list[tuple]:
-    """One state query on the transaction's own DB-API cursor, compiled once per dialect:
-    it runs on every run write, where SQLAlchemy's per-statement overhead (~0.1 ms) was
-    most of the cost."""
-    cache_key = (connection.dialect.name, name)
-    compiled = _compiled.get(cache_key)
-    if compiled is None:
-        statement = _STATE_QUERIES[name].compile(dialect=connection.dialect)
-        order = list(statement.positiontup) if statement.positiontup is not None else None
-        compiled = _compiled[cache_key] = (statement.string, order)
-    sql, order = compiled
-    driver = connection.connection.driver_connection
-    if driver is None:  # a pooled connection always has one; a detached proxy would not
-        raise RuntimeError("the connection has no driver connection to read with")
-    cursor = driver.cursor()
-    named: dict[str, Any] = {"run_id": run_id, "key": key}
-    try:
-        cursor.execute(sql, tuple(named[name] for name in order) if order is not None
-                       else named)
-        return [tuple(row) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
-
-
-def experiment_state(connection: sa.Connection, experiment_id: str) -> dict[str, str]:
-    """Digests of the experiment's row (:data:`EXPERIMENT_COLUMNS`) and tags as they are now."""
-    number = int(experiment_id)
-    row = _fetch(connection, "experiment", number)
-    return {"experiment": record_digest(row[0]) if row else "",
-            "tags": pairs_digest(_fetch(connection, "experiment_tags", number))}
-
-
-def state_recorder(chain: str, kind: str, run_id: str | None,
-                   experiment_id: str | None = None, touched: TouchedRows | None = None
-                   ) -> Callable[[sa.Connection, dict[str, str] | None, int],
-                                 dict[str, str]] | None:
-    """The state digest to add to an event: a run's row, tags and params on its chain (moved
-    from the previous state when the write says which rows it ``touched``), an experiment's
-    row and tags on its chain; ``None`` for events that cannot change them (metric writes
-    carry their own row digests) and for other chains."""
-    if run_id and chain == run_chain(run_id):
-        if kind in _NO_STATE:
-            return None
-        if touched is not None:
-            return lambda connection, previous, length: moved_run_state(
-                connection, run_id, previous, length, touched)
-        return lambda connection, _previous, _length: run_state(connection, run_id)
-    if experiment_id and experiment_id.isdigit() and chain == experiment_chain(experiment_id):
-        return lambda connection, _previous, _length: experiment_state(connection,
-                                                                       experiment_id)
-    return None
-
-
 def metric_rows_digest(rows: list[Any]) -> dict[str, list[Any]]:
     """Per key: ``[row count, multiset digest]`` of metric rows (objects with MLflow's
     ``SqlMetric`` attributes). Values are read from each object's ``__dict__``: the rows were
@@ -225,6 +109,27 @@ def metric_rows_digest(rows: list[Any]) -> dict[str, list[Any]]:
         hashes.setdefault(key, []).append(metric_row_hash(
             key, values["value"], values["timestamp"], values["step"], values["is_nan"]))
     return {key: [len(found), multiset_digest(found)] for key, found in sorted(hashes.items())}
+
+
+def model_metric_rows_digest(rows: list[Any]) -> dict[str, dict[str, list[Any]]]:
+    """Per model and key: ``[row count, multiset digest]`` of LoggedModel metric rows (objects
+    with MLflow's ``SqlLoggedModelMetric`` attributes), hashed like run metric rows."""
+    hashes: dict[str, dict[str, list[int]]] = {}
+    for row in rows:
+        hashes.setdefault(row.model_id, {}).setdefault(row.metric_name, []).append(
+            _model_metric_hash(row.metric_name, row.metric_value, row.metric_timestamp_ms,
+                               row.metric_step))
+    return {model: {key: [len(found), multiset_digest(found)]
+                    for key, found in sorted(keys.items())}
+            for model, keys in sorted(hashes.items())}
+
+
+def _model_metric_hash(key: str, value: float | None, timestamp: int, step: int) -> int:
+    """A LoggedModel metric row's hash: MLflow stores a NaN there as it is (no ``is_nan``
+    column), which :func:`metric_row_hash` takes as a NaN flag."""
+    if value is None or math.isnan(value):
+        return metric_row_hash(key, 0.0, timestamp, step, True)
+    return metric_row_hash(key, value, timestamp, step, False)
 
 
 @contextmanager
@@ -269,6 +174,130 @@ def read_experiment_rows(connection: sa.Connection,
     row = connection.execute(_EXPERIMENT_SQL, parameters).first()
     tags = {key: value for key, value in connection.execute(_EXPERIMENT_TAGS_SQL, parameters)}
     return (dict(row._mapping) if row is not None else None), tags
+
+
+@dataclass(frozen=True)
+class LoggedModelRows:
+    """One LoggedModel's row (:data:`LOGGED_MODEL_COLUMNS`), tags, params and metric rows as
+    ``(key, value, timestamp, step)``."""
+
+    model: dict[str, Any] | None
+    tags: dict[str, str]
+    params: dict[str, str]
+    metrics: list[tuple[str, float | None, int, int]]
+
+
+_logged_models = sa.table("logged_models", *map(sa.column, LOGGED_MODEL_COLUMNS))
+_logged_model_tags = sa.table("logged_model_tags", sa.column("model_id"),
+                              sa.column("tag_key"), sa.column("tag_value"))
+_logged_model_params = sa.table("logged_model_params", sa.column("model_id"),
+                                sa.column("param_key"), sa.column("param_value"))
+_logged_model_metrics = sa.table("logged_model_metrics", sa.column("model_id"),
+                                 sa.column("metric_name"), sa.column("metric_value"),
+                                 sa.column("metric_timestamp_ms"), sa.column("metric_step"))
+
+
+def read_logged_model_rows(connection: sa.Connection, model_id: str) -> LoggedModelRows:
+    """All of one LoggedModel's stored rows, one query per table."""
+    where = {"model_id": model_id}
+    model = connection.execute(
+        sa.select(*(_logged_models.c[name] for name in LOGGED_MODEL_COLUMNS))
+        .where(_logged_models.c.model_id == model_id)).first()
+    tags = connection.execute(sa.select(_logged_model_tags.c.tag_key,
+                                        _logged_model_tags.c.tag_value)
+                              .where(_logged_model_tags.c.model_id == where["model_id"])).all()
+    params = connection.execute(sa.select(_logged_model_params.c.param_key,
+                                          _logged_model_params.c.param_value)
+                                .where(_logged_model_params.c.model_id == model_id)).all()
+    metric_columns = _logged_model_metrics.c
+    metrics = connection.execute(sa.select(metric_columns.metric_name, metric_columns.metric_value,
+                                           metric_columns.metric_timestamp_ms,
+                                           metric_columns.metric_step)
+                                 .where(metric_columns.model_id == model_id)).all()
+    return LoggedModelRows(dict(model._mapping) if model is not None else None,
+                           dict(tags), dict(params), [tuple(row) for row in metrics])
+
+
+def model_metrics_digest(metrics: list[tuple[str, float | None, int, int]]
+                         ) -> dict[str, list[Any]]:
+    """Per key ``[row count, multiset digest]`` of a LoggedModel's stored metric rows, as
+    :func:`model_metric_rows_digest` computed them at write time."""
+    hashes: dict[str, list[int]] = {}
+    for key, value, timestamp, step in metrics:
+        hashes.setdefault(key, []).append(_model_metric_hash(key, value, timestamp, step))
+    return {key: [len(found), multiset_digest(found)] for key, found in sorted(hashes.items())}
+
+
+@dataclass(frozen=True)
+class RegistryRows:
+    """The model registry as stored: per registered model its description and tags, per
+    version ``(name, version)`` its columns and tags, and the aliases."""
+
+    models: dict[str, dict[str, Any]]
+    model_tags: dict[str, dict[str, str]]
+    versions: dict[tuple[str, int], dict[str, Any]]
+    version_tags: dict[tuple[str, int], dict[str, str]]
+    aliases: dict[tuple[str, str], int]
+
+
+REGISTRY_VERSION_COLUMNS = ("name", "version", "description", "current_stage", "source",
+                            "run_id")
+_registered_models = sa.table("registered_models", sa.column("name"), sa.column("description"))
+_registered_model_tags = sa.table("registered_model_tags", sa.column("name"), sa.column("key"),
+                                  sa.column("value"))
+_model_versions = sa.table("model_versions", *map(sa.column, REGISTRY_VERSION_COLUMNS))
+_model_version_tags = sa.table("model_version_tags", sa.column("name"), sa.column("version"),
+                               sa.column("key"), sa.column("value"))
+_aliases = sa.table("registered_model_aliases", sa.column("name"), sa.column("alias"),
+                    sa.column("version"))
+
+
+def read_registry_rows(connection: sa.Connection) -> RegistryRows:
+    """The whole model registry, one query per table (it holds models, not metric points)."""
+    models = {row.name: dict(row._mapping) for row in connection.execute(
+        sa.select(_registered_models.c.name, _registered_models.c.description))}
+    model_tags: dict[str, dict[str, str]] = {}
+    for name, key, value in connection.execute(sa.select(
+            _registered_model_tags.c.name, _registered_model_tags.c.key,
+            _registered_model_tags.c.value)):
+        model_tags.setdefault(name, {})[key] = value
+    versions = {(row.name, int(row.version)): dict(row._mapping) for row in connection.execute(
+        sa.select(*(_model_versions.c[name] for name in REGISTRY_VERSION_COLUMNS)))}
+    version_tags: dict[tuple[str, int], dict[str, str]] = {}
+    for name, version, key, value in connection.execute(sa.select(
+            _model_version_tags.c.name, _model_version_tags.c.version,
+            _model_version_tags.c.key, _model_version_tags.c.value)):
+        version_tags.setdefault((name, int(version)), {})[key] = value
+    aliases = {(name, alias): int(version) for name, alias, version in connection.execute(
+        sa.select(_aliases.c.name, _aliases.c.alias, _aliases.c.version))}
+    return RegistryRows(models, model_tags, versions, version_tags, aliases)
+
+
+_datasets = sa.table("datasets", sa.column("dataset_uuid"), sa.column("name"),
+                     sa.column("digest"), sa.column("dataset_source_type"),
+                     sa.column("dataset_source"))
+_inputs = sa.table("inputs", sa.column("input_uuid"), sa.column("source_type"),
+                   sa.column("source_id"), sa.column("destination_type"),
+                   sa.column("destination_id"))
+_input_tags = sa.table("input_tags", sa.column("input_uuid"), sa.column("name"),
+                       sa.column("value"))
+DatasetInput = tuple[str, str, str, str, str | None]  # name, digest, source type, source, context
+
+
+def read_dataset_inputs(connection: sa.Connection, run_id: str) -> list[DatasetInput]:
+    """The datasets a run's inputs link to, as ``(name, digest, source type, source,
+    context tag)``, one query."""
+    context = (sa.select(_input_tags.c.value)
+               .where(_input_tags.c.input_uuid == _inputs.c.input_uuid,
+                      _input_tags.c.name == DATASET_CONTEXT_TAG)
+               .scalar_subquery())
+    query = (sa.select(_datasets.c.name, _datasets.c.digest, _datasets.c.dataset_source_type,
+                       _datasets.c.dataset_source, context)
+             .select_from(_inputs.join(_datasets,
+                                       _datasets.c.dataset_uuid == _inputs.c.source_id))
+             .where(_inputs.c.destination_id == run_id, _inputs.c.source_type == "DATASET",
+                    _inputs.c.destination_type == "RUN"))
+    return sorted(tuple(row) for row in connection.execute(query))
 
 
 def newest_metric_rows(connection: sa.Connection, run_id: str,

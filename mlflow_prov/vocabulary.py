@@ -16,7 +16,7 @@ import functools
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 # --- journal event kinds ---------------------------------------------------------------------
 
@@ -73,6 +73,11 @@ class EventKind(StrEnum):
     MODEL_VERSION_TAG_SET = "model_version.tag_set"
     MODEL_VERSION_TAG_DELETED = "model_version.tag_deleted"
 
+
+# Kinds that open a chain: the object was just created, so its chain has no head yet (the
+# journal then inserts the head instead of moving it; see mlflow_prov/journal.py).
+CHAIN_OPENING_KINDS = frozenset({EventKind.EXPERIMENT_CREATED, EventKind.RUN_CREATED,
+                                 EventKind.LOGGED_MODEL_CREATED})
 
 # Spellings written by mlflow-prov 0.1 journals, read as today's kinds.
 LEGACY_KINDS: dict[str, EventKind] = {
@@ -142,8 +147,12 @@ def parse_chain(chain: str) -> tuple[ChainKind, str]:
 
 # --- digests of what MLflow stored (see mlflow_prov.digests) ---------------------------------
 # Payload fields of run events that prove MLflow's rows: written by capture, read by verify.
-STATE_FIELD = "state"  # {"run", "tags", "params"}: digests of the run's rows after the write
+# {"run", "tags", "params"}: digests of the run's rows after the write, written by journals
+# before payloads became the whole truth (docs/internals.md, "Journals from earlier versions")
+STATE_FIELD = "state"
 METRIC_DIGESTS_FIELD = "digests"  # {key: [row count, multiset digest]} of the rows written
+# {model_id: {key: [row count, multiset digest]}} of the LoggedModel metric rows written
+MODEL_METRIC_ROWS_FIELD = "rows"
 CUT_FIELD = "cut"  # {key: {"length", "sha256"}} of values MLflow cut to its limit
 # An export's record of a run chain's head, "<length>:<last hash>": the PROV attribute's local
 # name (in the mlflowprov namespace) and the RO-Crate property's term and IRI.
@@ -399,3 +408,213 @@ PROV4ML_NAMESPACE_TAG = "prov4ml.user_namespace"
 YPROV4ML_SOURCE_DIGEST_TAG = "mlflow_prov.imported_from.sha256"
 YPROV4ML_SOURCE_PATH_TAG = "mlflow_prov.imported_from.path"
 YPROV4ML_GENERATION_TAG = "mlflow_prov.imported_from.generation"
+
+
+# --- payloads: one typed definition per event kind -------------------------------------------
+# What each kind's payload holds, for the describers that write it (mlflow_prov/events.py)
+# and every reader (verify's replay, log, pages, exports): mypy checks both sides against
+# these. ``total=False`` fields are absent where the write could not know them (an old value
+# MLflow did not load) or in journals written by earlier versions. Values are JSON.
+class Cut(TypedDict):
+    length: int
+    sha256: str
+
+
+class ExperimentCreated(TypedDict, total=False):
+    name: str
+    artifact_location: str | None
+    tags: dict[str, str]
+    creation_time: int  # absent in journals before whole rows
+
+
+class ExperimentRenamed(TypedDict, total=False):
+    old_name: str
+    new_name: str
+
+
+class ExperimentCascade(TypedDict):
+    """``experiment.deleted`` and ``experiment.restored``: the runs that went with it."""
+
+    run_ids: list[str]
+
+
+class ExperimentTagSet(TypedDict, total=False):
+    key: str
+    value: str
+    old_value: str | None
+
+
+class ExperimentTagDeleted(TypedDict, total=False):
+    key: str
+    old_value: str | None
+
+
+class RunCreated(TypedDict, total=False):
+    run_name: str
+    user_id: str | None
+    start_time: int | None
+    tags: dict[str, str]
+    environment: dict[str, Any] | None
+    run: dict[str, Any]  # every column of MLflow's runs row (stored_rows.RUN_COLUMNS)
+
+
+class RunUpdated(TypedDict, total=False):
+    old_status: str
+    new_status: str | None
+    end_time: int | None
+    old_name: str
+    new_name: str | None
+
+
+class RunDeleted(TypedDict, total=False):
+    deleted_time: int | None
+    cause: str  # set when the run went with its experiment
+    experiment_id: str
+
+
+class RunMetricsLogged(TypedDict, total=False):
+    keys: list[str]
+    count: int
+    step_min: int
+    step_max: int
+    time_min: int
+    time_max: int
+    digests: dict[str, list[Any]]  # METRIC_DIGESTS_FIELD: {key: [count, multiset digest]}
+    datasets: list[dict[str, Any]]
+    model_ids: list[str]
+
+
+class RunParamsLogged(TypedDict, total=False):
+    params: dict[str, str]
+    cut: dict[str, Cut]
+
+
+class RunTagsSet(TypedDict, total=False):
+    tags: dict[str, str]
+    cut: dict[str, Cut]
+    old: dict[str, str | None]  # the values overwritten, None for a new key
+
+
+class RunTagDeleted(TypedDict, total=False):
+    key: str
+    old_value: str | None
+
+
+class DatasetSummary(TypedDict):
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    context: str | None
+
+
+class RunInputsLogged(TypedDict):
+    datasets: list[DatasetSummary]
+    models: list[str]
+
+
+class RunOutputsLogged(TypedDict):
+    models: list[dict[str, Any]]
+
+
+class RunLoggedModelRecorded(TypedDict):
+    artifact_path: str
+    model_uuid: str
+    model_id: str | None
+    flavors: list[str]
+
+
+class RunTracesLinked(TypedDict):
+    trace_ids: list[str]
+
+
+class LoggedModelCreated(TypedDict, total=False):
+    model_id: str
+    name: str
+    source_run_id: str | None
+    model_type: str | None
+    tags: dict[str, str]
+    params: dict[str, str]
+    model: dict[str, Any]  # every compared column (stored_rows.LOGGED_MODEL_COLUMNS)
+
+
+class LoggedModelFinalized(TypedDict, total=False):
+    model_id: str
+    status: str
+    stored_status: int
+
+
+class LoggedModelTags(TypedDict, total=False):
+    model_id: str
+    tags: dict[str, str]
+    key: str
+
+
+class LoggedModelParams(TypedDict):
+    model_id: str
+    params: dict[str, str]
+
+
+class LoggedModelMetricsLogged(TypedDict, total=False):
+    model_ids: list[str]
+    keys: list[str]
+    count: int
+    rows: dict[str, dict[str, list[Any]]]  # MODEL_METRIC_ROWS_FIELD
+
+
+class RegistryEvent(TypedDict, total=False):
+    """Every ``registered_model.*`` and ``model_version.*`` payload: the model's name and
+    what the write set."""
+
+    name: str
+    new_name: str
+    description: str | None
+    tags: dict[str, str]
+    key: str
+    value: str
+    alias: str
+    version: int | None
+    source: str
+    run_id: str | None
+    model_id: str | None
+    stage: str
+    archive_existing_versions: bool
+
+
+Payload = (ExperimentCreated | ExperimentRenamed | ExperimentCascade | ExperimentTagSet
+           | ExperimentTagDeleted | RunCreated | RunUpdated | RunDeleted | RunMetricsLogged
+           | RunParamsLogged | RunTagsSet | RunTagDeleted | RunInputsLogged | RunOutputsLogged
+           | RunLoggedModelRecorded | RunTracesLinked | LoggedModelCreated
+           | LoggedModelFinalized | LoggedModelTags | LoggedModelParams
+           | LoggedModelMetricsLogged | RegistryEvent)
+
+PAYLOAD_TYPES: dict[EventKind, type] = {
+    EventKind.EXPERIMENT_CREATED: ExperimentCreated,
+    EventKind.EXPERIMENT_RENAMED: ExperimentRenamed,
+    EventKind.EXPERIMENT_DELETED: ExperimentCascade,
+    EventKind.EXPERIMENT_RESTORED: ExperimentCascade,
+    EventKind.EXPERIMENT_TAG_SET: ExperimentTagSet,
+    EventKind.EXPERIMENT_TAG_DELETED: ExperimentTagDeleted,
+    EventKind.RUN_CREATED: RunCreated,
+    EventKind.RUN_UPDATED: RunUpdated,
+    EventKind.RUN_DELETED: RunDeleted,
+    EventKind.RUN_RESTORED: RunDeleted,
+    EventKind.RUN_METRICS_LOGGED: RunMetricsLogged,
+    EventKind.RUN_PARAMS_LOGGED: RunParamsLogged,
+    EventKind.RUN_TAGS_SET: RunTagsSet,
+    EventKind.RUN_TAG_DELETED: RunTagDeleted,
+    EventKind.RUN_INPUTS_LOGGED: RunInputsLogged,
+    EventKind.RUN_OUTPUTS_LOGGED: RunOutputsLogged,
+    EventKind.RUN_LOGGED_MODEL_RECORDED: RunLoggedModelRecorded,
+    EventKind.RUN_TRACES_LINKED: RunTracesLinked,
+    EventKind.RUN_TRACES_UNLINKED: RunTracesLinked,
+    EventKind.LOGGED_MODEL_CREATED: LoggedModelCreated,
+    EventKind.LOGGED_MODEL_FINALIZED: LoggedModelFinalized,
+    EventKind.LOGGED_MODEL_DELETED: LoggedModelTags,
+    EventKind.LOGGED_MODEL_TAGS_SET: LoggedModelTags,
+    EventKind.LOGGED_MODEL_TAG_DELETED: LoggedModelTags,
+    EventKind.LOGGED_MODEL_PARAMS_LOGGED: LoggedModelParams,
+    EventKind.LOGGED_MODEL_METRICS_LOGGED: LoggedModelMetricsLogged,
+    **{kind: RegistryEvent for kind in EventKind
+       if kind.value.startswith(("registered_model.", "model_version."))},
+}

@@ -6,9 +6,11 @@ SQLAlchemy (:mod:`statement_counter`: sqlite's trace callback, which also counts
 a trigger runs per row; a counting psycopg cursor), for the same call on a plain MLflow store
 and on a prov store over the same backend.
 
-The limits: ``log_batch`` adds at most two statements per transaction MLflow opens for it,
-and nothing per metric (the same count for 10 metrics as for 1,000). The counts of the other
-writes are printed (``pytest -s``), not limited.
+The limits: a single ``set_tag``, ``log_param``, ``log_metric``, ``delete_tag`` or
+``set_terminated`` adds at most two statements (the head's compare-and-swap and the event's
+insert; one on PostgreSQL, where they are one statement), and no pre-read of old values;
+``log_batch`` adds at most two per transaction MLflow opens for it, and nothing per metric
+(the same count for 10 metrics as for 1,000). ``pytest -s`` prints the table.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from statement_counter import count_statements
 
 KEYS = 10
 ADDED_PER_TRANSACTION = 2
+SINGLE_WRITES = ("log_metric", "log_param", "set_tag", "delete_tag", "set_terminated")
 # the transactions MLflow's log_batch writes in: one per kind of row it was given
 # (_log_params, _log_metrics, _set_tags), see mlflow_prov.events.JOURNALED_THROUGH
 METRICS_TRANSACTIONS, MIXED_TRANSACTIONS = 1, 3
@@ -77,14 +80,16 @@ def _check_log_batch(plain_uri: str, prov_uri: str) -> None:
         assert prov[size] - plain[size] <= ADDED_PER_TRANSACTION * METRICS_TRANSACTIONS, (
             size, plain, prov)
     assert added[MIXED] <= ADDED_PER_TRANSACTION * MIXED_TRANSACTIONS, added
+    for name in SINGLE_WRITES:
+        assert added[name] <= ADDED_PER_TRANSACTION, (name, added)
 
 
 @pytest.mark.slow  # two stores, 1,000-metric batches through plain MLflow's ORM
-def test_log_batch_adds_few_statements_and_none_per_metric_on_sqlite(sqlite_uri, prov_uri):
+def test_each_write_adds_at_most_two_statements_and_none_per_metric_on_sqlite(sqlite_uri, prov_uri):
     _check_log_batch(sqlite_uri, prov_uri)
 
 
 @pytest.mark.slow  # two PostgreSQL databases, one migrated by MLflow (seconds)
-def test_log_batch_adds_few_statements_and_none_per_metric_on_postgresql(postgres_database,
-                                                                         prov_postgres_uri):
+def test_each_write_adds_at_most_two_statements_and_none_per_metric_on_postgresql(
+        postgres_database, prov_postgres_uri):
     _check_log_batch(postgres_database, prov_postgres_uri)

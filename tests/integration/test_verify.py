@@ -7,6 +7,7 @@ MLflow's back with plain SQL, and asserts the one line a user sees and a non-zer
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -189,9 +190,9 @@ MLFLOW_TAMPERS = [
     ("run user edited",
      ["UPDATE runs SET user_id = 'mallory' WHERE run_uuid = :run"],
      "user_id is 'mallory'", "(MLflow runs row)"),
-    ("run column the journal does not spell out edited",
+    ("run source edited (a column only the whole created row records)",
      ["UPDATE runs SET source_name = 'elsewhere.py' WHERE run_uuid = :run"],
-     "a column differs from the journal's digest", "(MLflow runs row)"),
+     "source_name is 'elsewhere.py', the journal recorded ''", "(MLflow runs row)"),
     ("run row deleted",
      ["DELETE FROM latest_metrics WHERE run_uuid = :run",
       "DELETE FROM metrics WHERE run_uuid = :run", "DELETE FROM params WHERE run_uuid = :run",
@@ -823,15 +824,38 @@ def test_a_row_edited_behind_mlflows_back_stays_found_after_later_writes(store):
                                       "the journal recorded 'vision' (edited)"), lines
 
 
-def test_a_journal_from_before_the_heads_kept_state_upgrades_in_place(store):
-    """Stores whose head rows carry no state (written before it existed) get the column when
-    they open; their next write reads the run's rows whole once, and the store verifies."""
-    store.sql("ALTER TABLE prov_journal_heads DROP COLUMN state")
-    client = MlflowClient(store.uri)
-    client.set_tag(store.run_id, "after-upgrade", "yes")
-    client.log_param(store.run_id, "after-upgrade", "1")
-    code, lines = verify(store.uri)
+LEGACY_JOURNAL = Path(__file__).parent.parent / "data" / "legacy_journal" / "mlflow.db.gz"
+
+
+@pytest.fixture
+def legacy_store(tmp_path) -> str:
+    """A store written by mlflow-prov before payloads became the whole truth (state digests in
+    events and head rows; tests/data/legacy_journal/make_legacy.py made it)."""
+    folder = tmp_path / "legacy"
+    folder.mkdir()
+    (folder / "mlflow.db").write_bytes(gzip.decompress(LEGACY_JOURNAL.read_bytes()))
+    return f"prov:///{folder}"
+
+
+def test_a_journal_written_before_the_write_path_redesign_still_verifies(legacy_store):
+    """Its runs replay from what their events spell out (a note names the columns they do not)
+    and new writes extend its chains; a tamper is still found."""
+    code, lines = verify(legacy_store)
     assert code == 0, lines
+    assert any("journaled before events recorded whole rows" in line for line in lines), lines
+    client = MlflowClient(legacy_store)
+    run = client.search_runs(client.search_experiments()[0].experiment_id)[0].info.run_id
+    client.set_tag(run, "k", "after-upgrade")
+    client.log_param(run, "after-upgrade", "1")
+    code, lines = verify(legacy_store)
+    assert code == 0, lines
+    uri = parse_prov_uri(legacy_store).db_uri
+    engine = sa.create_engine(uri)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE params SET value = '9' WHERE key = 'lr'"))
+    engine.dispose()
+    code, lines = verify(legacy_store)
+    assert code == 1 and any("param 'lr'" in line and "(edited)" in line for line in lines), lines
 
 
 def test_an_export_of_a_run_whose_mlflow_rows_were_edited_is_not_journal_intact(store, tmp_path):
@@ -965,27 +989,6 @@ def test_a_store_older_than_its_summaries_has_every_back_filled_series_reread(st
     assert _export_claims(store, tmp_path / "after") == (False, True)
 
 
-def test_state_left_behind_by_a_writer_that_does_not_keep_it_is_not_built_on(store):
-    """A writer of an older mlflow-prov advances the chain but not the state its head keeps.
-    Played here by putting the head's state back after a write: the next write must see that
-    the kept state no longer holds for the chain's length and read the run whole."""
-    client = MlflowClient(store.uri)
-    engine = sa.create_engine(parse_prov_uri(store.uri).db_uri)
-    chain = {"chain": f"run:{store.run_id}"}
-    with engine.begin() as connection:
-        kept = connection.execute(sa.text("SELECT state, state_at FROM prov_journal_heads "
-                                          "WHERE chain = :chain"), chain).one()
-    client.set_tag(store.run_id, "by-an-older-writer", "yes")
-    with engine.begin() as connection:
-        connection.execute(sa.text("UPDATE prov_journal_heads SET state = :state, "
-                                   "state_at = :state_at WHERE chain = :chain"),
-                           {**chain, "state": kept.state, "state_at": kept.state_at})
-    engine.dispose()
-    client.set_tag(store.run_id, "by-this-writer", "yes")
-    code, lines = verify(store.uri)
-    assert code == 0, lines
-
-
 def test_summaries_rebuilt_after_their_triggers_went_missing_are_all_reread(store, tmp_path):
     """Triggers dropped and a value edited, then the store opened again: the summaries are
     rebuilt from the points, but nobody knows what happened meanwhile, so every rebuilt series
@@ -1057,8 +1060,8 @@ def test_a_journal_older_than_the_digests_gets_notes_not_failures(store):
     _rehash(store, event_hash, f"experiment:{store.experiment_id}")
     code, lines = verify(store.uri)
     assert code == 0, lines
-    assert any(line.startswith(f"note: run {store.run_id}: the journal predates row digests")
-               for line in lines), lines
+    assert any(line.startswith(f"note: run {store.run_id}: some metric events predate row "
+                               "digests") for line in lines), lines
 
 
 def test_an_unknown_run_or_experiment_is_named(store):

@@ -19,9 +19,14 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                                             "read_event_hashes"},
                     # documented fast read of MLflow's run tables, for verify (issue 10)
                     "mlflow_prov.stored_rows": {"open_store", "read_runs", "read_run_rows",
-                                                "run_state", "RunRows", "RUN_COLUMNS",
+                                                "RunRows", "RUN_COLUMNS",
                                                 "UnknownSchemaError", "read_experiment_rows",
-                                                "EXPERIMENT_COLUMNS", "newest_metric_rows"},
+                                                "EXPERIMENT_COLUMNS", "newest_metric_rows",
+                                                # LoggedModels, registry, datasets (issue 17)
+                                                "read_logged_model_rows", "LoggedModelRows",
+                                                "model_metrics_digest", "read_registry_rows",
+                                                "RegistryRows", "read_dataset_inputs",
+                                                "DatasetInput"},
                     # which series changed since written, for an export's check (issue 12)
                     "mlflow_prov.series_summaries": {"series_marks", "SeriesMark"},
                     # documented fast read of MLflow's metric tables, for export (issue 12)
@@ -87,3 +92,47 @@ def _compat_door(path: Path, module: str, names: list[str]) -> bool:
         return False
     return module.split(".")[0] == "mlflow" or (
         module == COMPAT_MACHINERY[0] and set(names) <= COMPAT_MACHINERY[1])
+
+
+CAPTURE_COMPAT = "mlflow_prov/compat.py"
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _private_mlflow_uses(path: Path) -> list[str]:
+    """The private MLflow names a file reaches: a private module or name in an import from
+    ``mlflow``, or a private attribute of a name such an import bound."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    bound: set[str] = set()
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                and node.module.split(".")[0] == "mlflow":
+            names = [alias.name for alias in node.names]
+            if any(_private(part) for part in node.module.split(".")) or any(map(_private,
+                                                                                 names)):
+                found.append(f"from {node.module} import {', '.join(names)}")
+            bound |= {alias.asname or alias.name for alias in node.names}
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "mlflow":
+                    if any(_private(part) for part in alias.name.split(".")):
+                        found.append(f"import {alias.name}")
+                    bound.add(alias.asname or alias.name.split(".")[0])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr) \
+                and isinstance(node.value, ast.Name) and node.value.id in bound:
+            found.append(f"{node.value.id}.{node.attr}")
+    return found
+
+
+def test_capture_reaches_mlflow_internals_only_through_its_compat_module():
+    """The rule the exporters' test above checks for their room, for capture's: every private
+    MLflow name it touches is in ``mlflow_prov/compat.py``, under a contract test."""
+    offenders = [f"{path.relative_to(ROOT)}: {use}"
+                 for path in sorted((ROOT / "mlflow_prov").rglob("*.py"))
+                 if path.relative_to(ROOT).as_posix() != CAPTURE_COMPAT
+                 for use in _private_mlflow_uses(path)]
+    assert not offenders, offenders

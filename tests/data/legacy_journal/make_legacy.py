@@ -1,9 +1,12 @@
-"""Build a prov store with the journal format of mlflow-prov before the write-path redesign."""
-import math, sys
+"""Build a prov store with the journal format of mlflow-prov before the write-path redesign
+(run with mlflow-prov at commit c7e0fa4: `python make_legacy.py FOLDER`)."""
+import math
+import sys
+
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
-import pandas as pd
 
 uri = "prov:///" + sys.argv[1]
 mlflow.set_tracking_uri(uri)
