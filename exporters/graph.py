@@ -27,11 +27,11 @@ from prov.model import (
     QualifiedName,
 )
 
+from exporters.lineage.prov import ExportLineage
 from exporters.options import ExportOptions
 from exporters.prov_model import (
     MLFLOWPROV,
     PROVML,
-    LineageIndex,
     new_document,
     qid,
     xml_safe_document,
@@ -129,7 +129,7 @@ def _copy_relations(flat: ProvDocument, summary: ProvDocument,
 
 
 def run_graph(options: ExportOptions, run: RunRecord, doc: ProvDocument,
-              lineage: LineageIndex | None = None) -> pydot.Dot:
+              lineage: ExportLineage | None = None) -> pydot.Dot:
     """A run's drawing at ``options.graph_detail``: the ML view (with the runs whose outputs
     it used, when ``lineage`` indexes them), or the full PROV graph."""
     if options.graph_detail == "full":

@@ -15,7 +15,7 @@ from mlflow_prov.vocabulary import DEFAULT_CONTEXT_PREFIXES
 
 if TYPE_CHECKING:
     from exporters.artifacts import ArtifactCache
-    from exporters.prov_model import LineageIndex
+    from exporters.lineage.prov import ExportLineage
 
 DEFAULT_FORMATS: tuple[str, ...] = ("prov-json", "dot")
 DEFAULT_MAX_NODES = 2000
@@ -80,4 +80,4 @@ class WriterContext:
     tracking_uri: str
     written: tuple[Path, ...] = ()
     artifacts: ArtifactCache | None = None
-    lineage: LineageIndex | None = None
+    lineage: ExportLineage | None = None

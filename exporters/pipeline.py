@@ -19,10 +19,11 @@ from exporters.artifacts import ArtifactCache
 from exporters.crate_heads import with_journal_head
 from exporters.errors import ExportError, ReaderError, WriterError
 from exporters.layout import experiment_dir, run_dir
+from exporters.lineage.prov import ExportLineage
 from exporters.options import GRAPH_DETAILS, ExportOptions, WriterContext
 from exporters.privacy import Pseudonymizer
 from exporters.prov_code import pseudonymised_code
-from exporters.prov_model import LineageIndex, experiment_document, run_document
+from exporters.prov_model import experiment_document, run_document
 from exporters.records import ExperimentRecord, MetricSeries, MetricSummary, RunRecord
 from exporters.verify_artifacts import with_artifacts_verified
 from exporters.writers import METRIC_FORMATS, MetricSink, document_formats, get_writer
@@ -203,7 +204,7 @@ def write_documents(experiment: ExperimentRecord, runs: list[RunRecord],
                     artifacts: ArtifactCache | None = None) -> list[Path]:
     """Build each run's document and the experiment's, and hand them to every writer."""
     writers = [(name, get_writer(name).load()()) for name in document_formats(options.formats)]
-    index = LineageIndex.build(runs)
+    index = ExportLineage.build(runs, experiment.tracking_uri)
     context = WriterContext(options=options, out_dir=exp_dir.parent,
                             tracking_uri=experiment.tracking_uri, artifacts=artifacts,
                             lineage=index)

@@ -13,10 +13,10 @@ import math
 import platform
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 from prov.model import (
     PROV,
@@ -28,6 +28,8 @@ from prov.model import (
     QualifiedName,
 )
 
+from exporters.lineage.keys import ARTIFACT, NodeKey, model_key
+from exporters.lineage.prov import ExportLineage
 from exporters.prov_genai import add_genai
 from exporters.records import (
     ArtifactRecord,
@@ -101,80 +103,13 @@ def user_id_of(user: str) -> QualifiedName:
     return qid("user", user)
 
 
-# --- lineage index ------------------------------------------------------------------------
+# --- lineage (exporters.lineage.prov) ------------------------------------------------------
 
-@dataclass
-class LineageIndex:
-    """Which run generated which artifact/model, by URI and by sha256, across the export.
-
-    Built once from every exported run so that each run's document can point at the entity
-    another run generated.
-    """
-
-    by_uri: dict[str, QualifiedName] = field(default_factory=dict)
-    by_digest: dict[str, QualifiedName] = field(default_factory=dict)
-    producer: dict[QualifiedName, str] = field(default_factory=dict)
-    models: dict[str, LoggedModelRecord] = field(default_factory=dict)
-
-    @classmethod
-    def build(cls, runs: Iterable[RunRecord]) -> LineageIndex:
-        index = cls()
-        for run in runs:
-            for artifact in run.artifacts:
-                index.add(artifact_id_of(run.run_id, artifact.path), run.run_id,
-                          artifact.uri, artifact.sha256)
-            for model in run.logged_models:
-                index.models[model.model_id] = model
-                index.add(model_id_of(model.model_id), run.run_id,
-                          f"models:/{model.model_id}", None)
-        return index
-
-    def add(self, entity: QualifiedName, run_id: str, uri: str, sha256: str | None) -> None:
-        self.by_uri[normalise_uri(uri)] = entity
-        self.producer[entity] = run_id
-        if sha256:
-            self.by_digest[sha256] = entity
-
-    def source_of(self, uri: str | None, digest: str | None) -> QualifiedName | None:
-        """The entity another run generated at ``uri`` (or ``runs:/<id>/<path>``) or with
-        ``digest`` as its sha256."""
-        if uri:
-            runs_form = _runs_uri_entity(uri)
-            found = runs_form or self.by_uri.get(normalise_uri(uri))
-            if found is not None:
-                return found
-        if digest:
-            return self.by_digest.get(digest.removeprefix("sha256:"))
-        return None
-
-
-def normalise_uri(uri: str) -> str:
-    """``file:///x`` and ``/x`` name the same local file; trailing slashes do not matter."""
-    parts = urlsplit(uri)
-    if parts.scheme in ("", "file") and not parts.netloc:
-        return unquote(parts.path).rstrip("/")
-    return uri.rstrip("/")
-
-
-def _runs_uri_entity(uri: str) -> QualifiedName | None:
-    if not uri.startswith("runs:/"):
-        return None
-    run_id, _, path = uri.removeprefix("runs:/").partition("/")
-    return artifact_id_of(run_id, path.strip("/")) if run_id and path else None
-
-
-def dataset_uri(dataset: DatasetRecord) -> str | None:
-    """The URI inside MLflow's JSON ``source`` (``uri``, ``url`` or ``path`` field)."""
-    import json
-
-    try:
-        source = json.loads(dataset.source)
-    except (TypeError, ValueError):
-        return dataset.source or None
-    if isinstance(source, dict):
-        return next((source[k] for k in ("uri", "url", "path") if isinstance(source.get(k), str)),
-                    None)
-    return None
+def entity_of(key: NodeKey) -> QualifiedName:
+    """The PROV id of a lineage node another run generated (an artifact or a logged model)."""
+    if key.kind == ARTIFACT:
+        return artifact_id_of(key.run_id or "", key.path or "")
+    return model_id_of(key.ref)
 
 
 # --- the builder --------------------------------------------------------------------------
@@ -188,24 +123,25 @@ class RunScope:
     bundle: ProvBundle
     run: RunRecord
     experiment: ExperimentRecord
-    index: LineageIndex
+    index: ExportLineage
 
 
 def dataset_origin(dataset: DatasetRecord, run: RunRecord,
-                   index: LineageIndex) -> QualifiedName | None:
-    """The entity another run generated that this dataset is (same URI or digest), if any."""
-    origin = index.source_of(dataset_uri(dataset), dataset.digest)
-    if origin is not None and index.producer.get(origin) != run.run_id:
-        return origin
+                   index: ExportLineage) -> QualifiedName | None:
+    """The entity another run generated that this dataset is (by URI or digest), if any."""
+    origin = index.origin_of(dataset)
+    if origin is not None and index.producer_of(origin) != run.run_id:
+        return entity_of(origin)
     return None
 
 
-def upstream_of(run: RunRecord, index: LineageIndex) -> list[QualifiedName]:
-    """What the run used that another run generated: dataset origins, then input models."""
-    origins = [dataset_origin(dataset, run, index) for dataset in run.datasets]
-    upstream = [origin for origin in origins if origin is not None]
-    upstream += [model_id_of(model_id) for model_id in run.input_model_ids
-                 if index.producer.get(model_id_of(model_id), run.run_id) != run.run_id]
+def upstream_of(run: RunRecord, index: ExportLineage) -> list[tuple[QualifiedName, str | None]]:
+    """What the run used that another run generated (dataset origins, then input models),
+    each with the run that generated it."""
+    origins = [index.origin_of(dataset) for dataset in run.datasets]
+    origins += [model_key(model_id) for model_id in run.input_model_ids]
+    upstream = [(entity_of(key), index.producer_of(key)) for key in origins
+                if key is not None and index.producer_of(key) != run.run_id]
     return list(dict.fromkeys(upstream))
 
 
@@ -482,7 +418,7 @@ def add_logged_models(scope: RunScope) -> None:
             scope.bundle.wasRevisionOf(entity, model_id_of(previous.model_id))
 
 
-def previous_model(index: LineageIndex, model: LoggedModelRecord) -> LoggedModelRecord | None:
+def previous_model(index: ExportLineage, model: LoggedModelRecord) -> LoggedModelRecord | None:
     """The latest earlier LoggedModel with the same name in the export, if any (a model
     without a creation time has no place in the order)."""
     created = model.creation_time
@@ -505,9 +441,9 @@ def add_model_versions(scope: RunScope) -> None:
             (PROV["location"], mv.source)]))
         if mv.version > 1:
             scope.bundle.wasRevisionOf(entity, qid("registered", mv.name, str(mv.version - 1)))
-        source = model_id_of(mv.model_id) if mv.model_id else scope.index.source_of(mv.source, None)
+        source = scope.index.version_origin(mv)
         if source is not None:
-            scope.bundle.wasDerivedFrom(entity, source)
+            scope.bundle.wasDerivedFrom(entity, entity_of(source))
 
 
 def add_tags(scope: RunScope) -> None:
@@ -640,8 +576,7 @@ def add_lineage(scope: RunScope) -> None:
     """Everything the run generated derives from what it used that another run generated."""
     outputs = [artifact_id_of(scope.run.run_id, a.path) for a in scope.run.artifacts]
     outputs += [model_id_of(m.model_id) for m in scope.run.logged_models]
-    for origin in upstream_of(scope.run, scope.index):
-        producer = scope.index.producer.get(origin)
+    for origin, producer in upstream_of(scope.run, scope.index):
         for output in outputs:
             scope.bundle.wasDerivedFrom(output, origin)
         if producer:
@@ -709,7 +644,7 @@ def add_experiment_history(doc: ProvDocument, experiment: ExperimentRecord) -> N
 
 
 def fill_run(bundle: ProvBundle, run: RunRecord, experiment: ExperimentRecord,
-             index: LineageIndex) -> None:
+             index: ExportLineage) -> None:
     """Apply every sub-model of :data:`MODELS` to one run."""
     scope = RunScope(bundle=bundle, run=run, experiment=experiment, index=index)
     for model in MODELS:
@@ -724,7 +659,7 @@ def add_membership(doc: ProvDocument, experiment: ExperimentRecord, run: RunReco
 
 
 def run_document(run: RunRecord, experiment: ExperimentRecord,
-                 index: LineageIndex) -> ProvDocument:
+                 index: ExportLineage) -> ProvDocument:
     """One run's provenance: the statements of its bundle at top level, plus the experiment."""
     doc = new_document()
     add_experiment(doc, experiment)
@@ -734,7 +669,7 @@ def run_document(run: RunRecord, experiment: ExperimentRecord,
 
 
 def experiment_document(experiment: ExperimentRecord, runs: Sequence[RunRecord],
-                        index: LineageIndex) -> ProvDocument:
+                        index: ExportLineage) -> ProvDocument:
     """The whole experiment: the collection at top level and one bundle per run."""
     doc = new_document()
     add_experiment(doc, experiment)

@@ -24,10 +24,11 @@ from exporters import collect, fast_metrics, guards
 from exporters.artifacts import ArtifactCache
 from exporters.errors import ExportError, ReaderError
 from exporters.layout import JSONLD, PROV_JSON, PROVN, PROVO_TURTLE
+from exporters.lineage.prov import ExportLineage
 from exporters.options import ExportOptions
 from exporters.pipeline import stream_metrics
 from exporters.privacy import Pseudonymizer
-from exporters.prov_model import LineageIndex, experiment_document
+from exporters.prov_model import experiment_document
 from exporters.records import ExperimentRecord, RunRecord
 from exporters.writers.linked_data import serialize
 
@@ -56,7 +57,7 @@ def graph_of_store(tracking_uri: str | None, experiments: Sequence[str] = ()) ->
         or _all_experiments(client)
     options = ExportOptions(formats=("provo-ttl",), show_progress=False)
     read = [(_read_experiment(client, uri, experiment, options)) for experiment in found]
-    index = LineageIndex.build(run for _, runs in read for run in runs)
+    index = ExportLineage.build([run for _, runs in read for run in runs], uri)
     store = Store()
     for record, runs in read:
         text = serialize(experiment_document(record, runs, index), "provo-ttl")

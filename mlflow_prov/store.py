@@ -74,6 +74,8 @@ from mlflow_prov.journal import (
     heads_rolled_back,
     now_us,
 )
+from mlflow_prov.lineage_edges import ensure_tables as ensure_lineage_tables
+from mlflow_prov.lineage_edges import record as record_lineage
 from mlflow_prov.preflight import check_location
 from mlflow_prov.seals import SealedError, journal_refusal
 from mlflow_prov.series_summaries import catch_up
@@ -296,6 +298,7 @@ class _JournalingMixin:
         if self.db_type == "sqlite":
             self._configure_sqlite()
         ensure_tables(self.engine)
+        ensure_lineage_tables(self.engine)
         writes = _journaling_session_maker(self.engine)
         read_engine = getattr(self, "read_engine", None)
         if read_engine is None:
@@ -318,7 +321,9 @@ class _JournalingMixin:
 
     def journaled(self, session: Session, event: Described) -> None:
         """Called in the write's transaction after ``event`` was appended: what else must
-        commit with it (nothing here)."""
+        commit with it (the lineage rows it makes, :mod:`mlflow_prov.lineage_edges`)."""
+        record_lineage(session.connection(), event.kind, event.run_id, event.experiment_id,
+                       event.payload, lambda run_id: self.experiment_of_run(session, run_id))
 
     def experiment_of_run(self, session: Session, run_id: str | None) -> str | None:
         """A run's experiment id: from the run row MLflow loaded in this session (every run
@@ -403,6 +408,7 @@ class ProvTrackingMixin(_JournalingMixin, BulkMetrics, _ConcurrentDatasetInputs,
     def journaled(self, session: Session, event: Described) -> None:
         """A metrics event brings the run's series summaries up to date, in one statement
         (:func:`mlflow_prov.series_summaries.catch_up`): no trigger runs per metric row."""
+        super().journaled(session, event)
         if (self._keeps_series_summaries and event.kind == EventKind.RUN_METRICS_LOGGED
                 and event.run_id is not None):
             catch_up(session.connection(), event.run_id)

@@ -23,7 +23,6 @@ from exporters.app.history import (
     journal_token,
     parse_filters,
 )
-from exporters.app.lineage import artifact_node, build_index, dataset_node, model_node, run_node
 from exporters.app.openapi import describe, document
 from exporters.app.params import (
     ARTIFACT,
@@ -38,9 +37,11 @@ from exporters.app.params import (
 )
 from exporters.app.setup import ProvServer, prov_server
 from exporters.app.views import graph_json, neighbourhood_graph
+from exporters.lineage.keys import artifact_key, dataset_key, model_key, run_key
 from exporters.privacy import redact
 from exporters.verify import verify_store
 from mlflow_prov.journal import JournalEvent, JournalUnavailableError, chain_head, verify_chain
+from mlflow_prov.lineage_edges import open_lineage
 from mlflow_prov.stored_rows import UnknownSchemaError
 from mlflow_prov.vocabulary import ChainKind, experiment_chain, parse_chain, run_chain
 
@@ -246,10 +247,10 @@ def head() -> dict[str, Any]:
 
 
 LINEAGE_STARTS = {
-    "run_id": run_node,
-    "model_id": model_node,
-    "dataset": lambda parsed: dataset_node(*parsed),
-    "artifact": lambda parsed: artifact_node(*parsed),
+    "run_id": run_key,
+    "model_id": model_key,
+    "dataset": lambda parsed: dataset_key(parsed[1]),  # one dataset per digest, any name
+    "artifact": lambda parsed: artifact_key(*parsed),
 }
 LINEAGE_PARAMS = (RUN, MODEL, DATASET, ARTIFACT)
 VIEW_GRAPH = {"type": "object", "properties": {
@@ -277,10 +278,11 @@ def lineage() -> dict[str, Any]:
                               "(dataset as name@digest, artifact as run_id/path)")
     name, value = given[0]
     start = LINEAGE_STARTS[name](value)
-    if name == "run_id":
-        require_read(server, run_experiment(server, value))
-    graph = neighbourhood_graph(build_index(server.tracking_uri), start, server.client,
-                                server.permissions)
+    reader = open_lineage(server.tracking_uri)
+    if name == "run_id":  # the lineage knows a run's experiment: no read of the run
+        known = reader.nodes([start.id]).get(start.id)
+        require_read(server, known.experiment_id if known else run_experiment(server, value))
+    graph = neighbourhood_graph(reader, start, server.client, server.permissions)
     if not graph.nodes:
         raise NotFoundError(f"nothing readable is known about {start.kind} {start.ref!r}")
     return graph_json(graph)

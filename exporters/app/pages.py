@@ -27,7 +27,6 @@ from exporters.app.api import (
     run_experiment,
 )
 from exporters.app.history import EventFilters, journal_token, read_journal_token
-from exporters.app.lineage import build_index
 from exporters.app.openapi import describe
 from exporters.app.params import (
     EXPERIMENT,
@@ -60,6 +59,7 @@ from exporters.verify_artifacts import recorded_run_files
 from exporters.viewer.html import render_fragment
 from exporters.wording import changes, fold_summary, key_summary, span_text, writer_summary
 from mlflow_prov.journal import JournalEvent, JournalUnavailableError
+from mlflow_prov.lineage_edges import open_lineage
 from mlflow_prov.seals import read_seal
 from mlflow_prov.vocabulary import (
     CARBON_PREFIXES,
@@ -188,7 +188,7 @@ def experiment_lineage(experiment_id: str) -> str:
         max_results=given["page_size"] or RUNS_PER_PAGE, order_by=["attributes.start_time ASC"],
         page_token=_mlflow_token(server, listing, given["page_token"])))
     try:
-        graph = experiment_graph(build_index(server.tracking_uri), list(runs), server.client,
+        graph = experiment_graph(open_lineage(server.tracking_uri), list(runs), server.client,
                                  server.permissions, f"Lineage of {experiment.name}")
     except JournalUnavailableError as exc:
         _refusal(exc)

@@ -12,13 +12,15 @@ from mlflow import MlflowClient
 from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 
-from exporters.app.lineage import Edge, LineageIndex, Node, run_node
 from exporters.app.permissions import Permissions
+from exporters.lineage import Edge, Lineage, Node, NodeKey, Walker
+from exporters.lineage.keys import run_key
 from exporters.viewer.model import ViewEdge, ViewGraph, ViewNode
+from mlflow_prov.lineage_edges import LineageReader
 
 PARENT_TAG = "mlflow.parentRunId"
-MAX_CHILDREN = 100
 PREFETCH_BATCH = 100
+DEPTH = 3  # run -> artifact -> dataset -> run: the furthest a producer is from its consumer
 
 
 @dataclass(frozen=True)
@@ -84,121 +86,96 @@ class RunDirectory:
                 self._runs[run_id] = None  # named in a source but not (or no longer) a run
         return self._runs[run_id]
 
-    def children(self, run: RunSummary) -> list[RunSummary]:
-        found = self._client.search_runs([run.experiment_id],
-                                         f"tags.`{PARENT_TAG}` = '{run.run_id}'",
-                                         run_view_type=ViewType.ALL, max_results=MAX_CHILDREN)
-        for child in found:
-            self._runs[child.info.run_id] = RunSummary.of(child)
-        return [RunSummary.of(child) for child in found]
+
+def view_label(edge: Edge) -> str:
+    """The words on a producer -> consumer arrow for a lineage edge (derived -> origin)."""
+    if edge.relation == "used":
+        return f"used ({edge.context})" if edge.context else "used"
+    if edge.relation == "wasGeneratedBy":
+        return {"model": "logged", "version": "registered"}.get(edge.source.kind, "produced")
+    return {"wasDerivedFrom": "source of", "wasInformedBy": "parent of",
+            "wasRevisionOf": "revised by"}.get(edge.relation, edge.relation)
 
 
 class GraphBuilder:
-    """Turns lineage edges into a :class:`ViewGraph`, dropping every node of an experiment
-    the reader may not read (and the edges that touch it)."""
+    """Turns a lineage walk into a :class:`ViewGraph`, never passing through, nor showing, a
+    node of an experiment the reader may not read (nor the edges that touch it)."""
 
-    def __init__(self, index: LineageIndex, runs: RunDirectory,
+    def __init__(self, reader: LineageReader, runs: RunDirectory,
                  permissions: Permissions) -> None:
-        self.index, self.runs, self.permissions = index, runs, permissions
-        self._nodes: dict[str, ViewNode] = {}
-        self._edges: dict[tuple[str, str, str], ViewEdge] = {}
+        self.runs, self.permissions = runs, permissions
+        self.walker = Walker(reader, self.passable)
 
-    def experiment_of(self, node: Node) -> str | None:
-        if node.kind == "run":
-            summary = self.runs.get(node.ref)
-            return summary.experiment_id if summary else None
-        if node.kind == "artifact":
-            return self.experiment_of(run_node(node.ref.split("/", 1)[0]))
-        return self.index.experiment_of.get(node)
+    def visible(self, node: Node) -> bool:
+        """A node the store knows, of an experiment the reader may read; a registry version
+        belongs to no experiment (only readers of every experiment see it)."""
+        experiment_id = None if node.kind == "version" else node.experiment_id
+        return "missing" not in node.attributes and self.permissions.can_read(experiment_id)
 
-    def add_node(self, node: Node) -> bool:
-        """Add ``node`` if the reader may see it; False when it is hidden or unknown."""
-        if node.id in self._nodes:
-            return True
-        experiment_id = self.experiment_of(node)
-        if experiment_id is None or not self.permissions.can_read(experiment_id):
-            return False
-        self._nodes[node.id] = self._view(node, experiment_id)
-        return True
+    def passable(self, node: Node) -> bool:
+        """Whether the walk may go through ``node``: for a reader who sees everything any
+        node; for others only one they may read."""
+        return self.permissions.sees_everything() or self.visible(node)
 
-    def _view(self, node: Node, experiment_id: str) -> ViewNode:
+    def graph(self, found: Lineage, title: str) -> ViewGraph:
+        shown = {key: node for key, node in found.nodes.items() if self.visible(node)}
+        self.runs.prefetch((key.ref for key in shown if key.kind == "run"),
+                           {node.experiment_id or "" for node in shown.values()} - {""})
+        nodes = {key: view for key, node in shown.items()
+                 if (view := self._view(node)) is not None}
+        edges = {(e.target.id, e.source.id, view_label(e)):
+                 ViewEdge(e.target.id, e.source.id, view_label(e))
+                 for e in found.edges if e.source in nodes and e.target in nodes}
+        return ViewGraph(title=title, nodes=list(nodes.values()), edges=list(edges.values()))
+
+    def _view(self, node: Node) -> ViewNode | None:
+        experiment_id = node.experiment_id or ""
         attributes = {"experiment_id": experiment_id}
         if node.kind == "run":
-            run = self.runs.get(node.ref)
-            assert run is not None  # experiment_of found it
+            run = self.runs.get(node.key.ref)
+            if run is None:  # in the journal, no longer in MLflow
+                return None
             attributes |= {"run_id": run.run_id, "status": run.status,
                            "prov_page": f"/prov/runs/{run.run_id}"}
-            return ViewNode(node.id, run.name, "run", mlflow_run_href(experiment_id, run.run_id),
-                            attributes)
+            return ViewNode(node.id, run.name, "run", mlflow_run_href(run.experiment_id,
+                                                                      run.run_id), attributes)
         if node.kind == "model":
-            attributes["model_id"] = node.ref
-            return ViewNode(node.id, self.index.labels.get(node, node.ref), "model",
-                            mlflow_model_href(experiment_id, node.ref), attributes)
+            attributes["model_id"] = node.key.ref
+            return ViewNode(node.id, node.label, "model",
+                            mlflow_model_href(experiment_id, node.key.ref), attributes)
+        if node.kind == "version":
+            name, _, number = node.key.ref.rpartition("/")
+            attributes |= {"name": name, "version": number}
+            return ViewNode(node.id, node.label, "model",
+                            f"/#/models/{quote(name)}/versions/{number}", attributes)
         if node.kind == "artifact":
-            run_id, path = node.ref.split("/", 1)
+            run_id, path = node.key.run_id or "", node.key.path or ""
             attributes |= {"run_id": run_id, "path": path}
             return ViewNode(node.id, path, "artifact",
                             mlflow_artifact_href(experiment_id, run_id, path), attributes)
-        name, _, digest = node.ref.rpartition("@")
-        attributes |= {"name": name, "digest": digest}
-        return ViewNode(node.id, self.index.labels.get(node, name), "dataset",
-                        mlflow_experiment_href(experiment_id), attributes)
-
-    def passable(self, node: Node) -> bool:
-        """Whether a lineage walk may go through ``node``: for a reader who sees everything
-        any node; for others only one they may read (added to the graph on the way)."""
-        return self.permissions.sees_everything() or self.add_node(node)
-
-    def add_edge(self, source: Node, target: Node, label: str) -> None:
-        if self.add_node(source) and self.add_node(target):
-            self._edges.setdefault((source.id, target.id, label),
-                                   ViewEdge(source.id, target.id, label))
-
-    def add_edges(self, edges: list[Edge]) -> None:
-        runs = {node for edge in edges for node in (edge.source, edge.target)
-                if node.kind == "run"}
-        self.runs.prefetch((node.ref for node in runs),
-                           filter(None, (self.index.experiment_of.get(n) for n in runs)))
-        for edge in edges:
-            self.add_edge(edge.source, edge.target, edge.label)
-
-    def add_family(self, run: RunSummary, with_children: bool = False) -> None:
-        """Parent → child edges of ``run`` (its parent; its children when asked)."""
-        if run.parent_id:
-            self.add_edge(run_node(run.parent_id), run_node(run.run_id), "parent of")
-        if with_children:
-            for child in self.runs.children(run):
-                self.add_edge(run_node(run.run_id), run_node(child.run_id), "parent of")
-
-    def graph(self, title: str) -> ViewGraph:
-        return ViewGraph(title=title, nodes=list(self._nodes.values()),
-                         edges=list(self._edges.values()))
+        attributes |= {"name": node.attributes.get("name", node.label), "digest": node.key.ref}
+        return ViewNode(node.id, node.label, "dataset", mlflow_experiment_href(experiment_id),
+                        attributes)
 
 
-def experiment_graph(index: LineageIndex, runs: list[Run], client: MlflowClient,
+def experiment_graph(reader: LineageReader, runs: list[Run], client: MlflowClient,
                      permissions: Permissions, title: str) -> ViewGraph:
     """A page of an experiment's runs with everything upstream and downstream of them,
-    in any experiment the reader may read, and their parent/child links."""
-    builder = GraphBuilder(index, RunDirectory(client, runs), permissions)
-    for run in runs:
-        builder.add_node(run_node(run.info.run_id))
-        builder.add_family(RunSummary.of(run))
-    builder.add_edges(index.neighbourhood((run_node(r.info.run_id) for r in runs),
-                                          passable=builder.passable))
-    return builder.graph(title)
+    in any experiment the reader may read, parents and children included."""
+    builder = GraphBuilder(reader, RunDirectory(client, runs), permissions)
+    starts = [run_key(run.info.run_id) for run in runs]
+    found = builder.walker.neighbourhood(starts, DEPTH)
+    return builder.graph(found, title)
 
 
-def neighbourhood_graph(index: LineageIndex, start: Node, client: MlflowClient,
+def neighbourhood_graph(reader: LineageReader, start: NodeKey, client: MlflowClient,
                         permissions: Permissions) -> ViewGraph:
-    """One run, model, dataset or artifact with its upstream and downstream."""
-    runs = RunDirectory(client)
-    builder = GraphBuilder(index, runs, permissions)
-    if not builder.add_node(start):
-        return builder.graph(f"lineage of {start.kind} {start.ref}")
-    if start.kind == "run" and (summary := runs.get(start.ref)) is not None:
-        builder.add_family(summary, with_children=True)
-    builder.add_edges(index.neighbourhood([start], passable=builder.passable))
-    return builder.graph(f"lineage of {start.kind} {start.ref}")
+    """One run, model, version, dataset or artifact with its upstream and downstream."""
+    builder = GraphBuilder(reader, RunDirectory(client), permissions)
+    title = f"lineage of {start.kind} {start.ref}"
+    if not builder.visible(builder.walker.nodes([start])[start]):
+        return ViewGraph(title=title)
+    return builder.graph(builder.walker.neighbourhood([start], DEPTH), title)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from exporters.commands.common import one_line, tracking_uri_option
 LINEAGE_EXAMPLES = """
 \b
 Examples:
-  mlflow-prov lineage 1a2b3c4d5e6f...              # a run: what it used, what used it
+  mlflow-prov lineage 1a2b3c4d                     # a run (a unique prefix is enough)
   mlflow-prov lineage models:/m-0f1e... --upstream # a logged model back to its data
   mlflow-prov lineage models:/classifier/3 --upstream --depth 3
   mlflow-prov lineage models:/classifier@champion --json
@@ -36,20 +36,15 @@ registered model versions; across every experiment of the store.
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a text tree.")
 def lineage_command(tracking_uri: str | None, node: str, direction: str | None, depth: int,
                     as_json: bool) -> None:
-    """Show the lineage of NODE: a run id, models:/<model_id>, models:/<name>/<version>,
-    models:/<name>@<alias>, runs:/<run_id>/<path> or a dataset digest."""
+    """Show the lineage of NODE: a run id (or a unique prefix), models:/<model_id>,
+    models:/<name>/<version>, models:/<name>@<alias>, runs:/<run_id>/<path> or a dataset
+    digest."""
     from exporters.errors import ExportError
-    from exporters.lineage import DIRECTIONS, build_graph, render_text, resolve_node, walk
-    from exporters.privacy import redact
+    from exporters.lineage import DIRECTIONS, lineage_trees, render_text
 
     directions = tuple(d for d in DIRECTIONS if d == direction) if direction else DIRECTIONS
     try:
-        from exporters.collect import open_client
-
-        client = open_client(tracking_uri or _default_uri())
-        graph = build_graph(client)
-        root = resolve_node(graph, client, node)
-        trees = {d: redact(walk(graph, root, d, depth)) for d in directions}
+        trees = lineage_trees(tracking_uri or _default_uri(), node, directions, depth)
     except ExportError as exc:
         raise click.ClickException(one_line(str(exc))) from exc
     if as_json:

@@ -17,15 +17,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote
 
 from prov.model import QualifiedName
 
+from exporters.lineage.keys import (
+    MODEL,
+    NodeKey,
+    artifact_key,
+    dataset_key,
+    model_key,
+    run_key,
+)
+from exporters.lineage.prov import ExportLineage, dataset_uri
 from exporters.privacy import redact
 from exporters.prov_model import (
-    LineageIndex,
     artifact_id_of,
-    dataset_uri,
+    entity_of,
     model_id_of,
     software_versions,
 )
@@ -125,19 +132,20 @@ class _Builder:
 # --- node ids ------------------------------------------------------------------------------
 
 def run_node_id(run_id: str) -> str:
-    return f"run:{run_id}"
+    return run_key(run_id).id
 
 
 def artifact_node_id(run_id: str, path: str) -> str:
-    return f"artifact:{run_id}:{path}"
+    return artifact_key(run_id, path).id
 
 
 def model_node_id(model_id: str) -> str:
-    return f"model:{model_id}"
+    return model_key(model_id).id
 
 
 def dataset_node_id(dataset: DatasetRecord) -> str:
-    return f"dataset:{dataset.digest}:{dataset.name}"
+    """One node per name and digest: a drawing shows each name a run gave its data."""
+    return f"{dataset_key(dataset.digest).id}:{dataset.name}"
 
 
 # --- nodes ---------------------------------------------------------------------------------
@@ -246,7 +254,7 @@ def add_run_outputs(builder: _Builder, run: RunRecord) -> str:
     return run_id
 
 
-def add_run_inputs(builder: _Builder, run: RunRecord, index: LineageIndex, *,
+def add_run_inputs(builder: _Builder, run: RunRecord, index: ExportLineage, *,
                    detail: bool) -> None:
     """The run's datasets (with the upstream run that produced one), input models and, with
     ``detail``, its contexts, tables and agents."""
@@ -268,8 +276,8 @@ def add_run_inputs(builder: _Builder, run: RunRecord, index: LineageIndex, *,
         target = context_of(dataset.context)
         label = "used" if detail or dataset.context is None else f"used ({dataset.context})"
         builder.edge(node, target, label)
-        origin = index.source_of(dataset_uri(dataset), dataset.digest)
-        producer = index.producer.get(origin) if origin is not None else None
+        origin = index.origin_of(dataset)
+        producer = index.producer_of(origin) if origin is not None else None
         if origin is not None and producer and producer != run.run_id:
             builder.edge(_upstream_node(builder, index, origin, producer), node, "source of")
     for model_id in run.input_model_ids:
@@ -281,17 +289,16 @@ def add_run_inputs(builder: _Builder, run: RunRecord, index: LineageIndex, *,
         _add_tables(builder, run, run_id)
 
 
-def _upstream_node(builder: _Builder, index: LineageIndex, origin: QualifiedName,
+def _upstream_node(builder: _Builder, index: ExportLineage, origin: NodeKey,
                    producer: str) -> str:
     """The artifact or model another run produced, with an edge from that run (named by its
     id when that run is not part of the view)."""
-    node = builder.origins.get(origin)
+    node = builder.origins.get(entity_of(origin))
     if node is None:
-        model = next((m for m in index.models.values() if model_id_of(m.model_id) == origin),
-                     None)
-        path = _artifact_path(origin, producer)
+        model = index.models.get(origin.ref) if origin.kind == MODEL else None
+        path = origin.path
         node = builder.node(model_node(model) if model else ViewNode(
-            id=artifact_node_id(producer, path) if path else f"upstream:{origin}",
+            id=artifact_node_id(producer, path) if path else f"upstream:{origin.id}",
             label=path or f"output of run {producer[:8]}", kind="artifact",
             attributes={"produced by run": producer, "path": path or ""}))
     if run_node_id(producer) not in builder.nodes:
@@ -299,13 +306,6 @@ def _upstream_node(builder: _Builder, index: LineageIndex, origin: QualifiedName
                               kind="run", attributes={"run id": producer}))
     builder.edge(run_node_id(producer), node, "produced")
     return node
-
-
-def _artifact_path(origin: QualifiedName, producer: str) -> str | None:
-    """The artifact path inside the PROV id of another run's artifact (None for a model)."""
-    prefix = artifact_id_of(producer, "").localpart
-    return unquote(origin.localpart[len(prefix):]) if origin.localpart.startswith(prefix) \
-        and origin.localpart != prefix else None
 
 
 def _add_outputs(builder: _Builder, run: RunRecord, run_id: str) -> None:
@@ -384,26 +384,26 @@ def system_row(summary: MetricSummary) -> tuple[str, str]:
     return summary.key.removeprefix(SYSTEM_PREFIX), format_number(summary.last)
 
 
-def run_view(run: RunRecord, index: LineageIndex | None = None) -> ViewGraph:
+def run_view(run: RunRecord, index: ExportLineage | None = None) -> ViewGraph:
     """One run in full: datasets by context, tables, agents and outputs; with an ``index`` of
     the other exported runs, also the runs whose outputs it used."""
     builder = _Builder()
     add_run_outputs(builder, run)
-    add_run_inputs(builder, run, index or LineageIndex.build([run]), detail=True)
+    add_run_inputs(builder, run, index or ExportLineage.build([run]), detail=True)
     return builder.graph(f"run {run.name or run.run_id}")
 
 
 # --- one experiment ----------------------------------------------------------------------------
 
 def experiment_view(experiment: ExperimentRecord, runs: Sequence[RunRecord],
-                    max_nodes: int, index: LineageIndex | None = None) -> ViewGraph:
+                    max_nodes: int, index: ExportLineage | None = None) -> ViewGraph:
     """Every run with its datasets, outputs and lineage; parent runs point at their children.
 
     Above ``max_nodes`` each run's artifacts and models fold into one group per run, then runs
     on no cross-run lineage path into one group, then whatever is still past the bound; the
     title says so (the HTML view expands groups).
     """
-    index = index or LineageIndex.build(runs)
+    index = index or ExportLineage.build(runs)
     graph = _experiment_graph(experiment, runs, index)
     total = _count(graph.nodes)
     if total <= max_nodes:
@@ -419,7 +419,7 @@ def experiment_view(experiment: ExperimentRecord, runs: Sequence[RunRecord],
 
 
 def _experiment_graph(experiment: ExperimentRecord, runs: Sequence[RunRecord],
-                      index: LineageIndex) -> ViewGraph:
+                      index: ExportLineage) -> ViewGraph:
     builder = _Builder()
     for run in runs:
         add_run_outputs(builder, run)

@@ -23,9 +23,10 @@ from pathlib import Path
 from prov.model import ProvDocument
 
 from exporters.layout import CARD, run_dir_name
+from exporters.lineage.prov import ExportLineage, dataset_uri
 from exporters.options import WriterContext
 from exporters.prov_code import command_text, created_sections
-from exporters.prov_model import LineageIndex, dataset_uri, software_versions
+from exporters.prov_model import software_versions
 from exporters.records import DatasetRecord, ExperimentRecord, MetricSummary, RunRecord
 
 DESCRIPTION_TAG = "mlflow.note.content"
@@ -93,17 +94,17 @@ def purpose(run: RunRecord) -> list[str]:
     return preformatted(description)
 
 
-def producing_run(dataset: DatasetRecord, lineage: LineageIndex | None) -> str | None:
-    """The run that made a dataset: named by its ``runs:/<run_id>/…`` source, or found in the
-    export's lineage index by URI or SHA-256, as the PROV document links them."""
+def producing_run(dataset: DatasetRecord, lineage: ExportLineage | None) -> str | None:
+    """The run that made a dataset: named by its ``runs:/<run_id>/…`` source, or found by
+    the export's lineage by URI or SHA-256, as the PROV document links them."""
     uri = dataset_uri(dataset)
     if uri and uri.startswith("runs:/"):
         return uri.removeprefix("runs:/").partition("/")[0] or None
-    entity = lineage.source_of(uri, dataset.digest) if lineage else None
-    return lineage.producer.get(entity) if lineage and entity is not None else None
+    origin = lineage.origin_of(dataset) if lineage else None
+    return lineage.producer_of(origin) if lineage and origin is not None else None
 
 
-def upstream_runs(run: RunRecord, lineage: LineageIndex | None) -> list[str]:
+def upstream_runs(run: RunRecord, lineage: ExportLineage | None) -> list[str]:
     """The runs whose outputs this run used."""
     producers = []
     for dataset in run.datasets:
@@ -201,7 +202,7 @@ def energy(run: RunRecord) -> list[str]:
     return table(["measure", "final"], ([code(m.key), number(m.last)] for m in carbon))
 
 
-def lineage_lines(run: RunRecord, lineage: LineageIndex | None) -> list[str]:
+def lineage_lines(run: RunRecord, lineage: ExportLineage | None) -> list[str]:
     lines = [f"- child of run {code(run.parent_run_id)}"] if run.parent_run_id else []
     return lines + [f"- {line}" for line in upstream_runs(run, lineage)]
 
@@ -221,7 +222,7 @@ def integrity(run: RunRecord) -> list[str]:
             + head]
 
 
-def run_card(run: RunRecord, lineage: LineageIndex | None = None) -> str:
+def run_card(run: RunRecord, lineage: ExportLineage | None = None) -> str:
     """The run's card as Markdown."""
     lines = [f"# Run {cell(run.name or run.run_id)}", "",
              f"Run {code(run.run_id)} of experiment {code(run.experiment_id)}: "

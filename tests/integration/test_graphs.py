@@ -186,7 +186,7 @@ def test_html_view_works_offline_in_chromium(browser, prov_experiment, tmp_path)
     edges = experiment_page.locator(".mv-edge")
     ends = {(edges.nth(i).get_attribute("data-source"), edges.nth(i).get_attribute("data-target"))
             for i in range(edges.count())}
-    artifact = f"artifact:{prov_experiment.producer}:{prov_experiment.artifact_path}"
+    artifact = f"artifact:{prov_experiment.producer}/{prov_experiment.artifact_path}"
     assert (f"run:{prov_experiment.producer}", artifact) in ends
     assert any(source == artifact for source, _ in ends), "producer output feeds a dataset"
     assert any(target == f"run:{prov_experiment.consumer}" for _, target in ends)

@@ -105,7 +105,7 @@ def test_upstream_of_a_model_version_reaches_the_data_preparation_run(pipeline):
     assert nodes[0] == "version:doubler/2"
     for expected in ("version:doubler/1", f"model:{pipeline.model_id}",
                      f"run:{pipeline.train}", f"dataset:{pipeline.digest}",
-                     f"artifact:runs:/{pipeline.prepare}/data/train.csv",
+                     f"artifact:{pipeline.prepare}/data/train.csv",
                      f"run:{pipeline.prepare}"):
         assert expected in nodes
     relations = {(t.relation, t.node.id) for t in tree.walk()}
@@ -128,7 +128,7 @@ def test_downstream_of_the_data_run_reaches_the_evaluation_and_child(pipeline):
 def test_depth_limits_and_marks_truncation(pipeline):
     tree = lineage(pipeline.uri, pipeline.prepare, "downstream", depth=1)
     assert [c.node.id for c in tree.children] == [
-        f"artifact:runs:/{pipeline.prepare}/data/train.csv"]
+        f"artifact:{pipeline.prepare}/data/train.csv"]
     assert tree.children[0].truncated and not tree.children[0].children
 
 

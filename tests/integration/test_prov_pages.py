@@ -288,8 +288,9 @@ def test_prov_auth_shows_each_user_only_the_experiments_they_may_read(tmp_path, 
         assert _as(ALICE, f"{base}/prov/experiments/{ids['training']}").status_code == 403
         assert _as(ALICE, f"{base}/prov/runs/{ids['consumer']}").status_code == 403
         downstream = _as(ALICE, f"{base}/prov/api/lineage", run_id=ids["producer"]).json()
+        # "data" is the folder the hidden registry version was made from: her run made it
         assert {n["label"] for n in downstream["nodes"]} == {"prepare-data",
-                                                             "data/features.csv"}
+                                                             "data/features.csv", "data"}
         hidden_start = _as(ALICE, f"{base}/prov/api/lineage", model_id=ids["model"])
         assert hidden_start.status_code == 404, "a model she may not read is not known to her"
         assert "features.csv" not in hidden_start.text, "nor what lies behind it"

@@ -37,6 +37,11 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                     "mlflow_prov.fast_read": {"open_reader", "MetricReader", "RawSeries",
                                               "SeriesSummary", "KNOWN_SCHEMAS",
                                               "refresh_statistics"},
+                    # lineage kept at write time, read by the one lineage (issue 20)
+                    "mlflow_prov.lineage_edges": {"open_lineage", "LineageReader",
+                                                  "MemoryReader", "EdgeRow", "NodeRow",
+                                                  "node_id", "backfill_rows", "source_uri",
+                                                  "PARENT_RUN_TAG"},
                     # the stored form of a metric row, one for capture and verify (issue 22)
                     "mlflow_prov.digests": {"EMPTY_DIGEST", "add_digests", "metric_row_hash",
                                             "multiset_digest", "pairs_digest",

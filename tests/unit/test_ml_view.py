@@ -9,7 +9,7 @@ import pytest
 
 from exporters import ExportOptions, export
 from exporters.errors import ExportError
-from exporters.prov_model import LineageIndex
+from exporters.lineage.prov import ExportLineage
 from exporters.records import (
     ArtifactRecord,
     DatasetRecord,
@@ -111,8 +111,8 @@ def test_experiment_view_links_producer_and_consumer_runs():
                    parent_run_id="p1")
     graph = experiment_view(experiment(), [producer, consumer], max_nodes=100)
     edges = {(e.source, e.target, e.label) for e in graph.edges}
-    assert ("run:p1", "artifact:p1:data/feat ü 0.csv", "produced") in edges
-    assert ("artifact:p1:data/feat ü 0.csv", "dataset:d1:blobs/train", "source of") in edges
+    assert ("run:p1", "artifact:p1/data/feat ü 0.csv", "produced") in edges
+    assert ("artifact:p1/data/feat ü 0.csv", "dataset:d1:blobs/train", "source of") in edges
     assert ("dataset:d1:blobs/train", "run:c1", "used (training)") in edges
     assert ("run:p1", "run:c1", "parent of") in edges
 
@@ -193,11 +193,11 @@ def test_timeline_names_what_changed_without_bookkeeping():
 def test_a_runs_own_view_shows_the_run_whose_output_it_used():
     producer = run("p1", "producer")
     consumer = run("c1", "consumer", source='{"uri": "file:///art/p1/data/feat ü 0.csv"}')
-    graph = run_view(consumer, LineageIndex.build([producer, consumer]))
+    graph = run_view(consumer, ExportLineage.build([producer, consumer]))
     edges = {(e.source, e.target, e.label) for e in graph.edges}
-    assert ("run:p1", "artifact:p1:data/feat ü 0.csv", "produced") in edges
-    assert ("artifact:p1:data/feat ü 0.csv", "dataset:d1:blobs/train", "source of") in edges
-    assert {n.id: n.label for n in graph.nodes}["artifact:p1:data/feat ü 0.csv"] == \
+    assert ("run:p1", "artifact:p1/data/feat ü 0.csv", "produced") in edges
+    assert ("artifact:p1/data/feat ü 0.csv", "dataset:d1:blobs/train", "source of") in edges
+    assert {n.id: n.label for n in graph.nodes}["artifact:p1/data/feat ü 0.csv"] == \
         "data/feat ü 0.csv"
 
 

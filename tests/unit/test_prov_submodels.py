@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from exporters import prov_model
+from exporters.lineage.prov import ExportLineage
 from exporters.records import ArtifactRecord, DatasetRecord, ExperimentRecord, RunRecord
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -31,7 +32,7 @@ EXPERIMENT = ExperimentRecord("1", "lineage", "file:///data", "active", {}, STAR
 
 
 def _document(models: tuple) -> str:
-    index = prov_model.LineageIndex.build([PRODUCER, CONSUMER])
+    index = ExportLineage.build([PRODUCER, CONSUMER])
     doc = prov_model.new_document()
     bundle = doc.bundle(prov_model.bundle_id_of(CONSUMER.run_id))
     scope = prov_model.RunScope(bundle=bundle, run=CONSUMER, experiment=EXPERIMENT, index=index)

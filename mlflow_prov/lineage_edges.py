@@ -1,0 +1,557 @@
+"""Lineage kept at write time: producer -> consumer edges in an indexed table beside the journal.
+
+Why: MLflow links each object to its origin only (a run to its inputs, a logged model to its
+source run), and a dataset's source names the run that made it only inside a JSON string. A
+question such as "what came from this run, three hops down" would read the whole journal to
+find those links. Instead every journaled write that makes a link adds a row here, in the
+write's own transaction (``ProvTrackingMixin.journaled`` / ``ProvRegistryMixin.journaled``),
+so a lineage question reads the rows of its answer through an index, whatever the store's size.
+
+Edges point from the derived thing to its origin, with PROV's relation names: a run ``used``
+a dataset or logged model; a dataset ``wasDerivedFrom`` the artifact or model its source
+names; an artifact or logged model ``wasGeneratedBy`` its run; a model version
+``wasDerivedFrom`` its logged model (or artifact; ``wasGeneratedBy`` its run when it names
+nothing else) and ``wasRevisionOf`` the version before; a child run ``wasInformedBy`` its
+parent. Node ids are ``run:<run_id>``, ``dataset:<digest>`` (the same data under two names
+is one dataset), ``artifact:<run_id>/<path>``, ``model:<model_id>`` and
+``version:<name>/<version>``; the nodes table keeps each node's kind, label, experiment and
+a few attributes.
+
+A journal written before this table existed gets it on the first open by a writer, filled
+from the journal's events in the same transaction (:func:`ensure_tables`). A reader of a
+store no writer has opened since computes the same rows from the journal on read
+(:func:`open_lineage`).
+
+Read API (for exporters): :func:`open_lineage` -> :class:`LineageReader`, :class:`EdgeRow`,
+:class:`NodeRow`, :func:`node_id`, :func:`artifact_reference`, :func:`source_uri`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import weakref
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+from urllib.parse import unquote
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG, EventKind, normalise_context
+
+EDGES_TABLE = "prov_lineage_edges"
+NODES_TABLE = "prov_lineage_nodes"
+PARENT_RUN_TAG = "mlflow.parentRunId"
+RUN_NAME_TAG = "mlflow.runName"
+ID_LENGTH = 500
+QUERY_CHUNK = 500  # ids per IN (...) list: far below every database's parameter limit
+SCAN_PAGE = 1000
+
+metadata = sa.MetaData()
+
+edges_table = sa.Table(
+    EDGES_TABLE,
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(ID_LENGTH), nullable=False),  # the derived thing
+    sa.Column("relation", sa.String(32), nullable=False),
+    sa.Column("target", sa.String(ID_LENGTH), nullable=False),  # its origin
+    sa.Column("context", sa.String(250), nullable=True),  # a dataset use's context
+    sa.Index("ix_prov_lineage_source", "source"),
+    sa.Index("ix_prov_lineage_target", "target"),
+)
+
+nodes_table = sa.Table(
+    NODES_TABLE,
+    metadata,
+    sa.Column("node", sa.String(ID_LENGTH), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("experiment_id", sa.String(32), nullable=True),
+    sa.Column("attributes", sa.Text, nullable=False),
+)
+
+# the kinds whose events make lineage rows (what a backfill or a read-time build scans)
+LINEAGE_KINDS = (EventKind.RUN_CREATED, EventKind.RUN_UPDATED, EventKind.RUN_TAGS_SET,
+                 EventKind.RUN_INPUTS_LOGGED, EventKind.LOGGED_MODEL_CREATED,
+                 EventKind.MODEL_VERSION_CREATED)
+
+RUN_ID = r"([0-9a-f]{32})"
+ARTIFACT_REFERENCES = (re.compile(rf"^runs:/{RUN_ID}/(.+)$"),
+                       re.compile(rf"/{RUN_ID}/artifacts/(.+)$"))
+
+
+def node_id(kind: str, ref: str) -> str:
+    """The one spelling of a lineage node's id: ``<kind>:<ref>``."""
+    return f"{kind}:{ref}"
+
+
+@dataclass(frozen=True)
+class EdgeRow:
+    """``source`` (the derived thing) relates to ``target`` (its origin) by ``relation``."""
+
+    source: str
+    relation: str
+    target: str
+    context: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """A lineage node as the write that first named it described it."""
+
+    node: str
+    kind: str
+    label: str
+    experiment_id: str | None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Rows:
+    """What one event adds: nodes (first description wins), edges, and run renames."""
+
+    nodes: list[NodeRow] = field(default_factory=list)
+    edges: list[EdgeRow] = field(default_factory=list)
+    renamed: dict[str, str] = field(default_factory=dict)
+
+
+# --- which links an event makes ---------------------------------------------------------------
+
+def source_uri(source: str | None) -> str | None:
+    """The URI inside MLflow's JSON dataset ``source`` (``uri``, ``url`` or ``path``), or the
+    source itself when it is plain text."""
+    if not source:
+        return None
+    try:
+        parsed = json.loads(source)
+    except ValueError:
+        return source
+    if isinstance(parsed, dict):
+        return next((parsed[k] for k in ("uri", "url", "path") if isinstance(parsed.get(k), str)),
+                    None)
+    return parsed if isinstance(parsed, str) else None
+
+
+def artifact_reference(uri: str | None) -> tuple[str, str] | None:
+    """``(run_id, path)`` of the run artifact a URI names: ``runs:/<run_id>/<path>``, or a
+    location inside a run's artifact folder (``…/<run_id>/artifacts/<path>``, where MLflow
+    puts every run's artifacts under any artifact root)."""
+    for pattern in ARTIFACT_REFERENCES:
+        match = pattern.search(unquote(uri or ""))
+        if match and match[2].strip("/"):
+            return match[1], match[2].strip("/")
+    return None
+
+
+def model_reference(uri: str | None) -> str | None:
+    """The logged-model id of ``models:/<model_id>`` (names and versions are not ids)."""
+    rest = (uri or "").removeprefix("models:/").strip("/")
+    if not (uri or "").startswith("models:/") or not rest or "/" in rest or "@" in rest:
+        return None
+    return rest
+
+
+ExperimentOf = Callable[[str], "str | None"]
+
+
+class _Describe(Protocol):
+    def __call__(self, rows: Rows, run_id: str | None, experiment_id: str | None,
+                 payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None: ...
+
+
+def rows_of(kind: str, run_id: str | None, experiment_id: str | None, payload: Mapping[str, Any],
+            experiment_of: ExperimentOf) -> Rows:
+    """The lineage rows one journal event makes (none for most kinds)."""
+    rows = Rows()
+    describe = _DESCRIBERS.get(str(kind))
+    if describe is not None:
+        describe(rows, run_id, experiment_id, payload, experiment_of)
+    return rows
+
+
+def _run_created(rows: Rows, run_id: str | None, experiment_id: str | None,
+                 payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
+    if not run_id:
+        return
+    rows.nodes.append(NodeRow(node_id("run", run_id), "run", payload.get("run_name") or run_id,
+                              experiment_id, {"run_id": run_id}))
+    _parent(rows, run_id, payload.get("tags") or {})
+
+
+def _parent(rows: Rows, run_id: str, tags: dict[str, Any]) -> None:
+    parent = tags.get(PARENT_RUN_TAG)
+    if isinstance(parent, str) and parent and parent != run_id:
+        rows.edges.append(EdgeRow(node_id("run", run_id), "wasInformedBy",
+                                  node_id("run", parent)))
+
+
+def _tags_set(rows: Rows, run_id: str | None, experiment_id: str | None,
+              payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
+    tags = payload.get("tags") or {}
+    if run_id and isinstance(tags, dict):
+        _parent(rows, run_id, tags)
+        if isinstance(tags.get(RUN_NAME_TAG), str):
+            rows.renamed[node_id("run", run_id)] = tags[RUN_NAME_TAG]
+
+
+def _run_updated(rows: Rows, run_id: str | None, experiment_id: str | None,
+                 payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
+    new_name = payload.get("new_name")
+    if run_id and isinstance(new_name, str) and new_name != payload.get("old_name"):
+        rows.renamed[node_id("run", run_id)] = new_name
+
+
+def _inputs_logged(rows: Rows, run_id: str | None, experiment_id: str | None,
+                   payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
+    if not run_id:
+        return
+    consumer = node_id("run", run_id)
+    for dataset in payload.get("datasets") or ():
+        digest = dataset.get("digest") or ""
+        uri = source_uri(dataset.get("source"))
+        node = node_id("dataset", digest)
+        name = dataset.get("name") or "dataset"
+        rows.nodes.append(NodeRow(node, "dataset", name, experiment_id, {
+            "name": name, "digest": digest, "source_type": dataset.get("source_type") or "",
+            "source": uri or ""}))
+        context = normalise_context(dataset.get("context") or dataset.get(DATASET_CONTEXT_TAG))
+        rows.edges.append(EdgeRow(consumer, "used", node, context or None))
+        found = artifact_reference(uri)
+        if found is not None and found[0] == run_id:
+            continue  # the run's own artifact: no link between runs
+        origin = _origin(rows, uri, experiment_of)
+        if origin is not None:
+            rows.edges.append(EdgeRow(node, "wasDerivedFrom", origin))
+    for model_id in payload.get("models") or ():
+        rows.edges.append(EdgeRow(consumer, "used", node_id("model", model_id)))
+
+
+def _origin(rows: Rows, uri: str | None, experiment_of: ExperimentOf) -> str | None:
+    """The artifact (added with its producing run) or logged model a URI names."""
+    model_id = model_reference(uri)
+    if model_id is not None:
+        return node_id("model", model_id)
+    found = artifact_reference(uri)
+    if found is None:
+        return None
+    producer, path = found
+    artifact = node_id("artifact", f"{producer}/{path}")
+    rows.nodes.append(NodeRow(artifact, "artifact", path, experiment_of(producer),
+                              {"run_id": producer, "path": path,
+                               "uri": f"runs:/{producer}/{path}"}))
+    rows.edges.append(EdgeRow(artifact, "wasGeneratedBy", node_id("run", producer)))
+    return artifact
+
+
+def _logged_model_created(rows: Rows, run_id: str | None, experiment_id: str | None,
+                          payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
+    model_id = payload.get("model_id")
+    if not model_id:
+        return
+    model = node_id("model", model_id)
+    rows.nodes.append(NodeRow(model, "model", payload.get("name") or model_id, experiment_id,
+                              {"model_id": model_id, "uri": f"models:/{model_id}"}))
+    if payload.get("source_run_id"):
+        rows.edges.append(EdgeRow(model, "wasGeneratedBy",
+                                  node_id("run", payload["source_run_id"])))
+
+
+def _model_version_created(rows: Rows, run_id: str | None, experiment_id: str | None,
+                           payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
+    name, number = payload.get("name"), payload.get("version")
+    if not name or number is None:
+        return
+    version = node_id("version", f"{name}/{number}")
+    rows.nodes.append(NodeRow(version, "version", f"{name} v{number}", experiment_id, {
+        "name": name, "version": str(number), "uri": f"models:/{name}/{number}",
+        "source": payload.get("source") or ""}))
+    if int(number) > 1:
+        rows.edges.append(EdgeRow(version, "wasRevisionOf",
+                                  node_id("version", f"{name}/{int(number) - 1}")))
+    model_id = payload.get("model_id")
+    origin = node_id("model", model_id) if model_id else _origin(rows, payload.get("source"),
+                                                                  experiment_of)
+    if origin is not None:
+        rows.edges.append(EdgeRow(version, "wasDerivedFrom", origin))
+    elif run_id:
+        rows.edges.append(EdgeRow(version, "wasGeneratedBy", node_id("run", run_id)))
+
+
+_DESCRIBERS: dict[str, _Describe] = {
+    EventKind.RUN_CREATED: _run_created,
+    EventKind.RUN_TAGS_SET: _tags_set,
+    EventKind.RUN_UPDATED: _run_updated,
+    EventKind.RUN_INPUTS_LOGGED: _inputs_logged,
+    EventKind.LOGGED_MODEL_CREATED: _logged_model_created,
+    EventKind.MODEL_VERSION_CREATED: _model_version_created,
+}
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+def record(connection: sa.Connection, kind: str, run_id: str | None,
+           experiment_id: str | None, payload: Mapping[str, Any],
+           experiment_of: ExperimentOf) -> None:
+    """Add the rows of one journaled event through the write's own connection."""
+    if str(kind) not in _DESCRIBERS:
+        return
+    write_rows(connection, rows_of(kind, run_id, experiment_id, payload, experiment_of))
+
+
+def write_rows(connection: sa.Connection, rows: Rows) -> None:
+    for node in rows.nodes:
+        _insert_node(connection, node)
+    if rows.edges:
+        connection.execute(edges_table.insert(), [
+            {"source": e.source[:ID_LENGTH], "relation": e.relation,
+             "target": e.target[:ID_LENGTH], "context": (e.context or None) and e.context[:250]}
+            for e in rows.edges])
+    for renamed, label in rows.renamed.items():
+        connection.execute(nodes_table.update().where(nodes_table.c.node == renamed)
+                           .values(label=label))
+
+
+def _insert_node(connection: sa.Connection, node: NodeRow) -> None:
+    """Insert unless the node is known: its first description stays."""
+    values = {"node": node.node[:ID_LENGTH], "kind": node.kind, "label": node.label,
+              "experiment_id": node.experiment_id,
+              "attributes": json.dumps(node.attributes, sort_keys=True)}
+    dialect = connection.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        connection.execute(insert(nodes_table).values(**values).on_conflict_do_nothing())
+    elif dialect in ("mysql", "mariadb"):
+        connection.execute(nodes_table.insert().prefix_with("IGNORE").values(**values))
+    else:
+        present = connection.execute(sa.select(nodes_table.c.node)
+                                     .where(nodes_table.c.node == values["node"])).first()
+        if present is None:
+            connection.execute(nodes_table.insert().values(**values))
+
+
+def ensure_tables(engine: sa.engine.Engine) -> None:
+    """Create the lineage tables when missing, filled from the journal's events in the same
+    transaction (a journal written before they existed): no migration step for users."""
+    if sa.inspect(engine).has_table(EDGES_TABLE):
+        return
+    try:
+        with engine.begin() as connection:
+            metadata.create_all(connection, checkfirst=True)
+            if connection.execute(sa.select(sa.func.count()).select_from(edges_table)).scalar():
+                return  # another process created and filled them first
+            write_rows(connection, backfill_rows(_journal_events(connection)))
+    except sa.exc.DatabaseError:
+        if not sa.inspect(engine).has_table(EDGES_TABLE):
+            raise
+
+
+def _journal_events(connection: sa.Connection) -> Iterator[tuple[str, str | None, str | None,
+                                                                  dict[str, Any]]]:
+    from mlflow_prov.journal import JOURNAL_TABLE, _stored_spellings, events_table
+
+    if not sa.inspect(connection).has_table(JOURNAL_TABLE):
+        return
+    columns = events_table.c
+    query = (sa.select(columns.kind, columns.run_id, columns.experiment_id, columns.payload)
+             .where(columns.kind.in_(_stored_spellings(list(LINEAGE_KINDS))))
+             .order_by(columns.seq))
+    for kind, run_id, experiment_id, payload in connection.execute(query):
+        yield kind, run_id, experiment_id, json.loads(payload)
+
+
+def backfill_rows(events: Iterable[tuple[str, str | None, str | None, dict[str, Any]]]) -> Rows:
+    """Every lineage row of a journal's events, in write order, nodes once each."""
+    from mlflow_prov.vocabulary import parse_kind
+
+    experiments: dict[str, str | None] = {}
+    rows = Rows()
+    seen: set[str] = set()
+    for kind, run_id, experiment_id, payload in events:
+        if run_id and kind in (EventKind.RUN_CREATED, "run.created"):
+            experiments[run_id] = experiment_id
+        found = rows_of(parse_kind(kind), run_id, experiment_id, payload, experiments.get)
+        rows.nodes += [n for n in found.nodes if n.node not in seen]
+        seen.update(n.node for n in found.nodes)
+        rows.edges += found.edges
+        for node, label in found.renamed.items():
+            rows.renamed[node] = label
+    return rows
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+Direction = Literal["origins", "derived"]
+
+
+class LineageReader(Protocol):
+    """Lineage rows by node, each read through an index (or from memory)."""
+
+    def edges(self, nodes: Collection[str], direction: Direction) -> list[EdgeRow]:
+        """Edges whose derived end (``derived``: whose origin) is one of ``nodes``: the
+        ``origins`` of the nodes, or what was ``derived`` from them."""
+
+    def nodes(self, ids: Collection[str]) -> dict[str, NodeRow]:
+        """The known nodes among ``ids``."""
+
+    def step(self, nodes: Collection[str],
+             direction: Direction) -> tuple[list[EdgeRow], dict[str, NodeRow]]:
+        """:meth:`edges`, and the known nodes at their far ends, in one read."""
+
+    def find(self, kind: str, prefix: str, limit: int = 2) -> list[str]:
+        """Ids of nodes of ``kind`` whose ref starts with ``prefix`` (at most ``limit``)."""
+
+    def find_labelled(self, kind: str, label: str, limit: int = 2) -> list[str]:
+        """Ids of nodes of ``kind`` with this label."""
+
+
+class _TableReader:
+    """The lineage tables, read one indexed query per batch of ids."""
+
+    def __init__(self, engine: sa.engine.Engine) -> None:
+        self._engine = engine
+
+    def edges(self, nodes: Collection[str], direction: Direction) -> list[EdgeRow]:
+        column = edges_table.c.source if direction == "origins" else edges_table.c.target
+        found: dict[EdgeRow, None] = {}
+        rows: list[Any] = []
+        with self._engine.connect() as connection:
+            for chunk in _chunks(nodes):
+                query = sa.select(edges_table.c.id, edges_table.c.source,
+                                  edges_table.c.relation, edges_table.c.target,
+                                  edges_table.c.context).where(column.in_(chunk))
+                rows.extend(connection.execute(query))
+        # write order, sorted here: an ORDER BY could lead the planner to the id index
+        for row in sorted(rows, key=lambda row: row.id):
+            found.setdefault(EdgeRow(row.source, row.relation, row.target, row.context), None)
+        return list(found)
+
+    def step(self, nodes: Collection[str],
+             direction: Direction) -> tuple[list[EdgeRow], dict[str, NodeRow]]:
+        near, far = ((edges_table.c.source, edges_table.c.target) if direction == "origins"
+                     else (edges_table.c.target, edges_table.c.source))
+        rows: list[Any] = []
+        with self._engine.connect() as connection:
+            for chunk in _chunks(nodes):
+                query = (sa.select(edges_table, nodes_table.c.node.label("far"),
+                                   nodes_table.c.kind, nodes_table.c.label,
+                                   nodes_table.c.experiment_id, nodes_table.c.attributes)
+                         .select_from(edges_table.outerjoin(nodes_table,
+                                                            nodes_table.c.node == far))
+                         .where(near.in_(chunk)))
+                rows.extend(connection.execute(query))
+        rows.sort(key=lambda row: row.id)
+        edges = list(dict.fromkeys(EdgeRow(row.source, row.relation, row.target, row.context)
+                                   for row in rows))
+        known = {row.far: NodeRow(row.far, row.kind, row.label, row.experiment_id,
+                                  _attributes(row.attributes))
+                 for row in rows if row.far is not None}
+        return edges, known
+
+    def nodes(self, ids: Collection[str]) -> dict[str, NodeRow]:
+        found: dict[str, NodeRow] = {}
+        with self._engine.connect() as connection:
+            for chunk in _chunks(ids):
+                for row in connection.execute(sa.select(nodes_table)
+                                              .where(nodes_table.c.node.in_(chunk))):
+                    found[row.node] = _node(row)
+        return found
+
+    def find(self, kind: str, prefix: str, limit: int = 2) -> list[str]:
+        query = (sa.select(nodes_table.c.node)
+                 .where(nodes_table.c.node.startswith(node_id(kind, prefix), autoescape=True))
+                 .order_by(nodes_table.c.node).limit(limit))
+        with self._engine.connect() as connection:
+            return list(connection.execute(query).scalars())
+
+    def find_labelled(self, kind: str, label: str, limit: int = 2) -> list[str]:
+        query = (sa.select(nodes_table.c.node).where(nodes_table.c.kind == kind)
+                 .where(nodes_table.c.label == label).order_by(nodes_table.c.node).limit(limit))
+        with self._engine.connect() as connection:
+            return list(connection.execute(query).scalars())
+
+
+def _node(row: Any) -> NodeRow:
+    return NodeRow(row.node, row.kind, row.label, row.experiment_id,
+                   _attributes(row.attributes))
+
+
+def _attributes(text: str) -> dict[str, str]:
+    try:
+        attributes = json.loads(text)
+    except ValueError:
+        return {}
+    return attributes if isinstance(attributes, dict) else {}
+
+
+def _chunks(ids: Collection[str]) -> Iterator[list[str]]:
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), QUERY_CHUNK):
+        yield ordered[start:start + QUERY_CHUNK]
+
+
+class MemoryReader:
+    """Lineage rows held in memory: a journal no writer has opened since the tables came
+    (computed on read from its events), or rows an exporter assembled itself."""
+
+    def __init__(self, rows: Rows) -> None:
+        self._nodes: dict[str, NodeRow] = {}
+        for node in rows.nodes:
+            self._nodes.setdefault(node.node, node)
+        for renamed, label in rows.renamed.items():
+            if renamed in self._nodes:
+                old = self._nodes[renamed]
+                self._nodes[renamed] = NodeRow(old.node, old.kind, label, old.experiment_id,
+                                            old.attributes)
+        self._by: dict[Direction, dict[str, list[EdgeRow]]] = {
+            "origins": defaultdict(list), "derived": defaultdict(list)}
+        for edge in dict.fromkeys(rows.edges):
+            self._by["origins"][edge.source].append(edge)
+            self._by["derived"][edge.target].append(edge)
+
+    def edges(self, nodes: Collection[str], direction: Direction) -> list[EdgeRow]:
+        table = self._by[direction]
+        return list(dict.fromkeys(edge for node in nodes for edge in table.get(node, ())))
+
+    def nodes(self, ids: Collection[str]) -> dict[str, NodeRow]:
+        return {i: self._nodes[i] for i in ids if i in self._nodes}
+
+    def step(self, nodes: Collection[str],
+             direction: Direction) -> tuple[list[EdgeRow], dict[str, NodeRow]]:
+        edges = self.edges(nodes, direction)
+        return edges, self.nodes([e.target if direction == "origins" else e.source
+                                  for e in edges])
+
+    def find(self, kind: str, prefix: str, limit: int = 2) -> list[str]:
+        start = node_id(kind, prefix)
+        return sorted(n for n in self._nodes if n.startswith(start))[:limit]
+
+    def find_labelled(self, kind: str, label: str, limit: int = 2) -> list[str]:
+        return sorted(n.node for n in self._nodes.values()
+                      if n.kind == kind and n.label == label)[:limit]
+
+
+_with_tables: weakref.WeakSet[sa.engine.Engine] = weakref.WeakSet()
+
+
+def open_lineage(tracking_uri: str) -> LineageReader:
+    """The lineage of a prov store: its tables, or, for a journal no writer has opened since
+    they came, the same rows computed from its events now. Raises
+    :class:`~mlflow_prov.journal.JournalUnavailableError` for a store without a journal."""
+    from mlflow_prov.journal import JOURNAL_TABLE, JournalUnavailableError, _engine_for
+
+    engine = _engine_for(tracking_uri)
+    if engine in _with_tables:
+        return _TableReader(engine)
+    inspector = sa.inspect(engine)
+    if inspector.has_table(EDGES_TABLE):
+        _with_tables.add(engine)  # tables once made stay: a server asks once
+        return _TableReader(engine)
+    if not inspector.has_table(JOURNAL_TABLE):
+        raise JournalUnavailableError(f"{tracking_uri!r} has no provenance journal table yet")
+    with engine.connect() as connection:
+        return MemoryReader(backfill_rows(_journal_events(connection)))

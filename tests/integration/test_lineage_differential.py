@@ -1,0 +1,252 @@
+"""One lineage: the same questions asked of ``mlflow-prov lineage``, ``/prov/api/lineage`` on
+a real ``mlflow server --app-name prov``, the ``/prov/`` experiment pages and the exported
+PROV documents of one store give the same nodes and edges, the dataset tied to its producer
+only by its SHA-256 digest included (``lineage_scenario.py``).
+
+Every answer is reduced to ``(derived, relation, origin)`` triples over the lineage's node
+ids: the API and pages draw producer -> consumer arrows with words, which map back to one
+relation each; a PROV document holds more than lineage (params, metrics, contexts, and the
+shortcuts ``add_lineage`` derives), which the projection below leaves out by rule.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+import mlflow
+import pytest
+import requests
+from click.testing import CliRunner
+from lineage_scenario import write
+from store_templates import prov_store
+from test_server import _serve
+
+from exporters.cli import main
+
+DEPTH = 3
+TIMEOUT = 60
+Triple = tuple[str, str, str]
+RELATION_OF_WORDS = {"produced": "wasGeneratedBy", "logged": "wasGeneratedBy",
+                     "registered": "wasGeneratedBy", "source of": "wasDerivedFrom",
+                     "parent of": "wasInformedBy", "revised by": "wasRevisionOf"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    nodes: frozenset[str]
+    edges: frozenset[Triple]
+
+
+@dataclass
+class Served:
+    uri: str
+    ids: dict[str, str]
+    base: str
+    prov_edges: frozenset[Triple]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("one-lineage")
+    uri = prov_store(folder / "store")
+    try:
+        ids = write(uri)
+    finally:
+        mlflow.set_tracking_uri(None)
+    prov_edges = _exported_lineage(uri, ids, folder / "export")
+    for base in _serve(["server", "--app-name", "prov", "--backend-store-uri", uri,
+                        "--workers", "1"], folder):
+        yield Served(uri, ids, base, prov_edges)
+
+
+# --- the four surfaces --------------------------------------------------------------------
+
+def cli_answer(served: Served, node: str) -> Answer:
+    result = CliRunner().invoke(main, ["lineage", "--tracking-uri", served.uri, "--json",
+                                       "--depth", str(DEPTH), node])
+    assert result.exit_code == 0, result.output
+    nodes: set[str] = set()
+    edges: set[Triple] = set()
+    for direction, tree in json.loads(result.output).items():
+        stack = [tree]
+        while stack:
+            parent = stack.pop()
+            nodes.add(parent["id"])
+            for child in parent["children"]:
+                pair = ((parent["id"], child["id"]) if direction == "upstream"
+                        else (child["id"], parent["id"]))
+                edges.add((pair[0], child["relation"], pair[1]))
+                stack.append(child)
+    return Answer(frozenset(nodes), frozenset(edges))
+
+
+def view_answer(graph: dict) -> Answer:
+    """Nodes and edges of a view graph (API or page): arrows point producer -> consumer."""
+    edges = {(e["target"], _relation(e["label"]), e["source"]) for e in graph["edges"]}
+    return Answer(frozenset(n["id"] for n in graph["nodes"]), frozenset(edges))
+
+
+def _relation(words: str) -> str:
+    return "used" if words.startswith("used") else RELATION_OF_WORDS[words]
+
+
+def api_answer(served: Served, **params: str) -> Answer:
+    answer = requests.get(f"{served.base}/prov/api/lineage", params=params, timeout=TIMEOUT)
+    assert answer.status_code == 200, answer.text
+    return view_answer(answer.json())
+
+
+def page_answer(served: Served, experiment_id: str) -> Answer:
+    page = requests.get(f"{served.base}/prov/experiments/{experiment_id}",
+                        params={"page_size": 100}, timeout=TIMEOUT)
+    assert page.status_code == 200, page.text
+    data = re.search(r'<script type="application/json" class="mv-data">(.*?)</script>',
+                     page.text, re.S)
+    assert data is not None, "the page embeds its graph"
+    return view_answer(json.loads(data[1]))
+
+
+def _exported_lineage(uri: str, ids: dict[str, str], out: Path) -> frozenset[Triple]:
+    """The lineage statements of every exported run's PROV-JSON document."""
+    for experiment in ("features", "training", "scoring"):
+        result = CliRunner().invoke(main, ["export", "--tracking-uri", uri, "--experiment",
+                                           experiment, "--format", "prov-json",
+                                           "--out", str(out / experiment)])
+        assert result.exit_code == 0, result.output
+    documents = [json.loads(p.read_text()) for p in sorted(out.rglob("run-*/prov.json"))]
+    assert len(documents) == 4
+    return frozenset(prov_lineage(documents))
+
+
+def prov_answer(served: Served, start: str) -> Answer:
+    """The same bounded walk as every surface, over the exported PROV's lineage."""
+    edges: set[Triple] = set()
+    for near, far in ((0, 2), (2, 0)):  # upstream: derived -> origin; downstream: back
+        frontier, seen = {start}, {start}
+        for _ in range(DEPTH):
+            step = {e for e in served.prov_edges if e[near] in frontier}
+            edges |= step
+            frontier = {e[far] for e in step} - seen
+            seen |= frontier
+    nodes = {start} | {e[0] for e in edges} | {e[2] for e in edges}
+    return Answer(frozenset(nodes), frozenset(edges))
+
+
+# --- PROV -> lineage triples --------------------------------------------------------------
+
+def _text(value: object) -> str:
+    return str(value.get("$")) if isinstance(value, dict) else str(value)
+
+
+def _types(statement: dict) -> set[str]:
+    found = statement.get("prov:type", [])
+    return {_text(t) for t in (found if isinstance(found, list) else [found])}
+
+
+def prov_lineage(documents: list[dict]) -> set[Triple]:
+    """Lineage triples of PROV documents: runs using datasets and models, datasets and
+    versions derived from artifacts and models, models and (origin) artifacts generated by
+    runs, children informed by parents, versions revising versions."""
+    entities = {k: v for d in documents for k, v in d.get("entity", {}).items()}
+
+    def key(name: str) -> str | None:
+        if "mlflowprov:digest" in entities.get(name, {}):
+            return f"dataset:{_text(entities[name]['mlflowprov:digest'])}"
+        parts = name.removeprefix("mlflow:").split(".")
+        if parts[0] == "run" and (len(parts) == 2 or parts[2] == "context"):
+            return f"run:{parts[1]}"
+        if parts[0] == "run" and parts[2] == "artifact":
+            return f"artifact:{parts[1]}/{unquote('.'.join(parts[3:]))}"
+        if parts[0] == "model" and len(parts) == 2:
+            return f"model:{unquote(parts[1])}"
+        return None
+
+    found: set[Triple] = set()
+    generated: set[Triple] = set()
+    for document in documents:
+        for s in document.get("used", {}).values():
+            run, used = key(s["prov:activity"]), key(s.get("prov:entity", ""))
+            if run and run.startswith("run:") and used and used.split(":")[0] in (
+                    "dataset", "model"):
+                found.add((run, "used", used))
+        for s in document.get("wasDerivedFrom", {}).values():
+            derived, origin = key(s["prov:generatedEntity"]), key(s["prov:usedEntity"])
+            if derived and origin and "prov:Revision" not in _types(s) and \
+                    derived.startswith("dataset:"):
+                found.add((derived, "wasDerivedFrom", origin))
+        for s in document.get("wasGeneratedBy", {}).values():
+            made, run = key(s["prov:entity"]), key(s.get("prov:activity", ""))
+            if made and run and made.split(":")[0] in ("model", "artifact"):
+                generated.add((made, "wasGeneratedBy", run))
+        for s in document.get("wasInformedBy", {}).values():
+            if "mlflowprov:ParentRun" in _types(s):
+                found.add((key(s["prov:informed"]) or "", "wasInformedBy",
+                           key(s["prov:informant"]) or ""))
+    origins = {origin for _, relation, origin in found if relation == "wasDerivedFrom"}
+    return found | {g for g in generated if g[0].startswith("model:") or g[0] in origins}
+
+
+# --- the questions ------------------------------------------------------------------------
+
+# name: what the CLI is given, what the API is given, the node both answers start from
+QUESTIONS = {
+    "producer run, by a shortened id": (
+        lambda i: i["producer"][:8], lambda i: {"run_id": i["producer"]},
+        lambda i: f"run:{i['producer']}"),
+    "consumer run": (lambda i: i["consumer"], lambda i: {"run_id": i["consumer"]},
+                     lambda i: f"run:{i['consumer']}"),
+    "child run": (lambda i: i["child"], lambda i: {"run_id": i["child"]},
+                  lambda i: f"run:{i['child']}"),
+    "logged model": (lambda i: f"models:/{i['model']}", lambda i: {"model_id": i["model"]},
+                     lambda i: f"model:{i['model']}"),
+    "the dataset, by its sha256": (
+        lambda i: f"sha256:{i['digest']}",
+        lambda i: {"dataset": f"features-copy.csv@{i['digest']}"},
+        lambda i: f"dataset:{i['digest']}"),
+    "the run that used the sha256-linked copy": (
+        lambda i: i["copy_user"][:12], lambda i: {"run_id": i["copy_user"]},
+        lambda i: f"run:{i['copy_user']}"),
+    "the producer's artifact": (
+        lambda i: f"runs:/{i['producer']}/data/features.csv",
+        lambda i: {"artifact": f"{i['producer']}/data/features.csv"},
+        lambda i: f"artifact:{i['producer']}/data/features.csv"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", list(QUESTIONS))
+def test_cli_api_and_prov_export_give_one_answer(served, question):
+    cli_text, api_params, start = (f(served.ids) for f in QUESTIONS[question])
+    cli = cli_answer(served, cli_text)
+    assert start in cli.nodes and len(cli.edges) >= 2
+    assert api_answer(served, **api_params) == cli
+    assert prov_answer(served, start) == cli
+
+
+@pytest.mark.slow
+def test_the_sha256_linked_copy_reaches_its_producer_everywhere(served):
+    ids = served.ids
+    link = {(f"run:{ids['copy_user']}", "used", f"dataset:{ids['digest']}"),
+            (f"dataset:{ids['digest']}", "wasDerivedFrom",
+             f"artifact:{ids['producer']}/data/features.csv"),
+            (f"artifact:{ids['producer']}/data/features.csv", "wasGeneratedBy",
+             f"run:{ids['producer']}")}
+    assert link <= cli_answer(served, ids["copy_user"]).edges
+    assert link <= served.prov_edges
+    assert link <= page_answer(served, ids["scoring"]).edges
+
+
+@pytest.mark.slow
+def test_each_experiment_page_shows_what_the_api_answers_for_its_runs(served):
+    ids = served.ids
+    for experiment, runs in (("features", ["producer"]), ("training", ["consumer", "child"]),
+                             ("scoring", ["copy_user"])):
+        answers = [api_answer(served, run_id=ids[run]) for run in runs]
+        page = page_answer(served, ids[experiment])
+        assert page.edges == frozenset().union(*(a.edges for a in answers)), experiment
+        assert page.nodes == frozenset().union(*(a.nodes for a in answers)), experiment

@@ -1,0 +1,115 @@
+"""Lineage kept at write time: the edges a prov store records with each journaled write, the
+same rows for a journal written before the lineage tables existed (built on a writer's first
+open, computed on read before that), and the resolver's shortened run ids."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Dataset, DatasetInput, InputTag, LoggedModelInput
+from store_templates import prov_store
+
+from exporters.lineage import LineageError
+from exporters.lineage.resolve import resolve
+from mlflow_prov.journal import dispose_engines
+from mlflow_prov.lineage_edges import (
+    EDGES_TABLE,
+    NODES_TABLE,
+    MemoryReader,
+    Rows,
+    open_lineage,
+    rows_of,
+)
+from mlflow_prov.uri import parse_prov_uri
+from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG, EventKind
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory) -> tuple[str, dict[str, str]]:
+    """producer -> (its artifact as a dataset) -> consumer -> model -> user; a child run."""
+    folder = tmp_path_factory.mktemp("edges")
+    uri = prov_store(folder / "store")
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("edges")
+    producer = client.create_run(experiment, run_name="producer").info.run_id
+    consumer = client.create_run(experiment, run_name="consumer").info.run_id
+    source = json.dumps({"uri": f"runs:/{producer}/data/x.csv"})
+    client.log_inputs(consumer, datasets=[DatasetInput(
+        Dataset("x.csv", "a" * 32, "mlflow_run_artifact", source),
+        [InputTag(DATASET_CONTEXT_TAG, "training")])])
+    model = client.create_logged_model(experiment, name="m", source_run_id=consumer).model_id
+    user = client.create_run(experiment, run_name="user",
+                             tags={"mlflow.parentRunId": consumer}).info.run_id
+    client.log_inputs(user, models=[LoggedModelInput(model)])
+    return uri, {"producer": producer, "consumer": consumer, "model": model, "user": user}
+
+
+def _all_rows(uri: str, ids: dict[str, str]) -> set[tuple[str, str, str, str | None]]:
+    reader = open_lineage(uri)
+    starts = [f"run:{run}" for run in ("producer", "consumer", "user") for run in [ids[run]]]
+    starts += [f"model:{ids['model']}", f"dataset:{'a' * 32}",
+               f"artifact:{ids['producer']}/data/x.csv"]
+    return {(e.source, e.relation, e.target, e.context)
+            for direction in ("origins", "derived") for e in reader.edges(starts, direction)}
+
+
+@pytest.mark.slow  # the module's store: a few seconds of MLflow writes
+def test_each_write_records_its_links(written):
+    uri, ids = written
+    artifact = f"artifact:{ids['producer']}/data/x.csv"
+    assert _all_rows(uri, ids) == {
+        (f"run:{ids['consumer']}", "used", f"dataset:{'a' * 32}", "training"),
+        (f"dataset:{'a' * 32}", "wasDerivedFrom", artifact, None),
+        (artifact, "wasGeneratedBy", f"run:{ids['producer']}", None),
+        (f"model:{ids['model']}", "wasGeneratedBy", f"run:{ids['consumer']}", None),
+        (f"run:{ids['user']}", "wasInformedBy", f"run:{ids['consumer']}", None),
+        (f"run:{ids['user']}", "used", f"model:{ids['model']}", None)}
+    nodes = open_lineage(uri).nodes([artifact, f"run:{ids['user']}"])
+    assert nodes[artifact].experiment_id == nodes[f"run:{ids['user']}"].experiment_id
+    assert nodes[f"run:{ids['user']}"].label == "user"
+
+
+@pytest.mark.slow
+def test_a_journal_from_before_the_tables_gets_the_same_links(written, tmp_path):
+    uri, ids = written
+    expected = _all_rows(uri, ids)
+    dispose_engines()
+    old = tmp_path / "old"
+    shutil.copytree(parse_prov_uri(uri).db_uri.removeprefix("sqlite:///").rsplit("/", 1)[0],
+                    old)
+    with sqlite3.connect(old / "mlflow.db") as database:
+        database.execute(f"DROP TABLE {EDGES_TABLE}")
+        database.execute(f"DROP TABLE {NODES_TABLE}")
+    old_uri = f"prov://{old}"
+    assert isinstance(open_lineage(old_uri), MemoryReader), "computed on read"
+    assert _all_rows(old_uri, ids) == expected
+    MlflowClient(old_uri).search_experiments()  # a writer's first open builds the tables
+    assert not isinstance(open_lineage(old_uri), MemoryReader)
+    assert _all_rows(old_uri, ids) == expected
+
+
+def test_a_run_that_uses_its_own_artifact_links_no_run_to_itself():
+    rows = rows_of(EventKind.RUN_INPUTS_LOGGED, "b" * 32, "1", {"datasets": [
+        {"name": "own", "digest": "d", "source": f"runs:/{'b' * 32}/out.csv"}]}, lambda _: None)
+    assert [(e.relation, e.target) for e in rows.edges] == [("used", "dataset:d")]
+
+
+def _reader(*run_ids: str) -> MemoryReader:
+    rows = Rows()
+    for run_id in run_ids:
+        rows.nodes += rows_of(EventKind.RUN_CREATED, run_id, "1", {"run_name": run_id[:4]},
+                              lambda _: None).nodes
+    return MemoryReader(rows)
+
+
+def test_a_unique_prefix_names_a_run_and_an_ambiguous_one_says_so():
+    reader = _reader("abc1" + "0" * 28, "abc2" + "0" * 28)
+    assert resolve(reader, "abc1").ref == "abc1" + "0" * 28
+    with pytest.raises(LineageError, match="'abc' matches more than one run or dataset"):
+        resolve(reader, "abc")
+    with pytest.raises(LineageError, match="'abd' is no run id, dataset digest or name"):
+        resolve(reader, "abd")
