@@ -42,7 +42,13 @@ from exporters.records import (
 )
 from exporters.sanitize import TEXT_NOTE, ClampedTime, time_note, xml_safe_text, xml_unsafe
 from exporters.versions import package_version
-from mlflow_prov.vocabulary import JOURNAL_HEAD_ATTRIBUTE, EventKind
+from mlflow_prov.vocabulary import (
+    JOURNAL_HEAD_ATTRIBUTE,
+    EventKind,
+    RunTagDeleted,
+    RunTagsSet,
+    RunUpdated,
+)
 
 MLFLOW = Namespace("mlflow", "urn:mlflow:")
 MLFLOWPROV = Namespace("mlflowprov", "https://w3id.org/mlflow-prov/ns#")
@@ -485,10 +491,12 @@ def add_tag_history(scope: RunScope) -> None:
 
 def _tag_changes(event: HistoryEvent) -> list[tuple[str, object]]:
     if event.kind == EventKind.RUN_TAGS_SET:
-        old = event.payload.get("old") or {}
-        return [(k, old.get(k)) for k in (event.payload.get("tags") or {})]
+        tags_set = cast(RunTagsSet, event.payload)
+        old = tags_set.get("old") or {}
+        return [(k, old.get(k)) for k in (tags_set.get("tags") or {})]
     if event.kind == EventKind.RUN_TAG_DELETED:
-        return [(event.payload.get("key", ""), event.payload.get("old_value"))]
+        deleted = cast(RunTagDeleted, event.payload)
+        return [(deleted.get("key", ""), deleted.get("old_value"))]
     return []
 
 
@@ -496,9 +504,10 @@ def add_status_history(scope: RunScope) -> None:
     """Status transitions from the journal as a revision chain of status entities."""
     run, bundle = scope.run, scope.bundle
     previous: QualifiedName | None = None
-    changes = [e for e in run.history if e.kind == EventKind.RUN_UPDATED
-               and e.payload.get("new_status") and e.payload.get("new_status")
-               != e.payload.get("old_status")]
+    updates = [(e, cast(RunUpdated, e.payload)) for e in run.history
+               if e.kind == EventKind.RUN_UPDATED]
+    changes = [e for e, update in updates
+               if update.get("new_status") and update.get("new_status") != update.get("old_status")]
     for n, event in enumerate(changes, start=1):
         status = qid("run", run.run_id, "status", str(n))
         bundle.entity(status, [(PROV["type"], MLFLOWPROV["RunStatus"]),

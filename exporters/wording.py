@@ -16,10 +16,19 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from exporters.privacy import readable_payload
-from mlflow_prov.vocabulary import EventKind
+from mlflow_prov.vocabulary import (
+    EventKind,
+    ExperimentRenamed,
+    ExperimentTagSet,
+    RunCreated,
+    RunInputsLogged,
+    RunOutputsLogged,
+    RunTagDeleted,
+    RunUpdated,
+)
 
 if TYPE_CHECKING:
     from exporters.timeline import KeyFold, MetricFold
@@ -79,26 +88,30 @@ def _tags_or_params(payload: Mapping[str, Any]) -> list[Change]:
 
 
 def _tag_deleted(payload: Mapping[str, Any]) -> list[Change]:
-    return [Change(str(payload.get("key")), _text(payload.get("old_value")), "(deleted)")]
+    typed = cast(RunTagDeleted, payload)
+    return [Change(str(typed.get("key")), _text(typed.get("old_value")), "(deleted)")]
 
 
 def _experiment_tag(payload: Mapping[str, Any]) -> list[Change]:
-    return [Change(str(payload.get("key")), _text(payload.get("old_value")),
-                   _text(payload.get("value")))]
+    typed = cast(ExperimentTagSet, payload)
+    return [Change(str(typed.get("key")), _text(typed.get("old_value")),
+                   _text(typed.get("value")))]
 
 
 def _run_updated(payload: Mapping[str, Any]) -> list[Change]:
+    typed = cast(RunUpdated, payload)
     found = []
-    if payload.get("old_status") != payload.get("new_status"):
-        found.append(Change("status", payload.get("old_status"), payload.get("new_status")))
-    if payload.get("old_name") != payload.get("new_name"):
-        found.append(Change("name", payload.get("old_name"), payload.get("new_name")))
-    return found or [Change("status", None, payload.get("new_status"))]
+    if typed.get("old_status") != typed.get("new_status"):
+        found.append(Change("status", typed.get("old_status"), typed.get("new_status")))
+    if typed.get("old_name") != typed.get("new_name"):
+        found.append(Change("name", typed.get("old_name"), typed.get("new_name")))
+    return found or [Change("status", None, typed.get("new_status"))]
 
 
 def _run_created(payload: Mapping[str, Any]) -> list[Change]:
-    return [Change("run", None, payload.get("run_name")),
-            *_key_changes(payload.get("tags") or {}, None)]
+    typed = cast(RunCreated, payload)
+    return [Change("run", None, typed.get("run_name")),
+            *_key_changes(typed.get("tags") or {}, None)]
 
 
 def _deleted(payload: Mapping[str, Any]) -> list[Change]:
@@ -114,17 +127,20 @@ def _metrics(payload: Mapping[str, Any]) -> list[Change]:
 
 
 def _inputs(payload: Mapping[str, Any]) -> list[Change]:
+    typed = cast(RunInputsLogged, payload)
     return [*(Change("dataset", None, dataset_summary(d))
-              for d in payload.get("datasets") or ()),
-            *(Change("model input", None, m) for m in payload.get("models") or ())]
+              for d in typed.get("datasets") or ()),
+            *(Change("model input", None, m) for m in typed.get("models") or ())]
 
 
 def _outputs(payload: Mapping[str, Any]) -> list[Change]:
-    return [Change("model output", None, m.get("model_id")) for m in payload.get("models") or ()]
+    typed = cast(RunOutputsLogged, payload)
+    return [Change("model output", None, m.get("model_id")) for m in typed.get("models") or ()]
 
 
 def _renamed(payload: Mapping[str, Any]) -> list[Change]:
-    return [Change("name", payload.get("old_name"), payload.get("new_name"))]
+    typed = cast(ExperimentRenamed, payload)
+    return [Change("name", typed.get("old_name"), typed.get("new_name"))]
 
 
 _DESCRIBERS = {
