@@ -21,30 +21,35 @@ DERIVED_FROM = "(prov:wasDerivedFrom|prov:qualifiedDerivation/prov:entity)"
 INFORMED_BY = "(prov:wasInformedBy|prov:qualifiedCommunication/prov:activity)"
 REVISION_OF = "(prov:wasRevisionOf|prov:qualifiedRevision/prov:entity)"
 ASSOCIATED_WITH = "(prov:wasAssociatedWith|prov:qualifiedAssociation/prov:agent)"
+# a dataset with the same digest: the same bytes, one lineage node (exporters/lineage/keys.py)
+SAME_DIGEST = "(mlflowprov:digest/^mlflowprov:digest)"
 NEEDLE = "{{NEEDLE}}"
 # what a SPARQL string literal cannot hold as it is (SPARQL 1.1, "ECHAR")
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r",
                           "\t": "\\t", "\b": "\\b", "\f": "\\f"})
 
-WHAT_USED = f"""# Runs that used a dataset, named by its name, digest (or the start of it),
-# the sha256 of the file, its URI, or the runs:/<run_id>/<path> of the artifact it was
-# made from.
+WHAT_USED = f"""# Runs that used a dataset, named by its name, digest (or the start of
+# it, sha256: in front allowed), the sha256 of the file, its URI, or the runs:/<run_id>/<path>
+# of the artifact it was made from. Datasets with one digest are one dataset (the same bytes
+# under another name), as in mlflow-prov lineage.
 # A run uses a dataset itself or through its context activity (training, evaluation...).
 SELECT DISTINCT ?runId ?runName ?context ?usedLabel ?digest ?used ?run WHERE {{
   VALUES ?needle {{ {NEEDLE} }}
   ?user {USED} ?used .
   ?used {DERIVED_FROM}? ?data .
-  OPTIONAL {{ ?data mlflowprov:digest ?dataDigest }}
-  OPTIONAL {{ ?data mlflowprov:name ?dataName }}
-  OPTIONAL {{ ?data mlflowprov:sha256 ?sha256 }}
-  OPTIONAL {{ ?data prov:atLocation ?location }}
-  OPTIONAL {{ ?data mlflowprov:source ?source }}
+  ?data {SAME_DIGEST}? ?named .
+  OPTIONAL {{ ?named mlflowprov:digest ?dataDigest }}
+  OPTIONAL {{ ?named mlflowprov:name ?dataName }}
+  OPTIONAL {{ ?named mlflowprov:sha256 ?sha256 }}
+  OPTIONAL {{ ?named prov:atLocation ?location }}
+  OPTIONAL {{ ?named mlflowprov:source ?source }}
   BIND(STRAFTER(?needle, "runs:/") AS ?runsPath)
-  FILTER(STRSTARTS(?dataDigest, ?needle) || ?dataName = ?needle
+  BIND(IF(STRSTARTS(?needle, "sha256:"), STRAFTER(?needle, "sha256:"), ?needle) AS ?bare)
+  FILTER(STRSTARTS(?dataDigest, ?bare) || ?dataName = ?needle
          || ?needle IN (?sha256, CONCAT("sha256:", ?sha256)) || STR(?location) = ?needle
          || CONTAINS(?source, CONCAT("\\"", ?needle, "\\""))
-         || ?data = IRI(CONCAT(STR(mlflow:), "run.", STRBEFORE(?runsPath, "/"), ".artifact.",
-                               ENCODE_FOR_URI(STRAFTER(?runsPath, "/")))))
+         || ?named = IRI(CONCAT(STR(mlflow:), "run.", STRBEFORE(?runsPath, "/"), ".artifact.",
+                                ENCODE_FOR_URI(STRAFTER(?runsPath, "/")))))
   # the dataset itself, or a dataset made from the file named (not a model made from it)
   FILTER(?used = ?data || EXISTS {{ ?used a provml:Dataset }})
   {{ ?user a mlflowprov:Run . BIND(?user AS ?run) }}
@@ -79,8 +84,8 @@ SELECT DISTINCT ?kind ?id ?label ?thing WHERE {{
   FILTER(?thing != ?root)
   ?thing a ?type .
   VALUES (?type ?kind) {{
-    (mlflowprov:Run "run") (provml:Model "logged_model")
-    (mlflowprov:ModelVersion "model_version") (provml:Dataset "dataset")
+    (mlflowprov:Run "run") (provml:Model "model")
+    (mlflowprov:ModelVersion "version") (provml:Dataset "dataset")
   }}
   OPTIONAL {{ ?thing rdfs:label ?label }}
   OPTIONAL {{ ?thing mlflowprov:runId|mlflowprov:modelId|mlflowprov:digest ?plainId }}
@@ -88,7 +93,7 @@ SELECT DISTINCT ?kind ?id ?label ?thing WHERE {{
                      mlflowprov:version ?version }}
   BIND(COALESCE(?plainId, CONCAT(?name, "/", STR(?version))) AS ?id)
 }}
-ORDER BY ?kind ?id
+ORDER BY ?kind ?id ?label
 """
 
 WHO_CHANGED = f"""# Which writers (user, host, process, rank, client address) wrote or deleted

@@ -24,14 +24,16 @@ from exporters.cli import main
 pytestmark = pytest.mark.slow
 
 FEATURES = "x,y\n1,2\n3,4\n5,6\n"  # what lineage_scenario logs as data/features.csv
+EXPERIMENTS = ("features", "training", "scoring")
 RUNS = "SELECT ?runId WHERE { ?run a mlflowprov:Run ; mlflowprov:runId ?runId }"
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> dict:
-    """lineage_scenario (prepare-data -> features.csv -> train-model -> model -> evaluate),
-    the model registered, the ``phase`` tag set once more by a second writer (rank 1 of a
-    distributed job), and both experiments exported as Turtle, JSON-LD and PROV-JSON."""
+    """lineage_scenario (prepare-data -> features.csv -> train-model -> model -> evaluate;
+    score-copy uses a copy of features.csv linked to it only by its SHA-256), the model
+    registered, the ``phase`` tag set once more by a second writer (rank 1 of a distributed
+    job), and the three experiments exported as Turtle, JSON-LD and PROV-JSON."""
     tmp = tmp_path_factory.mktemp("query")
     uri = prov_store(tmp / "store")
     try:
@@ -50,7 +52,7 @@ def store(tmp_path_factory) -> dict:
         mlflow.set_registry_uri(None)
     out = tmp / "out"
     formats = ("provo-ttl", "jsonld", "prov-json")
-    for name in ("features", "training"):
+    for name in EXPERIMENTS:
         export(name, out, tracking_uri=uri,
                options=ExportOptions(formats=formats, show_progress=False))
     return {"uri": uri, "out": out, **ids}
@@ -88,12 +90,13 @@ def lineage(store: dict, node: str, depth: int = 50) -> dict:
 
 def lineage_ids(tree: dict) -> set[tuple[str, str]]:
     """(kind, id) of every node below the root, named as ``query --derived-from`` names
-    them: run id, model id, ``name/version``, dataset digest."""
+    them: run id, model id, ``name/version``, dataset digest (kinds as
+    :mod:`exporters.lineage.keys` names them)."""
     found: set[tuple[str, str]] = set()
     for child in tree["children"]:
         a = child["attributes"]
-        key = {"run": a.get("run_id"), "logged_model": a.get("model_id"),
-               "model_version": f"{a.get('name')}/{a.get('version')}",
+        key = {"run": a.get("run_id"), "model": a.get("model_id"),
+               "version": f"{a.get('name')}/{a.get('version')}",
                "dataset": a.get("digest")}.get(child["kind"])
         if key is not None:
             found.add((child["kind"], key))
@@ -118,23 +121,27 @@ def test_derived_from_answers_as_lineage_does(store, role):
     rows = query(store, "--derived-from", store[role])
     answered = {(row["kind"], row["id"]) for row in rows}
     assert answered == lineage_ids(lineage(store, store[role]))
-    if role == "producer":  # the whole chain, across both experiments
+    if role == "producer":  # the whole chain, across the three experiments
         assert ("run", store["consumer"]) in answered and ("run", store["child"]) in answered
-        assert ("logged_model", store["model"]) in answered
-        assert ("model_version", "classifier/1") in answered
+        assert ("model", store["model"]) in answered
+        assert ("version", "classifier/1") in answered
+        # the copy of features.csv reaches its producer by its SHA-256 alone
+        assert ("run", store["copy_user"]) in answered
 
 
 def test_what_used_answers_as_lineage_does(store):
     digest = next(row["digest"] for row in query(store, "--what-used", "features.csv"))
     artifact = f"runs:/{store['producer']}/data/features.csv"
-    for needle in (digest[:8], "features.csv", artifact):
+    # one dataset per digest: training used features.csv, score-copy the same bytes under
+    # another name; the evaluation used the model made from the file, not the file
+    users = {store["consumer"], store["copy_user"]}
+    for needle in (digest[:8], f"sha256:{digest}", "features.csv", artifact):
         used_by = {row["runId"] for row in query(store, "--what-used", needle)}
-        assert used_by == users_in_lineage(lineage(store, needle, depth=2)) \
-            == {store["consumer"]}, needle
+        assert used_by == users_in_lineage(lineage(store, needle, depth=2)) == users, needle
     sha256 = hashlib.sha256(FEATURES.encode()).hexdigest()
-    # by the file's hash; the evaluation used the model made from the file, not the file
+    # by the file's hash: what used the artifact with those bytes
     assert {row["runId"] for row in query(store, "--what-used", f"sha256:{sha256}")} \
-        == {store["consumer"]}
+        == users_in_lineage(lineage(store, artifact, depth=2)) == users
     assert query(store, "--what-used", "no-such-dataset") == []
 
 
@@ -154,8 +161,8 @@ def test_exported_files_answer_as_the_store_does(store):
     expected = query(store, "--derived-from", store["producer"])
     assert expected
     for files in ([str(out)],
-                  [str(out / e / "experiment.jsonld") for e in ("features", "training")],
-                  [str(out / e / "experiment.prov.json") for e in ("features", "training")]):
+                  [str(out / e / "experiment.jsonld") for e in EXPERIMENTS],
+                  [str(out / e / "experiment.prov.json") for e in EXPERIMENTS]):
         args = [a for f in files for a in ("--file", f)]
         assert query(store, *args, "--derived-from", store["producer"]) == expected, files
     assert query(store, "--file", str(out), "--who-changed", "phase") \
@@ -178,7 +185,7 @@ def test_any_sparql_over_chosen_experiments_in_each_output(store):
     parsed = list(csv.reader(io.StringIO(text)))
     assert parsed[0] == ["runId"]
     assert {row[0] for row in parsed[1:]} == {store[r] for r in ("producer", "consumer",
-                                                                "child")}
+                                                                "child", "copy_user")}
     table = cli("query", "--tracking-uri", store["uri"], "--experiment", "training", RUNS)
     assert table.splitlines()[0] == "runId" and table.rstrip().endswith("(2 rows)")
     values = cli("query", "--tracking-uri", store["uri"], "--output", "csv",
