@@ -127,7 +127,7 @@ def _after_flush(session: Session, flush_context: Any) -> None:
     """Note what the flush wrote, while the objects still hold their history: the rows it
     inserted, deleted and changed, with the values a change overwrote (what MLflow loaded
     before writing, so an event knows a tag's or a status's earlier value without a query
-    of its own). The first flush that changes an object keeps its old values. A flush of
+    of its own). For each column, the first flush that changes it keeps its old value. A flush of
     objects that were touched but not changed (an update to the status a run already has)
     writes nothing, and so journals nothing."""
     info = session.info
@@ -136,8 +136,9 @@ def _after_flush(session: Session, flush_context: Any) -> None:
     changed: dict[Any, dict[str, Any]] = info.setdefault(_CHANGED, {})
     modified = [obj for obj in session.dirty if session.is_modified(obj)]
     for obj in modified:
-        if obj not in changed:
-            changed[obj] = overwritten_values(obj)
+        old = changed.setdefault(obj, {})
+        for column, value in overwritten_values(obj).items():
+            old.setdefault(column, value)
     if session.new or session.deleted or modified:  # a flush of unchanged rows writes nothing
         info[_WROTE] = True
     if info.get(_SCOPE) is not None:
@@ -214,9 +215,9 @@ def _reset_transaction_state(session: Session) -> None:
 
 def _journaling_session_maker(engine: sa.engine.Engine) -> sa.orm.sessionmaker:
     """Sessions whose commits append their event. On MySQL they read committed data: under
-    InnoDB's default REPEATABLE READ the head read after a missed compare-and-swap (see
-    :mod:`mlflow_prov.journal_sql`) would still see the snapshot taken before its lock, not
-    the concurrent writer's committed head (PostgreSQL and sqlite already see it)."""
+    InnoDB's default REPEATABLE READ, inserting a missing head row after a missed
+    compare-and-swap takes gap locks that make concurrent first writers to new chains
+    deadlock; READ COMMITTED (PostgreSQL's default) takes none."""
     if engine.dialect.name == "mysql":
         engine = engine.execution_options(isolation_level="READ COMMITTED")
     maker = sa.orm.sessionmaker(bind=engine)
