@@ -23,10 +23,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exporters.errors import ReaderError
-from exporters.privacy import BOOKKEEPING_FIELDS, readable_payload_json, redact, redact_chain
-from exporters.wording import change_lines, describe, subject, time_text, writer_text
+from exporters.privacy import (
+    BOOKKEEPING_FIELDS,
+    readable_payload_json,
+    readable_strings,
+    redact,
+    redact_chain,
+)
+from exporters.wording import (
+    Change,
+    change_lines,
+    describe,
+    names,
+    second_text,
+    subject,
+    time_text,
+    writer_text,
+)
 from mlflow_prov.journal import JournalEvent, JournalUnavailableError
-from mlflow_prov.journal_scan import RawEvent
 from mlflow_prov.vocabulary import EventKind, parse_kind
 
 PAGE_SIZE = 1000
@@ -162,38 +176,94 @@ class LogPrinter:
     (:mod:`exporters.privacy`; ``patterns``: ``--redact``), worded by :mod:`exporters.wording`.
 
     Why a class: ``log`` prints 100,000 events a second. What repeats from event to event
-    (a writer, a chain, a kind) is redacted and worded once and remembered, and a journal
-    row's payload is decoded once and redacted with a per-string check instead of a walk
-    (:func:`exporters.privacy.readable_payload_json`)."""
+    (a writer, a chain, a kind, a second) is redacted and worded once and remembered, a
+    journal row's payload is decoded once and redacted with a per-string check instead of a
+    walk (:func:`exporters.privacy.readable_payload_json`), and a metrics event, most of any
+    journal, is worded from the four fields its line shows (:meth:`_metrics_line`)."""
 
     def __init__(self, patterns: Sequence[re.Pattern[str]] = (), as_json: bool = False,
                  ) -> None:
         self.patterns = tuple(patterns)
         self.as_json = as_json
+        # The stored columns :meth:`stored` reads, in its order (seq first, as
+        # :func:`mlflow_prov.journal_scan.scan_columns` pages by it).
+        self.columns = JSON_COLUMNS if as_json else TEXT_COLUMNS
         self._writers: dict[str, tuple[dict[str, Any], str]] = {}
         self._texts: dict[str | None, Any] = {}
         self._kinds: dict[str, EventKind | str] = {}
         self._subjects: dict[str, str] = {}
+        self._key_lists: dict[tuple[Any, ...], str] = {}
 
-    def row(self, row: RawEvent, payload: dict[str, Any]) -> str:
-        """A journal row (``payload``: its decoded payload)."""
-        kind = self._kinds.get(row.kind)
-        if kind is None:
-            kind = self._kinds[row.kind] = redact(parse_kind(row.kind))
-        writer = self._writers.get(row.writer)
-        if writer is None:
-            writer = self._writers[row.writer] = self._writer(json.loads(row.writer))
-        shown = readable_payload_json(row.payload, payload, self.patterns)
-        return self._render(row.seq, row.time_us, kind, row.chain, row.experiment_id,
-                            row.run_id, shown, writer, row.hash)
+    def stored(self, values: Sequence[Any], payload: dict[str, Any]) -> str:
+        """A journal row's :attr:`columns` (``payload``: its decoded payload)."""
+        if self.as_json:
+            seq, time_us, chain, stored_kind, text, stored_writer, experiment_id, run_id, \
+                hash_ = values
+            return self._json(seq, time_us, self._kind(stored_kind), chain, experiment_id,
+                              run_id, readable_payload_json(text, payload, self.patterns),
+                              self._stored_writer(stored_writer), hash_)
+        seq, time_us, chain, stored_kind, text, stored_writer = values
+        kind = self._kinds.get(stored_kind) or self._kind(stored_kind)
+        writer = self._writers.get(stored_writer) or self._stored_writer(stored_writer)
+        lines = self._metrics_line(payload) if kind is EventKind.RUN_METRICS_LOGGED else None
+        if lines is None:
+            lines = _changes_text(describe(kind, readable_payload_json(text, payload,
+                                                                       self.patterns)))
+        seconds, micros = divmod(time_us, 1_000_000)
+        return (f"event {seq}  {second_text(seconds)}.{micros // 1000:03d}Z  {kind}  "
+                f"{self._subjects.get(chain) or self._subject(chain)}\n    by {writer[1]}"
+                f"{lines}")
+
+    def _kind(self, stored: str) -> EventKind | str:
+        found = self._kinds.get(stored)
+        if found is None:
+            found = self._kinds[stored] = redact(parse_kind(stored))
+        return found
+
+    def _stored_writer(self, stored: str) -> tuple[dict[str, Any], str]:
+        found = self._writers.get(stored)
+        if found is None:
+            found = self._writers[stored] = self._writer(json.loads(stored))
+        return found
+
+    def _metrics_line(self, payload: dict[str, Any]) -> str | None:
+        """A metrics event's change line straight from its payload: the same text as
+        :func:`exporters.wording.describe` of its readable payload, found without redacting
+        the payload (only its metric keys can hold text,
+        :func:`exporters.privacy.readable_strings`; their wording is remembered per key
+        list, as a training loop logs the same few). None where a field is not of the type
+        capture writes; the caller then takes the long way."""
+        keys, count = payload.get("keys"), payload.get("count")
+        low, high = payload.get("step_min"), payload.get("step_max")
+        if (type(keys) is not list or type(count) is not int or type(low) not in _STEP_TYPES
+                or type(high) not in _STEP_TYPES):
+            return None
+        try:
+            listed = tuple(keys)
+            shown = self._key_lists.get(listed)
+        except TypeError:  # an item that is no text (a list): the long way
+            return None
+        if shown is None:
+            readable = readable_strings(keys)
+            if readable is None:
+                return None
+            if len(self._key_lists) > 65536:
+                self._key_lists.clear()
+            shown = self._key_lists[listed] = names(readable)
+        steps = "" if low is None else f", steps {low}–{high}"
+        return f"\n    metrics: {count} point(s): {shown}{steps}"
 
     def event(self, event: JournalEvent) -> str:
         """A decoded event (one a server's journal API returned)."""
         shown = redact({k: v for k, v in event.payload.items()
                         if k not in BOOKKEEPING_FIELDS}, self.patterns)
-        return self._render(event.seq, event.time_us, redact(event.kind), event.chain,
-                            event.experiment_id, event.run_id, shown,
-                            self._writer(event.writer), event.hash)
+        kind, writer = redact(event.kind), self._writer(event.writer)
+        if self.as_json:
+            return self._json(event.seq, event.time_us, kind, event.chain, event.experiment_id,
+                              event.run_id, shown, writer, event.hash)
+        return "\n".join([f"event {event.seq}  {time_text(event.time_us)}Z  {kind}  "
+                          f"{self._subject(event.chain)}", f"    by {writer[1]}",
+                          *change_lines(describe(kind, shown))])
 
     def _writer(self, writer: dict[str, Any]) -> tuple[dict[str, Any], str]:
         shown = redact(writer, self.patterns)
@@ -208,20 +278,17 @@ class LogPrinter:
             found = self._texts[text] = redact(text)
         return found
 
-    def _render(self, seq: int, time_us: int, kind: EventKind | str, chain: str,
-                experiment_id: str | None, run_id: str | None, payload: dict[str, Any],
-                writer: tuple[dict[str, Any], str], hash_: str) -> str:
-        found = describe(kind, payload)
-        if self.as_json:
-            moment = datetime.fromtimestamp(time_us / 1_000_000, tz=UTC)
-            return json.dumps({
-                "seq": seq, "time": moment.isoformat(), "kind": str(kind),
-                "chain": redact_chain(chain), "experiment_id": self._redacted(experiment_id),
-                "run_id": self._redacted(run_id), "writer": writer[0],
-                "changes": [{"what": c.what, "old": c.old, "new": c.new} for c in found],
-                "payload": payload, "hash": redact(hash_)}, ensure_ascii=False)
-        return "\n".join([f"event {seq}  {time_text(time_us)}Z  {kind}  {self._subject(chain)}",
-                          f"    by {writer[1]}", *change_lines(found)])
+    def _json(self, seq: int, time_us: int, kind: EventKind | str, chain: str,
+              experiment_id: str | None, run_id: str | None, payload: dict[str, Any],
+              writer: tuple[dict[str, Any], str], hash_: str) -> str:
+        moment = datetime.fromtimestamp(time_us / 1_000_000, tz=UTC)
+        return json.dumps({
+            "seq": seq, "time": moment.isoformat(), "kind": str(kind),
+            "chain": redact_chain(chain), "experiment_id": self._redacted(experiment_id),
+            "run_id": self._redacted(run_id), "writer": writer[0],
+            "changes": [{"what": c.what, "old": c.old, "new": c.new}
+                        for c in describe(kind, payload)],
+            "payload": payload, "hash": redact(hash_)}, ensure_ascii=False)
 
     def _subject(self, chain: str) -> str:
         """What the chain's events are about, redacted, remembered per chain."""
@@ -231,6 +298,16 @@ class LogPrinter:
                 self._subjects.clear()
             found = self._subjects[chain] = subject(redact_chain(chain))
         return found
+
+
+TEXT_COLUMNS = ("seq", "time_us", "chain", "kind", "payload", "writer")
+JSON_COLUMNS = (*TEXT_COLUMNS, "experiment_id", "run_id", "hash")
+_STEP_TYPES = (int, type(None))
+
+
+def _changes_text(found: list[Change]) -> str:
+    """What changed as the lines after an event's ``by`` line, each led by its newline."""
+    return "".join(f"\n{line}" for line in change_lines(found))
 
 
 def log_output(tracking_uri: str, filters: LogFilters, printer: LogPrinter,
@@ -257,20 +334,21 @@ def _local_events(tracking_uri: str, filters: LogFilters, printer: LogPrinter
     """Rows of a prov store, streamed undecoded (:mod:`mlflow_prov.journal_scan`), filtered
     and shown as :func:`read_log` filters and shows decoded events."""
     from mlflow_prov.journal import require_existing_store
-    from mlflow_prov.journal_scan import scan_rows
+    from mlflow_prov.journal_scan import scan_columns
 
     wanted = set(filters.keys)
     try:
         require_existing_store(tracking_uri)
-        rows = scan_rows(tracking_uri, experiment_id=filters.experiment_id,
-                         run_id=filters.run_id, kinds=list(filters.kinds) or None,
-                         since_us=filters.since_us, payload_contains=_contains(filters))
+        rows = scan_columns(tracking_uri, printer.columns, experiment_id=filters.experiment_id,
+                            run_id=filters.run_id, kinds=list(filters.kinds) or None,
+                            since_us=filters.since_us, payload_contains=_contains(filters))
         shown = 0
-        for row in rows:
-            payload = _decode(row.payload)[0]
+        stored = printer.stored
+        for values in rows:
+            payload = _decode(values[4])[0]  # the payload column, in both of printer.columns
             if wanted and not payload_keys(payload) & wanted:
                 continue
-            yield printer.row(row, payload)
+            yield stored(values, payload)
             shown += 1
             if filters.limit is not None and shown >= filters.limit:
                 return

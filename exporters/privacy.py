@@ -41,7 +41,7 @@ from mlflow_prov.vocabulary import (
 )
 
 __all__ = ["BOOKKEEPING_FIELDS", "REDACTED", "HOME_PATH", "Pseudonymizer", "readable_payload",
-           "readable_payload_json", "redact", "redact_chain", "redact_text",
+           "readable_payload_json", "readable_strings", "redact", "redact_chain", "redact_text",
            "without_userinfo"]
 
 HOME_PATH = re.compile(r"(/(?:home|Users)/)([^/\s\"']+)")
@@ -93,6 +93,18 @@ def readable_payload_json(text: str, payload: Mapping[str, Any],
             user_keys and any(p.fullmatch(s) for p in user_keys for s in strings)):
         return redact(shown, user_keys)
     return shown
+
+
+def readable_strings(values: list[Any]) -> list[str] | None:
+    """A list of strings (the ``keys`` of a metrics event) as :func:`redact` shows it inside
+    any payload: each item that looks like a credential replaced (an item is a value, so no
+    key name or ``--redact`` pattern applies to it); None where an item is not a string.
+
+    Why: ``log`` words a metrics event from this list and three numbers, so it checks them
+    alone instead of every string of the payload (:func:`readable_payload_json`)."""
+    if not all(type(value) is str for value in values):
+        return None
+    return [_text(value) for value in values]
 
 
 @functools.lru_cache(maxsize=65536)

@@ -193,11 +193,13 @@ def steps_text(low: int | None, high: int | None) -> str:
 def time_text(time_us: int) -> str:
     """``2026-01-02 03:04:05.123``, UTC (every timeline's column says UTC)."""
     seconds, micros = divmod(time_us, 1_000_000)
-    return f"{_second_text(seconds)}.{micros // 1000:03d}"
+    return f"{second_text(seconds)}.{micros // 1000:03d}"
 
 
 @functools.lru_cache(maxsize=1024)  # events come in bursts: many share a second
-def _second_text(seconds: int) -> str:
+def second_text(seconds: int) -> str:
+    """``2026-01-02 03:04:05``: :func:`time_text` to the second (``log`` adds the
+    milliseconds itself, one call fewer an event)."""
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -20,7 +20,7 @@ from exporters.guards import compile_redactions
 from exporters.journal_log import LogPrinter
 from exporters.timeline import MetricFold, fold_events
 from mlflow_prov.journal import read_events
-from mlflow_prov.journal_scan import scan_rows
+from mlflow_prov.journal_scan import scan_columns, scan_rows
 
 TOKEN = "ghp_" + "a1B2" * 9  # the shape of a GitHub token: redacted wherever it appears
 
@@ -102,17 +102,24 @@ def test_a_stretch_still_growing_is_summed_on_from_where_it_was_left(store):
 
 def test_log_prints_undecoded_rows_as_it_prints_decoded_events(store):
     prov_uri, _ = store
+    client = MlflowClient(prov_uri)
+    run_id = client.create_run("0", run_name="many keys").info.run_id
+    client.log_metric(run_id, TOKEN, 1.0, step=0)  # a metric key that looks like a token
+    client.log_batch(run_id, metrics=[Metric(f"m{i}", 1.0, 0, i) for i in range(8)])
+    client.log_metric(run_id, "no_step", 2.0)
     patterns = compile_redactions(("stage",))
     for as_json in (False, True):
         fast, slow = LogPrinter(patterns, as_json), LogPrinter(patterns, as_json)
-        rows = list(scan_rows(prov_uri))
+        rows = list(scan_columns(prov_uri, fast.columns))
         events = list(read_events(prov_uri))
-        assert [e.seq for e in events] == [r.seq for r in rows]
+        assert [e.seq for e in events] == [r[0] for r in rows]
         for row, event in zip(rows, events, strict=True):
-            shown = fast.row(row, json.loads(row.payload))
+            shown = fast.stored(row, json.loads(row[4]))
             assert shown == slow.event(event)
             assert TOKEN not in shown and "alice" not in shown
             assert "final" not in shown and "draft" not in shown  # --redact stage
+        assert "m0, m1, m2, m3, m4, m5 (+2 more), steps 0–7" in fast.stored(
+            rows[-2], json.loads(rows[-2][4]))
 
 
 @pytest.mark.slow  # a fresh PostgreSQL database
