@@ -84,7 +84,11 @@ def made(tmp_path_factory):
     repo = base / "checkout"
     shas = make_checkout(repo)
     uri = prov_store(base / "runs")
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_PROV_CAPTURE_DIFF": "true",
+    # the script's own store and experiment, whatever an earlier test left in MLflow's
+    # environment variables (MLFLOW_EXPERIMENT_ID, MLFLOW_TRACKING_URI)
+    inherited = {name: value for name, value in os.environ.items()
+                 if not name.startswith("MLFLOW_")}
+    environment = {**inherited, "PYTHONPATH": str(ROOT), "MLFLOW_PROV_CAPTURE_DIFF": "true",
                    "MLFLOW_PROV_CAPTURE_REQUIREMENTS": "true"}
     done = subprocess.run(
         [sys.executable, "train.py", uri, "--password", PASSWORD, f"--token={TOKEN}",
