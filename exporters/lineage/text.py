@@ -94,7 +94,9 @@ def describe(node: Node) -> str:
     if node.kind == "model":
         return f"logged model {node.label} (models:/{node.key.ref})"
     if node.kind == "version":
-        name, _, number = node.key.ref.rpartition("/")
+        name, slash, number = node.key.ref.rpartition("/")
+        if not slash:  # the name and version hidden together (``--redact``)
+            return f"registered model {node.key.ref} (models:/{node.key.ref})"
         return f"registered model {name} version {number} (models:/{node.key.ref})"
     return f"{node.kind} {node.label}"
 
