@@ -55,7 +55,10 @@ REQUIREMENTS_ARTIFACT = f"{ARTIFACT_FOLDER}/requirements.txt"
 DIFF_ARTIFACT = f"{ARTIFACT_FOLDER}/diff.patch"
 GIT_TIMEOUT_S = 10.0
 _PENDING = "mlflow_prov.code_artifacts"
-# ``--password x`` / ``-p x``: an option whose name says secret hides the next argument.
+# ``--password x``, ``-p x``, ``--wandb_key x``: an option whose name says secret hides the
+# next argument (besides the vocabulary's secret words: the short and key-named spellings
+# command lines use).
+_SECRET_OPTIONS = frozenset({"p", "pass", "key", "pw", "pwd"})
 _OPTION = re.compile(r"^--?([A-Za-z][\w.-]*)$")
 _OPTION_WITH_VALUE = re.compile(r"^(--?[A-Za-z][\w.-]*)=(.*)$", re.DOTALL)
 
@@ -158,13 +161,26 @@ def redact_command(argv: list[str]) -> list[str]:
             hide_next = False
             continue
         with_value = _OPTION_WITH_VALUE.match(argument)
-        if with_value and is_secret_key(with_value[1].lstrip("-")):
+        if with_value and _secret_option(with_value[1].lstrip("-")):
             shown.append(f"{with_value[1]}={REDACTED}")
             continue
         option = _OPTION.match(argument)
-        hide_next = bool(option and is_secret_key(option[1]))
+        hide_next = bool(option and _secret_option(option[1]))
         shown.append(redact_text(argument))
     return shown
+
+
+def _secret_option(name: str) -> bool:
+    lowered = name.lower()
+    return (is_secret_key(name) or lowered in _SECRET_OPTIONS
+            or lowered.endswith(("_key", "-key", ".key")))
+
+
+def prepare() -> None:
+    """Read the checkout and the distributions now, before a write's transaction: the first
+    :func:`capture_code` of a process then runs no ``git`` while MLflow holds its locks."""
+    git_state(_source_directory(), _enabled(CAPTURE_DIFF_VARIABLE))
+    requirements()
 
 
 @functools.cache

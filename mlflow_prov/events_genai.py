@@ -22,7 +22,9 @@ serialized scorers are recorded by SHA-256 and length; a webhook's secret only a
 
 from __future__ import annotations
 
+import hashlib
 import json
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -269,8 +271,17 @@ def prompt_alias_deleted(ctx: WriteContext, name: str, alias: str) -> Described:
 
 # --- webhooks (registry store) ----------------------------------------------------------------
 
+def _webhook_url(url: str) -> dict[str, str]:
+    parts = urllib.parse.urlsplit(without_userinfo(url))
+    return {"origin": f"{parts.scheme}://{parts.hostname or ''}"
+                      + (f":{parts.port}" if parts.port else ""),
+            "sha256": hashlib.sha256(url.encode("utf-8")).hexdigest()}
+
+
 def _webhook_fields(url: str | None, events: Any, status: Any) -> dict[str, Any]:
-    return {"url": None if url is None else redact_text(without_userinfo(url)),
+    """A webhook's URL as its scheme and host with the SHA-256 of the whole URL: the path of
+    a Slack or Discord hook (``/services/T../B../XXXX``) is itself the credential."""
+    return {"url": None if url is None else _webhook_url(url),
             "events": None if events is None else sorted(str(plain(e)) for e in events),
             "status": None if status is None else str(plain(status))}
 
@@ -296,8 +307,7 @@ def webhook_updated(ctx: WriteContext, webhook_id: str, name: str | None = None,
         "webhook_id": webhook_id, "name": shown(name), "description": shown(description),
         "secret_changed": secret is not None, **_webhook_fields(url, events, status),
         "old": {"name": shown(old.get("name")),
-                "url": None if old.get("url") is None
-                else redact_text(without_userinfo(old["url"])),
+                "url": None if old.get("url") is None else _webhook_url(old["url"]),
                 "status": None if old.get("status") is None else str(old["status"])}})
 
 

@@ -42,7 +42,7 @@ from mlflow_prov.openlineage_events import (
     run_event,
     schema_fields,
 )
-from mlflow_prov.vocabulary import PARENT_RUN_TAG, EventKind
+from mlflow_prov.vocabulary import PARENT_RUN_TAG, EventKind, redact_text, without_userinfo
 
 _logger = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ class LiveEmitter:
     def __init__(self, store: Any, url: str, endpoint: str | None, namespace: str) -> None:
         self._store = store
         self._url = url
+        self._shown_url = redact_text(without_userinfo(url))  # for warnings: no token
         self._endpoint = endpoint
         self.namespace = namespace
         self._queue: queue.Queue[_Transition] = queue.Queue(maxsize=QUEUE_SIZE)
@@ -126,7 +127,7 @@ class LiveEmitter:
             self._queue.put_nowait(transition)
         except queue.Full:
             self._warn_once("full", "OpenLineage events are dropped: %d are waiting for %s",
-                            QUEUE_SIZE, self._url)
+                            QUEUE_SIZE, self._shown_url)
         except Exception as error:  # noqa: BLE001  # never let lineage fail a write
             self._warn_once("submit", "OpenLineage event not queued: %s", error)
 
@@ -161,7 +162,7 @@ class LiveEmitter:
             except Exception as error:  # noqa: BLE001  # an endpoint down, a run deleted
                 self._quiet_until = time.monotonic() + QUIET_AFTER_FAILURE_S
                 self._warn_once("send", "OpenLineage events to %s are dropped: %s",
-                                self._url, error)
+                                self._shown_url, error)
             finally:
                 self._queue.task_done()
 

@@ -42,6 +42,7 @@ from sqlalchemy.orm.util import identity_key
 from mlflow_prov import openlineage_emitter
 from mlflow_prov.artifact_records import RecordsArtifacts
 from mlflow_prov.bulk_metrics import INSERTED_ROWS, BulkMetrics
+from mlflow_prov.code_capture import prepare as prepare_code_capture
 from mlflow_prov.compat import managed_session_maker, routing_session_maker
 from mlflow_prov.events import (
     REGISTRY_HOOKS,
@@ -65,7 +66,7 @@ from mlflow_prov.events_generic import (
     mark_generic,
     unhooked_writes,
 )
-from mlflow_prov.identity import writer_identity
+from mlflow_prov.identity import serving_request, writer_identity
 from mlflow_prov.journal import (
     NewEvent,
     append_events,
@@ -356,6 +357,18 @@ class _JournalingMixin:
         return None if found is None else str(found)
 
 
+class _PreparesCodeCapture:
+    """Read the checkout and the distributions a run's ``code`` section records before
+    MLflow's ``create_run`` opens its transaction (:func:`mlflow_prov.code_capture.prepare`):
+    never ``git`` while MLflow holds the database's locks. Behind ``mlflow server`` the
+    section is not recorded, so nothing is read there."""
+
+    def create_run(self, experiment_id, user_id, start_time, tags, run_name):
+        if not serving_request():
+            prepare_code_capture()
+        return super().create_run(experiment_id, user_id, start_time, tags, run_name)
+
+
 class _ConcurrentDatasetInputs:
     """Make ``log_inputs`` safe when several processes log one dataset at once.
 
@@ -388,7 +401,8 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-class ProvTrackingMixin(_JournalingMixin, BulkMetrics, _ConcurrentDatasetInputs,
+class ProvTrackingMixin(_JournalingMixin, _PreparesCodeCapture, BulkMetrics,
+                        _ConcurrentDatasetInputs,
                         FreshStatistics, RemembersCutValues, RecordsArtifacts):
     """Journals every tracking write listed in :data:`mlflow_prov.events.TRACKING_HOOKS`.
 

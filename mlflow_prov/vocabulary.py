@@ -932,7 +932,8 @@ class WebhookPayload(TypedDict, total=False):
     webhook_id: str
     name: str | None
     description: str | None
-    url: str | None  # without user info, redacted
+    # the scheme and host, and the SHA-256 of the whole URL (a hook's path is its secret)
+    url: dict[str, str] | None
     events: list[str] | None
     status: str | None
     has_secret: bool

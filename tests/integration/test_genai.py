@@ -10,6 +10,7 @@ with SQL reported by ``verify``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
@@ -273,7 +274,9 @@ def test_later_genai_writes_keep_their_old_values_and_verify(tmp_path, monkeypat
 
     hook = client.create_webhook(name="w", url="https://127.0.0.1:9/a", events=[
         WebhookEvent(WebhookEntity.PROMPT_VERSION, WebhookAction.CREATED)])
-    client.update_webhook(hook.webhook_id, url="https://127.0.0.1:9/b", secret=PLANTED)
+    # a Slack-style hook: the URL's path is the credential
+    client.update_webhook(hook.webhook_id, url=f"https://127.0.0.1:9/services/{PLANTED}",
+                          secret=PLANTED)
     client.delete_webhook(hook.webhook_id)
 
     events = list(read_events(uri))
@@ -290,7 +293,9 @@ def test_later_genai_writes_keep_their_old_values_and_verify(tmp_path, monkeypat
     override = by_kind["trace.assessment_created"][-2]
     assert (override["value"], override["overrides"]) == (0.9, first.assessment_id)
     assert by_kind["trace.assessment_deleted"][0]["old"]["value"] == "q"
-    assert by_kind["webhook.updated"][0]["old"]["url"] == "https://127.0.0.1:9/a"
+    old_url = by_kind["webhook.updated"][0]["old"]["url"]
+    assert old_url == {"origin": "https://127.0.0.1:9",
+                       "sha256": hashlib.sha256(b"https://127.0.0.1:9/a").hexdigest()}
     assert by_kind["webhook.updated"][0]["secret_changed"] is True
     assert "webhook.deleted" in by_kind and "store.write" not in by_kind
     assert PLANTED not in json.dumps([e.payload for e in events])

@@ -17,6 +17,10 @@ from mlflow_prov.vocabulary import REDACTED
      ["train.py", "--data", "https://data.example.org/set.csv"]),
     (["train.py", "--header", "Bearer abcdefghijklmnopqrstuvwx"],
      ["train.py", "--header", REDACTED]),
+    (["train.py", "-p", "hunter2", "--pass", "x", "--wandb_key", "0123456789abcdef" * 2,
+      "--key=k"],
+     ["train.py", "-p", REDACTED, "--pass", REDACTED, "--wandb_key", REDACTED,
+      f"--key={REDACTED}"]),
     (["train.py", "--max-tokens", "512", "--tokenizer", "bpe"],  # no secret by name
      ["train.py", "--max-tokens", "512", "--tokenizer", "bpe"]),
 ])
