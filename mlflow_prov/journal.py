@@ -506,9 +506,10 @@ def read_events_page(tracking_uri: str, *, experiment_id: str | None = None,
 
     Why pages and SQL-side filters: a run can hold 100,000 events and a page that shows 100
     of them must not read the rest. Each filter rides an index (run, experiment, chain, each
-    by seq). ``payload_contains`` finds events whose payload mentions a string (a run id in a
-    dataset source, a model id): how lineage finds the consumers of a run's outputs across
-    experiments. ``since_us``/``until_us`` bound the event time (inclusive, microseconds).
+    by seq), except ``payload_contains``, which finds events whose payload mentions a string
+    (``log --key``'s filter; a scan of the rows the indexed filters leave: lineage reads its
+    own indexed tables, mlflow_prov/lineage_edges.py). ``since_us``/``until_us`` bound the
+    event time (inclusive, microseconds).
     """
     engine = _engine_for(tracking_uri)
     if not sa.inspect(engine).has_table(JOURNAL_TABLE):

@@ -41,12 +41,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG, EventKind, normalise_context
+from mlflow_prov.vocabulary import (
+    DATASET_CONTEXT_TAG,
+    PARENT_RUN_TAG,
+    RUN_NAME_TAG,
+    EventKind,
+    normalise_context,
+)
 
 EDGES_TABLE = "prov_lineage_edges"
 NODES_TABLE = "prov_lineage_nodes"
-PARENT_RUN_TAG = "mlflow.parentRunId"
-RUN_NAME_TAG = "mlflow.runName"
 ID_LENGTH = 500
 QUERY_CHUNK = 500  # ids per IN (...) list: far below every database's parameter limit
 SCAN_PAGE = 1000

@@ -65,7 +65,7 @@ def _statements(uri: str, call: Call) -> int:
     return len(counted)
 
 
-def _check_log_batch(plain_uri: str, prov_uri: str) -> None:
+def _check_log_batch(plain_uri: str, prov_uri: str, single_write_limit: dict[str, int]) -> None:
     sizes = (10, 1000)
     plain = {size: _statements(plain_uri, _batch(size)) for size in sizes}
     prov = {size: _statements(prov_uri, _batch(size)) for size in sizes}
@@ -81,15 +81,19 @@ def _check_log_batch(plain_uri: str, prov_uri: str) -> None:
             size, plain, prov)
     assert added[MIXED] <= ADDED_PER_TRANSACTION * MIXED_TRANSACTIONS, added
     for name in SINGLE_WRITES:
-        assert added[name] <= ADDED_PER_TRANSACTION, (name, added)
+        assert added[name] <= single_write_limit[name], (name, added)
 
 
 @pytest.mark.slow  # two stores, 1,000-metric batches through plain MLflow's ORM
 def test_each_write_adds_at_most_two_statements_and_none_per_metric_on_sqlite(sqlite_uri, prov_uri):
-    _check_log_batch(sqlite_uri, prov_uri)
+    _check_log_batch(sqlite_uri, prov_uri, dict.fromkeys(SINGLE_WRITES, ADDED_PER_TRANSACTION))
 
 
 @pytest.mark.slow  # two PostgreSQL databases, one migrated by MLflow (seconds)
 def test_each_write_adds_at_most_two_statements_and_none_per_metric_on_postgresql(
         postgres_database, prov_postgres_uri):
-    _check_log_batch(postgres_database, prov_postgres_uri)
+    # one: the head's compare-and-swap and the event's insert are one statement there; a
+    # run's end appends two events (its artifact manifest, then the end), the second row's
+    # insert a statement of its own
+    _check_log_batch(postgres_database, prov_postgres_uri,
+                     {**dict.fromkeys(SINGLE_WRITES, 1), "set_terminated": 2})
