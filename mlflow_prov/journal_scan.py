@@ -79,12 +79,7 @@ def scan_columns(tracking_uri: str, names: Sequence[str], *, experiment_id: str 
         query = query.where(columns.experiment_id == str(experiment_id))
     if run_id is not None:
         query = query.where(columns.run_id == run_id)
-    if kinds:
-        query = query.where(columns.kind.in_(_stored_spellings(kinds)))
-    if since_us is not None:
-        query = query.where(columns.time_us >= since_us)
-    if until_us is not None:
-        query = query.where(columns.time_us <= until_us)
+    query = _kinds_and_times(query, kinds, since_us, until_us)
     if payload_contains:
         query = query.where(columns.payload.contains(payload_contains, autoescape=True))
     query = query.where(columns.seq > sa.bindparam("after_seq", value=-1))
@@ -165,6 +160,20 @@ GROUP BY 1""",
 }
 
 
+def _kinds_and_times(query: sa.Select, kinds: list[str] | None, since_us: int | None,
+                     until_us: int | None) -> sa.Select:
+    """``query`` limited to events of ``kinds`` (today's spellings and the legacy ones) and
+    to the time range, each bound inclusive."""
+    columns = events_table.c
+    if kinds:
+        query = query.where(columns.kind.in_(_stored_spellings(kinds)))
+    if since_us is not None:
+        query = query.where(columns.time_us >= since_us)
+    if until_us is not None:
+        query = query.where(columns.time_us <= until_us)
+    return query
+
+
 def stretch_end(tracking_uri: str, run_id: str, first_seq: int, *,
                 kinds: list[str] | None = None, since_us: int | None = None,
                 until_us: int | None = None) -> tuple[int | None, str]:
@@ -179,12 +188,7 @@ def stretch_end(tracking_uri: str, run_id: str, first_seq: int, *,
         query = (sa.select(sa.func.min(columns.seq))
                  .where(columns.run_id == run_id, columns.seq > first_seq,
                         sa.or_(columns.kind.not_in(_METRIC_KINDS), columns.writer != writer)))
-        if kinds:
-            query = query.where(columns.kind.in_(_stored_spellings(kinds)))
-        if since_us is not None:
-            query = query.where(columns.time_us >= since_us)
-        if until_us is not None:
-            query = query.where(columns.time_us <= until_us)
+        query = _kinds_and_times(query, kinds, since_us, until_us)
         return connection.execute(query).scalar(), writer
 
 

@@ -154,12 +154,8 @@ def _check(served: Served, path: str, params: dict, user: tuple[str, str] | None
     started = time.monotonic()
     answer = requests.get(served.base + path, params=params, auth=user,
                           timeout=scaled_timeout(SLOWEST_ANSWER_S) * 2, allow_redirects=False)
-    took = time.monotonic() - started
-    where = f"GET {path} {params!r} as {user[0] if user else 'anonymous'}"
-    assert 200 <= answer.status_code < 500 and not 300 <= answer.status_code < 400, (
-        f"{where}: {answer.status_code} {answer.text[-2000:]}")
-    assert not TRACEBACK.search(answer.text), f"{where}: a traceback in the body"
-    assert took < scaled_timeout(SLOWEST_ANSWER_S), f"{where}: {took:.1f} s"
+    _answered(f"GET {path} {params!r} as {user[0] if user else 'anonymous'}", answer,
+              time.monotonic() - started)
     if answer.status_code == 400 and path.startswith("/prov/api/"):
         import jsonschema
 
@@ -174,8 +170,12 @@ def _posted(served: Served, path: str, body: object, user: tuple[str, str] | Non
     sent = {"data": body} if isinstance(body, str) else {"json": body}
     answer = requests.post(served.base + path, auth=user, allow_redirects=False,
                            timeout=scaled_timeout(SLOWEST_ANSWER_S) * 2, **sent)
-    took = time.monotonic() - started
-    where = f"POST {path} {body!r:.200} as {user[0] if user else 'anonymous'}"
+    _answered(f"POST {path} {body!r:.200} as {user[0] if user else 'anonymous'}", answer,
+              time.monotonic() - started)
+
+
+def _answered(where: str, answer: requests.Response, took: float) -> None:
+    """Never a 5xx or a redirect, a traceback, or an answer slower than the bound."""
     assert 200 <= answer.status_code < 500 and not 300 <= answer.status_code < 400, (
         f"{where}: {answer.status_code} {answer.text[-2000:]}")
     assert not TRACEBACK.search(answer.text), f"{where}: a traceback in the body"
