@@ -58,25 +58,28 @@ class Replayed:
     mismatches: list[Mismatch] = field(default_factory=list)
     whole_row: bool = False  # the created event recorded every column
     at: JournalEvent | None = None  # the event being folded
-    # each checked item's ("tag 'k'", "status", "name") value now, and for its last change
-    # the value it replaced, who changed it and when
+    # each checked item's ("tag 'k'", "status", "name") value now, and for its recent
+    # changes the value each replaced, who changed it and when
     current: dict[str, str | None] = field(default_factory=dict)
-    last_change: dict[str, tuple[str | None, str, int]] = field(default_factory=dict)
+    changes: dict[str, list[tuple[str | None, str, int]]] = field(default_factory=dict)
 
     def saw(self, what: str, value: Any, *, first: bool = False) -> None:
         """Note a value ``what`` took, at the event being folded; ``first``: the value it
         was created with."""
         if not first and self.at is not None:
-            self.last_change[what] = (self.current.get(what), _writer(self.at), self.at.time_us)
+            recent = self.changes.setdefault(what, [])
+            recent.append((self.current.get(what), _writer(self.at), self.at.time_us))
+            del recent[:-RECENT_CHANGES]
         self.current[what] = _text(value)
 
     def expect(self, seq: int, what: str, found: Any, expected: Any, known: bool) -> None:
         """The event being folded says ``what`` held ``found`` when it overwrote it. Anything
         but the journaled value is a change behind MLflow's back, with one exception: a
         writer that raced another on the same key loaded the value the other's write replaced
-        (its transaction began before the other committed, and its event comes after). So
-        the value before the key's last change is accepted from another writer within
-        :data:`RACE_WINDOW_US` of that change; never from the writer that made it, which
+        (its transaction began before the other committed, and its event comes after). So a
+        value the key held is accepted when every change since was made by other writers
+        (other processes or threads: the journal records both) within
+        :data:`RACE_WINDOW_US`; never across a change of the writer's own, since a writer
         cannot race itself (a tag reverted behind MLflow's back and then overwritten by the
         same script is reported)."""
         if _text(found) == _text(expected) or self._raced(what, found):
@@ -84,15 +87,21 @@ class Replayed:
         self.mismatches.append(Mismatch(seq, what, found, expected, known))
 
     def _raced(self, what: str, found: Any) -> bool:
-        change = self.last_change.get(what)
-        if change is None or self.at is None:
+        """Whether ``found`` is what the key held before changes made, since, only by other
+        writers and within the race window: what a writer racing them loaded."""
+        if self.at is None:
             return False
-        replaced, writer, time_us = change
-        return (_text(found) == replaced and writer != _writer(self.at)
-                and 0 <= self.at.time_us - time_us <= RACE_WINDOW_US)
+        writer, now = _writer(self.at), self.at.time_us
+        for replaced, changed_by, time_us in reversed(self.changes.get(what, ())):
+            if changed_by == writer or now - time_us > RACE_WINDOW_US:
+                return False
+            if replaced == _text(found):
+                return True
+        return False
 
 
 RACE_WINDOW_US = 60_000_000  # longer than a write waits for another's lock in practice
+RECENT_CHANGES = 64  # per key: more writers than that racing on one key is not a race
 
 
 def _writer(event: JournalEvent) -> str:

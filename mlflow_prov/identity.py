@@ -17,6 +17,7 @@ import getpass
 import json
 import os
 import socket
+import threading
 from typing import Any
 
 from mlflow.tracking.request_header.abstract_request_header_provider import RequestHeaderProvider
@@ -62,12 +63,16 @@ def serving_request() -> bool:
 
 
 def writer_identity() -> dict[str, Any]:
-    """The identity to journal for the write being made in this thread."""
+    """The identity to journal for the write being made in this thread. The thread is part of
+    it (the serving thread behind ``mlflow server``): two writers racing on one key are
+    told apart from one writer, which cannot race itself (``exporters/replay.py``)."""
     request_client = _request_client()
+    thread = threading.get_native_id()
     if request_client is None:
-        return process_identity()
+        return {**process_identity(), "thread": thread}
     server = process_identity()
-    return {**request_client, "via": {"host": server["host"], "pid": server["pid"]}}
+    return {**request_client, "via": {"host": server["host"], "pid": server["pid"],
+                                      "thread": thread}}
 
 
 def _request_client() -> dict[str, Any] | None:

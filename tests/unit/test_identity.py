@@ -1,6 +1,7 @@
 """Who-wrote-it identity and the allow-listed, redacted environment capture."""
 
 import json
+import threading
 
 import pytest
 
@@ -37,8 +38,8 @@ def test_slurm_rank_stands_in_when_rank_is_unset(monkeypatch):
     assert process_identity()["rank"] == 5
 
 
-def test_outside_a_request_the_writer_is_this_process():
-    assert writer_identity() == process_identity()
+def test_outside_a_request_the_writer_is_this_process_and_thread():
+    assert writer_identity() == {**process_identity(), "thread": threading.get_native_id()}
 
 
 def test_inside_a_request_the_writer_is_the_client_with_its_address():
@@ -52,6 +53,7 @@ def test_inside_a_request_the_writer_is_the_client_with_its_address():
     assert writer["client_address"] == "10.1.2.3"
     assert "evil" not in writer
     assert writer["via"]["pid"] == process_identity()["pid"]
+    assert writer["via"]["thread"] == threading.get_native_id()
 
 
 @pytest.mark.parametrize("header", ["", "not json", "[1,2]", "{\"user\": [1]}", "x" * 5000])
