@@ -116,3 +116,16 @@ def run_record(client: MlflowClient, run_id: str,
         params=dict(run.data.params), tags=dict(tags),
         metric_keys=tuple(sorted(run.data.metrics)),
         artifacts=artifacts_of(client, run_id), metrics=tuple(metrics))
+
+
+def log_dataset(client: MlflowClient, run_id: str, dataset: object, context: str) -> None:
+    """``mlflow.log_input(dataset, context)`` through the client, not the fluent API: whatever
+    experiment an earlier test left active, the input goes to ``run_id``."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    fields = dataset.to_dict()  # type: ignore[attr-defined]
+    entity = Dataset(name=fields["name"], digest=fields["digest"],
+                     source_type=fields["source_type"], source=fields["source"],
+                     schema=fields.get("schema"), profile=fields.get("profile"))
+    client.log_inputs(run_id, [DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, context)])])

@@ -9,6 +9,7 @@ import typing
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric
+from mlflow_runs import log_dataset
 from store_templates import prov_store
 
 from mlflow_prov.journal import read_events
@@ -28,13 +29,8 @@ def _write_one_of_everything(uri: str) -> None:
     client.set_tag(run_id, "t", "y" * 9000)
     client.delete_tag(run_id, "t")
     client.log_metric(run_id, "m", 1.0, step=1)
-    mlflow.set_tracking_uri(uri)
-    try:
-        with mlflow.start_run(run_id=run_id):
-            mlflow.log_input(mlflow.data.from_pandas(pd.DataFrame({"x": [1]}), name="d"),
-                             context="train")
-    finally:
-        mlflow.set_tracking_uri(None)
+    log_dataset(client, run_id, mlflow.data.from_pandas(pd.DataFrame({"x": [1]}), name="d"),
+                "train")
     model = client.create_logged_model(experiment_id, name="m", source_run_id=run_id,
                                        tags={"k": "v"}, params={"p": "1"})
     client.log_batch(run_id, metrics=[Metric("acc", 0.5, 1, 0, model_id=model.model_id)])

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from mlflow import MlflowClient
 from mlflow.entities import Metric
+from mlflow_runs import log_dataset
 from store_templates import prov_store
 
 from exporters.cli import main
@@ -40,12 +41,7 @@ def _train(uri: str) -> Trained:
     run_id = client.create_run(experiment_id).info.run_id
     dataset = mlflow.data.from_pandas(pd.DataFrame({"x": [1.0, 2.0]}), source="train.csv",
                                       name="train")
-    mlflow.set_tracking_uri(uri)
-    try:
-        with mlflow.start_run(run_id=run_id):
-            mlflow.log_input(dataset, context="training")
-    finally:
-        mlflow.set_tracking_uri(None)
+    log_dataset(client, run_id, dataset, "training")
     model = client.create_logged_model(experiment_id, name="net", source_run_id=run_id,
                                        tags={"arch": "mlp"}, params={"layers": "2"})
     client.log_batch(run_id, metrics=[Metric("val", 0.5 + step / 10, 1_000 + step, step,
