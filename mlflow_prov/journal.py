@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from mlflow_prov.journal_sql import statements_for
+from mlflow_prov.sql_dialects import insert_unless_present, is_mysql
 from mlflow_prov.vocabulary import LEGACY_KINDS, EventKind, parse_kind
 
 JOURNAL_TABLE = "prov_journal"
@@ -328,15 +327,8 @@ def _locked_head(connection: sa.Connection, statements: Any, cursor: Any,
 
 def _create_head(connection: sa.Connection, chain: str) -> None:
     """Insert an empty head row; a concurrent transaction creating the same one is not an error."""
-    dialect = connection.dialect.name
-    values = {"chain": chain, "last_hash": None, "length": 0}
-    if dialect in ("postgresql", "sqlite"):
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        connection.execute(insert(heads_table).values(**values).on_conflict_do_nothing())
-    elif dialect == "mysql":
-        connection.execute(heads_table.insert().prefix_with("IGNORE").values(**values))
-    else:
-        connection.execute(heads_table.insert().values(**values))
+    insert_unless_present(connection, heads_table,
+                          {"chain": chain, "last_hash": None, "length": 0})
 
 
 def now_us() -> int:
@@ -620,7 +612,7 @@ def _inserts_committed(connection: sa.engine.Connection) -> Iterator[None]:
         with connection.begin():
             connection.exec_driver_sql(f"LOCK TABLE {JOURNAL_TABLE} IN SHARE MODE")
             yield
-    elif dialect in ("mysql", "mariadb"):
+    elif is_mysql(dialect):
         connection.exec_driver_sql(f"LOCK TABLES {JOURNAL_TABLE} READ")
         try:
             yield

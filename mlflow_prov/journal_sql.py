@@ -28,6 +28,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from mlflow_prov.sql_dialects import is_mysql
+
 EVENT_COLUMNS = ("time_us", "chain", "experiment_id", "run_id", "kind", "payload", "writer",
                  "prev_hash", "hash")
 
@@ -59,7 +61,7 @@ class JournalStatements:
                          (False, False): moved, (False, True): f"{moved} AND {sealed} IS NULL"}
         new_head = (f"INSERT INTO {heads} ({chain}, {last}, {length}) VALUES "
                     f"({mark('chain')}, {mark('head_hash')}, {mark('new_length')})")
-        if dialect.name in ("mysql", "mariadb"):
+        if is_mysql(dialect.name):
             self._start = new_head.replace("INSERT INTO", "INSERT IGNORE INTO", 1)
         else:
             self._start = f"{new_head} ON CONFLICT ({chain}) DO NOTHING"

@@ -38,9 +38,8 @@ from typing import Any, Literal, Protocol
 from urllib.parse import unquote
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from mlflow_prov.sql_dialects import insert_unless_present
 from mlflow_prov.vocabulary import (
     DATASET_CONTEXT_TAG,
     PARENT_RUN_TAG,
@@ -325,17 +324,7 @@ def _insert_node(connection: sa.Connection, node: NodeRow) -> None:
     values = {"node": node.node[:ID_LENGTH], "kind": node.kind, "label": node.label,
               "experiment_id": node.experiment_id,
               "attributes": json.dumps(node.attributes, sort_keys=True)}
-    dialect = connection.dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        connection.execute(insert(nodes_table).values(**values).on_conflict_do_nothing())
-    elif dialect in ("mysql", "mariadb"):
-        connection.execute(nodes_table.insert().prefix_with("IGNORE").values(**values))
-    else:
-        present = connection.execute(sa.select(nodes_table.c.node)
-                                     .where(nodes_table.c.node == values["node"])).first()
-        if present is None:
-            connection.execute(nodes_table.insert().values(**values))
+    insert_unless_present(connection, nodes_table, values)
 
 
 def ensure_tables(engine: sa.engine.Engine) -> None:

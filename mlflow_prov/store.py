@@ -81,6 +81,7 @@ from mlflow_prov.preflight import check_location
 from mlflow_prov.seals import SealedError, journal_refusal
 from mlflow_prov.series_summaries import catch_up
 from mlflow_prov.series_summaries import install as install_series_summaries
+from mlflow_prov.sql_dialects import is_mysql
 from mlflow_prov.sqlite_stats import FreshStatistics
 from mlflow_prov.uri import ProvLocation, parse_prov_uri
 from mlflow_prov.vocabulary import CHAIN_OPENING_KINDS, EventKind
@@ -219,7 +220,7 @@ def _journaling_session_maker(engine: sa.engine.Engine) -> sa.orm.sessionmaker:
     InnoDB's default REPEATABLE READ, inserting a missing head row after a missed
     compare-and-swap takes gap locks that make concurrent first writers to new chains
     deadlock; READ COMMITTED (PostgreSQL's default) takes none."""
-    if engine.dialect.name == "mysql":
+    if is_mysql(engine.dialect.name):
         engine = engine.execution_options(isolation_level="READ COMMITTED")
     maker = sa.orm.sessionmaker(bind=engine)
     sa_event.listen(maker, "after_flush", _after_flush)
