@@ -20,9 +20,15 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from exporters.privacy import readable_payload
 from mlflow_prov.vocabulary import (
+    ArtifactsRecordedPayload,
+    ArtifactUploadedPayload,
     EventKind,
+    ExperimentCreated,
     ExperimentRenamed,
     ExperimentTagSet,
+    LoggedModelCreated,
+    LoggedModelFinalized,
+    RegistryEvent,
     RunCreated,
     RunInputsLogged,
     RunOutputsLogged,
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
 
 WRITER_FIELDS = ("user", "host", "pid", "rank", "client_address")
 SHOWN_KEYS = 6  # names listed before "(+N more)"
+SIZE_UNITS = ("B", "kB", "MB", "GB", "TB")
 
 
 class Event(Protocol):
@@ -143,6 +150,67 @@ def _renamed(payload: Mapping[str, Any]) -> list[Change]:
     return [Change("name", typed.get("old_name"), typed.get("new_name"))]
 
 
+def _experiment_created(payload: Mapping[str, Any]) -> list[Change]:
+    typed = cast(ExperimentCreated, payload)
+    return [Change("experiment", None, typed.get("name")),
+            Change("artifact location", None, typed.get("artifact_location")),
+            *_key_changes(typed.get("tags") or {}, None)]
+
+
+def _logged_model_created(payload: Mapping[str, Any]) -> list[Change]:
+    """The model's name, the run that made it and what it was given; not its stored row,
+    which only verification reads."""
+    typed = cast(LoggedModelCreated, payload)
+    found = [Change("logged model", None, f"{typed.get('name')} ({typed.get('model_id')})")]
+    if typed.get("source_run_id"):
+        found.append(Change("source run", None, typed.get("source_run_id")))
+    if typed.get("model_type"):
+        found.append(Change("model type", None, typed.get("model_type")))
+    return [*found, *_key_changes(typed.get("params") or {}, None),
+            *_key_changes(typed.get("tags") or {}, None)]
+
+
+def _logged_model_finalized(payload: Mapping[str, Any]) -> list[Change]:
+    typed = cast(LoggedModelFinalized, payload)
+    return [Change("status", "PENDING", typed.get("status"))]
+
+
+def _artifacts_recorded(payload: Mapping[str, Any]) -> list[Change]:
+    typed = cast(ArtifactsRecordedPayload, payload)
+    files = typed.get("files") or []
+    return [Change("artifacts", None, f"{len(files)} file(s), "
+                   f"{size_text(sum(f.get('size', 0) for f in files))}: "
+                   f"{names([f.get('path') for f in files])}")]
+
+
+def _artifact_uploaded(payload: Mapping[str, Any]) -> list[Change]:
+    typed = cast(ArtifactUploadedPayload, payload)
+    return [Change("artifact", None, f"{typed.get('path')} ({size_text(typed.get('size', 0))}, "
+                   f"sha256 {str(typed.get('sha256'))[:12]})")]
+
+
+def _registered_model_created(payload: Mapping[str, Any]) -> list[Change]:
+    typed = cast(RegistryEvent, payload)
+    return [Change("registered model", None, typed.get("name")),
+            *_key_changes(typed.get("tags") or {}, None)]
+
+
+def _model_version_created(payload: Mapping[str, Any]) -> list[Change]:
+    typed = cast(RegistryEvent, payload)
+    made_by = typed.get("run_id") or typed.get("model_id")
+    version = typed.get("version")
+    return [Change("version", None, f"{typed.get('name')}"
+                   + (f" v{version}" if version is not None else "")),
+            Change("source", None, typed.get("source")),
+            *([Change("from", None, made_by)] if made_by else []),
+            *_key_changes(typed.get("tags") or {}, None)]
+
+
+def _alias_set(payload: Mapping[str, Any]) -> list[Change]:
+    typed = cast(RegistryEvent, payload)
+    return [Change(f"alias {typed.get('alias')}", None, f"version {typed.get('version')}")]
+
+
 _DESCRIBERS = {
     EventKind.RUN_TAGS_SET: _tags_or_params,
     EventKind.RUN_PARAMS_LOGGED: _tags_or_params,
@@ -159,6 +227,16 @@ _DESCRIBERS = {
     EventKind.RUN_INPUTS_LOGGED: _inputs,
     EventKind.RUN_OUTPUTS_LOGGED: _outputs,
     EventKind.EXPERIMENT_RENAMED: _renamed,
+    EventKind.EXPERIMENT_CREATED: _experiment_created,
+    EventKind.LOGGED_MODEL_CREATED: _logged_model_created,
+    EventKind.LOGGED_MODEL_FINALIZED: _logged_model_finalized,
+    EventKind.RUN_ARTIFACTS_RECORDED: _artifacts_recorded,
+    EventKind.LOGGED_MODEL_ARTIFACTS_RECORDED: _artifacts_recorded,
+    EventKind.RUN_ARTIFACT_UPLOADED: _artifact_uploaded,
+    EventKind.LOGGED_MODEL_ARTIFACT_UPLOADED: _artifact_uploaded,
+    EventKind.REGISTERED_MODEL_CREATED: _registered_model_created,
+    EventKind.MODEL_VERSION_CREATED: _model_version_created,
+    EventKind.REGISTERED_MODEL_ALIAS_SET: _alias_set,
 }
 
 
@@ -181,6 +259,14 @@ def dataset_summary(dataset: Mapping[str, Any]) -> str:
     """``train.csv (training)``: a dataset input by name and context."""
     context = dataset.get("context")
     return f"{dataset.get('name')} ({context})" if context else str(dataset.get("name"))
+
+
+def size_text(size: int) -> str:
+    """``812 B``, ``3.4 MB``: a byte count as people read it (decimal units)."""
+    scale = next((i for i in range(len(SIZE_UNITS) - 1, 0, -1) if size >= 1000 ** i), 0)
+    if scale == 0:
+        return f"{size} B"
+    return f"{size / 1000 ** scale:.1f} {SIZE_UNITS[scale]}"
 
 
 def steps_text(low: int | None, high: int | None) -> str:

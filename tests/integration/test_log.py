@@ -188,3 +188,31 @@ def test_secret_tag_values_are_redacted_in_every_kind_of_event(tmp_path):
     assert code == 0, output
     assert "db_password" in output and "api_token" in output and "api_key" in output
     assert secret not in output
+
+
+def test_models_artifacts_and_versions_read_as_what_they_are(tmp_path):
+    """A logged model reads as its name and source run, not its stored row; an artifact
+    manifest as a file count and size; a model version as the model and the run it came
+    from."""
+    uri = prov_store(tmp_path / "runs")
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment_id = client.create_experiment("wording", artifact_location=str(tmp_path / "art"))
+    run_id = client.create_run(experiment_id).info.run_id
+    (tmp_path / "weights.bin").write_bytes(b"\0" * 2500)
+    client.log_artifact(run_id, str(tmp_path / "weights.bin"))
+    model = client.create_logged_model(experiment_id, name="net", source_run_id=run_id,
+                                       params={"depth": "3"})
+    client.finalize_logged_model(model.model_id, "READY")
+    client.set_terminated(run_id)
+    client.create_registered_model("churn")
+    client.create_model_version("churn", "s3://bucket/net", run_id=run_id)
+    client.set_registered_model_alias("churn", "champion", "1")
+    code, output = log("--tracking-uri", uri)
+    assert code == 0, output
+    assert f"logged model: net ({model.model_id})" in output
+    assert f"source run: {run_id}" in output and "depth: 3" in output
+    assert "status: PENDING → READY" in output
+    assert "artifacts: 1 file(s), 2.5 kB: weights.bin" in output
+    assert "version: churn v1" in output and f"from: {run_id}" in output
+    assert "alias champion: version 1" in output
+    assert '"artifact_location"' not in output, "the stored row is verification's, not news"
