@@ -51,3 +51,7 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="mlflow-prov", prog_name="mlflow-prov")
 def main() -> None:
     """mlflow-prov: W3C PROV provenance for MLflow experiments."""
+
+
+if __name__ == "__main__":  # python -m exporters.cli, where the console script is not on PATH
+    main()

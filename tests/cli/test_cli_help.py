@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -36,6 +39,13 @@ def test_export_help_has_examples():
 def test_version():
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0 and "mlflow-prov" in result.output
+
+
+def test_the_cli_runs_as_a_module_where_the_script_is_not_on_path():
+    done = subprocess.run([sys.executable, "-m", "exporters.cli", "--version"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("mlflow-prov, version ")
 
 
 def test_unknown_experiment_fails_with_one_line(tmp_path):
