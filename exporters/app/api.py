@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from exporters.app.history import (
     EVENT_PARAMS,
@@ -65,6 +66,22 @@ def _error(status: int, code: str, message: str) -> tuple[Response, int]:
     return jsonify({"error_code": code, "message": redact(message)}), status
 
 
+def unrouted_api_answer(exc: HTTPException) -> Any:
+    """A path under ``/prov/api/`` that names no route, or a method no route takes, answered
+    like every other API error: one JSON line, not Werkzeug's HTML page. Other paths keep the
+    answer MLflow's app gives them."""
+    if not request.path.startswith(api.url_prefix or ""):
+        return exc
+    if isinstance(exc, MethodNotAllowed):
+        answer = _error(405, "METHOD_NOT_ALLOWED",
+                        f"{request.method} is not served at {request.path}; "
+                        f"use {', '.join(sorted(exc.valid_methods or ['GET']))}")
+        answer[0].headers["Allow"] = ", ".join(sorted(exc.valid_methods or ["GET"]))
+        return answer
+    return _error(404, "ENDPOINT_NOT_FOUND", f"no API endpoint {request.path}; the endpoints "
+                  "are listed at /prov/api/openapi.json")
+
+
 def _redacted(body: dict[str, Any]) -> dict[str, Any]:
     """An answer as :func:`exporters.privacy.redact` shows it, but for the page token: the
     server's own opaque cursor, whose key names a token."""
@@ -93,7 +110,8 @@ def json_route(view: Callable[..., Any]) -> Callable[..., Any]:
         except NotFoundError as exc:
             return _error(404, "RESOURCE_DOES_NOT_EXIST", str(exc))
         except UnknownSchemaError as exc:  # MLflow's tables are newer than verify knows
-            return _error(500, "INTERNAL_ERROR", str(exc))
+            return _error(409, "PROV_SCHEMA_UNKNOWN",
+                          f"{exc}; upgrade mlflow-prov to verify this store")
 
     return wrapper
 

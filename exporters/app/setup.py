@@ -58,7 +58,7 @@ def pseudonymizer_from_environment() -> Pseudonymizer:
 
 def install(app: Flask, permissions: Permissions) -> None:
     """Register the API and page blueprints and the state they share."""
-    from exporters.app.api import api
+    from exporters.app.api import api, unrouted_api_answer
     from exporters.app.pages import pages
     from exporters.app.seal_api import seal_api
     from exporters.app.ui_link import attach
@@ -71,6 +71,8 @@ def install(app: Flask, permissions: Permissions) -> None:
     app.register_blueprint(api)
     app.register_blueprint(pages)
     app.register_blueprint(seal_api)
+    for status in (404, 405):
+        app.register_error_handler(status, unrouted_api_answer)
     attach(app)
     attach_upload_recording(app, tracking_uri)
 

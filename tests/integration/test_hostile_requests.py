@@ -304,3 +304,24 @@ def test_fuzzed_requests_never_get_a_5xx(served, route):
         _check(served, path, params, user)
 
     fuzz()
+
+
+@pytest.mark.slow  # a server per backend and app
+def test_unrouted_api_paths_and_wrong_methods_get_one_json_line(served):
+    """A mistyped endpoint or a POST to a GET route is an API error like any other (JSON,
+    one line naming the path or the methods), while MLflow's own paths keep MLflow's
+    answers."""
+    user = served.users[0]  # the admin where there is one
+    for method, path, status, named in (
+            ("GET", "/prov/api/no-such-endpoint", 404, "/prov/api/openapi.json"),
+            ("GET", "/prov/api/lineage/extra/parts", 404, "no API endpoint"),
+            ("POST", "/prov/api/events", 405, "use GET"),
+            ("DELETE", "/prov/api/seal", 405, "POST")):
+        answer = requests.request(method, served.base + path, auth=user,
+                                  timeout=scaled_timeout(SLOWEST_ANSWER_S) * 2)
+        assert answer.status_code == status, (method, path, answer.text[:300])
+        body = answer.json()
+        assert named in body["message"] and "\n" not in body["message"], body
+    mlflow_own = requests.get(served.base + "/api/2.0/mlflow/no-such-endpoint", auth=user,
+                              timeout=scaled_timeout(SLOWEST_ANSWER_S) * 2)
+    assert mlflow_own.status_code == 404 and "PROV" not in mlflow_own.text

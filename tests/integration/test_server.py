@@ -181,3 +181,28 @@ def test_mlflow_ui_browses_a_prov_store(tmp_path):
         runs = requests.post(f"{base_url}/ajax-api/2.0/mlflow/runs/search",
                              json={"experiment_ids": [experiment_id]}, timeout=10).json()
         assert runs["runs"][0]["data"]["params"] == [{"key": "seen", "value": "yes"}]
+
+
+@pytest.mark.slow
+def test_verify_over_http_on_a_schema_newer_than_known_is_a_409_naming_the_fix(tmp_path):
+    """An MLflow upgrade that migrated the store past what verify was checked against is a
+    state of the store a client can act on (upgrade mlflow-prov), not a server failure."""
+    import sqlite3
+
+    store = tmp_path / "runs"
+    client = MlflowClient(f"prov://{store}")
+    experiment_id = client.create_experiment("migrated")
+    client.create_run(experiment_id)
+    for base_url in _serve(["server", "--app-name", "prov", "--backend-store-uri",
+                            f"prov://{store}", "--workers", "1"], tmp_path):
+        checked = requests.get(f"{base_url}/prov/api/verify",
+                               params={"experiment_id": experiment_id}, timeout=60)
+        assert checked.status_code == 200, "the server has its store open before the change"
+        with sqlite3.connect(store / "mlflow.db") as connection:
+            connection.execute("UPDATE alembic_version SET version_num = 'fffffffffff1'")
+        answer = requests.get(f"{base_url}/prov/api/verify",
+                              params={"experiment_id": experiment_id}, timeout=60)
+        assert answer.status_code == 409, answer.text[:500]
+        body = answer.json()
+        assert body["error_code"] == "PROV_SCHEMA_UNKNOWN"
+        assert "fffffffffff1" in body["message"] and "upgrade mlflow-prov" in body["message"]
