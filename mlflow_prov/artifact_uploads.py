@@ -46,6 +46,7 @@ from mlflow_prov.journal import (
     heads_rolled_back,
     now_us,
 )
+from mlflow_prov.lineage_edges import record as record_lineage
 from mlflow_prov.uri import is_prov_uri, parse_prov_uri
 from mlflow_prov.vocabulary import (
     ArtifactUploadedPayload,
@@ -179,11 +180,13 @@ def record_upload(tracking_uri: str, artifact_path: str, size: int, sha256: str,
     neither (a file outside MLflow's layout). ``writer``: who uploaded it, when this thread
     is not the one serving the request (:func:`mlflow_prov.identity.writer_identity`).
 
-    One statement on PostgreSQL (two on sqlite) when this process knows the object and its
-    chain's head (it created the run, or journaled an upload or a write to it since): the
-    head's compare-and-swap with the insert, no read. A head that moved (another process
-    wrote, or purged the object) makes the swap miss; then the object is looked up and the
-    head read under lock, as a first upload does."""
+    One journal statement on PostgreSQL (two on sqlite) when this process knows the object
+    and its chain's head (it created the run, or journaled an upload or a write to it
+    since): the head's compare-and-swap with the insert, no read. A head that moved (another
+    process wrote, or purged the object) makes the swap miss; then the object is looked up
+    and the head read under lock, as a first upload does. A run's file also becomes a
+    lineage node its run generated, in the same transaction (one more statement on
+    PostgreSQL, up to two on sqlite: :func:`mlflow_prov.lineage_edges.record`)."""
     target = upload_target(artifact_path)
     if target is None:
         return False
@@ -193,34 +196,39 @@ def record_upload(tracking_uri: str, artifact_path: str, size: int, sha256: str,
     with Session(engine) as session:
         try:
             with session.begin():
-                recorded = (known is not None and _holds(known, target)
-                            and _append_known(session, target, known[0], size, sha256, who,
-                                              when)) \
+                event = (_append_known(session, target, known[0], size, sha256, who, when)
+                         if known is not None and _holds(known, target) else None) \
                     or _record_looked_up(session, engine, target, size, sha256, who, when)
+                if event is not None:
+                    record_lineage(session.connection(), event.kind, event.run_id,
+                                   event.experiment_id, event.payload, lambda _: None)
         except BaseException:
             heads_rolled_back(session)
             raise
         heads_committed(session)
-    return recorded
+    return event is not None
 
 
 def _append_known(session: Session, target: UploadTarget, experiment_id: str, size: int,
-                  sha256: str, writer: dict[str, Any], when: int) -> bool:
+                  sha256: str, writer: dict[str, Any], when: int) -> NewEvent | None:
     chain, event = _uploaded(target, experiment_id, size, sha256)
-    return append_if_head_known(session, chain, [event], writer=writer, time_us=when)
+    if append_if_head_known(session, chain, [event], writer=writer, time_us=when):
+        return event
+    return None
 
 
 def _record_looked_up(session: Session, engine: sa.engine.Engine, target: UploadTarget,
-                      size: int, sha256: str, writer: dict[str, Any], when: int) -> bool:
+                      size: int, sha256: str, writer: dict[str, Any],
+                      when: int) -> NewEvent | None:
     """The upload's object read from its row, then the event appended (head read under lock
     when the swap misses); the object is remembered for the next upload."""
     owner = _owner(session, target)
     if owner is None or not _holds(owner, target):
-        return False
+        return None
     artifact_owners.remember(engine.url, target.object_id, owner[0], owner[1])
     chain, event = _uploaded(target, owner[0], size, sha256)
     append_events(session, chain, [event], writer=writer, time_us=when)
-    return True
+    return event
 
 
 def attach_upload_recording(app: Any, tracking_uri: str) -> None:

@@ -5,9 +5,11 @@ endpoints and the ``prov`` app's hooks on one Flask app, in this process, over a
 and every statement the upload runs on the journal's database is counted below SQLAlchemy
 (:mod:`statement_counter`). Plain MLflow runs none for an upload, so the count is absolute;
 transaction control (``BEGIN``, ``COMMIT``) is left out, as a plain write's own transaction
-has it too. The limit (docs/internals.md, "The journal's write path"): one statement on
-PostgreSQL, two on sqlite, for an upload to a run this server created or already recorded an
-upload for; an upload to a run another process made looks the run up once, then costs the same.
+has it too. The limits (docs/internals.md, "The journal's write path"): one journal statement
+on PostgreSQL, two on sqlite, for an upload to a run this server created or already recorded
+an upload for (an upload to a run another process made looks the run up once, then costs the
+same); and for the file's lineage node and edge (mlflow_prov/lineage_edges.py) one more
+statement on PostgreSQL, two on sqlite.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from mlflow_prov.vocabulary import EventKind, run_chain
 ROOT = Path(__file__).resolve().parents[2]
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
 LIMITS = {"postgresql": 1, "sqlite": 2}
+LINEAGE_TABLES = "prov_lineage_"
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,24 @@ def app(request, tmp_path, monkeypatch) -> Iterator[App]:
     yield App(uri, served.test_client(), experiment_id)
 
 
-def _upload(app: App, run_id: str, name: str, data: bytes) -> list[str]:
-    """PUT one file as MLflow's client does; the journal's statements it ran."""
+@dataclass(frozen=True)
+class Counted:
+    journal: list[str]
+    lineage: list[str]
+
+
+def _upload(app: App, run_id: str, name: str, data: bytes) -> Counted:
+    """PUT one file as MLflow's client does; the statements it ran, the journal's and the
+    lineage tables'."""
     engine = upload_engine(parse_prov_uri(app.uri).db_uri)
     with count_statements(engine) as counted:
         answer = app.client.put(f"/api/2.0/mlflow-artifacts/artifacts/uploads/{run_id}/"
                                 f"artifacts/{name}", data=data)
     assert answer.status_code == 200, answer.text
-    return [sql for sql in counted if not sql.strip().upper().startswith(TRANSACTION_CONTROL)]
+    statements = [sql for sql in counted
+                  if not sql.strip().upper().startswith(TRANSACTION_CONTROL)]
+    lineage = [sql for sql in statements if LINEAGE_TABLES in sql]
+    return Counted([sql for sql in statements if sql not in lineage], lineage)
 
 
 def _uploads(uri: str, run_id: str) -> list[dict]:
@@ -86,19 +99,22 @@ def test_an_upload_costs_one_journal_statement_on_postgresql_and_two_on_sqlite(a
     dialect = upload_engine(parse_prov_uri(app.uri).db_uri).dialect.name
     client = MlflowClient(app.uri)
     run_id = client.create_run(app.experiment_id).info.run_id
-    files = {"model.bin": os.urandom(100_000), "notes.txt": b"second upload",
-             "late.txt": b"after the run ended"}
-    counts = {}
-    for name, data in files.items():
+    files = [("model.bin", os.urandom(100_000)), ("notes.txt", b"second upload"),
+             ("late.txt", b"after the run ended"), ("notes.txt", b"uploaded again")]
+    counts = []
+    for name, data in files:
         if name == "late.txt":
             client.set_terminated(run_id)
-        counts[name] = _upload(app, run_id, name, data)
-    print(f"\n{dialect}: statements per upload {({k: len(v) for k, v in counts.items()})}")
-    for name, statements in counts.items():
-        assert len(statements) <= LIMITS[dialect], (name, statements)
+        counts.append(_upload(app, run_id, name, data))
+    print(f"\n{dialect}: journal, lineage statements per upload "
+          f"{[(len(c.journal), len(c.lineage)) for c in counts]}")
+    for (name, _), counted in zip(files, counts, strict=True):
+        assert len(counted.journal) <= LIMITS[dialect], (name, counted)
+        assert 1 <= len(counted.lineage) <= LIMITS[dialect], (name, counted)
+    assert len(counts[-1].lineage) == 1, counts[-1]  # a path seen before: no second edge
     assert _uploads(app.uri, run_id) == [
         {"path": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        for name, data in files.items()]
+        for name, data in files]
     assert verify_chain(app.uri, run_chain(run_id)).intact
 
 
@@ -116,8 +132,8 @@ def test_an_upload_to_a_run_another_process_wrote_is_recorded_once_looked_up(app
     dialect = upload_engine(parse_prov_uri(app.uri).db_uri).dialect.name
     first = _upload(app, run_id, "a.txt", b"first")
     second = _upload(app, run_id, "b.txt", b"second")
-    assert len(first) > LIMITS[dialect], first  # the run's row and the head were read
-    assert len(second) <= LIMITS[dialect], second
+    assert len(first.journal) > LIMITS[dialect], first  # the run's row and head were read
+    assert len(second.journal) <= LIMITS[dialect], second
     assert [payload["path"] for payload in _uploads(app.uri, run_id)] == ["a.txt", "b.txt"]
     report = verify_chain(app.uri, run_chain(run_id))
     assert report.intact and report.length == 3, report
