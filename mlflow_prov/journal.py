@@ -184,10 +184,12 @@ class _KnownHeads:
     a stale one only makes the swap miss and the writer read the head under lock. Kept per
     database URL, not per engine: a head is a fact of the database, so the ``prov`` server
     app's upload engine (:mod:`mlflow_prov.artifact_uploads`) and the tracking store's share
-    what either wrote. Bounded: cleared when it grows past ``MAX_CHAINS``.
+    what either wrote. Bounded: a database's heads are cleared when they grow past
+    ``MAX_CHAINS``, all of them when a process has written to ``MAX_DATABASES``.
     """
 
     MAX_CHAINS = 100_000
+    MAX_DATABASES = 64
 
     def __init__(self) -> None:
         self._heads: dict[sa.engine.URL, dict[str, tuple[int, str]]] = {}
@@ -199,6 +201,8 @@ class _KnownHeads:
 
     def update(self, engine: sa.engine.Engine, heads: dict[str, tuple[int, str]]) -> None:
         with self._lock:
+            if engine.url not in self._heads and len(self._heads) >= self.MAX_DATABASES:
+                self._heads.clear()
             known = self._heads.setdefault(engine.url, {})
             if len(known) + len(heads) > self.MAX_CHAINS:
                 known.clear()
