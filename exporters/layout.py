@@ -12,6 +12,7 @@ nothing, a getter that finds no file). Every path of the exported tree is built 
             prov.json, prov.provn, graph.dot, graph.svg, graph.html, prov.ttl, card.md, ...
             metrics.nc | metrics/<key>.csv | metrics.zarr
             transparency-log.json             LOG_PROOFS_FILE (export --checkpoint)
+            requirements.txt                  REQUIREMENTS_FILE (the recorded distributions)
         run-<run_id>.crate.zip                crate_path(exp_dir, run_dir_name(...), ...)
 
 The ``run-`` prefix itself is :func:`mlflow_prov.vocabulary.run_dir_name`, shared with capture.
@@ -51,6 +52,9 @@ CRATE_ARTIFACTS_DIR = "artifacts"
 
 # --- transparency-log proofs, inside a run folder (and so in its crates) ------------------------
 LOG_PROOFS_FILE = "transparency-log.json"
+
+# --- the installed distributions a run's creation recorded, inside a run folder -------------------
+REQUIREMENTS_FILE = "requirements.txt"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _DOTS = re.compile(r"\.{2,}")

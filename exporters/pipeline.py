@@ -22,7 +22,7 @@ from exporters.layout import experiment_dir, run_dir
 from exporters.lineage.prov import ExportLineage
 from exporters.options import GRAPH_DETAILS, ExportOptions, WriterContext
 from exporters.privacy import Pseudonymizer
-from exporters.prov_code import pseudonymised_code
+from exporters.prov_code import pseudonymised_code, write_requirements
 from exporters.prov_model import experiment_document, run_document
 from exporters.records import ExperimentRecord, MetricSeries, MetricSummary, RunRecord
 from exporters.verify_artifacts import with_artifacts_verified
@@ -112,7 +112,8 @@ def _export(experiment: str, out_dir: Path, *, tracking_uri: str, run_ids: Seque
                                             options)
                              if "metrics" not in options.omit else (record, []))
             records.append(with_journal_head(record, uri) if available else record)
-            written[record.run_id] = files
+            written[record.run_id] = [*files, *write_requirements(
+                record, run_dir(exp_dir, record.run_id))]
         if options.checkpoint is not None:
             _write_log_proofs(uri, options.checkpoint, available, exp_dir, written)
         files = write_documents(exp_record, records, written, exp_dir, options, artifacts)

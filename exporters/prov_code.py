@@ -9,8 +9,10 @@ From the ``run.created`` event's ``code`` and ``environment`` sections (written 
   branch, the remote (credentials stripped at capture), whether the working tree was dirty,
   the SHA-256 of its diff against the commit and the command line;
 * the environment as an entity used by the run: Python, platform, the SHA-256 and count of
-  the installed distributions (the list itself is the run's ``prov/code/requirements.txt``
-  artifact) and the allow-listed variables.
+  the installed distributions and the allow-listed variables;
+* the installed distributions' list, recorded in the event, as the run's exported
+  ``requirements.txt`` (:func:`write_requirements`) and an entity the run used, with the
+  file's SHA-256: the recorded digest, unless the journal's list and digest disagree.
 
 A run without a journal gets the commit entity from MLflow's ``mlflow.source.git.commit``
 tag only.
@@ -18,13 +20,16 @@ tag only.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from prov.model import PROV, ProvBundle, QualifiedName
 
+from exporters.layout import REQUIREMENTS_FILE
 from exporters.privacy import Pseudonymizer
 from exporters.prov_model import MLFLOWPROV, RunScope, _attrs, qid, run_id_of
 from exporters.records import HistoryEvent, RunRecord
@@ -83,6 +88,41 @@ def add_code_and_environment(scope: RunScope) -> None:
         scope.bundle.used(run_activity, source)
     if environment or code.get("distributions"):
         scope.bundle.used(run_activity, _add_environment(scope, code, environment))
+    listing = requirements_text(scope.run)
+    if listing is not None:
+        scope.bundle.used(run_activity, _add_requirements(scope, listing))
+
+
+def requirements_text(run: RunRecord) -> bytes | None:
+    """The recorded installed distributions as a ``requirements.txt``: one ``name==version``
+    line each, as recorded (sorted), each ending in a newline; ``None`` when the journal
+    holds no list (a run recorded before lists were, or without a journal)."""
+    code, _ = created_sections(run)
+    lines = (code.get("distributions") or {}).get("lines")
+    if not isinstance(lines, list):
+        return None
+    return "".join(f"{line}\n" for line in lines).encode("utf-8")
+
+
+def write_requirements(run: RunRecord, folder: Path) -> list[Path]:
+    """The run's ``requirements.txt`` beside its other exported files (its crates pack it)."""
+    listing = requirements_text(run)
+    if listing is None:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / REQUIREMENTS_FILE
+    target.write_bytes(listing)
+    return [target]
+
+
+def _add_requirements(scope: RunScope, listing: bytes) -> QualifiedName:
+    entity = qid("run", scope.run.run_id, "requirements")
+    scope.bundle.entity(entity, [
+        (PROV["type"], MLFLOWPROV["Requirements"]), (PROV["label"], REQUIREMENTS_FILE),
+        (PROV["atLocation"], REQUIREMENTS_FILE),
+        (MLFLOWPROV["sha256"], hashlib.sha256(listing).hexdigest()),
+        (MLFLOWPROV["distributionCount"], listing.count(b"\n"))])
+    return entity
 
 
 def _add_source(scope: RunScope, code: dict[str, Any]) -> QualifiedName | None:

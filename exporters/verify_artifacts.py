@@ -201,6 +201,7 @@ def _check(where: str, root_uri: str, status: str, events: list[JournalEvent] | 
             report.notes.append(f"{where}: {len(current)} artifact file(s) but no artifact "
                                 f"record: {_why_unrecorded(root_uri, status)}")
         return
+    added = sorted(set(current) - set(recorded))
     for path in sorted({*recorded, *current}):
         subject = f"{where} artifact {path!r}"
         if path not in current:
@@ -212,6 +213,24 @@ def _check(where: str, root_uri: str, status: str, events: list[JournalEvent] | 
             report.problems.append(Problem(subject, f"changed since it was recorded: now "
                                                     f"{_shown(current[path])}, recorded "
                                                     f"{_shown(recorded[path])}"))
+    note = _added_after_end(where, root_uri, status, added)
+    if note is not None:
+        report.notes.append(note)
+
+
+def _added_after_end(where: str, root_uri: str, status: str, added: list[str]) -> str | None:
+    """The note for files added to an ended run's local artifact folder: the client writes
+    those itself (docs/verify.md, "Artifact files: `--artifacts`"), so one it logged after
+    the run ended was never recorded, and nothing in the folder tells it from a file put
+    there outside MLflow. Both are reported as added; this says so, and how to record them."""
+    if not added or not where.startswith("run ") or status == "RUNNING" or \
+            local_path(root_uri) is None:
+        return None
+    return (f"{where}: {len(added)} file(s) added after its run-end record: either logged "
+            "after the run ended (a client writes a local store's files itself, and nothing "
+            "records them then) or put there outside MLflow, which look the same; if you "
+            "logged them, end the run again (MlflowClient().set_terminated(run_id)) to record "
+            "the files as they are now")
 
 
 def _current_files(root_uri: str, cache: ArtifactCache) -> Files:

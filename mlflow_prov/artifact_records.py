@@ -38,6 +38,37 @@ from mlflow_prov.vocabulary import (
 _pending = threading.local()
 
 
+class ArtifactOwners:
+    """Runs' and LoggedModels' ``(experiment id, artifact URI)`` as this process last saw
+    them, per database: both never change once the object exists, so a run end this process
+    created and an upload through the ``prov`` server app read no row for them. A purge
+    journaled here forgets the object. Bounded: cleared when it grows past ``MAX_OBJECTS``."""
+
+    MAX_OBJECTS = 4096
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[sa.engine.URL, str], tuple[str, str | None]] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, url: sa.engine.URL, object_id: str, experiment_id: str,
+                 artifact_uri: str | None) -> None:
+        with self._lock:
+            if len(self._known) >= self.MAX_OBJECTS:
+                self._known.clear()
+            self._known[(url, object_id)] = (experiment_id, artifact_uri)
+
+    def get(self, url: sa.engine.URL, object_id: str) -> tuple[str, str | None] | None:
+        with self._lock:
+            return self._known.get((url, object_id))
+
+    def forget(self, url: sa.engine.URL, object_id: str) -> None:
+        with self._lock:
+            self._known.pop((url, object_id), None)
+
+
+artifact_owners = ArtifactOwners()
+
+
 def local_root(uri: str | None) -> Path | None:
     """The folder behind an artifact root the store can read: a plain path or a ``file:``
     URI on this machine; ``None`` for any other scheme."""
@@ -104,15 +135,16 @@ class RecordsArtifacts:
     (:mod:`mlflow_prov.events_artifacts`)."""
 
     engine: sa.engine.Engine
-    _RUN_ARTIFACT_URIS = 4096
 
-    def remember_artifact_uri(self, run_id: str, artifact_uri: str | None) -> None:
-        """A run's artifact URI as its creation recorded it (it never changes): ending a run
-        this process created then reads no row for it."""
-        known: dict[str, str | None] = self.__dict__.setdefault("_artifact_uris", {})
-        if len(known) >= self._RUN_ARTIFACT_URIS:
-            known.clear()
-        known[run_id] = artifact_uri
+    def remember_artifact_uri(self, run_id: str, experiment_id: str,
+                              artifact_uri: str | None) -> None:
+        """A run's experiment and artifact URI as its creation recorded them (they never
+        change): ending the run, or an upload to it through this process, reads no row."""
+        artifact_owners.remember(self.engine.url, run_id, experiment_id, artifact_uri)
+
+    def forget_artifact_owner(self, object_id: str) -> None:
+        """A purged run or model: an upload under its path is no longer its file."""
+        artifact_owners.forget(self.engine.url, object_id)
 
     def update_run_info(self, run_id, run_status, end_time, run_name):
         if run_status is None or not RunStatus.is_terminated(run_status):
@@ -128,9 +160,9 @@ class RecordsArtifacts:
     def _run_artifact_uri(self, run_id: Any) -> str | None:
         from mlflow.store.tracking.dbmodels.models import SqlRun
 
-        known = self.__dict__.get("_artifact_uris", {})
-        if str(run_id) in known:
-            return known[str(run_id)]
+        known = artifact_owners.get(self.engine.url, str(run_id))
+        if known is not None:
+            return known[1]
         return self._artifact_uri(sa.select(SqlRun.artifact_uri)
                                   .where(SqlRun.run_uuid == str(run_id)))
 

@@ -6,7 +6,8 @@ with ``PUT /api/2.0/mlflow-artifacts/artifacts/<path>``, and the run's artifact 
 the request body as MLflow's handler streams it (one SHA-256 pass, no second read of the
 stored file) and, once MLflow's handler has stored the file and answers 200, appends one
 ``run.artifact_uploaded`` (``logged_model.artifact_uploaded``) event in a transaction of its
-own, before the answer leaves: one journal statement per upload. Uploads after the run ended
+own, before the answer leaves: one journal statement per upload (:func:`record_upload`
+says when). Uploads after the run ended
 are recorded the same way. Under uvicorn (``mlflow server``'s default) MLflow serves uploads
 from a FastAPI route of its own, which :class:`UploadRecordingMiddleware` wraps; under
 gunicorn or waitress the Flask handler serves them, which :func:`attach_upload_recording`
@@ -35,8 +36,17 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from mlflow_prov.artifact_records import artifact_owners
 from mlflow_prov.identity import process_identity, writer_identity
-from mlflow_prov.journal import append_event, now_us
+from mlflow_prov.journal import (
+    NewEvent,
+    append_events,
+    append_if_head_known,
+    heads_committed,
+    heads_rolled_back,
+    now_us,
+)
+from mlflow_prov.lineage_edges import record as record_lineage
 from mlflow_prov.uri import is_prov_uri, parse_prov_uri
 from mlflow_prov.vocabulary import (
     ArtifactUploadedPayload,
@@ -114,7 +124,7 @@ def upload_target(artifact_path: str) -> UploadTarget | None:
 
 
 @functools.cache
-def _engine(db_uri: str) -> sa.engine.Engine:
+def upload_engine(db_uri: str) -> sa.engine.Engine:
     """A write engine per database. On sqlite its transactions begin IMMEDIATE: the chain's
     head is read, then the event inserted, and only a transaction that holds the write lock
     from the start keeps a concurrent writer from forking the chain between the two
@@ -148,30 +158,77 @@ def _owner(session: Session, target: UploadTarget) -> tuple[str, str | None] | N
     return (str(row[0]), row[1]) if row is not None else None
 
 
+def _holds(owner: tuple[str, str | None], target: UploadTarget) -> bool:
+    """Whether the upload path lies under the owner's artifact root."""
+    return str(owner[1] or "").rstrip("/").endswith(target.folders)
+
+
+def _uploaded(target: UploadTarget, experiment_id: str, size: int,
+              sha256: str) -> tuple[str, NewEvent]:
+    """The upload's chain and event."""
+    payload: ArtifactUploadedPayload = {"path": target.path, "size": size, "sha256": sha256}
+    if target.kind == "run":
+        return run_chain(target.object_id), NewEvent(
+            EventKind.RUN_ARTIFACT_UPLOADED, experiment_id, target.object_id, dict(payload))
+    return logged_model_chain(target.object_id), NewEvent(
+        EventKind.LOGGED_MODEL_ARTIFACT_UPLOADED, experiment_id, None, dict(payload))
+
+
 def record_upload(tracking_uri: str, artifact_path: str, size: int, sha256: str,
                   writer: dict[str, Any] | None = None) -> bool:
     """Journal one uploaded file of a run or LoggedModel; ``False`` when the path belongs to
     neither (a file outside MLflow's layout). ``writer``: who uploaded it, when this thread
-    is not the one serving the request (:func:`mlflow_prov.identity.writer_identity`)."""
+    is not the one serving the request (:func:`mlflow_prov.identity.writer_identity`).
+
+    One journal statement on PostgreSQL (two on sqlite) when this process knows the object
+    and its chain's head (it created the run, or journaled an upload or a write to it
+    since): the head's compare-and-swap with the insert, no read. A head that moved (another
+    process wrote, or purged the object) makes the swap miss; then the object is looked up
+    and the head read under lock, as a first upload does. A run's file also becomes a
+    lineage node its run generated, in the same transaction (one more statement on
+    PostgreSQL, up to two on sqlite: :func:`mlflow_prov.lineage_edges.record`)."""
     target = upload_target(artifact_path)
     if target is None:
         return False
-    engine = _engine(parse_prov_uri(tracking_uri).db_uri)
-    with Session(engine) as session, session.begin():
-        owner = _owner(session, target)
-        if owner is None or not str(owner[1] or "").rstrip("/").endswith(target.folders):
-            return False
-        payload: ArtifactUploadedPayload = {"path": target.path, "size": size,
-                                            "sha256": sha256}
-        if target.kind == "run":
-            chain, kind, run_id = (run_chain(target.object_id), EventKind.RUN_ARTIFACT_UPLOADED,
-                                   target.object_id)
-        else:
-            chain, kind, run_id = (logged_model_chain(target.object_id),
-                                   EventKind.LOGGED_MODEL_ARTIFACT_UPLOADED, None)
-        append_event(session, chain=chain, kind=kind, experiment_id=owner[0], run_id=run_id,
-                     payload=dict(payload), writer=writer or writer_identity(), time_us=now_us())
-    return True
+    engine = upload_engine(parse_prov_uri(tracking_uri).db_uri)
+    known = artifact_owners.get(engine.url, target.object_id)
+    who, when = writer or writer_identity(), now_us()
+    with Session(engine) as session:
+        try:
+            with session.begin():
+                event = (_append_known(session, target, known[0], size, sha256, who, when)
+                         if known is not None and _holds(known, target) else None) \
+                    or _record_looked_up(session, engine, target, size, sha256, who, when)
+                if event is not None:
+                    record_lineage(session.connection(), event.kind, event.run_id,
+                                   event.experiment_id, event.payload, lambda _: None)
+        except BaseException:
+            heads_rolled_back(session)
+            raise
+        heads_committed(session)
+    return event is not None
+
+
+def _append_known(session: Session, target: UploadTarget, experiment_id: str, size: int,
+                  sha256: str, writer: dict[str, Any], when: int) -> NewEvent | None:
+    chain, event = _uploaded(target, experiment_id, size, sha256)
+    if append_if_head_known(session, chain, [event], writer=writer, time_us=when):
+        return event
+    return None
+
+
+def _record_looked_up(session: Session, engine: sa.engine.Engine, target: UploadTarget,
+                      size: int, sha256: str, writer: dict[str, Any],
+                      when: int) -> NewEvent | None:
+    """The upload's object read from its row, then the event appended (head read under lock
+    when the swap misses); the object is remembered for the next upload."""
+    owner = _owner(session, target)
+    if owner is None or not _holds(owner, target):
+        return None
+    artifact_owners.remember(engine.url, target.object_id, owner[0], owner[1])
+    chain, event = _uploaded(target, owner[0], size, sha256)
+    append_events(session, chain, [event], writer=writer, time_us=when)
+    return event
 
 
 def attach_upload_recording(app: Any, tracking_uri: str) -> None:

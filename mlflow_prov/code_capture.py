@@ -3,7 +3,8 @@
 Recorded in the ``run.created`` journal event (its ``code`` section, beside ``environment``)
 so a provenance record says which commit made a run, whether the working tree differed from
 it (and by what: a SHA-256 of ``git diff HEAD``), how the process was started and which
-distributions were installed (a SHA-256 of the sorted ``name==version`` list). Everything
+distributions were installed (the sorted ``name==version`` lines and their SHA-256; exports
+write them as the run's ``requirements.txt``, so a run's artifacts stay MLflow's). Everything
 text is redacted as every output redacts (:func:`mlflow_prov.vocabulary.redact_text`): a
 remote URL loses its user info, query and fragment (``https://user:token@host/x.git`` ->
 ``https://host/x.git``), and a command-line value after a secret-named option
@@ -15,7 +16,7 @@ process reuse both, so the working tree's state is the one seen at the process's
 
 On request, two files go to the run's artifacts after the run's row has committed, best
 effort (a failure is logged, never raised into MLflow's ``create_run``): with
-``MLFLOW_PROV_CAPTURE_REQUIREMENTS=true`` the distributions list
+``MLFLOW_PROV_CAPTURE_REQUIREMENTS=true`` the distributions list also as an MLflow artifact
 (:data:`REQUIREMENTS_ARTIFACT`), with ``MLFLOW_PROV_CAPTURE_DIFF=true`` the diff itself
 (:data:`DIFF_ARTIFACT`, verbatim: it is the user's code). Each file's SHA-256 is the digest
 the event records. Both are off by default: a run's artifacts stay exactly what the user
@@ -41,7 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import event as sa_event
 
 from mlflow_prov.compat import run_artifact_repository
-from mlflow_prov.vocabulary import REDACTED, is_secret_key, redact_text
+from mlflow_prov.vocabulary import REDACTED, CodeSection, is_secret_key, redact_text
 
 __all__ = ["CAPTURE_DIFF_VARIABLE", "CAPTURE_REQUIREMENTS_VARIABLE", "DIFF_ARTIFACT",
            "REQUIREMENTS_ARTIFACT", "capture_code", "redact_command", "redact_remote"]
@@ -211,7 +212,7 @@ def _enabled(variable: str) -> bool:
 
 # --- the event's section and its artifacts ----------------------------------------------------
 
-def capture_code(session: Any, artifact_uri: str | None) -> dict[str, Any]:
+def capture_code(session: Any, artifact_uri: str | None) -> CodeSection:
     """The ``code`` section of a ``run.created`` event. Its files are logged to
     ``artifact_uri`` once ``session`` commits (never inside the write's transaction)."""
     keep_diff = _enabled(CAPTURE_DIFF_VARIABLE)
@@ -228,7 +229,8 @@ def capture_code(session: Any, artifact_uri: str | None) -> dict[str, Any]:
         "command": redact_command(list(sys.orig_argv)),
         "python": platform.python_version(),
         "distributions": {"count": listing.count(b"\n"),
-                          "sha256": hashlib.sha256(listing).hexdigest()},
+                          "sha256": hashlib.sha256(listing).hexdigest(),
+                          "lines": listing.decode("utf-8").splitlines()},
         "artifacts": sorted(files),
     }
 

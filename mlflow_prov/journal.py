@@ -18,7 +18,6 @@ import json
 import math
 import numbers
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -181,32 +180,36 @@ class _KnownHeads:
     and the insert (:mod:`mlflow_prov.journal_sql`), instead of three. A transaction's new
     heads are held in its session until it commits (:func:`heads_committed`) and dropped if
     it rolls back (:func:`heads_rolled_back`), so a head here was once true in the database;
-    a stale one only makes the swap miss and the writer read the head under lock. Bounded:
-    cleared when it grows past ``MAX_CHAINS``.
+    a stale one only makes the swap miss and the writer read the head under lock. Kept per
+    database URL, not per engine: a head is a fact of the database, so the ``prov`` server
+    app's upload engine (:mod:`mlflow_prov.artifact_uploads`) and the tracking store's share
+    what either wrote. Bounded: a database's heads are cleared when they grow past
+    ``MAX_CHAINS``, all of them when a process has written to ``MAX_DATABASES``.
     """
 
     MAX_CHAINS = 100_000
+    MAX_DATABASES = 64
 
     def __init__(self) -> None:
-        self._heads: weakref.WeakKeyDictionary[sa.engine.Engine,
-                                               dict[str, tuple[int, str]]] = (
-            weakref.WeakKeyDictionary())
+        self._heads: dict[sa.engine.URL, dict[str, tuple[int, str]]] = {}
         self._lock = threading.Lock()
 
     def get(self, engine: sa.engine.Engine, chain: str) -> tuple[int, str] | None:
         with self._lock:
-            return self._heads.get(engine, {}).get(chain)
+            return self._heads.get(engine.url, {}).get(chain)
 
     def update(self, engine: sa.engine.Engine, heads: dict[str, tuple[int, str]]) -> None:
         with self._lock:
-            known = self._heads.setdefault(engine, {})
+            if engine.url not in self._heads and len(self._heads) >= self.MAX_DATABASES:
+                self._heads.clear()
+            known = self._heads.setdefault(engine.url, {})
             if len(known) + len(heads) > self.MAX_CHAINS:
                 known.clear()
             known.update(heads)
 
     def forget(self, engine: sa.engine.Engine, chains: Iterable[str]) -> None:
         with self._lock:
-            known = self._heads.get(engine, {})
+            known = self._heads.get(engine.url, {})
             for chain in chains:
                 known.pop(chain, None)
 
@@ -266,15 +269,9 @@ def append_events(session: Session, chain: str, events: list[NewEvent], *,
     (:mod:`mlflow_prov.seals`), any other has the swap repeated under the lock, so concurrent
     writers to one chain are serialised and never fork it.
     """
-    connection = session.connection()
+    connection, statements, pending = _journal_session(session)
     engine = connection.engine
-    statements = statements_for(connection.dialect, JOURNAL_TABLE, HEADS_TABLE)
-    pending: dict[str, tuple[int, str]] = (
-        session.info.setdefault(_PENDING_HEADS, {}).setdefault(engine, {}))
-    rows = [{"time_us": time_us, "chain": chain, "experiment_id": event.experiment_id,
-             "run_id": event.run_id, "kind": event.kind,
-             "payload": canonical_json(event.payload), "writer": canonical_json(writer)}
-            for event in events]
+    rows = _event_rows(chain, events, writer, time_us)
     cursor = connection.connection.cursor()  # the same DB-API connection: same transaction
     try:
         known = pending.get(chain) or _known_heads.get(engine, chain)
@@ -299,6 +296,46 @@ def append_events(session: Session, chain: str, events: list[NewEvent], *,
         pending[chain] = (length + len(rows), str(rows[-1]["hash"]))
     finally:
         cursor.close()
+
+
+def append_if_head_known(session: Session, chain: str, events: list[NewEvent], *,
+                         writer: dict[str, Any], time_us: int) -> bool:
+    """Append with the compare-and-swap alone, when this process knows the chain's head: one
+    statement on PostgreSQL, two elsewhere. ``False``, with nothing written, when it knows no
+    head or the head moved; the caller then checks what it assumed while the head stood
+    still (an upload's run still exists, :mod:`mlflow_prov.artifact_uploads`) and appends
+    with :func:`append_events`."""
+    connection, statements, pending = _journal_session(session)
+    known = pending.get(chain) or _known_heads.get(connection.engine, chain)
+    if known is None:
+        return False
+    rows = _event_rows(chain, events, writer, time_us)
+    cursor = connection.connection.cursor()  # the same DB-API connection: same transaction
+    try:
+        if not statements.advance(cursor, _linked(rows, known[1]), known[0], known[1]):
+            return False
+    finally:
+        cursor.close()
+    pending[chain] = (known[0] + len(rows), str(rows[-1]["hash"]))
+    return True
+
+
+def _journal_session(session: Session) -> tuple[sa.Connection, Any, dict[str, tuple[int, str]]]:
+    """The session's connection, its dialect's journal statements, and the heads its
+    transaction has moved so far."""
+    connection = session.connection()
+    statements = statements_for(connection.dialect, JOURNAL_TABLE, HEADS_TABLE)
+    pending: dict[str, tuple[int, str]] = (
+        session.info.setdefault(_PENDING_HEADS, {}).setdefault(connection.engine, {}))
+    return connection, statements, pending
+
+
+def _event_rows(chain: str, events: list[NewEvent], writer: dict[str, Any],
+                time_us: int) -> list[dict[str, Any]]:
+    return [{"time_us": time_us, "chain": chain, "experiment_id": event.experiment_id,
+             "run_id": event.run_id, "kind": event.kind,
+             "payload": canonical_json(event.payload), "writer": canonical_json(writer)}
+            for event in events]
 
 
 def _linked(rows: list[dict[str, Any]], prev_hash: str | None) -> list[dict[str, Any]]:

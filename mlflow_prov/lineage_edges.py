@@ -9,7 +9,8 @@ so a lineage question reads the rows of its answer through an index, whatever th
 
 Edges point from the derived thing to its origin, with PROV's relation names: a run ``used``
 a dataset or logged model; a dataset ``wasDerivedFrom`` the artifact or model its source
-names; an artifact or logged model ``wasGeneratedBy`` its run; a model version
+names; an artifact or logged model ``wasGeneratedBy`` its run (an artifact as soon as it is
+recorded: the run-end manifest, each upload through the ``prov`` server app); a model version
 ``wasDerivedFrom`` its logged model (or artifact; ``wasGeneratedBy`` its run when it names
 nothing else) and ``wasRevisionOf`` the version before; a child run ``wasInformedBy`` its
 parent. Node ids are ``run:<run_id>``, ``dataset:<digest>`` (the same data under two names
@@ -38,6 +39,8 @@ from typing import Any, Literal, Protocol
 from urllib.parse import unquote
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mlflow_prov.sql_dialects import insert_unless_present
 from mlflow_prov.vocabulary import (
@@ -81,7 +84,10 @@ nodes_table = sa.Table(
 # the kinds whose events make lineage rows (what a backfill or a read-time build scans)
 LINEAGE_KINDS = (EventKind.RUN_CREATED, EventKind.RUN_UPDATED, EventKind.RUN_TAGS_SET,
                  EventKind.RUN_INPUTS_LOGGED, EventKind.LOGGED_MODEL_CREATED,
-                 EventKind.MODEL_VERSION_CREATED)
+                 EventKind.MODEL_VERSION_CREATED, EventKind.RUN_ARTIFACTS_RECORDED,
+                 EventKind.RUN_ARTIFACT_UPLOADED)
+# the kinds whose rows are artifacts their run generated, written in bulk (:func:`record`)
+ARTIFACT_KINDS = frozenset({EventKind.RUN_ARTIFACTS_RECORDED, EventKind.RUN_ARTIFACT_UPLOADED})
 
 RUN_ID = r"([0-9a-f]{32})"
 ARTIFACT_REFERENCES = (re.compile(rf"^runs:/{RUN_ID}/(.+)$"),
@@ -243,12 +249,28 @@ def _origin(rows: Rows, uri: str | None, experiment_of: ExperimentOf) -> str | N
     if found is None:
         return None
     producer, path = found
-    artifact = node_id("artifact", f"{producer}/{path}")
-    rows.nodes.append(NodeRow(artifact, "artifact", path, experiment_of(producer),
-                              {"run_id": producer, "path": path,
-                               "uri": f"runs:/{producer}/{path}"}))
-    rows.edges.append(EdgeRow(artifact, "wasGeneratedBy", node_id("run", producer)))
+    return _generated_artifact(rows, producer, path, experiment_of(producer))
+
+
+def _generated_artifact(rows: Rows, run_id: str, path: str, experiment_id: str | None) -> str:
+    """A run's artifact node and its ``wasGeneratedBy`` edge to the run."""
+    artifact = node_id("artifact", f"{run_id}/{path}")
+    rows.nodes.append(NodeRow(artifact, "artifact", path, experiment_id,
+                              {"run_id": run_id, "path": path, "uri": f"runs:/{run_id}/{path}"}))
+    rows.edges.append(EdgeRow(artifact, "wasGeneratedBy", node_id("run", run_id)))
     return artifact
+
+
+def _artifacts_recorded(rows: Rows, run_id: str | None, experiment_id: str | None,
+                        payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
+    """The run-end manifest's files (``files``) or one upload's file (``path``)."""
+    if not run_id:
+        return
+    files = payload.get("files") if "files" in payload else [payload]
+    for found in files or ():
+        path = str(found.get("path") or "").strip("/")
+        if path:
+            _generated_artifact(rows, run_id, path, experiment_id)
 
 
 def _logged_model_created(rows: Rows, run_id: str | None, experiment_id: str | None,
@@ -292,6 +314,8 @@ _DESCRIBERS: dict[str, _Describe] = {
     EventKind.RUN_INPUTS_LOGGED: _inputs_logged,
     EventKind.LOGGED_MODEL_CREATED: _logged_model_created,
     EventKind.MODEL_VERSION_CREATED: _model_version_created,
+    EventKind.RUN_ARTIFACTS_RECORDED: _artifacts_recorded,
+    EventKind.RUN_ARTIFACT_UPLOADED: _artifacts_recorded,
 }
 
 
@@ -303,7 +327,39 @@ def record(connection: sa.Connection, kind: str, run_id: str | None,
     """Add the rows of one journaled event through the write's own connection."""
     if str(kind) not in _DESCRIBERS:
         return
-    write_rows(connection, rows_of(kind, run_id, experiment_id, payload, experiment_of))
+    rows = rows_of(kind, run_id, experiment_id, payload, experiment_of)
+    if str(kind) in ARTIFACT_KINDS and connection.dialect.name in ("postgresql", "sqlite") \
+            and connection.dialect.insert_returning:
+        _write_generated(connection, rows)
+    else:
+        write_rows(connection, rows)
+
+
+def _write_generated(connection: sa.Connection, rows: Rows) -> None:
+    """One event's artifact nodes in bulk, each with its ``wasGeneratedBy`` edge to the run
+    only when the node is new: a manifest of many files costs the statements of one file
+    (one on PostgreSQL, where a data-modifying ``WITH`` inserts both; two on sqlite), and a
+    file recorded again (a later upload, a second run end) adds no edge."""
+    if not rows.edges:
+        return
+    run = rows.edges[0].target  # one event, one run
+    nodes = list({node.node[:ID_LENGTH]: _node_values(node) for node in rows.nodes}.values())
+    for start in range(0, len(nodes), QUERY_CHUNK):
+        chunk = nodes[start:start + QUERY_CHUNK]
+        if connection.dialect.name == "postgresql":
+            new = (postgresql_insert(nodes_table).values(chunk).on_conflict_do_nothing()
+                   .returning(nodes_table.c.node).cte("new_nodes"))
+            connection.execute(edges_table.insert().from_select(
+                ["source", "relation", "target"],
+                sa.select(new.c.node, sa.literal("wasGeneratedBy"), sa.literal(run))))
+            continue
+        made = connection.execute(sqlite_insert(nodes_table).values(chunk)
+                                  .on_conflict_do_nothing().returning(nodes_table.c.node))
+        fresh = list(made.scalars())
+        if fresh:
+            connection.execute(edges_table.insert().values([
+                {"source": node, "relation": "wasGeneratedBy", "target": run}
+                for node in fresh]))
 
 
 def write_rows(connection: sa.Connection, rows: Rows) -> None:
@@ -319,12 +375,15 @@ def write_rows(connection: sa.Connection, rows: Rows) -> None:
                            .values(label=label))
 
 
+def _node_values(node: NodeRow) -> dict[str, Any]:
+    return {"node": node.node[:ID_LENGTH], "kind": node.kind, "label": node.label,
+            "experiment_id": node.experiment_id,
+            "attributes": json.dumps(node.attributes, sort_keys=True)}
+
+
 def _insert_node(connection: sa.Connection, node: NodeRow) -> None:
     """Insert unless the node is known: its first description stays."""
-    values = {"node": node.node[:ID_LENGTH], "kind": node.kind, "label": node.label,
-              "experiment_id": node.experiment_id,
-              "attributes": json.dumps(node.attributes, sort_keys=True)}
-    insert_unless_present(connection, nodes_table, values)
+    insert_unless_present(connection, nodes_table, _node_values(node))
 
 
 def ensure_tables(engine: sa.engine.Engine) -> None:

@@ -84,7 +84,7 @@ from mlflow_prov.series_summaries import install as install_series_summaries
 from mlflow_prov.sql_dialects import is_mysql
 from mlflow_prov.sqlite_stats import FreshStatistics
 from mlflow_prov.uri import ProvLocation, parse_prov_uri
-from mlflow_prov.vocabulary import CHAIN_OPENING_KINDS, EventKind
+from mlflow_prov.vocabulary import CHAIN_OPENING_KINDS, EventKind, parse_chain
 
 _logger = logging.getLogger(__name__)
 
@@ -429,8 +429,10 @@ class ProvTrackingMixin(_JournalingMixin, _PreparesCodeCapture, BulkMetrics,
                 and event.run_id is not None):
             catch_up(session.connection(), event.run_id)
         if event.kind == EventKind.RUN_CREATED and event.run_id is not None:
-            self.remember_artifact_uri(event.run_id,
+            self.remember_artifact_uri(event.run_id, str(event.experiment_id),
                                        (event.payload.get("run") or {}).get("artifact_uri"))
+        elif event.kind in (EventKind.RUN_PURGED, EventKind.LOGGED_MODEL_PURGED):
+            self.forget_artifact_owner(parse_chain(event.chain)[1])
         if self._openlineage is not None:
             self._openlineage.note(session, event)
 

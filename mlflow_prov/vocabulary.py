@@ -508,13 +508,34 @@ class ExperimentTagDeleted(TypedDict, total=False):
     old_value: str | None
 
 
+class InstalledDistributions(TypedDict, total=False):
+    """``code.distributions`` of ``run.created`` (mlflow_prov/code_capture.py): the sorted
+    ``name==version`` lines (absent from journals written before they were recorded), their
+    count, and the SHA-256 of the lines each ending in a newline (an export's
+    ``requirements.txt``)."""
+
+    count: int
+    sha256: str
+    lines: list[str]
+
+
+class CodeSection(TypedDict, total=False):
+    """``code`` of ``run.created`` (mlflow_prov/code_capture.py)."""
+
+    git: dict[str, Any] | None
+    command: list[str]
+    python: str
+    distributions: InstalledDistributions
+    artifacts: list[str]
+
+
 class RunCreated(TypedDict, total=False):
     run_name: str
     user_id: str | None
     start_time: int | None
     tags: dict[str, str]
     environment: dict[str, Any] | None
-    code: dict[str, Any] | None  # git, command, python, distributions (code_capture.py)
+    code: CodeSection | None
     run: dict[str, Any]  # every column of MLflow's runs row (stored_rows.RUN_COLUMNS)
 
 

@@ -177,6 +177,11 @@ def test_uploads_through_the_server_are_recorded_and_verified(served):
     page = requests.get(f"{served.url}/prov/runs/{runs[1]}", timeout=60)
     assert page.status_code == 200 and "late.txt" in page.text and \
         hashlib.sha256(b"after the end").hexdigest() in page.text
+    lineage = requests.get(f"{served.url}/prov/api/lineage", params={"run_id": runs[1]},
+                           timeout=60)
+    assert lineage.status_code == 200, lineage.text
+    assert {f"artifact:{runs[1]}/{name}" for name in [*FILES, "late.txt"]} <= {
+        node["id"] for node in lineage.json()["nodes"]}  # each upload, as soon as it is stored
 
     code, lines = _verify(served.uri, "--artifact-server", served.url,
                           "--experiment", experiment_id)
@@ -186,3 +191,30 @@ def test_uploads_through_the_server_are_recorded_and_verified(served):
                           "--experiment", experiment_id)
     assert code == 1, lines
     assert _found(lines) == _expected_problems(f"run {runs[0]}")
+
+
+def test_a_file_logged_after_a_local_run_ended_is_named_and_recorded_when_it_ends_again(
+        tmp_path):
+    """On a local store the client writes artifact files itself: one logged after the run
+    ended is never recorded, and reads as added (nothing tells it from a file put there
+    outside MLflow); verify says both are possible and how to record it, and ending the run
+    again does."""
+    uri = prov_store(tmp_path / "store")
+    client = MlflowClient(uri)
+    run_id = client.create_run("0").info.run_id
+    client.log_text(run_id, "during", "during.txt")
+    client.set_terminated(run_id)
+    client.log_text(run_id, "after the end", "late.txt")
+
+    code, lines = _verify(uri, "--run", run_id)
+    assert code == 1, lines
+    assert _found(lines) == {f"run {run_id} artifact 'late.txt': added"}
+    assert f"note: run {run_id}: 1 file(s) added after its run-end record: either logged " \
+        "after the run ended" in "\n".join(lines)
+
+    client.set_terminated(run_id)
+    code, lines = _verify(uri, "--run", run_id)
+    assert code == 0, lines
+    manifests = [event for event in read_events(uri, run_id=run_id)
+                 if event.kind == EventKind.RUN_ARTIFACTS_RECORDED]
+    assert [file["path"] for file in manifests[-1].payload["files"]] == ["during.txt", "late.txt"]

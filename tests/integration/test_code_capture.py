@@ -14,9 +14,11 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import mlflow
 import pytest
 from click.testing import CliRunner
 from machine import scaled_timeout
+from mlflow import MlflowClient
 from prov.model import ProvDocument
 from store_templates import DB_FILE, prov_store
 
@@ -221,3 +223,32 @@ def test_git_option_on_a_folder_that_is_no_repository_is_one_line(made, tmp_path
         f"Error: Invalid value for '--git': {tmp_path} is not a git repository; give the "
         "folder of a clone (the one holding .git)"]
     assert not (tmp_path / "out").exists()
+
+
+def test_the_installed_distributions_are_exported_as_a_file_the_run_used(tmp_path):
+    """By default (no ``MLFLOW_PROV_CAPTURE_REQUIREMENTS``) the list is in the journal, not
+    in the run's artifacts; an export writes it as ``requirements.txt`` (packed in the
+    crate) and a PROV entity the run used, both with the recorded digest."""
+    uri = prov_store(tmp_path / "store")
+    client = MlflowClient(uri)
+    run_id = client.create_run("0").info.run_id
+    client.set_terminated(run_id)
+    assert client.list_artifacts(run_id) == []  # the run's artifacts stay plain MLflow's
+    created = next(e for e in read_events(uri, run_id=run_id) if e.kind == EventKind.RUN_CREATED)
+    distributions = created.payload["code"]["distributions"]
+    assert distributions["lines"] == sorted(distributions["lines"], key=str.lower)
+    assert len(distributions["lines"]) == distributions["count"]
+
+    result = export("0", tmp_path / "out", tracking_uri=uri, options=ExportOptions(
+        formats=("prov-json", "rocrate"), crate_as_folder=True))
+    exported = result.experiment_dir / f"run-{run_id}" / "requirements.txt"
+    listing = exported.read_bytes()
+    assert hashlib.sha256(listing).hexdigest() == distributions["sha256"]
+    assert f"mlflow=={mlflow.__version__}\n".encode() in listing
+    crate = result.experiment_dir / f"run-{run_id}.crate"
+    assert (crate / "requirements.txt").read_bytes() == listing
+    doc = json.loads((result.experiment_dir / f"run-{run_id}" / "prov.json").read_text())
+    entity = _records(doc, "entity")[f"mlflow:run.{run_id}.requirements"]
+    assert entity["mlflowprov:sha256"] == distributions["sha256"]
+    used = {(u["prov:activity"], u["prov:entity"]) for u in _records(doc, "used").values()}
+    assert (f"mlflow:run.{run_id}", f"mlflow:run.{run_id}.requirements") in used

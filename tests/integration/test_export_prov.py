@@ -44,7 +44,7 @@ def test_layout(exported):
         assert (result.experiment_dir / name).is_file()
     run_dir = result.experiment_dir / f"run-{sample.producer}"
     assert {p.name for p in run_dir.iterdir()} == {"prov.json", "prov.provn", "graph.dot",
-                                                   "graph.svg"}
+                                                   "graph.svg", "requirements.txt"}
     assert result.run_count == 5
 
 
