@@ -199,7 +199,7 @@ EXPERIMENT = Param("experiment_id", experiment_id, EXPERIMENT_ID_SCHEMA,
                    "an experiment's id")
 RUN = Param("run_id", run_id, RUN_ID_SCHEMA, "a run's id")
 CHAIN = Param("chain", chain, {"type": "string", "maxLength": CHAIN_MAX, "pattern": (
-    f"^({'|'.join(k.value for k in ChainKind)}):.+$")},
+    f"^({'|'.join(k.value for k in ChainKind)}):[^\\x00-\\x1f\\x7f]+$")},
                "one object's events: prompt:<name>, trace:<trace id>, evaluation_dataset:<id>, "
                "scorer:<experiment id>/<name>, run:<run id>...")
 KIND = Param("kind", kinds, {"type": "array", "items": {
