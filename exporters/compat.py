@@ -235,3 +235,83 @@ def _check_mlflow_ui_endpoint() -> None:
     index = Path(app.static_folder or "") / "index.html"
     assert index.is_file(), f"MLflow's UI has no {index}"
     assert "</body>" in index.read_text(encoding="utf-8"), f"{index} has no </body>"
+
+
+# --- basic-auth's answers for MLflow 3's GenAI objects (issue 19) -----------------------------
+
+def _server_tracking_store() -> Any:
+    from mlflow.server.handlers import _get_tracking_store
+
+    return _get_tracking_store()
+
+
+def can_read_trace(trace_id: str) -> bool | None:
+    """Basic-auth's answer for the request's user on a trace (and so its assessments): READ
+    on the trace's experiment, less any trace-level denial, as ``GetTraceInfoV3`` checks.
+    ``None`` for a trace MLflow no longer has, which basic-auth has no rule for."""
+    auth = _auth()
+    if auth._fetch_or_none(_server_tracking_store().get_trace_info, trace_id) is None:
+        return None
+    return bool(auth._authorize_trace(trace_id, "read"))
+
+
+def can_read_dataset(dataset_id: str, username: str) -> bool:
+    """Basic-auth's answer on an evaluation dataset, as ``GetDataset`` checks: READ on every
+    experiment it belongs to, and it belongs to one at least. False once MLflow has none."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        experiment_ids = _server_tracking_store().get_dataset_experiment_ids(dataset_id)
+    except MlflowException:
+        return False
+    return bool(experiment_ids) and all(can_read_experiment(str(e), username)
+                                        for e in experiment_ids)
+
+
+def can_read_prompt(name: str) -> bool:
+    """Basic-auth's answer for the request's user on a prompt: its ``prompt`` grant (a
+    ``registered_model`` grant on the same name does not count) or the default. False for a
+    prompt MLflow no longer has."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return bool(_auth()._get_registered_model_or_prompt_permission(name).can_read)
+    except MlflowException:
+        return False
+
+
+def can_read_gateway_secret(secret_id: str) -> bool:
+    """Basic-auth's answer for the request's user on an AI-gateway secret (its
+    ``gateway_secret`` grant or the default), as ``GetGatewaySecretInfo`` checks."""
+    return bool(_auth()._get_gateway_secret_permission(secret_id).can_read)
+
+
+@_contract("mlflow.server.auth: _authorize_trace(trace_id, action) guards GetTraceInfoV3, "
+           "_fetch_or_none(fetch, resource_id), mlflow.server.handlers._get_tracking_store(), "
+           "_get_registered_model_or_prompt_permission(name) the prompts, "
+           "_get_gateway_secret_permission(secret_id) GetGatewaySecretInfo, experiment "
+           "permissions the evaluation datasets, admins only the webhooks")
+def _check_genai_permissions() -> None:
+    import inspect
+
+    auth = _auth()
+    from mlflow.server.handlers import _get_tracking_store
+    from mlflow.store.tracking.abstract_store import AbstractStore
+
+    assert callable(_get_tracking_store) and callable(auth._fetch_or_none)
+    for method in ("get_trace_info", "get_dataset_experiment_ids"):
+        assert callable(getattr(AbstractStore, method)), f"AbstractStore.{method} is gone"
+    for function, parameters in ((auth._authorize_trace, ["trace_id", "action"]),
+                                 (auth._fetch_or_none, ["fetch", "resource_id"]),
+                                 (auth._get_registered_model_or_prompt_permission, ["name"]),
+                                 (auth._get_gateway_secret_permission, ["secret_id"])):
+        found = list(inspect.signature(function).parameters)
+        assert found == parameters, f"{function.__name__}: parameters are {found}"
+    source = inspect.getsource(auth)
+    for rule in ("GetTraceInfoV3: validate_can_read_trace_by_trace_id",
+                 "GetDataset: validate_can_read_dataset",
+                 "GetGatewaySecretInfo: validate_can_read_gateway_secret",
+                 "GetWebhook: sender_is_admin", "ListWebhooks: sender_is_admin"):
+        assert rule in source, f"basic-auth no longer maps {rule!r}"
+    dataset_rule = inspect.getsource(auth.validate_can_read_dataset)
+    assert "bool(experiment_ids) and all(p.can_read" in dataset_rule, dataset_rule

@@ -8,6 +8,8 @@ that MLflow reports only as a warning, followed later by a misleading
 
 from __future__ import annotations
 
+from mlflow_prov.compat import serve_database_features
+
 
 def build_tracking_store(store_uri: str, artifact_uri: str | None = None, **kwargs):
     """Build the tracking store for the prov, prov+sqlite, prov+postgresql, prov+mysql schemes."""
@@ -30,3 +32,15 @@ def build_scorer_store(tracking_uri: str | None = None):
     from mlflow_prov.compat import scorer_store
 
     return scorer_store(tracking_uri)
+
+
+def _database_uri(uri: str) -> str | None:
+    from mlflow_prov.uri import database_uri
+
+    return database_uri(uri)
+
+
+# MLflow loads this module with its store entry points in every process that imports it (the
+# server's workers and job runners too): from then on its database-only server features, job
+# execution first, accept prov URIs (mlflow_prov/compat.py, DATABASE_URI_CHECKS).
+serve_database_features(_database_uri)

@@ -454,3 +454,91 @@ def _check_scorer_store_registry() -> None:
     assert _scorer_store_registry._registry.get("sqlite") is MlflowTrackingStore, \
         "sqlite is no longer served by MlflowTrackingStore"
     _expect_parameters(MlflowTrackingStore.__init__, ["tracking_uri"])
+
+
+# --- MLflow's server: the features that ask for a database URI (issue 19) ---------------------
+
+# Where ``mlflow server`` decides whether its backend store is a database: job execution
+# (``_check_requirements`` at start-up and per job, ``_get_job_store`` for the jobs table) and
+# the SQL trace rollups' start-up check. Each rejects any scheme but a database's, ``prov``
+# ones included, so each is given the database URI behind a prov URI instead. The flag: the
+# function itself reads the server's store URI from the environment when given none.
+DATABASE_URI_CHECKS = (("mlflow.server.jobs.utils", "_check_requirements", True),
+                       ("mlflow.server.handlers", "_get_job_store", True),
+                       ("mlflow.tracing.trace_rollup_service",
+                        "validate_sql_trace_rollup_startup", False))
+_ON_DATABASE_URI = "__mlflow_prov_database_uri__"
+
+
+def serve_database_features(database_uri: Callable[[str], str | None]) -> None:
+    """Let MLflow's database-only server features run on prov stores: each check in
+    :data:`DATABASE_URI_CHECKS` gets ``database_uri(uri)`` in place of a prov URI (``None``:
+    not one, so MLflow answers as it would). Installed when each module is imported (MLflow's
+    own post-import hooks), so every process, the job runners included, gets it."""
+    from mlflow.utils.import_hooks import register_post_import_hook
+
+    for module_name, function_name, reads_environment in DATABASE_URI_CHECKS:
+        register_post_import_hook(
+            _database_uri_hook(function_name, database_uri, reads_environment), module_name)
+
+
+def _database_uri_hook(function_name: str, database_uri: Callable[[str], str | None],
+                       reads_environment: bool) -> Callable[[Any], None]:
+    def hook(module: Any) -> None:
+        check = getattr(module, function_name)
+        if not getattr(check, _ON_DATABASE_URI, False):
+            setattr(module, function_name,
+                    _on_database_uri(check, database_uri, reads_environment))
+
+    return hook
+
+
+def _on_database_uri(check: Callable[..., Any], database_uri: Callable[[str], str | None],
+                     reads_environment: bool) -> Callable[..., Any]:
+    import functools
+    import os
+
+    @functools.wraps(check)
+    def on_database(backend_store_uri: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        from mlflow.server.constants import BACKEND_STORE_URI_ENV_VAR
+
+        given = backend_store_uri or (os.environ.get(BACKEND_STORE_URI_ENV_VAR)
+                                      if reads_environment else None)
+        behind = database_uri(given) if given else None
+        return check(behind or backend_store_uri, *args, **kwargs)
+
+    setattr(on_database, _ON_DATABASE_URI, True)
+    return on_database
+
+
+@contract("mlflow", "mlflow.server.jobs.utils._check_requirements(backend_store_uri), "
+          "mlflow.server.handlers._get_job_store(backend_store_uri) and mlflow.tracing."
+          "trace_rollup_service.validate_sql_trace_rollup_startup(backend_store_uri) decide "
+          "by extract_db_type_from_uri/DATABASE_ENGINES, which reject prov URIs; "
+          "mlflow.server._run_server and submit_job import _check_requirements at call time")
+def _check_database_uri_checks() -> None:
+    import importlib
+
+    from mlflow.exceptions import MlflowException
+    from mlflow.server import _run_server
+    from mlflow.server.jobs import submit_job
+    from mlflow.utils.uri import extract_db_type_from_uri
+
+    for module_name, function_name, reads_environment in DATABASE_URI_CHECKS:
+        check = getattr(importlib.import_module(module_name), function_name)
+        plain = getattr(check, "__wrapped__", check)
+        assert _parameters(plain)[:1] == ["backend_store_uri"], (
+            f"{function_name}: parameters are {_parameters(plain)}")
+        reads = "BACKEND_STORE_URI_ENV_VAR" in inspect.getsource(plain)
+        assert reads == reads_environment, f"{function_name} reads the environment: {reads}"
+    try:
+        extract_db_type_from_uri("prov+sqlite:///mlflow.db")
+    except MlflowException:
+        pass
+    else:
+        raise AssertionError("extract_db_type_from_uri accepts prov URIs now: drop the wrap")
+    assert extract_db_type_from_uri("sqlite:///mlflow.db") == "sqlite"
+    for caller in (_run_server, submit_job):
+        source = inspect.getsource(caller)
+        assert "from mlflow.server.jobs.utils import" in source and (
+            "_check_requirements" in source), f"{caller.__name__} no longer imports it per call"

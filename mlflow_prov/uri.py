@@ -63,6 +63,19 @@ def is_prov_uri(uri: str | None) -> bool:
     return urlsplit(uri).scheme.lower().partition("+")[0] == "prov"
 
 
+def database_uri(uri: str) -> str | None:
+    """The database behind a prov URI, for MLflow's features that open it themselves in other
+    processes (job execution); ``None`` for any other URI, a malformed one, or a store in this
+    process's memory, which no other process can open."""
+    if not is_prov_uri(uri):
+        return None
+    try:
+        location = parse_prov_uri(uri)
+    except MlflowException:
+        return None
+    return None if location.in_memory else location.db_uri
+
+
 def parse_prov_uri(uri: str) -> ProvLocation:
     """Resolve a prov URI; raise ``MlflowException`` naming the accepted forms when malformed."""
     parts = urlsplit(uri)

@@ -17,6 +17,7 @@ from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from exporters.app import chain_access
 from exporters.app.history import (
     EVENT_PARAMS,
     event_json,
@@ -44,7 +45,7 @@ from exporters.verify import verify_store
 from mlflow_prov.journal import JournalEvent, JournalUnavailableError, chain_head, verify_chain
 from mlflow_prov.lineage_edges import open_lineage
 from mlflow_prov.stored_rows import UnknownSchemaError
-from mlflow_prov.vocabulary import ChainKind, experiment_chain, parse_chain, run_chain
+from mlflow_prov.vocabulary import ChainKind, experiment_chain, run_chain
 
 api = Blueprint("prov_api", __name__, url_prefix="/prov/api")
 RUN_PAGE = 1000
@@ -138,12 +139,11 @@ def require_read(server: ProvServer, experiment_id: str | None) -> None:
 
 
 def readable_events(server: ProvServer, events: list[JournalEvent]) -> list[JournalEvent]:
-    """The events the reader may see of a page read by experiment or run: a model version
-    made from a run is journaled with the run's ids, but it belongs to a registered model,
-    which (as in MLflow's own search) only readers of every experiment see here."""
-    return [event for event in events
-            if parse_chain(event.chain)[0] is not ChainKind.REGISTERED_MODEL
-            or server.permissions.can_read(None)]
+    """The events the reader may see, each by MLflow's rule for the object its chain
+    records (:mod:`exporters.app.chain_access`): a model version made from a run is
+    journaled with the run's ids but belongs to a registered model, a trace's events follow
+    MLflow's trace permission, a prompt's its prompt permission."""
+    return chain_access.readable_events(server.permissions, events)
 
 
 EVENT = {"type": "object", "properties": {
@@ -157,26 +157,30 @@ NEXT_PAGE_TOKEN = {"type": ["string", "null"],
 
 
 @api.get("/events")
-@describe("/prov/api/events", "Journal events by experiment, run, kind and time, a page at "
-          "a time", EVENT_PARAMS,
+@describe("/prov/api/events", "Journal events by experiment, run, chain, kind and time, a "
+          "page at a time", EVENT_PARAMS,
           response={"type": "object", "required": ["events", "next_page_token"],
                     "properties": {"events": {"type": "array", "items": EVENT},
                                    "next_page_token": NEXT_PAGE_TOKEN}})
 @json_route
 def events() -> dict[str, Any]:
-    """Journal events by experiment, run, kind and time; ``page_token`` pages on."""
+    """Journal events by experiment, run, chain, kind and time; ``page_token`` pages on. A
+    chain the reader may not read (a prompt without its permission) answers 403."""
     server = prov_server()
     filters = parse_filters(request.args, server.tokens)
     if filters.run_id:
         require_read(server, run_experiment(server, filters.run_id))
     if filters.experiment_id:
         require_read(server, filters.experiment_id)
-    if not (filters.run_id or filters.experiment_id or server.permissions.sees_everything()):
-        raise BadRequestError("name an experiment_id or run_id: only readers of every "
+    if not (filters.run_id or filters.experiment_id or filters.chain
+            or server.permissions.sees_everything()):
+        raise BadRequestError("name an experiment_id, run_id or chain: only readers of every "
                               "experiment may list the whole journal")
     page = events_page(server.tracking_uri, filters)
-    return {"events": [event_json(e, server.pseudonymize)
-                       for e in readable_events(server, page.events)],
+    shown = readable_events(server, page.events)
+    if filters.chain and page.events and not shown:
+        raise ForbiddenError(f"no READ permission on {filters.chain}")
+    return {"events": [event_json(e, server.pseudonymize) for e in shown],
             PAGE_TOKEN: journal_token(server.tokens, page.next_after_seq)}
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from exporters.app.params import (
+    CHAIN,
     EXPERIMENT,
     INT32_MAX,
     KIND,
@@ -27,7 +28,8 @@ from mlflow_prov.journal import EventPage, JournalEvent, read_events_page
 
 DEFAULT_PAGE_SIZE = 100
 JOURNAL_LISTING = "journal"  # what a journal page token pages (the API's and the timeline's)
-EVENT_PARAMS = (EXPERIMENT, RUN, KIND, SINCE, UNTIL, page_size(DEFAULT_PAGE_SIZE), PAGE_TOKEN)
+EVENT_PARAMS = (EXPERIMENT, RUN, CHAIN, KIND, SINCE, UNTIL, page_size(DEFAULT_PAGE_SIZE),
+                PAGE_TOKEN)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class EventFilters:
     until_us: int | None = None
     after_seq: int | None = None
     limit: int = DEFAULT_PAGE_SIZE
+    chain: str | None = None
 
 
 def read_journal_token(tokens: PageTokens, token: str | None) -> int | None:
@@ -71,12 +74,13 @@ def parse_filters(args: MultiDict[str, str], tokens: PageTokens) -> EventFilters
                         kinds=given["kind"], since_us=given["since"],
                         until_us=given["until"],
                         after_seq=read_journal_token(tokens, given["page_token"]),
-                        limit=given["page_size"] or DEFAULT_PAGE_SIZE)
+                        limit=given["page_size"] or DEFAULT_PAGE_SIZE, chain=given["chain"])
 
 
 def events_page(tracking_uri: str, filters: EventFilters) -> EventPage:
     return read_events_page(tracking_uri, experiment_id=filters.experiment_id,
-                            run_id=filters.run_id, kinds=list(filters.kinds) or None,
+                            run_id=filters.run_id, chain=filters.chain,
+                            kinds=list(filters.kinds) or None,
                             since_us=filters.since_us, until_us=filters.until_us,
                             after_seq=filters.after_seq, limit=filters.limit)
 

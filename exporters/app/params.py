@@ -18,7 +18,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from mlflow_prov.vocabulary import EventKind
+from mlflow_prov.vocabulary import ChainKind, EventKind, parse_chain
 
 INT32_MAX = 2**31 - 1  # MLflow's experiment ids and the journal's seq: INTEGER columns
 INT64_MAX = 2**63 - 1  # the journal's time_us: a BIGINT column
@@ -32,6 +32,7 @@ DIGITS = re.compile(r"[0-9]{1,19}", re.ASCII)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 DATASET_MAX = 500 + 1 + 36  # MLflow's datasets: name 500 characters, digest 36
 ARTIFACT_PATH_MAX = 1000
+CHAIN_MAX = 1000  # the journal's chain column: kind, colon, an object's id or name
 
 
 class BadRequestError(ValueError):
@@ -129,6 +130,19 @@ def kinds(name: str, values: list[str]) -> tuple[str, ...]:
     return found
 
 
+def chain(name: str, value: str) -> str:
+    """One object's chain, ``<kind>:<id>`` (``prompt:qa-prompt``, ``trace:tr-1f...``)."""
+    hint = (f"{name}={shown(value)}: use <kind>:<id> with kind one of "
+            f"{', '.join(k.value for k in ChainKind)} (at most {CHAIN_MAX} characters)")
+    if len(value) > CHAIN_MAX or CONTROL.search(value):
+        raise BadRequestError(hint)
+    try:
+        parse_chain(value)
+    except ValueError as exc:
+        raise BadRequestError(hint) from exc
+    return value
+
+
 def choice(options: tuple[str, ...]) -> Callable[[str, str], str]:
     def parse(name: str, value: str) -> str:
         if value not in options:
@@ -184,6 +198,10 @@ PAGE_TOKEN_SCHEMA = {"type": "string", "maxLength": 4096,
 EXPERIMENT = Param("experiment_id", experiment_id, EXPERIMENT_ID_SCHEMA,
                    "an experiment's id")
 RUN = Param("run_id", run_id, RUN_ID_SCHEMA, "a run's id")
+CHAIN = Param("chain", chain, {"type": "string", "maxLength": CHAIN_MAX, "pattern": (
+    f"^({'|'.join(k.value for k in ChainKind)}):[^\\x00-\\x1f\\x7f]+$")},
+               "one object's events: prompt:<name>, trace:<trace id>, evaluation_dataset:<id>, "
+               "scorer:<experiment id>/<name>, run:<run id>...")
 KIND = Param("kind", kinds, {"type": "array", "items": {
     "type": "string", "enum": sorted(str(kind) for kind in EventKind)}},
              "event kinds (repeat, or separate with commas)", repeated=True)

@@ -3,11 +3,13 @@
 ``prov`` serves everyone (:class:`OpenAccess`), as MLflow without auth does. ``prov-auth``
 asks MLflow's basic-auth for the user's permission on each experiment
 (:class:`ExperimentReadPermissions`): a page or API answer never holds an event, run or
-lineage node of an experiment the user could not read through MLflow's own API.
+lineage node of an experiment the user could not read through MLflow's own API. MLflow 3's
+GenAI objects follow MLflow's own rules for them (:mod:`exporters.app.chain_access`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from flask import Flask, Response, g, request
@@ -17,7 +19,11 @@ from exporters.compat import (
     basic_auth_gate,
     can_manage_experiment,
     can_manage_registered_model,
+    can_read_dataset,
     can_read_experiment,
+    can_read_gateway_secret,
+    can_read_prompt,
+    can_read_trace,
     is_admin,
 )
 
@@ -43,6 +49,19 @@ class Permissions(Protocol):
     def user(self) -> str | None:
         """The signed-in user's name; ``None`` without authentication."""
 
+    def can_read_trace(self, trace_id: str) -> bool | None:
+        """Whether the current user may read this trace and its assessments (``None``: a
+        trace MLflow no longer has)."""
+
+    def can_read_dataset(self, dataset_id: str) -> bool:
+        """Whether the current user may read this evaluation dataset."""
+
+    def can_read_prompt(self, name: str) -> bool:
+        """Whether the current user may read this prompt (its versions, aliases, tags)."""
+
+    def can_read_gateway_secret(self, secret_id: str) -> bool:
+        """Whether the current user may read this AI-gateway secret's description."""
+
 
 class OpenAccess:
     """No authentication configured: everything MLflow serves, ``/prov/`` serves."""
@@ -61,6 +80,18 @@ class OpenAccess:
 
     def user(self) -> str | None:
         return None
+
+    def can_read_trace(self, trace_id: str) -> bool | None:
+        return True
+
+    def can_read_dataset(self, dataset_id: str) -> bool:
+        return True
+
+    def can_read_prompt(self, name: str) -> bool:
+        return True
+
+    def can_read_gateway_secret(self, secret_id: str) -> bool:
+        return True
 
 
 class ExperimentReadPermissions:
@@ -99,6 +130,28 @@ class ExperimentReadPermissions:
 
     def user(self) -> str | None:
         return self._username()
+
+    def can_read_trace(self, trace_id: str) -> bool | None:
+        return self.sees_everything() or self._asked("trace", trace_id, can_read_trace)
+
+    def can_read_dataset(self, dataset_id: str) -> bool:
+        return self.sees_everything() or bool(self._asked(
+            "dataset", dataset_id, lambda key: can_read_dataset(key, self._username())))
+
+    def can_read_prompt(self, name: str) -> bool:
+        return self.sees_everything() or bool(self._asked("prompt", name, can_read_prompt))
+
+    def can_read_gateway_secret(self, secret_id: str) -> bool:
+        return self.sees_everything() or bool(self._asked("gateway_secret", secret_id,
+                                                          can_read_gateway_secret))
+
+    def _asked(self, resource: str, key: str, ask: Callable[[str], bool | None]
+               ) -> bool | None:
+        """Basic-auth's answer on one resource, asked once per request."""
+        cache = g.setdefault("prov_can_read_resource", {})
+        if (resource, key) not in cache:
+            cache[resource, key] = ask(key)
+        return cache[resource, key]
 
 
 def is_prov_path(path: str) -> bool:

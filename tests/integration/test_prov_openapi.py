@@ -132,7 +132,7 @@ def test_api_errors_have_the_documented_shape_and_name_the_parameter(app):
 
 
 def _parameter(name: str) -> p.Param:
-    return next(param for param in (p.EXPERIMENT, p.RUN, p.MODEL, p.DATASET, p.ARTIFACT,
+    return next(param for param in (p.EXPERIMENT, p.RUN, p.MODEL, p.DATASET, p.ARTIFACT, p.CHAIN,
                                     p.page_size(10)) if param.name == name)
 
 
@@ -167,13 +167,15 @@ HOSTILE_TEXT = st.one_of(
     st.builds(lambda a, b: f"{a}@{b}", st.text(max_size=20), st.text(max_size=20)),
     st.builds(lambda a, b: f"{a}/{b}", st.from_regex(r"[0-9a-f]{30,34}", fullmatch=True),
               st.text(max_size=20)),
-    st.sampled_from(["2147483647", "2147483648", "0", "1000", "1001", "a" * 538 + "@x"]))
+    st.sampled_from(["2147483647", "2147483648", "0", "1000", "1001", "a" * 538 + "@x"]),
+    st.builds(lambda a, b: f"{a}:{b}", st.sampled_from(["prompt", "trace", "Trace", "x"]),
+              st.text(max_size=20)))
 
 
 @settings(max_examples=100, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(["experiment_id", "run_id", "model_id", "dataset", "artifact",
-                             "page_size"]), value=HOSTILE_TEXT)
+                             "page_size", "chain"]), value=HOSTILE_TEXT)
 def test_each_schema_accepts_exactly_what_its_parser_accepts(name, value):
     # Python's "$" also matches before a final newline, where ECMA-262 (JSON Schema's regex
     # dialect) does not: such a value says nothing about the document

@@ -6,7 +6,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from mlflow_prov.memory_store import MEMORY_URI
-from mlflow_prov.uri import ACCEPTED_FORMS, is_prov_uri, parse_prov_uri
+from mlflow_prov.uri import ACCEPTED_FORMS, database_uri, is_prov_uri, parse_prov_uri
 
 
 def test_embedded_absolute_dir_holds_database_and_artifacts(tmp_path):
@@ -106,3 +106,11 @@ def test_memory_in_other_forms_is_refused_with_the_spelling_that_works(uri, reas
         parse_prov_uri(uri)
     first_line = raised.value.message.splitlines()[0]
     assert uri in first_line and reason in first_line and MEMORY_URI in first_line
+
+
+def test_mlflows_database_features_get_the_database_another_process_can_open(tmp_path):
+    assert database_uri(f"prov+sqlite:///{tmp_path}/m.db") == f"sqlite:///{tmp_path}/m.db"
+    assert database_uri(f"prov://{tmp_path}/runs") == f"sqlite:///{tmp_path}/runs/mlflow.db"
+    assert database_uri("prov+postgresql://u@h:5432/db") == "postgresql://u@h:5432/db"
+    for refused in (MEMORY_URI, "sqlite:///m.db", "prov+oracle://h/db", "prov://host/dir"):
+        assert database_uri(refused) is None, refused
