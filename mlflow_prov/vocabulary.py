@@ -267,6 +267,11 @@ CARBON_SEGMENT = "carbon"
 # MLflow's tag naming a nested run's parent.
 PARENT_RUN_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"  # MLflow keeps a run's name in its row and in this tag
+# GenAI links MLflow keeps as tags and trace metadata (issue 19): the prompt versions a run or
+# logged model used (a JSON list of {"name", "version"}), a trace's run and logged model
+LINKED_PROMPTS_TAG = "mlflow.linkedPrompts"
+TRACE_SOURCE_RUN_KEY = "mlflow.sourceRun"
+TRACE_MODEL_ID_KEY = "mlflow.modelId"
 # On a nested run without a carbon tracker of its own: the run whose tracker measured its time
 # (each interval's energy is counted once, on the top-level run).
 CARBON_COUNTED_IN_TAG = "mlflow_prov.carbon.counted_in"
