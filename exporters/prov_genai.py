@@ -22,16 +22,19 @@ from typing import TYPE_CHECKING, Any
 from prov.constants import PROV
 
 import exporters.prov_model as pm
-from mlflow_prov.vocabulary import EventKind
+from mlflow_prov.vocabulary import (
+    LINKED_PROMPTS_TAG,
+    TRACE_MODEL_ID_KEY,
+    TRACE_SOURCE_RUN_KEY,
+    EventKind,
+    linked_prompts,
+)
 
 if TYPE_CHECKING:
     from prov.identifier import QualifiedName
 
     from exporters.records import HistoryEvent
 
-LINKED_PROMPTS_TAG = "mlflow.linkedPrompts"
-SOURCE_RUN_KEY = "mlflow.sourceRun"
-MODEL_ID_KEY = "mlflow.modelId"
 PERSON_SOURCES = frozenset({"HUMAN"})
 
 
@@ -46,11 +49,11 @@ def trace_id_of(trace_id: str) -> QualifiedName:
 def add_genai(scope: pm.RunScope) -> None:
     """The run's prompt versions, traces, their assessments and the scorers behind them."""
     run_activity = pm.run_id_of(scope.run.run_id)
-    for name, version in _linked_prompts(scope.run.tags.get(LINKED_PROMPTS_TAG)):
+    for name, version in linked_prompts(scope.run.tags.get(LINKED_PROMPTS_TAG)):
         _add_prompt_version(scope, name, version)
         scope.bundle.used(run_activity, prompt_version_id(name, version))
     for model in scope.run.logged_models:
-        for name, version in _linked_prompts(model.tags.get(LINKED_PROMPTS_TAG)):
+        for name, version in linked_prompts(model.tags.get(LINKED_PROMPTS_TAG)):
             _add_prompt_version(scope, name, version)
             scope.bundle.wasDerivedFrom(pm.model_id_of(model.model_id),
                                         prompt_version_id(name, version))
@@ -62,15 +65,6 @@ def add_genai(scope: pm.RunScope) -> None:
         scope.bundle.entity(entity, [(PROV["type"], pm.MLFLOWPROV["Scorer"]),
                                      (PROV["label"], scorer)])
         scope.bundle.used(run_activity, entity)
-
-
-def _linked_prompts(value: str | None) -> list[tuple[str, int]]:
-    """``[{"name": "qa", "version": "2"}]`` -> ``[("qa", 2)]``; anything else -> ``[]``."""
-    try:
-        items = json.loads(value or "[]")
-        return sorted({(str(i["name"]), int(i["version"])) for i in items})
-    except (ValueError, TypeError, KeyError):
-        return []
 
 
 def _add_prompt_version(scope: pm.RunScope, name: str, version: int) -> None:
@@ -102,7 +96,7 @@ def _run_traces(scope: pm.RunScope) -> dict[str, list[HistoryEvent]]:
 def _source_run(events: list[HistoryEvent]) -> str | None:
     for event in events:
         if event.kind == EventKind.TRACE_STARTED:
-            return (event.payload.get("metadata") or {}).get(SOURCE_RUN_KEY)
+            return (event.payload.get("metadata") or {}).get(TRACE_SOURCE_RUN_KEY)
     return None
 
 
@@ -117,7 +111,7 @@ def _add_trace(scope: pm.RunScope, trace_id: str, events: list[HistoryEvent]) ->
         (pm.MLFLOWPROV["traceId"], trace_id), (pm.MLFLOWPROV["spanCount"], spans),
         (pm.MLFLOWPROV["state"], started.payload.get("state") if started else None)]))
     bundle.wasInformedBy(activity, pm.run_id_of(scope.run.run_id))
-    model_id = (started.payload.get("metadata") or {}).get(MODEL_ID_KEY) if started else None
+    model_id = (started.payload.get("metadata") or {}).get(TRACE_MODEL_ID_KEY) if started else None
     if model_id:
         bundle.used(activity, pm.model_id_of(model_id))
     scorers: set[str] = set()

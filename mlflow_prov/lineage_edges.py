@@ -53,6 +53,7 @@ from mlflow_prov.vocabulary import (
     TRACE_MODEL_ID_KEY,
     TRACE_SOURCE_RUN_KEY,
     EventKind,
+    linked_prompts,
     normalise_context,
 )
 
@@ -294,16 +295,6 @@ def _model_version_created(rows: Rows, run_id: str | None, experiment_id: str | 
         rows.edges.append(EdgeRow(version, "wasDerivedFrom", origin))
     elif run_id:
         rows.edges.append(EdgeRow(version, "wasGeneratedBy", node_id("run", run_id)))
-
-
-def linked_prompts(value: Any) -> list[tuple[str, int]]:
-    """MLflow's ``mlflow.linkedPrompts`` value (``[{"name": "qa", "version": "2"}]``) as
-    ``[("qa", 2)]``; anything else (a cut or hand-edited tag) links nothing."""
-    try:
-        items = json.loads(value) if isinstance(value, str) else value
-        return sorted({(str(i["name"]), int(i["version"])) for i in items or ()})
-    except (ValueError, TypeError, KeyError):
-        return []
 
 
 def prompt_node(name: str, version: int) -> str:

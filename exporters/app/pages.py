@@ -69,7 +69,9 @@ from mlflow_prov.seals import read_seal
 from mlflow_prov.vocabulary import (
     CARBON_PREFIXES,
     CARBON_SEGMENT,
+    LINKED_PROMPTS_TAG,
     EventKind,
+    linked_prompts,
     registered_model_chain,
     run_chain,
 )
@@ -231,8 +233,19 @@ def _timeline_rows(items: list[JournalEvent | MetricFold],
                                    "span": span_text(key.first_us, key.last_us)}
                                   for key in item.key_rows()]})
         else:
-            rows.append({"event": item, "changes": changes(item), "writer": writer})
+            rows.append({"event": item, "changes": changes(item), "writer": writer,
+                         "prompts": _prompt_links(item)})
     return rows
+
+
+def _prompt_links(event: JournalEvent) -> list[dict[str, str]]:
+    """The prompt versions a run tag event links (``mlflow.linkedPrompts``), each with its
+    history page."""
+    tags = event.payload.get("tags") if event.kind == EventKind.RUN_TAGS_SET else None
+    value = tags.get(LINKED_PROMPTS_TAG) if isinstance(tags, dict) else None
+    return redact([{"name": name, "version": str(version),
+                    "href": prompt_page_href(name, version)}
+                   for name, version in linked_prompts(value)])
 
 
 def _readable(server: ProvServer,

@@ -5,7 +5,8 @@ What a user sees: the versions in order with their commit message and template d
 ``prod`` alias moving from version 1 to 2, the tag changes, the baseline run that used
 version 1 and the run and traces that used version 2; the run's timeline links to the page,
 the prompts index lists it, and ``mlflow-prov lineage`` shows the prompt version a run used.
-Unknown prompts and bad versions get a 404 or 400 naming them. The screenshot goes to
+Unknown prompts and bad versions get a 404 or 400 naming them; under ``prov-auth`` prompts,
+registry objects, are for readers of every experiment. The screenshot goes to
 ``$MLFLOW_PROV_SCREENSHOTS`` when set (docs/browse.md's comes from there).
 """
 
@@ -22,7 +23,7 @@ from click.testing import CliRunner
 from genai_scenario import COMMIT_MESSAGE, genai_store, write
 from store_templates import prov_store
 from test_prov_browser import CHROMIUM, CHROMIUM_ARGS, _screenshots
-from test_prov_pages import serve
+from test_prov_pages import ADMIN, ALICE, _as, _auth_server, _grant, serve
 
 from exporters.cli import main
 
@@ -120,6 +121,8 @@ def test_hostile_parameters_get_a_4xx_naming_them(served, path, params, status, 
 def test_the_run_page_and_the_index_link_to_the_history(served):
     run_page = _get(served, f"/prov/runs/{served.ids['baseline_run']}").text
     assert '<a class="kind prompt-node" href="/prov/prompts/qa?version=1">qa v1</a>' in run_page
+    link_event = [row for row in run_page.split("<tr>") if "mlflow.linkedPrompts" in row]
+    assert link_event and 'href="/prov/prompts/qa?version=1">prompt qa v1</a>' in link_event[0]
     index = _get(served, "/prov/prompts").text
     assert '<a href="/prov/prompts/qa">qa</a>' in index
     assert 'href="/prov/prompts"' in index  # the header's link on every page
@@ -138,6 +141,18 @@ def test_lineage_shows_the_prompt_version_a_run_used(served):
     result = CliRunner().invoke(main, ["lineage", "--tracking-uri", served.uri,
                                        "prompts:/qa/7"])
     assert result.exit_code != 0 and "no prompt version prompts:/qa/7" in result.output
+
+
+def test_under_prov_auth_only_readers_of_every_experiment_see_prompts(served, tmp_path,
+                                                                     monkeypatch):
+    for base in _auth_server(tmp_path, monkeypatch, served.uri):
+        _grant(base, "alice", served.ids["experiment_id"])
+        for path in ("/prov/prompts", "/prov/prompts/qa", "/prov/api/prompts/qa"):
+            assert _as(ALICE, f"{base}{path}").status_code == 403, path
+        assert requests.get(f"{base}/prov/prompts/qa", timeout=TIMEOUT).status_code == 401
+        history = _as(ADMIN, f"{base}/prov/api/prompts/qa").json()
+        assert [v["version"] for v in history["versions"]] == [1, 2]
+        assert history["created"]["who"].startswith("user-"), "writers pseudonymised"
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium")
