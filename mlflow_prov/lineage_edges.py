@@ -13,10 +13,14 @@ names; an artifact or logged model ``wasGeneratedBy`` its run (an artifact as so
 recorded: the run-end manifest, each upload through the ``prov`` server app); a model version
 ``wasDerivedFrom`` its logged model (or artifact; ``wasGeneratedBy`` its run when it names
 nothing else) and ``wasRevisionOf`` the version before; a child run ``wasInformedBy`` its
-parent. Node ids are ``run:<run_id>``, ``dataset:<digest>`` (the same data under two names
-is one dataset), ``artifact:<run_id>/<path>``, ``model:<model_id>`` and
-``version:<name>/<version>``; the nodes table keeps each node's kind, label, experiment and
-a few attributes.
+parent. GenAI links (issue 19) as MLflow makes them: a run or trace ``used`` the prompt
+versions linked to it, a logged model ``wasDerivedFrom`` them, a trace ``used`` the logged
+model its metadata names and ``wasInformedBy`` the run it was recorded in, and a prompt
+version ``wasRevisionOf`` the one before. Node ids are ``run:<run_id>``, ``dataset:<digest>``
+(the same data under two names is one dataset), ``artifact:<run_id>/<path>``,
+``model:<model_id>``, ``version:<name>/<version>``, ``prompt:<name>/<version>`` and
+``trace:<trace_id>``; the nodes table keeps each node's kind, label, experiment and a few
+attributes.
 
 A journal written before this table existed gets it on the first open by a writer, filled
 from the journal's events in the same transaction (:func:`ensure_tables`). A reader of a
@@ -45,9 +49,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from mlflow_prov.sql_dialects import insert_unless_present
 from mlflow_prov.vocabulary import (
     DATASET_CONTEXT_TAG,
+    LINKED_PROMPTS_TAG,
     PARENT_RUN_TAG,
     RUN_NAME_TAG,
+    TRACE_MODEL_ID_KEY,
+    TRACE_SOURCE_RUN_KEY,
     EventKind,
+    linked_prompts,
     normalise_context,
 )
 
@@ -85,7 +93,9 @@ nodes_table = sa.Table(
 LINEAGE_KINDS = (EventKind.RUN_CREATED, EventKind.RUN_UPDATED, EventKind.RUN_TAGS_SET,
                  EventKind.RUN_INPUTS_LOGGED, EventKind.LOGGED_MODEL_CREATED,
                  EventKind.MODEL_VERSION_CREATED, EventKind.RUN_ARTIFACTS_RECORDED,
-                 EventKind.RUN_ARTIFACT_UPLOADED)
+                 EventKind.RUN_ARTIFACT_UPLOADED, EventKind.LOGGED_MODEL_TAGS_SET,
+                 EventKind.PROMPT_VERSION_CREATED, EventKind.TRACE_STARTED,
+                 EventKind.TRACE_PROMPTS_LINKED, EventKind.RUN_TRACES_LINKED)
 # the kinds whose rows are artifacts their run generated, written in bulk (:func:`record`)
 ARTIFACT_KINDS = frozenset({EventKind.RUN_ARTIFACTS_RECORDED, EventKind.RUN_ARTIFACT_UPLOADED})
 
@@ -206,6 +216,7 @@ def _tags_set(rows: Rows, run_id: str | None, experiment_id: str | None,
         _parent(rows, run_id, tags)
         if isinstance(tags.get(RUN_NAME_TAG), str):
             rows.renamed[node_id("run", run_id)] = tags[RUN_NAME_TAG]
+        _prompts_used(rows, node_id("run", run_id), "used", tags.get(LINKED_PROMPTS_TAG))
 
 
 def _run_updated(rows: Rows, run_id: str | None, experiment_id: str | None,
@@ -307,6 +318,74 @@ def _model_version_created(rows: Rows, run_id: str | None, experiment_id: str | 
         rows.edges.append(EdgeRow(version, "wasGeneratedBy", node_id("run", run_id)))
 
 
+def prompt_node(name: str, version: int) -> str:
+    return node_id("prompt", f"{name}/{version}")
+
+
+def _prompts_used(rows: Rows, user: str, relation: str, value: Any) -> None:
+    """``user`` (a run, trace or logged model) relates to each prompt version ``value``
+    lists. The tag holds every link so far: a repeated edge reads once."""
+    for name, version in linked_prompts(value):
+        rows.edges.append(EdgeRow(user, relation, prompt_node(name, version)))
+
+
+def _logged_model_tags_set(rows: Rows, run_id: str | None, experiment_id: str | None,
+                           payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
+    tags, model_id = payload.get("tags") or {}, payload.get("model_id")
+    if model_id and isinstance(tags, dict):
+        _prompts_used(rows, node_id("model", model_id), "wasDerivedFrom",
+                      tags.get(LINKED_PROMPTS_TAG))
+
+
+def _prompt_version_created(rows: Rows, run_id: str | None, experiment_id: str | None,
+                            payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
+    name, number = payload.get("name"), payload.get("version")
+    if not name or number is None:
+        return
+    version = prompt_node(name, int(number))
+    rows.nodes.append(NodeRow(version, "prompt", f"{name} v{number}", None, {
+        "name": name, "version": str(number), "uri": f"prompts:/{name}/{number}"}))
+    if int(number) > 1:
+        rows.edges.append(EdgeRow(version, "wasRevisionOf", prompt_node(name, int(number) - 1)))
+
+
+def _trace_node(rows: Rows, trace_id: str, experiment_id: str | None) -> str:
+    trace = node_id("trace", trace_id)
+    rows.nodes.append(NodeRow(trace, "trace", trace_id, experiment_id, {"trace_id": trace_id}))
+    return trace
+
+
+def _trace_started(rows: Rows, run_id: str | None, experiment_id: str | None,
+                   payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
+    trace_id = payload.get("trace_id")
+    if not trace_id:
+        return
+    trace = _trace_node(rows, trace_id, experiment_id)
+    metadata = payload.get("metadata") or {}
+    if isinstance(metadata.get(TRACE_SOURCE_RUN_KEY), str):
+        rows.edges.append(EdgeRow(trace, "wasInformedBy",
+                                  node_id("run", metadata[TRACE_SOURCE_RUN_KEY])))
+    if isinstance(metadata.get(TRACE_MODEL_ID_KEY), str):
+        rows.edges.append(EdgeRow(trace, "used", node_id("model", metadata[TRACE_MODEL_ID_KEY])))
+
+
+def _trace_prompts_linked(rows: Rows, run_id: str | None, experiment_id: str | None,
+                          payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
+    trace_id = payload.get("trace_id")
+    if trace_id:
+        _prompts_used(rows, _trace_node(rows, trace_id, experiment_id), "used",
+                      payload.get("prompts"))
+
+
+def _run_traces_linked(rows: Rows, run_id: str | None, experiment_id: str | None,
+                       payload: Mapping[str, Any], experiment_of: ExperimentOf) -> None:
+    if not run_id:
+        return
+    for trace_id in payload.get("trace_ids") or ():
+        rows.edges.append(EdgeRow(_trace_node(rows, trace_id, experiment_id), "wasInformedBy",
+                                  node_id("run", str(run_id))))
+
+
 _DESCRIBERS: dict[str, _Describe] = {
     EventKind.RUN_CREATED: _run_created,
     EventKind.RUN_TAGS_SET: _tags_set,
@@ -316,6 +395,11 @@ _DESCRIBERS: dict[str, _Describe] = {
     EventKind.MODEL_VERSION_CREATED: _model_version_created,
     EventKind.RUN_ARTIFACTS_RECORDED: _artifacts_recorded,
     EventKind.RUN_ARTIFACT_UPLOADED: _artifacts_recorded,
+    EventKind.LOGGED_MODEL_TAGS_SET: _logged_model_tags_set,
+    EventKind.PROMPT_VERSION_CREATED: _prompt_version_created,
+    EventKind.TRACE_STARTED: _trace_started,
+    EventKind.TRACE_PROMPTS_LINKED: _trace_prompts_linked,
+    EventKind.RUN_TRACES_LINKED: _run_traces_linked,
 }
 
 

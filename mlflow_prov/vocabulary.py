@@ -13,6 +13,7 @@ use the constant on both sides.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -267,6 +268,21 @@ CARBON_SEGMENT = "carbon"
 # MLflow's tag naming a nested run's parent.
 PARENT_RUN_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"  # MLflow keeps a run's name in its row and in this tag
+# GenAI links MLflow keeps as tags and trace metadata (issue 19): the prompt versions a run or
+# logged model used (a JSON list of {"name", "version"}), a trace's run and logged model
+LINKED_PROMPTS_TAG = "mlflow.linkedPrompts"
+TRACE_SOURCE_RUN_KEY = "mlflow.sourceRun"
+TRACE_MODEL_ID_KEY = "mlflow.modelId"
+
+
+def linked_prompts(value: Any) -> list[tuple[str, int]]:
+    """A ``mlflow.linkedPrompts`` value (``[{"name": "qa", "version": "2"}]``, as text or
+    parsed) as ``[("qa", 2)]``; anything else (a cut or hand-edited tag) links nothing."""
+    try:
+        items = json.loads(value) if isinstance(value, str) else value
+        return sorted({(str(i["name"]), int(i["version"])) for i in items or ()})
+    except (ValueError, TypeError, KeyError):
+        return []
 # On a nested run without a carbon tracker of its own: the run whose tracker measured its time
 # (each interval's energy is counted once, on the top-level run).
 CARBON_COUNTED_IN_TAG = "mlflow_prov.carbon.counted_in"

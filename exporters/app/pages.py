@@ -1,4 +1,5 @@
-"""``/prov/`` pages: experiments, an experiment's lineage, a run's audit timeline.
+"""``/prov/`` pages: experiments, an experiment's lineage, a run's audit timeline, prompts
+and a prompt's history.
 
 Server-rendered with Jinja (no CDN, no network at run time); the lineage graph is the
 interactive viewer's fragment (:func:`exporters.viewer.html.render_fragment`), next to a plain
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, abort, render_template, request
 from markupsafe import Markup
@@ -43,6 +45,7 @@ from exporters.app.params import (
     read,
     shown,
 )
+from exporters.app.prompt_api import PROMPT_PARAMS, read_prompt_history
 from exporters.app.setup import ProvServer, prov_server
 from exporters.app.timeline_page import timeline_page
 from exporters.app.tokens import PageTokenError
@@ -51,8 +54,10 @@ from exporters.app.views import (
     mlflow_artifact_href,
     mlflow_experiment_href,
     mlflow_run_href,
+    prompt_page_href,
     run_links,
 )
+from exporters.lineage.keys import PROMPT, NodeKey, run_key
 from exporters.privacy import redact
 from exporters.timeline import MetricFold
 from exporters.verify_artifacts import recorded_run_files
@@ -64,7 +69,9 @@ from mlflow_prov.seals import read_seal
 from mlflow_prov.vocabulary import (
     CARBON_PREFIXES,
     CARBON_SEGMENT,
+    LINKED_PROMPTS_TAG,
     EventKind,
+    linked_prompts,
     registered_model_chain,
     run_chain,
 )
@@ -73,8 +80,10 @@ pages = Blueprint("prov_pages", __name__, url_prefix="/prov", template_folder="t
 EXPERIMENTS_PER_PAGE = 100
 RUNS_PER_PAGE = 100
 EVENTS_PER_PAGE = 100
+PROMPTS_PER_PAGE = 100
 EXPERIMENTS_LISTING = "experiments"  # what a page token of MLflow's searches pages
 RUNS_LISTING = "runs"  # with the experiment's id
+PROMPTS_LISTING = "prompts"
 
 
 @pages.app_template_filter("redacted")
@@ -99,6 +108,7 @@ def _as_path(param: Param) -> Param:
 EXPERIMENTS_PARAMS = (page_size(EXPERIMENTS_PER_PAGE), PAGE_TOKEN)
 EXPERIMENT_PARAMS = (_as_path(EXPERIMENT), page_size(RUNS_PER_PAGE), PAGE_TOKEN)
 TIMELINE_PARAMS = (_as_path(RUN), KIND, SINCE, UNTIL, page_size(EVENTS_PER_PAGE), PAGE_TOKEN)
+PROMPTS_PARAMS = (page_size(PROMPTS_PER_PAGE), PAGE_TOKEN)
 
 
 def _arguments(params: tuple[Param, ...], **path: str) -> dict[str, Any]:
@@ -223,8 +233,19 @@ def _timeline_rows(items: list[JournalEvent | MetricFold],
                                    "span": span_text(key.first_us, key.last_us)}
                                   for key in item.key_rows()]})
         else:
-            rows.append({"event": item, "changes": changes(item), "writer": writer})
+            rows.append({"event": item, "changes": changes(item), "writer": writer,
+                         "prompts": _prompt_links(item)})
     return rows
+
+
+def _prompt_links(event: JournalEvent) -> list[dict[str, str]]:
+    """The prompt versions a run tag event links (``mlflow.linkedPrompts``), each with its
+    history page."""
+    tags = event.payload.get("tags") if event.kind == EventKind.RUN_TAGS_SET else None
+    value = tags.get(LINKED_PROMPTS_TAG) if isinstance(tags, dict) else None
+    return redact([{"name": name, "version": str(version),
+                    "href": prompt_page_href(name, version)}
+                   for name, version in linked_prompts(value)])
 
 
 def _readable(server: ProvServer,
@@ -262,6 +283,7 @@ def run_timeline(run_id: str) -> str:
         artifacts=recorded_run_files(server.tracking_uri, run_id),
         artifact_href=mlflow_artifact_href,
         seal=shown_seal(server, read_seal(server.tracking_uri, run_chain(run_id))),
+        prompts=run_prompts(server, run_id),
         chosen_kinds=filters.kinds,
         mlflow_href=mlflow_run_href(run.info.experiment_id, run_id),
         experiment_href=mlflow_experiment_href(run.info.experiment_id))
@@ -302,3 +324,54 @@ def model_version(name: str, version: str) -> str:
                      given["version"])
     return render_template("prov/model_version.html", version=found,
                            seal=shown_seal(server, seal))
+
+
+def run_prompts(server: ProvServer, run_id: str) -> list[dict[str, str]]:
+    """The prompt versions the run used (the lineage's ``used`` edges from it), each with a
+    link to its history page."""
+    reader = open_lineage(server.tracking_uri)
+    used = [NodeKey.parse(e.target) for e in reader.edges([run_key(run_id).id], "origins")
+            if e.relation == "used" and e.target.startswith(f"{PROMPT}:")]
+    found = []
+    for key in sorted(dict.fromkeys(used)):
+        name, _, version = key.ref.rpartition("/")
+        found.append({"name": name, "version": version, "href": prompt_page_href(name, version)})
+    return redact(found)
+
+
+@pages.get("/prompts")
+@describe("/prov/prompts", "Every prompt, a page at a time, each linking to its history",
+          PROMPTS_PARAMS)
+def prompts() -> str:
+    """MLflow's prompts, as its search pages them. Prompts are registry objects: as for
+    model versions, only readers of every experiment see them."""
+    server = prov_server()
+    given = _arguments(PROMPTS_PARAMS)
+    try:
+        require_read(server, None)
+    except ForbiddenError as exc:
+        _refusal(exc)
+    page = _search(lambda: server.client.search_prompts(
+        max_results=given["page_size"] or PROMPTS_PER_PAGE,
+        page_token=_mlflow_token(server, PROMPTS_LISTING, given["page_token"])))
+    return render_template("prov/prompts.html", prompts=list(page),
+                           next_page_token=_signed(server, PROMPTS_LISTING, page.token),
+                           history_href=prompt_page_href)
+
+
+@pages.get("/prompts/<name>")
+@describe("/prov/prompts/{name}", "A prompt's history: its versions, aliases over time, tag "
+          "changes, and the runs, traces and logged models that used each version",
+          PROMPT_PARAMS)
+def prompt_history_page(name: str) -> str:
+    """Versions in order with who made each and its commit message, every alias move, every
+    tag change, and each version's users; ``version`` narrows it to one version."""
+    server = prov_server()
+    given = _arguments(PROMPT_PARAMS, name=name)
+    try:
+        history = read_prompt_history(server, given["name"], given["version"])
+    except (ForbiddenError, NotFoundError, JournalUnavailableError) as exc:
+        _refusal(exc)
+    return render_template("prov/prompt.html", history=history, chosen=given["version"],
+                           history_href=prompt_page_href,
+                           mlflow_href=f"/#/prompts/{quote(given['name'], safe='')}")

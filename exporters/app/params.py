@@ -246,3 +246,12 @@ MODEL_NAME = Param("name", model_name, {"type": "string", "maxLength": MODEL_NAM
 MODEL_VERSION = Param("version", model_version,
                       {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
                       "a model version's number")
+
+
+# --- GenAI (issue 19): a prompt's history page ---
+PROMPT_NAME = Param("name", model_name, {"type": "string", "maxLength": MODEL_NAME_MAX,
+                                         "pattern": f"^{PRINTABLE}$"},
+                    "a prompt's name (MLflow registers prompts as registered models)")
+PROMPT_VERSION = Param("version", model_version,
+                       {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
+                       "one version of the prompt: its row, alias moves and tags only")

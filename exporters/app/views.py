@@ -52,6 +52,16 @@ def mlflow_model_href(experiment_id: str, model_id: str) -> str:
     return f"/#/experiments/{experiment_id}/models/{model_id}"
 
 
+def mlflow_trace_href(experiment_id: str, trace_id: str) -> str:
+    return f"/#/experiments/{experiment_id}/traces?selectedEvaluationId={quote(trace_id)}"
+
+
+def prompt_page_href(name: str, version: int | str | None = None) -> str:
+    """This server's history page of a prompt (``/prov/prompts/<name>``), at one version."""
+    page = f"/prov/prompts/{quote(name, safe='')}"
+    return page if version is None else f"{page}?version={version}"
+
+
 def mlflow_artifact_href(experiment_id: str, run_id: str, path: str) -> str:
     return f"/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{quote(path)}"
 
@@ -93,6 +103,8 @@ def view_label(edge: Edge) -> str:
         return f"used ({edge.context})" if edge.context else "used"
     if edge.relation == "wasGeneratedBy":
         return {"model": "logged", "version": "registered"}.get(edge.source.kind, "produced")
+    if edge.relation == "wasInformedBy" and edge.source.kind == "trace":
+        return "recorded"
     return {"wasDerivedFrom": "source of", "wasInformedBy": "parent of",
             "wasRevisionOf": "revised by"}.get(edge.relation, edge.relation)
 
@@ -109,7 +121,7 @@ class GraphBuilder:
     def visible(self, node: Node) -> bool:
         """A node the store knows, of an experiment the reader may read; a registry version
         belongs to no experiment (only readers of every experiment see it)."""
-        experiment_id = None if node.kind == "version" else node.experiment_id
+        experiment_id = None if node.kind in ("version", "prompt") else node.experiment_id
         return "missing" not in node.attributes and self.permissions.can_read(experiment_id)
 
     def passable(self, node: Node) -> bool:
@@ -148,6 +160,16 @@ class GraphBuilder:
             attributes |= {"name": name, "version": number}
             return ViewNode(node.id, node.label, "model",
                             f"/#/models/{quote(name)}/versions/{number}", attributes)
+        if node.kind == "prompt":
+            name, _, number = node.key.ref.rpartition("/")
+            attributes |= {"name": name, "version": number,
+                           "prov_page": prompt_page_href(name, number)}
+            return ViewNode(node.id, node.label, "prompt", prompt_page_href(name, number),
+                            attributes)
+        if node.kind == "trace":
+            attributes["trace_id"] = node.key.ref
+            return ViewNode(node.id, node.label, "trace",
+                            mlflow_trace_href(experiment_id, node.key.ref), attributes)
         if node.kind == "artifact":
             run_id, path = node.key.run_id or "", node.key.path or ""
             attributes |= {"run_id": run_id, "path": path}

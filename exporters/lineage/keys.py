@@ -2,8 +2,9 @@
 
 The spelling is capture's (:func:`mlflow_prov.lineage_edges.node_id`): ``run:<run_id>``,
 ``dataset:<digest>``, ``artifact:<run_id>/<path>``, ``model:<model_id>``,
-``version:<name>/<version>``. The CLI's JSON, ``/prov/api/lineage``, the pages and the PROV
-renderer's look-ups all name a node this way, so their answers compare one to one.
+``version:<name>/<version>``, ``prompt:<name>/<version>``, ``trace:<trace_id>``. The CLI's
+JSON, ``/prov/api/lineage``, the pages and the PROV renderer's look-ups all name a node this
+way, so their answers compare one to one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from mlflow_prov.lineage_edges import node_id
 
 RUN, DATASET, ARTIFACT, MODEL, VERSION = "run", "dataset", "artifact", "model", "version"
-KINDS = (RUN, DATASET, ARTIFACT, MODEL, VERSION)
+PROMPT, TRACE = "prompt", "trace"
+KINDS = (RUN, DATASET, ARTIFACT, MODEL, VERSION, PROMPT, TRACE)
 
 
 @dataclass(frozen=True, order=True)
@@ -65,3 +67,11 @@ def model_key(model_id: str) -> NodeKey:
 
 def version_key(name: str, version: int | str) -> NodeKey:
     return NodeKey(VERSION, f"{name}/{version}")
+
+
+def prompt_key(name: str, version: int | str) -> NodeKey:
+    return NodeKey(PROMPT, f"{name}/{version}")
+
+
+def trace_key(trace_id: str) -> NodeKey:
+    return NodeKey(TRACE, trace_id)

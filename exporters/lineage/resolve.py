@@ -2,7 +2,8 @@
 
 Accepted: a run id or a unique prefix of one (every output prints them shortened),
 ``runs:/<run_id>/<path>``, ``models:/<model_id>``, ``models:/<name>/<version>``,
-``models:/<name>@<alias>``, ``<run_id>/<path>`` (an artifact, as the pages link it), a
+``models:/<name>@<alias>``, ``prompts:/<name>/<version>``, ``prompts:/<name>@<alias>``,
+``<run_id>/<path>`` (an artifact, as the pages link it), a
 dataset digest or a unique prefix of one (``sha256:`` in front is allowed), or a dataset's
 name. Each look-up is one indexed query on a prov store.
 """
@@ -18,14 +19,17 @@ from exporters.lineage.keys import (
     NodeKey,
     artifact_key,
     model_key,
+    prompt_key,
     version_key,
 )
 from exporters.lineage.sources import LineageError
 from mlflow_prov.lineage_edges import LineageReader
 
 RUNS_SCHEME, MODELS_SCHEME, SHA256_PREFIX = "runs:/", "models:/", "sha256:"
+PROMPTS_SCHEME = "prompts:/"
 HELP = ("give a run id (or a unique prefix), models:/<model_id>, models:/<name>/<version>, "
-        "models:/<name>@<alias>, runs:/<run_id>/<path> or a dataset digest or name")
+        "models:/<name>@<alias>, prompts:/<name>/<version>, runs:/<run_id>/<path> or a "
+        "dataset digest or name")
 
 
 def resolve(reader: LineageReader, text: str, client: MlflowClient | None = None) -> NodeKey:
@@ -35,6 +39,8 @@ def resolve(reader: LineageReader, text: str, client: MlflowClient | None = None
         return _artifact(reader, text)
     if text.startswith(MODELS_SCHEME):
         return _model(reader, text, client)
+    if text.startswith(PROMPTS_SCHEME):
+        return _prompt(reader, text, client)
     return _by_prefix(reader, text)
 
 
@@ -72,6 +78,31 @@ def _model(reader: LineageReader, text: str, client: MlflowClient | None) -> Nod
     if not _known(reader, key):
         raise LineageError(f"no logged model {rest!r} in this store; check the model id in "
                            f"{text}")
+    return key
+
+
+def _prompt(reader: LineageReader, text: str, client: MlflowClient | None) -> NodeKey:
+    """``prompts:/<name>/<version>`` or ``prompts:/<name>@<alias>``, as MLflow writes them."""
+    rest = text.removeprefix(PROMPTS_SCHEME).strip("/")
+    name, at, alias = rest.partition("@")
+    if at:
+        if client is None:
+            raise LineageError(f"cannot look up alias {alias!r} here; name the version: "
+                               f"prompts:/{name}/<version>")
+        try:
+            number = str(client.get_prompt_version_by_alias(name, alias).version)
+        except MlflowException as exc:
+            raise LineageError(f"no prompt {name!r} with alias {alias!r}: "
+                               f"{exc.message}") from exc
+    else:
+        name, _, number = rest.rpartition("/")
+    if not name or not (number.isascii() and number.isdigit()):
+        raise LineageError(f"{text!r} names no prompt version; write "
+                           "prompts:/<name>/<version> or prompts:/<name>@<alias>")
+    key = prompt_key(name, int(number))
+    if not _known(reader, key):
+        raise LineageError(f"no prompt version {text} in this store's lineage; check the "
+                           "name and version (mlflow.genai.load_prompt)")
     return key
 
 

@@ -24,8 +24,11 @@ RELATION_WORDS: dict[str, tuple[str, str]] = {
     "wasRevisionOf": ("revision of", "revised by"),
     "wasInformedBy": ("child of", "parent of"),
 }
+# a trace informed by the run it was recorded in: not a child run
+TRACE_RUN_WORDS = ("recorded in", "recorded")
 SEARCH_BATCH = 100
-KIND_WORDS = {"model": "logged model", "version": "registered model version"}
+KIND_WORDS = {"model": "logged model", "version": "registered model version",
+              "prompt": "prompt version"}
 
 
 def with_run_details(tree: LineageTree, client: MlflowClient) -> LineageTree:
@@ -98,25 +101,36 @@ def describe(node: Node) -> str:
         if not slash:  # the name and version hidden together (``--redact``)
             return f"registered model {node.key.ref} (models:/{node.key.ref})"
         return f"registered model {name} version {number} (models:/{node.key.ref})"
+    if node.kind == "prompt":
+        name, slash, number = node.key.ref.rpartition("/")
+        if not slash:  # hidden together, as a version's
+            return f"prompt {node.key.ref} (prompts:/{node.key.ref})"
+        return f"prompt {name} version {number} (prompts:/{node.key.ref})"
+    if node.kind == "trace":
+        return f"trace {node.key.ref}"
     return f"{node.kind} {node.label}"
 
 
 def render_text(tree: LineageTree) -> str:
     """The tree as lines with box-drawing branches, like ``tree`` or ``git log --graph``."""
     lines = [describe(tree.node)]
-    lines.extend(_branches(tree.children, "", tree.direction))
+    lines.extend(_branches(tree.children, "", tree.direction, tree.node.kind))
     if len(lines) == 1:
         lines.append(f"  (nothing {tree.direction})")
     return "\n".join(lines)
 
 
-def _branches(children: Iterable[LineageTree], indent: str, direction: Direction) -> Iterator[str]:
+def _branches(children: Iterable[LineageTree], indent: str, direction: Direction,
+              parent_kind: str) -> Iterator[str]:
     children = list(children)
     for position, child in enumerate(children):
         last = position == len(children) - 1
         words = RELATION_WORDS.get(child.relation or "", (child.relation, child.relation))
+        if child.relation == "wasInformedBy" and "trace" in (parent_kind, child.node.kind):
+            words = TRACE_RUN_WORDS
         verb = words[0] if direction == "upstream" else words[1]
         note = f" (as {child.context})" if child.context else ""
         note += " (shown elsewhere)" if child.repeated else (" …" if child.truncated else "")
         yield f"{indent}{'└── ' if last else '├── '}{verb} {describe(child.node)}{note}"
-        yield from _branches(child.children, indent + ("    " if last else "│   "), direction)
+        yield from _branches(child.children, indent + ("    " if last else "│   "), direction,
+                             child.node.kind)

@@ -30,6 +30,8 @@ STYLES: dict[str, tuple[str, str]] = {
     "artifact": ("note", "#f3e8ff"),
     "model": ("box3d", "#c7f0d8"),
     "model_version": ("box3d", "#a7f3d0"),
+    "prompt": ("note", "#fbcfe8"),
+    "trace": ("hexagon", "#ccfbf1"),
     "context": ("ellipse", "#e0f2fe"),
     "agent": ("component", "#fed7aa"),
     "group": ("folder", "#eef2f7"),

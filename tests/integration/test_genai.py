@@ -1,9 +1,10 @@
 """MLflow 3's GenAI writes through its public APIs land in the journal, verify, and export.
 
-One scenario (offline, sqlite prov store): register and alias a prompt, trace an instrumented
-agent, log feedback and an expectation and update the feedback, create an evaluation dataset
-and run ``mlflow.genai.evaluate`` on it with a custom scorer, register that scorer, link a
-prompt to a run, delete a trace, create a webhook with a secret. Then: an event for each write,
+One scenario (offline, sqlite prov store, ``genai_scenario.py``): register and alias a prompt,
+trace an instrumented agent, log feedback and an expectation and update the feedback, create
+an evaluation dataset and run ``mlflow.genai.evaluate`` on it with a custom scorer, register
+that scorer, link a prompt to a run and a logged model, delete a trace, create a webhook with
+a secret. Then: an event for each write,
 ``verify`` clean, a PROV export that validates and round-trips, and each kind of row edited
 with SQL reported by ``verify``.
 """
@@ -13,14 +14,15 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import mlflow
 import pytest
 from click.testing import CliRunner
+from genai_scenario import PLANTED, SPANS_PER_REQUEST, genai_store, write
 from mlflow import MlflowClient
-from mlflow.entities import AssessmentSource, Feedback
 from prov.model import ProvDocument
 from store_templates import prov_store
 
@@ -33,86 +35,14 @@ from mlflow_prov.store import ProvTrackingStore
 pytestmark = pytest.mark.slow
 SCHEMA = json.loads((Path(__file__).parent.parent / "data" / "prov-json.schema.json")
                     .read_text(encoding="utf-8"))
-PLANTED = "whsec-planted-0123456789abcdef"
-SPANS_PER_REQUEST = 4
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory) -> dict:
+def scenario(tmp_path_factory) -> Iterator[dict]:
     folder = tmp_path_factory.mktemp("genai")
     uri = prov_store(folder / "runs")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
-        patch.setenv("MLFLOW_GENAI_EVAL_SKIP_TRACE_VALIDATION", "true")
-        patch.setenv("MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS", "true")  # a local store we trust
-        patch.setenv("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", "true")  # no network here
-        patch.chdir(folder)
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        try:
-            yield {"uri": uri, "folder": folder, **_run_scenario()}
-        finally:
-            mlflow.set_tracking_uri(None)
-            mlflow.set_registry_uri(None)
-
-
-def _run_scenario() -> dict:
-    experiment_id = mlflow.set_experiment("genai").experiment_id
-    mlflow.genai.register_prompt(name="qa", template="Answer {{question}}")
-    second = mlflow.genai.register_prompt(name="qa", template="Answer briefly {{question}}")
-    mlflow.genai.set_prompt_alias("qa", alias="prod", version=1)
-    mlflow.genai.set_prompt_alias("qa", alias="prod", version=2)
-
-    @mlflow.trace
-    def step(text: str) -> str:
-        return text.upper()
-
-    @mlflow.trace
-    def agent(question: str) -> dict:
-        prompt = mlflow.genai.load_prompt("prompts:/qa@prod")
-        text = prompt.format(question=question)
-        for _ in range(SPANS_PER_REQUEST - 1):
-            text = step(text)
-        return {"answer": text}
-
-    agent("why?")
-    trace_id = mlflow.get_last_active_trace_id()
-    feedback = mlflow.log_feedback(trace_id=trace_id, name="correct", value=True,
-                                   rationale="looks right",
-                                   source=AssessmentSource(source_type="HUMAN",
-                                                           source_id="alice"))
-    mlflow.log_expectation(trace_id=trace_id, name="expected", value="WHY",
-                           source=AssessmentSource(source_type="HUMAN", source_id="bob"))
-    mlflow.update_assessment(trace_id=trace_id, assessment_id=feedback.assessment_id,
-                             assessment=Feedback(name="correct", value=False))
-
-    from mlflow.genai.datasets import create_dataset
-    from mlflow.genai.scorers import scorer
-
-    dataset = create_dataset(name="questions")
-    dataset.merge_records([{"inputs": {"question": "a?"}, "expectations": {"answer": "A"}},
-                           {"inputs": {"question": "b?"}, "expectations": {"answer": "B"}}])
-
-    @scorer
-    def has_answer(outputs) -> bool:
-        return bool(outputs and outputs.get("answer"))
-
-    has_answer.register(experiment_id=experiment_id)
-    evaluation = mlflow.genai.evaluate(data=dataset, predict_fn=agent, scorers=[has_answer])
-    with mlflow.start_run() as run:
-        MlflowClient().link_prompt_version_to_run(run.info.run_id, second)
-    agent("to delete")
-    doomed = mlflow.get_last_active_trace_id()
-    MlflowClient().delete_traces(experiment_id=experiment_id, trace_ids=[doomed])
-    from mlflow.entities.webhook import WebhookAction, WebhookEntity, WebhookEvent
-
-    MlflowClient().create_webhook(
-        name="notify", url="https://127.0.0.1:9/prompt",
-        events=[WebhookEvent(WebhookEntity.PROMPT_VERSION, WebhookAction.CREATED)],
-        secret=PLANTED)
-    return {"experiment_id": experiment_id, "trace_id": trace_id, "doomed": doomed,
-            "feedback_id": feedback.assessment_id, "evaluation_run": evaluation.run_id,
-            "linked_run": run.info.run_id, "dataset_id": dataset.dataset_id}
+    with genai_store(uri, folder):
+        yield {"uri": uri, "folder": folder, **write()}
 
 
 def _events(scenario) -> list:

@@ -1,7 +1,9 @@
 """One lineage: the same questions asked of ``mlflow-prov lineage``, ``/prov/api/lineage`` on
 a real ``mlflow server --app-name prov``, the ``/prov/`` experiment pages and the exported
 PROV documents of one store give the same nodes and edges, the dataset tied to its producer
-only by its SHA-256 digest included (``lineage_scenario.py``).
+only by its SHA-256 digest included (``lineage_scenario.py``), and the GenAI links: the
+prompt versions a run and a logged model used, the traces a run recorded and the model they
+used (``genai_scenario.py``, in the same store).
 
 Every answer is reduced to ``(derived, relation, origin)`` triples over the lineage's node
 ids: the API and pages draw producer -> consumer arrows with words, which map back to one
@@ -22,6 +24,8 @@ import mlflow
 import pytest
 import requests
 from click.testing import CliRunner
+from genai_scenario import genai_store
+from genai_scenario import write as write_genai
 from lineage_scenario import write
 from store_templates import prov_store
 from test_server import _serve
@@ -34,7 +38,10 @@ TIMEOUT = 60
 Triple = tuple[str, str, str]
 RELATION_OF_WORDS = {"produced": "wasGeneratedBy", "logged": "wasGeneratedBy",
                      "registered": "wasGeneratedBy", "source of": "wasDerivedFrom",
-                     "parent of": "wasInformedBy", "revised by": "wasRevisionOf"}
+                     "parent of": "wasInformedBy", "revised by": "wasRevisionOf",
+                     "recorded": "wasInformedBy"}
+EXPORTED = {"features": 1, "training": 3, "scoring": 1, "genai": 3}  # runs per experiment
+EXPERIMENTS = tuple(EXPORTED)
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,8 @@ def served(tmp_path_factory) -> Iterator[Served]:
         ids["reporter"] = _report(ids)
     finally:
         mlflow.set_tracking_uri(None)
+    with genai_store(uri, folder):
+        ids |= {f"genai_{role}": value for role, value in write_genai().items()}
     prov_edges = _exported_lineage(uri, ids, folder / "export")
     for base in _serve(["server", "--app-name", "prov", "--backend-store-uri", uri,
                         "--workers", "1"], folder):
@@ -124,13 +133,13 @@ def page_answer(served: Served, experiment_id: str) -> Answer:
 
 def _exported_lineage(uri: str, ids: dict[str, str], out: Path) -> frozenset[Triple]:
     """The lineage statements of every exported run's PROV-JSON document."""
-    for experiment in ("features", "training", "scoring"):
+    for experiment in EXPERIMENTS:
         result = CliRunner().invoke(main, ["export", "--tracking-uri", uri, "--experiment",
                                            experiment, "--format", "prov-json",
                                            "--out", str(out / experiment)])
         assert result.exit_code == 0, result.output
     documents = [json.loads(p.read_text()) for p in sorted(out.rglob("run-*/prov.json"))]
-    assert len(documents) == 5
+    assert len(documents) == sum(EXPORTED.values())
     return frozenset(prov_lineage(documents))
 
 
@@ -170,6 +179,10 @@ def prov_lineage(documents: list[dict]) -> set[Triple]:
         if "mlflowprov:digest" in entities.get(name, {}):
             return f"dataset:{_text(entities[name]['mlflowprov:digest'])}"
         parts = name.removeprefix("mlflow:").split(".")
+        if parts[0] == "prompt" and len(parts) == 3:
+            return f"prompt:{unquote(parts[1])}/{parts[2]}"
+        if parts[0] == "trace" and len(parts) == 2:
+            return f"trace:{unquote(parts[1])}"
         if parts[0] == "run" and (len(parts) == 2 or parts[2] == "context"):
             return f"run:{parts[1]}"
         if parts[0] == "run" and parts[2] == "artifact":
@@ -183,22 +196,26 @@ def prov_lineage(documents: list[dict]) -> set[Triple]:
     for document in documents:
         for s in document.get("used", {}).values():
             run, used = key(s["prov:activity"]), key(s.get("prov:entity", ""))
-            if run and run.startswith("run:") and used and used.split(":")[0] in (
-                    "dataset", "model"):
+            if run and run.split(":")[0] in ("run", "trace") and used and \
+                    used.split(":")[0] in ("dataset", "model", "prompt"):
                 found.add((run, "used", used))
         for s in document.get("wasDerivedFrom", {}).values():
             derived, origin = key(s["prov:generatedEntity"]), key(s["prov:usedEntity"])
-            if derived and origin and "prov:Revision" not in _types(s) and \
-                    derived.startswith("dataset:"):
+            if not (derived and origin):
+                continue
+            if "prov:Revision" in _types(s) and derived.startswith("prompt:"):
+                found.add((derived, "wasRevisionOf", origin))
+            elif "prov:Revision" not in _types(s) and (
+                    derived.startswith("dataset:") or origin.startswith("prompt:")):
                 found.add((derived, "wasDerivedFrom", origin))
         for s in document.get("wasGeneratedBy", {}).values():
             made, run = key(s["prov:entity"]), key(s.get("prov:activity", ""))
             if made and run and made.split(":")[0] in ("model", "artifact"):
                 generated.add((made, "wasGeneratedBy", run))
         for s in document.get("wasInformedBy", {}).values():
-            if "mlflowprov:ParentRun" in _types(s):
-                found.add((key(s["prov:informed"]) or "", "wasInformedBy",
-                           key(s["prov:informant"]) or ""))
+            informed = key(s["prov:informed"]) or ""
+            if "mlflowprov:ParentRun" in _types(s) or informed.startswith("trace:"):
+                found.add((informed, "wasInformedBy", key(s["prov:informant"]) or ""))
     return found | generated
 
 
@@ -232,6 +249,15 @@ QUESTIONS = {
         lambda i: f"artifact:{i['reporter']}/{REPORT}"),
     "the run that wrote it": (lambda i: i["reporter"], lambda i: {"run_id": i["reporter"]},
                               lambda i: f"run:{i['reporter']}"),
+    "a run that used a prompt version and recorded a trace": (
+        lambda i: i["genai_linked_run"], lambda i: {"run_id": i["genai_linked_run"]},
+        lambda i: f"run:{i['genai_linked_run']}"),
+    "the logged model derived from prompt versions": (
+        lambda i: f"models:/{i['genai_model']}", lambda i: {"model_id": i["genai_model"]},
+        lambda i: f"model:{i['genai_model']}"),
+    "an evaluation run and its traces": (
+        lambda i: i["genai_evaluation_run"], lambda i: {"run_id": i["genai_evaluation_run"]},
+        lambda i: f"run:{i['genai_evaluation_run']}"),
 }
 
 
@@ -278,3 +304,19 @@ def test_each_experiment_page_shows_what_the_api_answers_for_its_runs(served):
         page = page_answer(served, ids[experiment])
         assert page.edges == frozenset().union(*(a.edges for a in answers)), experiment
         assert page.nodes == frozenset().union(*(a.nodes for a in answers)), experiment
+
+
+@pytest.mark.slow
+def test_prompt_versions_traces_and_models_link_everywhere(served):
+    ids = served.ids
+    run, model, trace = (f"run:{ids['genai_linked_run']}", f"model:{ids['genai_model']}",
+                         f"trace:{ids['genai_run_trace']}")
+    links = {(run, "used", "prompt:qa/2"), ("prompt:qa/2", "wasRevisionOf", "prompt:qa/1"),
+             (trace, "wasInformedBy", run), (trace, "used", model),
+             (model, "wasDerivedFrom", "prompt:qa/1")}
+    assert links <= served.prov_edges
+    assert links <= cli_answer(served, f"models:/{ids['genai_model']}").edges | \
+        cli_answer(served, ids["genai_linked_run"]).edges
+    # the page walks from the experiment's runs: the model's own origins are beside them
+    beside = (model, "wasDerivedFrom", "prompt:qa/1")
+    assert links - {beside} <= page_answer(served, ids["genai_experiment_id"]).edges

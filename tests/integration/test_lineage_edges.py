@@ -1,6 +1,7 @@
-"""Lineage kept at write time: the edges a prov store records with each journaled write, the
-same rows for a journal written before the lineage tables existed (built on a writer's first
-open, computed on read before that), and the resolver's shortened run ids."""
+"""Lineage kept at write time: the edges a prov store records with each journaled write (the
+GenAI links among them, at two statements a trace), the same rows for a journal written
+before the lineage tables existed (built on a writer's first open, computed on read before
+that), and the resolver's shortened run ids."""
 
 from __future__ import annotations
 
@@ -25,7 +26,13 @@ from mlflow_prov.lineage_edges import (
     rows_of,
 )
 from mlflow_prov.uri import parse_prov_uri
-from mlflow_prov.vocabulary import DATASET_CONTEXT_TAG, EventKind
+from mlflow_prov.vocabulary import (
+    DATASET_CONTEXT_TAG,
+    LINKED_PROMPTS_TAG,
+    TRACE_MODEL_ID_KEY,
+    TRACE_SOURCE_RUN_KEY,
+    EventKind,
+)
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +120,58 @@ def test_a_unique_prefix_names_a_run_and_an_ambiguous_one_says_so():
         resolve(reader, "abc")
     with pytest.raises(LineageError, match="'abd' is no run id, dataset digest or name"):
         resolve(reader, "abd")
+
+
+def test_genai_writes_link_prompt_versions_traces_runs_and_models():
+    run, model, trace = "c" * 32, "m-1", "tr-1"
+    linked = json.dumps([{"name": "qa", "version": "2"}, {"name": "qa", "version": "1"}])
+
+    def edges(kind: str, payload: dict, run_id: str | None = None) -> list[tuple]:
+        rows = rows_of(kind, run_id, "1", payload, lambda _: None)
+        return [(e.source, e.relation, e.target) for e in rows.edges]
+
+    assert edges(EventKind.RUN_TAGS_SET, {"tags": {LINKED_PROMPTS_TAG: linked}}, run) == [
+        (f"run:{run}", "used", "prompt:qa/1"), (f"run:{run}", "used", "prompt:qa/2")]
+    assert edges(EventKind.LOGGED_MODEL_TAGS_SET,
+                 {"model_id": model, "tags": {LINKED_PROMPTS_TAG: linked}})[0] == (
+        f"model:{model}", "wasDerivedFrom", "prompt:qa/1")
+    assert edges(EventKind.TRACE_STARTED, {"trace_id": trace, "metadata": {
+        TRACE_SOURCE_RUN_KEY: run, TRACE_MODEL_ID_KEY: model}}) == [
+        (f"trace:{trace}", "wasInformedBy", f"run:{run}"),
+        (f"trace:{trace}", "used", f"model:{model}")]
+    assert edges(EventKind.TRACE_PROMPTS_LINKED, {"trace_id": trace, "prompts": [
+        {"name": "qa", "version": 2}]}) == [(f"trace:{trace}", "used", "prompt:qa/2")]
+    assert edges(EventKind.PROMPT_VERSION_CREATED, {"name": "qa", "version": 2}) == [
+        ("prompt:qa/2", "wasRevisionOf", "prompt:qa/1")]
+    assert edges(EventKind.RUN_TAGS_SET, {"tags": {LINKED_PROMPTS_TAG: linked[:20]}}, run) == []
+
+
+@pytest.mark.slow
+def test_a_traced_request_costs_the_lineage_two_statements(tmp_path, monkeypatch):
+    """One node and one edge (the run it was recorded in) per trace, never per span."""
+    import mlflow
+    from mlflow.tracking._tracking_service.utils import _get_store
+    from statement_counter import count_statements
+
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+    mlflow.set_tracking_uri(prov_store(tmp_path / "runs"))
+    try:
+        mlflow.set_experiment("traced")
+
+        @mlflow.trace
+        def tool(step: int) -> int:
+            return step
+
+        @mlflow.trace
+        def agent() -> None:
+            for step in range(19):
+                tool(step)
+
+        with mlflow.start_run():
+            agent()
+            with count_statements(_get_store().engine) as statements:
+                agent()
+    finally:
+        mlflow.set_tracking_uri(None)
+    lineage = [s for s in statements if EDGES_TABLE in s or NODES_TABLE in s]
+    assert len(lineage) == 2, lineage

@@ -11,7 +11,8 @@
     run: "#bcd4f6", experiment: "#d9e2ec", dataset: "#fde68a", model: "#c7f0d8",
     artifact: "#f3e8ff", context: "#e0f2fe", agent: "#fed7aa", params: "#f1f5f9",
     metrics: "#f1f5f9", tags: "#f1f5f9", param: "#ffffff", metric: "#ffffff", tag: "#ffffff",
-    system: "#fee2e2", group: "#eef2f7", summary: "#e5e7eb"
+    system: "#fee2e2", group: "#eef2f7", summary: "#e5e7eb", prompt: "#fbcfe8",
+    trace: "#ccfbf1"
   };
   var NODE_H = 38, ROW_H = 20, LABEL_H = 14, LANE_H = 8, LABEL_CHAR = 6, LABEL_PAD = 8;
 
