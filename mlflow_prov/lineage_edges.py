@@ -22,10 +22,10 @@ version ``wasRevisionOf`` the one before. Node ids are ``run:<run_id>``, ``datas
 ``trace:<trace_id>``; the nodes table keeps each node's kind, label, experiment and a few
 attributes.
 
-A journal written before this table existed gets it on the first open by a writer, filled
-from the journal's events in the same transaction (:func:`ensure_tables`). A reader of a
-store no writer has opened since computes the same rows from the journal on read
-(:func:`open_lineage`).
+A journal written before these tables existed, or before the rules that make their rows last
+changed (:data:`LINEAGE_VERSION`), gets them on the first open by a writer, filled from the
+journal's events in one transaction (:func:`ensure_tables`). A reader of a store no writer
+has opened since computes the same rows from the journal on read (:func:`open_lineage`).
 
 Read API (for exporters): :func:`open_lineage` -> :class:`LineageReader`, :class:`EdgeRow`,
 :class:`NodeRow`, :func:`node_id`, :func:`artifact_reference`, :func:`source_uri`.
@@ -61,6 +61,11 @@ from mlflow_prov.vocabulary import (
 
 EDGES_TABLE = "prov_lineage_edges"
 NODES_TABLE = "prov_lineage_nodes"
+VERSION_TABLE = "prov_lineage_version"
+# The rules the rows were made by. Bump it when a describer makes rows from events it did
+# not before: stores filled by older rules are refilled from their journal once.
+# 1: runs, datasets, logged models, versions. 2: recorded artifacts, prompts and traces.
+LINEAGE_VERSION = 2
 ID_LENGTH = 500
 QUERY_CHUNK = 500  # ids per IN (...) list: far below every database's parameter limit
 SCAN_PAGE = 1000
@@ -87,6 +92,12 @@ nodes_table = sa.Table(
     sa.Column("label", sa.Text, nullable=False),
     sa.Column("experiment_id", sa.String(32), nullable=True),
     sa.Column("attributes", sa.Text, nullable=False),
+)
+
+version_table = sa.Table(
+    VERSION_TABLE,
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
 )
 
 # the kinds whose events make lineage rows (what a backfill or a read-time build scans)
@@ -471,19 +482,46 @@ def _insert_node(connection: sa.Connection, node: NodeRow) -> None:
 
 
 def ensure_tables(engine: sa.engine.Engine) -> None:
-    """Create the lineage tables when missing, filled from the journal's events in the same
-    transaction (a journal written before they existed): no migration step for users."""
-    if sa.inspect(engine).has_table(EDGES_TABLE):
+    """Create the lineage tables when missing, or refill them when an older mlflow-prov made
+    their rows (:data:`LINEAGE_VERSION`), from the journal's events in one transaction (a
+    journal written before they existed): no migration step for users."""
+    if _current(engine):
         return
     try:
         with engine.begin() as connection:
             metadata.create_all(connection, checkfirst=True)
-            if connection.execute(sa.select(sa.func.count()).select_from(edges_table)).scalar():
-                return  # another process created and filled them first
+            _hold_writers(connection)
+            if _version(connection) == LINEAGE_VERSION:
+                return  # another process filled them first
+            connection.execute(edges_table.delete())
+            connection.execute(nodes_table.delete())
             write_rows(connection, backfill_rows(_journal_events(connection)))
+            connection.execute(version_table.delete())
+            connection.execute(version_table.insert().values(version=LINEAGE_VERSION))
     except sa.exc.DatabaseError:
-        if not sa.inspect(engine).has_table(EDGES_TABLE):
+        if not _current(engine):
             raise
+
+
+def _current(engine: sa.engine.Engine) -> bool:
+    """The tables exist and were filled by the rules of this version."""
+    if not sa.inspect(engine).has_table(VERSION_TABLE):
+        return False
+    with engine.connect() as connection:
+        return _version(connection) == LINEAGE_VERSION
+
+
+def _version(connection: sa.Connection) -> int | None:
+    return connection.execute(sa.select(sa.func.max(version_table.c.version))).scalar()
+
+
+def _hold_writers(connection: sa.Connection) -> None:
+    """Keep other writers' lineage rows out until the refill commits: an event they commit
+    after the refill read the journal is theirs to add, and one committed before is read.
+    sqlite's first write takes the database's lock; MySQL's inserts wait on the deletes'
+    row locks."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"LOCK TABLE {EDGES_TABLE}, {NODES_TABLE} IN EXCLUSIVE MODE")
 
 
 def _journal_events(connection: sa.Connection) -> Iterator[tuple[str, str | None, str | None,
@@ -683,11 +721,10 @@ def open_lineage(tracking_uri: str) -> LineageReader:
     engine = _engine_for(tracking_uri)
     if engine in _with_tables:
         return _TableReader(engine)
-    inspector = sa.inspect(engine)
-    if inspector.has_table(EDGES_TABLE):
+    if _current(engine):
         _with_tables.add(engine)  # tables once made stay: a server asks once
         return _TableReader(engine)
-    if not inspector.has_table(JOURNAL_TABLE):
+    if not sa.inspect(engine).has_table(JOURNAL_TABLE):
         raise JournalUnavailableError(f"{tracking_uri!r} has no provenance journal table yet")
     with engine.connect() as connection:
         return MemoryReader(backfill_rows(_journal_events(connection)))

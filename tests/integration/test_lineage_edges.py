@@ -20,6 +20,7 @@ from mlflow_prov.journal import dispose_engines
 from mlflow_prov.lineage_edges import (
     EDGES_TABLE,
     NODES_TABLE,
+    VERSION_TABLE,
     MemoryReader,
     Rows,
     open_lineage,
@@ -89,14 +90,50 @@ def test_a_journal_from_before_the_tables_gets_the_same_links(written, tmp_path)
     shutil.copytree(parse_prov_uri(uri).db_uri.removeprefix("sqlite:///").rsplit("/", 1)[0],
                     old)
     with sqlite3.connect(old / "mlflow.db") as database:
-        database.execute(f"DROP TABLE {EDGES_TABLE}")
-        database.execute(f"DROP TABLE {NODES_TABLE}")
+        for table in (EDGES_TABLE, NODES_TABLE, VERSION_TABLE):
+            database.execute(f"DROP TABLE {table}")
     old_uri = f"prov://{old}"
     assert isinstance(open_lineage(old_uri), MemoryReader), "computed on read"
     assert _all_rows(old_uri, ids) == expected
     MlflowClient(old_uri).search_experiments()  # a writer's first open builds the tables
     assert not isinstance(open_lineage(old_uri), MemoryReader)
     assert _all_rows(old_uri, ids) == expected
+
+
+@pytest.mark.slow
+def test_tables_filled_by_older_rules_are_refilled_once_from_the_journal(tmp_path):
+    """A store whose lineage an earlier mlflow-prov kept (no recorded artifacts then) shows
+    the run's recorded files after the upgrade: computed on read until a writer opens the
+    store, which refills the tables once."""
+    uri = prov_store(tmp_path / "store")
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("upgraded")).info.run_id
+    (tmp_path / "report.txt").write_text("accuracy 0.9\n")
+    client.log_artifact(run_id, str(tmp_path / "report.txt"))
+    client.set_terminated(run_id)
+    artifact = f"artifact:{run_id}/report.txt"
+    made_by = (artifact, "wasGeneratedBy", f"run:{run_id}")
+
+    def generated() -> set[tuple[str, str, str]]:
+        return {(e.source, e.relation, e.target)
+                for e in open_lineage(uri).edges([artifact], "origins")}
+
+    assert generated() == {made_by}
+    dispose_engines()
+    shutil.copytree(tmp_path / "store", tmp_path / "upgraded")  # a store no process has open
+    uri = f"prov://{tmp_path / 'upgraded'}"
+    with sqlite3.connect(parse_prov_uri(uri).db_uri.removeprefix("sqlite:///")) as database:
+        database.execute(f"DELETE FROM {EDGES_TABLE} WHERE source LIKE 'artifact:%'")
+        database.execute(f"DELETE FROM {NODES_TABLE} WHERE node LIKE 'artifact:%'")
+        database.execute(f"DROP TABLE {VERSION_TABLE}")
+    assert isinstance(open_lineage(uri), MemoryReader), "older rules: computed on read"
+    assert generated() == {made_by}
+    MlflowClient(uri).search_experiments()  # a writer's first open refills the tables
+    assert not isinstance(open_lineage(uri), MemoryReader)
+    assert generated() == {made_by}
+    with sqlite3.connect(parse_prov_uri(uri).db_uri.removeprefix("sqlite:///")) as database:
+        assert database.execute(f"SELECT count(*) FROM {EDGES_TABLE} WHERE source = ?",
+                                (artifact,)).fetchone() == (1,), "refilled once, no twin"
 
 
 def test_a_run_that_uses_its_own_artifact_links_no_run_to_itself():

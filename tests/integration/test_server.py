@@ -31,8 +31,12 @@ def _free_port() -> int:
 
 
 def _server_environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith(("MLFLOW_TRACKING", "MLFLOW_REGISTRY", "PYTEST"))}
+    """The test's environment for a server, without the client's tracking settings. A server
+    starts no job runner (eight processes per server on a two-core machine) unless the test
+    sets ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION`` itself (test_server_jobs.py does)."""
+    return {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            **{k: v for k, v in os.environ.items()
+               if not k.startswith(("MLFLOW_TRACKING", "MLFLOW_REGISTRY", "PYTEST"))}}
 
 
 def _wait_until_healthy(process: subprocess.Popen, base_url: str, log: Path) -> None:

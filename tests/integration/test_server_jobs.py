@@ -44,7 +44,7 @@ def test_job_execution_runs_on_a_prov_store(store, tmp_path, monkeypatch):
         [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("_MLFLOW_SUPPORTED_JOB_FUNCTION_LIST", "job_probe.prov_probe_sum")
     monkeypatch.setenv("_MLFLOW_ALLOWED_JOB_NAME_LIST", "prov_probe_sum")
-    monkeypatch.delenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", raising=False)
+    monkeypatch.setenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "true")  # MLflow's default
     (tmp_path / "served").mkdir()
     for base in _serve(["server", "--backend-store-uri", store, "--workers", "1"], tmp_path):
         submitted = requests.post(f"{base}{JOBS}/", timeout=TIMEOUT, json={
