@@ -21,6 +21,7 @@ from mlflow_prov.lineage_edges import LineageReader
 PARENT_TAG = "mlflow.parentRunId"
 PREFETCH_BATCH = 100
 DEPTH = 3  # run -> artifact -> dataset -> run: the furthest a producer is from its consumer
+SHOWN_FILES = 6  # a run's files nothing else links to, drawn one by one up to this many
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,43 @@ def experiment_graph(reader: LineageReader, runs: list[Run], client: MlflowClien
     builder = GraphBuilder(reader, RunDirectory(client, runs), permissions)
     starts = [run_key(run.info.run_id) for run in runs]
     found = builder.walker.neighbourhood(starts, DEPTH)
-    return builder.graph(found, title)
+    return fold_files(builder.graph(found, title))
+
+
+def fold_files(graph: ViewGraph) -> ViewGraph:
+    """A run's recorded files that nothing else in the picture links to, drawn as one
+    "N files" node when there are more than :data:`SHOWN_FILES`: a run that wrote a
+    thousand files is one box, not a thousand, and the box leads to the run's page, which
+    lists every file with its digest. Files another run used stay drawn one by one."""
+    linked: dict[str, int] = {}
+    for edge in graph.edges:
+        for end in (edge.source, edge.target):
+            linked[end] = linked.get(end, 0) + 1
+    nodes = {node.id: node for node in graph.nodes}
+    leaves: dict[str, list[str]] = {}
+    for edge in graph.edges:
+        file = nodes.get(edge.target)
+        if (file is not None and file.kind == "artifact" and linked[file.id] == 1
+                and nodes[edge.source].kind == "run"):
+            leaves.setdefault(edge.source, []).append(file.id)
+    folded = {run: files for run, files in leaves.items() if len(files) > SHOWN_FILES}
+    if not folded:
+        return graph
+    gone = {file for files in folded.values() for file in files}
+    groups = [_files_node(nodes[run], len(files)) for run, files in folded.items()]
+    return ViewGraph(
+        title=graph.title,
+        nodes=[node for node in graph.nodes if node.id not in gone] + groups,
+        edges=[edge for edge in graph.edges if edge.target not in gone]
+        + [ViewEdge(run, group.id, "produced") for run, group in zip(folded, groups, strict=True)])
+
+
+def _files_node(run: ViewNode, count: int) -> ViewNode:
+    run_id = run.attributes.get("run_id", "")
+    return ViewNode(f"files:{run_id}", f"{count} files", "artifact",
+                    f"/prov/runs/{run_id}#recorded-artifacts",
+                    {"run_id": run_id, "files": str(count),
+                     "experiment_id": run.attributes.get("experiment_id", "")})
 
 
 def neighbourhood_graph(reader: LineageReader, start: NodeKey, client: MlflowClient,

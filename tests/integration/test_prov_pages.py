@@ -327,3 +327,33 @@ def test_the_timelines_next_link_keeps_every_filter(monkeypatch, prov_uri):
     next_link = text[text.index('<div class="pager"><a href="'):].split('"')[3]
     assert "&since=1000" in next_link and "&until=99999999999999" in next_link
     assert "&kind=run.tags_set" in next_link and "&page_size=2" in next_link
+
+
+def test_a_run_with_many_files_is_one_box_on_the_experiment_page(monkeypatch, prov_uri,
+                                                                 tmp_path):
+    """Ten recorded files nothing else uses are drawn as one "10 files" box leading to the
+    run's list of files; a run with two keeps both; the API still names every file."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(prov_uri)
+    experiment_id = client.create_experiment("many-files",
+                                             artifact_location=str(tmp_path / "art"))
+    runs = {}
+    for name, files in (("sweep", 10), ("small", 2)):
+        run_id = runs[name] = client.create_run(experiment_id, run_name=name).info.run_id
+        folder = tmp_path / name
+        folder.mkdir()
+        for number in range(files):
+            (folder / f"part-{number}.csv").write_text(f"{name} {number}\n")
+        client.log_artifacts(run_id, str(folder))
+        client.set_terminated(run_id)
+    web = _client(monkeypatch, prov_uri)
+    page = web.get(f"/prov/experiments/{experiment_id}").get_data(as_text=True)
+    assert "10 files" in page and f"/prov/runs/{runs['sweep']}#recorded-artifacts" in page
+    assert "part-9.csv" not in page, "the sweep's files are folded"
+    assert page.count("part-0.csv") >= 1 and "part-1.csv" in page, "the small run's are not"
+    answer = web.get(f"/prov/api/lineage?run_id={runs['sweep']}").json
+    files = sorted(n["label"] for n in answer["nodes"] if n["kind"] == "artifact")
+    assert files == [f"part-{number}.csv" for number in range(10)]
+    listed = web.get(f"/prov/runs/{runs['sweep']}").get_data(as_text=True)
+    assert 'id="recorded-artifacts"' in listed and "part-9.csv" in listed
