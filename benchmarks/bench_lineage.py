@@ -9,7 +9,8 @@ run it first). For each store this prints, as medians and ranges over ``--rounds
   (run -> dataset -> artifact -> producer run), on the journal's lineage tables;
 * the same question as ``mlflow-prov lineage`` asks it: resolving a shortened run id, both
   directions, run details through MLflow's client;
-* ``/prov/api/lineage?run_id=…`` on a real ``mlflow server --app-name prov``;
+* ``/prov/api/lineage?run_id=…`` on a real ``mlflow server --app-name prov``, and the same
+  question as ``?q=<8-char prefix>&depth=3``;
 
 and, per database, how much slower the 300,000-event store answered than the 30,000 one.
 
@@ -106,6 +107,10 @@ def measure(uri: str, run_ids: list[str], folder: Path, rounds: int) -> dict[str
         medians["api"] = line("/prov/api/lineage?run_id=… (real server)",
                               timed(lambda: requests.get(url, timeout=60).raise_for_status(),
                                     rounds))
+        asked = f"{base}/prov/api/lineage?q={middle[:8]}&depth=3"
+        medians["api_q"] = line("/prov/api/lineage?q=<8-char prefix>&depth=3",
+                                timed(lambda: requests.get(asked, timeout=60)
+                                      .raise_for_status(), rounds))
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
