@@ -30,6 +30,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from mlflow_prov.journal_sql import statements_for
+from mlflow_prov.metric_folds import add_counts, fold_rows
+from mlflow_prov.metric_folds import ensure_table as ensure_folds_table
 from mlflow_prov.sql_dialects import insert_unless_present, is_mysql
 from mlflow_prov.vocabulary import LEGACY_KINDS, EventKind, parse_kind
 
@@ -111,6 +113,7 @@ def ensure_tables(engine: sa.engine.Engine) -> None:
     the heads stopped keeping state digests still carry two nullable columns, ``state`` and
     ``state_at``, that nothing reads or writes any more.)"""
     metadata.create_all(engine, checkfirst=True)
+    ensure_folds_table(engine)
     _add_head_column(engine, heads_table.c[SEALED_COLUMN])
 
 
@@ -268,32 +271,17 @@ def append_events(session: Session, chain: str, events: list[NewEvent], *,
     the swap misses, the head is read ``FOR UPDATE``: a sealed chain refuses the write there
     (:mod:`mlflow_prov.seals`), any other has the swap repeated under the lock, so concurrent
     writers to one chain are serialised and never fork it.
+
+    A write with metric events of a run also adds them to the run's fold counters, one
+    statement more (:mod:`mlflow_prov.metric_folds`).
     """
     connection, statements, pending = _journal_session(session)
-    engine = connection.engine
     rows = _event_rows(chain, events, writer, time_us)
     cursor = connection.connection.cursor()  # the same DB-API connection: same transaction
     try:
-        known = pending.get(chain) or _known_heads.get(engine, chain)
-        if known is not None and statements.advance(cursor, _linked(rows, known[1]), known[0],
-                                                    known[1]):
-            pending[chain] = (known[0] + len(rows), str(rows[-1]["hash"]))
-            return
-        if known is None and first and statements.start(cursor, _linked(rows, None)):
-            pending[chain] = (len(rows), str(rows[-1]["hash"]))
-            return
-        length, last_hash, sealed = _locked_head(connection, statements, cursor, chain)
-        if sealed is not None:  # a sealed object refuses the write (mlflow_prov/seals.py)
-            from mlflow_prov.seals import refuse_sealed_write
-
-            for event in events:
-                refuse_sealed_write(sealed, chain=chain, kind=event.kind,
-                                    payload=dict(event.payload),
-                                    experiment_id=event.experiment_id, run_id=event.run_id)
-        if not statements.advance(cursor, _linked(rows, last_hash), length, last_hash,
-                                  unsealed_only=False):
-            raise RuntimeError(f"journal head of {chain!r} moved while locked")
-        pending[chain] = (length + len(rows), str(rows[-1]["hash"]))
+        _advance(connection, statements, cursor, pending, chain, rows, events, first)
+        add_counts(connection.dialect, cursor,
+                   fold_rows(zip(rows, (event.payload for event in events), strict=True)))
     finally:
         cursor.close()
 
@@ -336,6 +324,34 @@ def _event_rows(chain: str, events: list[NewEvent], writer: dict[str, Any],
              "run_id": event.run_id, "kind": event.kind,
              "payload": canonical_json(event.payload), "writer": canonical_json(writer)}
             for event in events]
+
+
+def _advance(connection: sa.Connection, statements: Any, cursor: Any,
+             pending: dict[str, tuple[int, str]], chain: str, rows: list[dict[str, Any]],
+             events: list[NewEvent], first: bool) -> None:
+    """Move the chain's head to the last of ``rows`` and insert them (see
+    :func:`append_events`)."""
+    engine = connection.engine
+    known = pending.get(chain) or _known_heads.get(engine, chain)
+    if known is not None and statements.advance(cursor, _linked(rows, known[1]), known[0],
+                                                known[1]):
+        pending[chain] = (known[0] + len(rows), str(rows[-1]["hash"]))
+        return
+    if known is None and first and statements.start(cursor, _linked(rows, None)):
+        pending[chain] = (len(rows), str(rows[-1]["hash"]))
+        return
+    length, last_hash, sealed = _locked_head(connection, statements, cursor, chain)
+    if sealed is not None:  # a sealed object refuses the write (mlflow_prov/seals.py)
+        from mlflow_prov.seals import refuse_sealed_write
+
+        for event in events:
+            refuse_sealed_write(sealed, chain=chain, kind=event.kind,
+                                payload=dict(event.payload),
+                                experiment_id=event.experiment_id, run_id=event.run_id)
+    if not statements.advance(cursor, _linked(rows, last_hash), length, last_hash,
+                              unsealed_only=False):
+        raise RuntimeError(f"journal head of {chain!r} moved while locked")
+    pending[chain] = (length + len(rows), str(rows[-1]["hash"]))
 
 
 def _linked(rows: list[dict[str, Any]], prev_hash: str | None) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from mlflow_prov.journal import (
     _stored_spellings,
     events_table,
 )
+from mlflow_prov.metric_folds import read_folds
 
 SCAN_PAGE = 5000
 
@@ -260,3 +261,45 @@ def _bound(pick: Any, values: Any) -> int | None:
 
 def _int(value: object) -> int | None:
     return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+_WHOLE_STRETCH = sa.text("""SELECT x.last_seq,
+  (SELECT count(*) FROM prov_journal WHERE run_id = :run_id AND seq >= :first_seq
+     AND seq <= x.last_seq),
+  (SELECT min(seq) FROM prov_journal WHERE run_id = :run_id AND kind IN :metric_kinds)
+FROM (SELECT max(seq) AS last_seq FROM prov_journal
+      WHERE run_id = :run_id AND kind IN :metric_kinds) AS x""").bindparams(
+    sa.bindparam("metric_kinds", expanding=True))
+
+
+def whole_stretch(tracking_uri: str, run_id: str, first_seq: int) -> StretchStats | None:
+    """The stretch ``first_seq`` starts, from the run's fold counters
+    (:mod:`mlflow_prov.metric_folds`) without reading its events, when it holds every metric
+    event of the run: ``first_seq`` is the run's first metric event and the run has exactly
+    as many events from there to its last metric event as the counters counted, all from
+    one writer. None otherwise (counters missing or incomplete, metric events in several
+    stretches): the caller sums the stretch from its events.
+
+    Two indexed statements, whatever the number of events: the counts come from the index
+    on ``(run_id, seq)``."""
+    with _engine_for(tracking_uri).connect() as connection:
+        folds = read_folds(connection, run_id)
+        if folds is None or not folds.total[1]:  # none, or from several writers
+            return None
+        last_seq, events, first_metric = connection.execute(
+            _WHOLE_STRETCH, {"run_id": run_id, "first_seq": first_seq,
+                             "metric_kinds": _METRIC_KINDS}).one()
+    _, _, counted, _, values, step_min, step_max, first_us, last_us = folds.total
+    if first_metric != first_seq or events != counted:
+        return None
+    return StretchStats(
+        last_seq=int(last_seq), events=int(counted), values=int(values),
+        step_min=_int(step_min), step_max=_int(step_max), first_us=int(first_us),
+        last_us=int(last_us), keys=[_key_stats(row) for row in folds.keys])
+
+
+def _key_stats(row: tuple[Any, ...]) -> KeyStats:
+    """A key's counter row (:data:`mlflow_prov.metric_folds.COLUMNS` after ``run_id``)."""
+    key, _, events, single_events, single_values, step_min, step_max, first_us, last_us = row
+    return KeyStats(str(key), int(events), int(single_events), int(single_values),
+                    _int(step_min), _int(step_max), int(first_us), int(last_us))

@@ -30,20 +30,26 @@ from exporters.app.params import (
     ARTIFACT,
     DATASET,
     EXPERIMENT,
+    LINEAGE_QUERY,
     MODEL,
     RUN,
     BadRequestError,
     Param,
     choice,
+    lineage_depth,
     read,
+    shown,
 )
 from exporters.app.setup import ProvServer, prov_server
-from exporters.app.views import graph_json, neighbourhood_graph
-from exporters.lineage.keys import artifact_key, dataset_key, model_key, run_key
+from exporters.app.views import DEPTH, graph_json, neighbourhood_graph, readable_keys
+from exporters.lineage.keys import RUN as RUN_KIND
+from exporters.lineage.keys import NodeKey, artifact_key, dataset_key, model_key, run_key
+from exporters.lineage.resolve import HELP, AmbiguousNodeError, UnknownNodeError, resolve
+from exporters.lineage.sources import LineageError
 from exporters.privacy import redact
 from exporters.verify import verify_store
 from mlflow_prov.journal import JournalEvent, JournalUnavailableError, chain_head, verify_chain
-from mlflow_prov.lineage_edges import open_lineage
+from mlflow_prov.lineage_edges import LineageReader, open_lineage
 from mlflow_prov.stored_rows import UnknownSchemaError
 from mlflow_prov.vocabulary import ChainKind, experiment_chain, run_chain
 
@@ -274,7 +280,8 @@ LINEAGE_STARTS = {
     "dataset": lambda parsed: dataset_key(parsed[1]),  # one dataset per digest, any name
     "artifact": lambda parsed: artifact_key(*parsed),
 }
-LINEAGE_PARAMS = (RUN, MODEL, DATASET, ARTIFACT)
+LINEAGE_PARAMS = (LINEAGE_QUERY, RUN, MODEL, DATASET, ARTIFACT)
+LINEAGE_DEPTH = lineage_depth(DEPTH)
 VIEW_GRAPH = {"type": "object", "properties": {
     "nodes": {"type": "array", "items": {"type": "object", "properties": {
         "id": {"type": "string"}, "kind": {"type": "string"}, "label": {"type": "string"},
@@ -285,29 +292,56 @@ VIEW_GRAPH = {"type": "object", "properties": {
 
 
 @api.get("/lineage")
-@describe("/prov/api/lineage", "Upstream and downstream of a run, logged model, dataset or "
-          "artifact, across experiments (name exactly one)", LINEAGE_PARAMS,
-          response=VIEW_GRAPH)
+@describe("/prov/api/lineage", "Upstream and downstream of a run, logged model, model version, "
+          "dataset or artifact, across experiments: name exactly one, as q (what "
+          "mlflow-prov lineage takes: a unique run id prefix is enough) or by its full id",
+          (*LINEAGE_PARAMS, LINEAGE_DEPTH), response=VIEW_GRAPH)
 @json_route
 def lineage() -> dict[str, Any]:
-    """Upstream and downstream of a run, logged model, dataset (``name@digest``) or
-    artifact (``run_id/path``), across experiments."""
+    """Upstream and downstream of what ``q`` names (anything ``mlflow-prov lineage``
+    takes), or of a run, logged model, dataset (``name@digest``) or artifact
+    (``run_id/path``) by full id, across experiments, ``depth`` relations each way."""
     server = prov_server()
-    given = [(name, value) for name, value in read(LINEAGE_PARAMS, request.args).items()
-             if value is not None]
+    values = read((*LINEAGE_PARAMS, LINEAGE_DEPTH), request.args)
+    depth = values.pop(LINEAGE_DEPTH.name) or DEPTH
+    given = [(name, value) for name, value in values.items() if value is not None]
     if len(given) != 1:
-        raise BadRequestError(f"name exactly one of {', '.join(LINEAGE_STARTS)} "
+        raise BadRequestError(f"name exactly one of q, {', '.join(LINEAGE_STARTS)} "
                               "(dataset as name@digest, artifact as run_id/path)")
     name, value = given[0]
-    start = LINEAGE_STARTS[name](value)
     reader = open_lineage(server.tracking_uri)
-    if name == "run_id":  # the lineage knows a run's experiment: no read of the run
+    start = (_resolved(server, reader, value) if name == LINEAGE_QUERY.name
+             else LINEAGE_STARTS[name](value))
+    if start.kind == RUN_KIND:  # the lineage knows a run's experiment: no read of the run
         known = reader.nodes([start.id]).get(start.id)
-        require_read(server, known.experiment_id if known else run_experiment(server, value))
-    graph = neighbourhood_graph(reader, start, server.client, server.permissions)
+        require_read(server, known.experiment_id if known
+                     else run_experiment(server, start.ref))
+    graph = neighbourhood_graph(reader, start, server.client, server.permissions, depth)
     if not graph.nodes:
         raise NotFoundError(f"nothing readable is known about {start.kind} {start.ref!r}")
     return graph_json(graph)
+
+
+def _resolved(server: ProvServer, reader: LineageReader, text: str) -> NodeKey:
+    """The node ``q`` names, as ``mlflow-prov lineage`` resolves it: a name that matches
+    nothing is a 404, a prefix that matches several nodes the reader may see a 400 naming
+    them (those they may not see are neither named nor chosen), anything malformed a 400."""
+    try:
+        return resolve(reader, text, server.client)
+    except AmbiguousNodeError as exc:
+        keys = readable_keys(reader, [NodeKey.parse(c) for c in exc.candidates],
+                             server.client, server.permissions)
+        if len(keys) == 1:
+            return keys[0]
+        if not keys:
+            raise NotFoundError(f"q={shown(text)} names nothing readable on this server; "
+                                f"{HELP}") from exc
+        raise BadRequestError(f"q={shown(text)} matches more than one node "
+                              f"({', '.join(key.id for key in keys)}); give more of it") from exc
+    except UnknownNodeError as exc:
+        raise NotFoundError(f"q: {exc}") from exc
+    except LineageError as exc:
+        raise BadRequestError(f"q: {exc}") from exc
 
 
 @api.get("/openapi.json")

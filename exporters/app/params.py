@@ -226,6 +226,33 @@ ARTIFACT = Param("artifact", artifact, {"type": "string", "maxLength": 33 + ARTI
                                         "pattern": f"^{RUN_ID.pattern}/{PRINTABLE}$"},
                  "a run's artifact as run_id/path")
 
+LINEAGE_QUERY_MAX = len("runs:/") + 33 + ARTIFACT_PATH_MAX
+MAX_DEPTH = 20  # a walk of more relations each way reads most of a big store's lineage
+
+
+def lineage_query(name: str, value: str) -> str:
+    """What ``mlflow-prov lineage`` takes (resolved by :mod:`exporters.lineage.resolve`):
+    printable, within the longest artifact URI the lineage names."""
+    return _text(name, value, LINEAGE_QUERY_MAX).strip()
+
+
+def depth(name: str, value: str) -> int:
+    return whole_number(name, value, 1, MAX_DEPTH)
+
+
+LINEAGE_QUERY = Param(
+    "q", lineage_query, {"type": "string", "maxLength": LINEAGE_QUERY_MAX,
+                         "pattern": f"^{PRINTABLE}$"},
+    "what mlflow-prov lineage takes: a run id or a unique prefix, runs:/<run_id>/<path>, "
+    "models:/<model_id>, models:/<name>/<version>, models:/<name>@<alias>, or a dataset "
+    "digest (or a unique prefix, sha256: allowed) or name")
+
+
+def lineage_depth(default: int) -> Param:
+    return Param("depth", depth, {"type": "integer", "minimum": 1, "maximum": MAX_DEPTH,
+                                  "default": default},
+                 "follow at most this many relations each way (mlflow-prov lineage --depth)")
+
 
 # --- seals (issue 21): a model version's page ---
 MODEL_NAME_MAX = 256  # MLflow's registered_models.name column

@@ -3,7 +3,8 @@
 Why: the page lists 100 rows, and a run that logged 100,000 metric values one call at a time
 would fill a thousand pages with "1 point(s): loss". A stretch of consecutive metric events
 from one writer is one row (:class:`exporters.timeline.MetricFold`, the same fold as the
-exported HTML timeline) whose figures the database sums (:mod:`mlflow_prov.journal_scan`),
+exported HTML timeline) whose figures come from the run's fold counters, kept at write time
+(:mod:`mlflow_prov.metric_folds`), or else the database sums (:mod:`mlflow_prov.journal_scan`),
 so the page costs its rows, not the run's events. The page token after a fold points past
 its last event.
 """
@@ -28,6 +29,7 @@ from mlflow_prov.journal_scan import (
     scan_rows,
     stretch_end,
     stretch_stats,
+    whole_stretch,
 )
 from mlflow_prov.vocabulary import EventKind
 
@@ -72,12 +74,17 @@ def _any_after(tracking_uri: str, run_id: str, filters: EventFilters, after: int
 
 
 def fold_stretch(tracking_uri: str, first: JournalEvent, filters: EventFilters) -> MetricFold:
-    """The stretch of metric events that ``first`` starts, summed by the database where it
+    """The stretch of metric events that ``first`` starts: from the run's fold counters when
+    it is the run's only one and no filter cuts it, else summed by the database where it
     can (and remembered, see :func:`_summed`), else folded here row by row."""
+    assert first.run_id is not None  # a metric event belongs to a run
+    unfiltered = not filters.kinds and filters.since_us is None and filters.until_us is None
+    stats = whole_stretch(tracking_uri, first.run_id, first.seq) if unfiltered else None
+    if stats is not None:
+        return _from_stats(first, stats)
     stats = _summed(tracking_uri, first, filters)
     if stats is not None:
         return _from_stats(first, stats)
-    assert first.run_id is not None  # a metric event belongs to a run
     end, writer = stretch_end(tracking_uri, first.run_id, first.seq,
                               kinds=list(filters.kinds) or None, since_us=filters.since_us,
                               until_us=filters.until_us)

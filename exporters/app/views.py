@@ -228,13 +228,23 @@ def _files_node(run: ViewNode, count: int) -> ViewNode:
 
 
 def neighbourhood_graph(reader: LineageReader, start: NodeKey, client: MlflowClient,
-                        permissions: Permissions) -> ViewGraph:
-    """One run, model, version, dataset or artifact with its upstream and downstream."""
+                        permissions: Permissions, depth: int = DEPTH) -> ViewGraph:
+    """One run, model, version, dataset or artifact with its upstream and downstream,
+    ``depth`` relations each way."""
     builder = GraphBuilder(reader, RunDirectory(client), permissions)
     title = f"lineage of {start.kind} {start.ref}"
     if not builder.visible(builder.walker.nodes([start])[start]):
         return ViewGraph(title=title)
-    return builder.graph(builder.walker.neighbourhood([start], DEPTH), title)
+    return builder.graph(builder.walker.neighbourhood([start], depth), title)
+
+
+def readable_keys(reader: LineageReader, keys: list[NodeKey], client: MlflowClient,
+                  permissions: Permissions) -> list[NodeKey]:
+    """Those of ``keys`` whose nodes the reader may see, in order: what a reader is told
+    an ambiguous prefix matches, so that it names nothing they may not read."""
+    builder = GraphBuilder(reader, RunDirectory(client), permissions)
+    found = builder.walker.nodes(keys)
+    return [key for key in keys if builder.visible(found[key])]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,20 @@ from mlflow_prov.lineage_edges import LineageReader
 
 RUNS_SCHEME, MODELS_SCHEME, SHA256_PREFIX = "runs:/", "models:/", "sha256:"
 PROMPTS_SCHEME = "prompts:/"
+
+
+class UnknownNodeError(LineageError):
+    """The text is well formed but names nothing in this store."""
+
+
+class AmbiguousNodeError(LineageError):
+    """The text is a prefix (or name) of more than one node; ``candidates`` are their ids."""
+
+    def __init__(self, message: str, candidates: list[str]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
 HELP = ("give a run id (or a unique prefix), models:/<model_id>, models:/<name>/<version>, "
         "models:/<name>@<alias>, prompts:/<name>/<version>, runs:/<run_id>/<path> or a "
         "dataset digest or name")
@@ -66,17 +80,18 @@ def _model(reader: LineageReader, text: str, client: MlflowClient | None) -> Nod
         try:
             rest = f"{name}/{client.get_model_version_by_alias(name, alias).version}"
         except MlflowException as exc:
-            raise LineageError(f"no model {name!r} with alias {alias!r}: {exc.message}") from exc
+            raise UnknownNodeError(f"no model {name!r} with alias {alias!r}: "
+                                   f"{exc.message}") from exc
     if "/" in rest:
         name, _, number = rest.rpartition("/")
         key = version_key(name, number)
         if not _known(reader, key):
-            raise LineageError(f"no registered model version {text}; check the name and "
+            raise UnknownNodeError(f"no registered model version {text}; check the name and "
                                "version (mlflow models list)")
         return key
     key = model_key(rest)
     if not _known(reader, key):
-        raise LineageError(f"no logged model {rest!r} in this store; check the model id in "
+        raise UnknownNodeError(f"no logged model {rest!r} in this store; check the model id in "
                            f"{text}")
     return key
 
@@ -123,8 +138,8 @@ def _by_prefix(reader: LineageReader, text: str,
     if len(matches) == 1:
         return NodeKey.parse(matches[0])
     if matches:
-        raise LineageError(f"{text!r} matches more than one run or dataset "
-                           f"({', '.join(matches)}); give more of it")
+        raise AmbiguousNodeError(f"{text!r} matches more than one run or dataset "
+                                 f"({', '.join(matches)}); give more of it", matches)
     what = "run id" if kinds == (RUN,) else "run id, dataset digest or name"
-    raise LineageError(f"{text!r} is no {what} in this store; {HELP}")
+    raise UnknownNodeError(f"{text!r} is no {what} in this store; {HELP}")
 

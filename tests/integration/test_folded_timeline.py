@@ -140,3 +140,48 @@ def test_mysql_folds_the_rows_itself_to_the_same_folds(prov_mysql_uri):
     assert folds == python_folds(prov_mysql_uri, run_id) and len(folds) == 2
     rows = list(scan_rows(prov_mysql_uri, run_id=run_id, kinds=["run.metrics_logged"]))
     assert len(rows) == 16 and all(r.run_id == run_id for r in rows)
+
+
+def _one_stretch_run(uri: str, events: int) -> str:
+    """A run that logs ``events`` values of two keys one call each, between two tags."""
+    client = MlflowClient(uri)
+    run_id = client.create_run("0", run_name=f"loop-{events}").info.run_id
+    client.set_tag(run_id, "phase", "warmup")
+    for step in range(events):
+        client.log_metric(run_id, ("loss", "acc")[step % 2], 1.0 / (step + 1), step=step // 2)
+    client.set_tag(run_id, "phase", "done")
+    return run_id
+
+
+def _page_statements(uri: str, run_id: str) -> tuple[list[str], MetricFold]:
+    from statement_counter import count_statements
+
+    from mlflow_prov.journal import _engine_for
+
+    with count_statements(_engine_for(uri)) as counted:
+        page = timeline_page(uri, run_id, EventFilters(run_id=run_id))
+    (fold,) = [item for item in page.items if isinstance(item, MetricFold)]
+    assert fold == python_folds(uri, run_id)[0]
+    return list(counted), fold
+
+
+def _check_page_cost_is_independent_of_the_stretch(uri: str) -> None:
+    small, big = _one_stretch_run(uri, 20), _one_stretch_run(uri, 400)
+    small_sql, small_fold = _page_statements(uri, small)
+    big_sql, big_fold = _page_statements(uri, big)
+    assert (small_fold.events, big_fold.events) == (20, 400)
+    assert (big_fold.keys["loss"].values, big_fold.step_min, big_fold.step_max) == (200, 0, 199)
+    assert len(big_sql) == len(small_sql), (small_sql, big_sql)
+    # the fold comes from the counters kept at write time: no statement decodes a payload
+    assert not [sql for sql in big_sql if "json" in sql.lower()], big_sql
+
+
+@pytest.mark.slow  # 420 log_metric calls
+def test_a_run_page_costs_the_same_statements_for_20_or_400_metric_events(store):
+    _check_page_cost_is_independent_of_the_stretch(store[0])
+
+
+@pytest.mark.slow  # 420 log_metric calls on a fresh PostgreSQL database
+@pytest.mark.postgres
+def test_a_run_page_costs_the_same_statements_on_postgresql(prov_postgres_uri):
+    _check_page_cost_is_independent_of_the_stretch(prov_postgres_uri)

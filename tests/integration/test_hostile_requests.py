@@ -246,7 +246,9 @@ def _query_value(name: str, served: Served) -> st.SearchStrategy[str]:
              "artifact": [f"{ids['producer']}/data/features.csv"],
              "kind": ["run.tags_set", "run.created,run.updated"], "page_size": ["1", "3"],
              "since": ["2020-01-01T00:00:00Z", "0"], "until": ["2999-01-01", "99999999999999"],
-             "metrics": ["all", "changed"], "dataset": ["features.csv@x"]}.get(name, ["x"])
+             "metrics": ["all", "changed"], "dataset": ["features.csv@x"],
+             "q": [ids["producer"][:8], f"models:/{ids['model']}"],
+             "depth": ["1", "20"]}.get(name, ["x"])
     return st.one_of(st.sampled_from(valid), HOSTILE)
 
 

@@ -268,6 +268,7 @@ def test_cli_api_and_prov_export_give_one_answer(served, question):
     cli = cli_answer(served, cli_text)
     assert start in cli.nodes and len(cli.edges) >= 2
     assert api_answer(served, **api_params) == cli
+    assert api_answer(served, q=cli_text, depth=str(DEPTH)) == cli, "q takes what the CLI takes"
     assert prov_answer(served, start) == cli
 
 
@@ -320,3 +321,46 @@ def test_prompt_versions_traces_and_models_link_everywhere(served):
     # the page walks from the experiment's runs: the model's own origins are beside them
     beside = (model, "wasDerivedFrom", "prompt:qa/1")
     assert links - {beside} <= page_answer(served, ids["genai_experiment_id"]).edges
+
+
+def _lineage_error(served: Served, **params: str) -> tuple[int, str]:
+    answer = requests.get(f"{served.base}/prov/api/lineage", params=params, timeout=TIMEOUT)
+    message = answer.json()["message"]
+    assert "\n" not in message and "Traceback" not in message, message
+    return answer.status_code, message
+
+
+@pytest.mark.slow
+def test_the_api_refuses_what_the_cli_refuses_in_one_line(served):
+    client = mlflow.MlflowClient(served.uri)
+    experiment_id = client.get_run(served.ids["producer"]).info.experiment_id
+    runs: dict[str, list[str]] = {}
+    while not any(len(ids) > 1 for ids in runs.values()):  # two runs with one first digit
+        run_id = client.create_run(experiment_id).info.run_id
+        runs.setdefault(run_id[0], []).append(run_id)
+    prefix, twins = next((p, ids) for p, ids in runs.items() if len(ids) > 1)
+    status, message = _lineage_error(served, q=prefix)
+    assert status == 400 and all(f"run:{run_id}" in message for run_id in twins), message
+    assert requests.get(f"{served.base}/prov/api/lineage", params={"q": twins[0][:20]},
+                        timeout=TIMEOUT).status_code == 200
+    status, message = _lineage_error(served, q="f" * 31 + "0")
+    assert status == 404 and "is no run id" in message, message
+    status, message = _lineage_error(served, q="models:/no-such-model/7")
+    assert status == 404 and "no registered model version" in message, message
+    status, message = _lineage_error(served, q="runs:/" + served.ids["producer"])
+    assert status == 400 and "runs:/<run_id>/<path>" in message, message
+    for depth in ("0", "21", "two", "٣"):
+        status, message = _lineage_error(served, q=served.ids["producer"], depth=depth)
+        assert status == 400 and message.startswith("depth=") and "1 to 20" in message
+    status, message = _lineage_error(served, q=served.ids["producer"],
+                                     run_id=served.ids["producer"])
+    assert status == 400 and "exactly one of q, run_id" in message, message
+
+
+@pytest.mark.slow
+def test_depth_bounds_the_api_walk_as_it_bounds_the_cli(served):
+    producer = served.ids["producer"]
+    near = api_answer(served, q=producer[:8], depth="1")
+    far = api_answer(served, q=producer[:8], depth="3")
+    assert near.edges < far.edges
+    assert near.edges and all(f"run:{producer}" in (e[0], e[2]) for e in near.edges)

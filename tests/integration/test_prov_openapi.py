@@ -124,7 +124,9 @@ def test_api_errors_have_the_documented_shape_and_name_the_parameter(app):
     client = app.test_client()
     for url, named in (("/prov/api/events?experiment_id=%C2%B2", "experiment_id"),
                        ("/prov/api/head", "run_id"), ("/prov/api/verify?metrics=some",
-                                                       "metrics")):
+                                                       "metrics"),
+                       ("/prov/api/lineage?q=1a2b&depth=21", "depth"),
+                       ("/prov/api/lineage?q=a%00b", "q")):
         answer = client.get(url)
         assert answer.status_code == 400
         jsonschema.validate(answer.json, error)
@@ -133,7 +135,8 @@ def test_api_errors_have_the_documented_shape_and_name_the_parameter(app):
 
 def _parameter(name: str) -> p.Param:
     return next(param for param in (p.EXPERIMENT, p.RUN, p.MODEL, p.DATASET, p.ARTIFACT, p.CHAIN,
-                                    p.page_size(10)) if param.name == name)
+                                    p.page_size(10), p.LINEAGE_QUERY, p.lineage_depth(3))
+                if param.name == name)
 
 
 def _accepted_by_parser(param: p.Param, value: str) -> bool:
@@ -167,7 +170,8 @@ HOSTILE_TEXT = st.one_of(
     st.builds(lambda a, b: f"{a}@{b}", st.text(max_size=20), st.text(max_size=20)),
     st.builds(lambda a, b: f"{a}/{b}", st.from_regex(r"[0-9a-f]{30,34}", fullmatch=True),
               st.text(max_size=20)),
-    st.sampled_from(["2147483647", "2147483648", "0", "1000", "1001", "a" * 538 + "@x"]),
+    st.sampled_from(["2147483647", "2147483648", "0", "1000", "1001", "a" * 538 + "@x", "20",
+                     "21", "runs:/" + "a" * 1033, "runs:/" + "a" * 1034]),
     st.builds(lambda a, b: f"{a}:{b}", st.sampled_from(["prompt", "trace", "Trace", "x"]),
               st.text(max_size=20)))
 
@@ -175,7 +179,7 @@ HOSTILE_TEXT = st.one_of(
 @settings(max_examples=100, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(["experiment_id", "run_id", "model_id", "dataset", "artifact",
-                             "page_size", "chain"]), value=HOSTILE_TEXT)
+                             "page_size", "chain", "q", "depth"]), value=HOSTILE_TEXT)
 def test_each_schema_accepts_exactly_what_its_parser_accepts(name, value):
     # Python's "$" also matches before a final newline, where ECMA-262 (JSON Schema's regex
     # dialect) does not: such a value says nothing about the document

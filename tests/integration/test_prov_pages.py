@@ -13,6 +13,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 from lineage_scenario import SECRET, write
+from mlflow import MlflowClient
 from test_server import _serve
 
 from exporters import ExportOptions, export
@@ -296,6 +297,7 @@ def test_prov_auth_shows_each_user_only_the_experiments_they_may_read(tmp_path, 
         assert "features.csv" not in hidden_start.text, "nor what lies behind it"
         timeline = _as(ALICE, f"{base}/prov/runs/{ids['producer']}").text
         assert "warmup" in timeline and f"<b>{real_user}</b>" not in timeline
+        _check_lineage_queries_keep_permissions(base, store, ids, downstream)
 
         # bob reads training only: the producer in features stays hidden from him
         upstream = _as(BOB, f"{base}/prov/api/lineage", run_id=ids["consumer"]).json()
@@ -309,6 +311,27 @@ def test_prov_auth_shows_each_user_only_the_experiments_they_may_read(tmp_path, 
         assert _as(ADMIN, events_url).status_code == 200
         both = _as(ADMIN, f"{base}/prov/api/lineage", run_id=ids["consumer"]).json()
         assert "prepare-data" in {n["label"] for n in both["nodes"]}
+
+
+def _check_lineage_queries_keep_permissions(base: str, store: str, ids: dict[str, str],
+                                            downstream: dict) -> None:
+    """``q`` resolves as the CLI does, then checks permissions on the node it names; an
+    ambiguous prefix names only the nodes the reader may read."""
+    lineage_url = f"{base}/prov/api/lineage"
+    by_prefix = _as(ALICE, lineage_url, q=ids["producer"][:8]).json()
+    assert {n["id"] for n in by_prefix["nodes"]} == {n["id"] for n in downstream["nodes"]}
+    assert _as(ALICE, lineage_url, q=ids["consumer"][:8]).status_code == 403
+    hidden_model = _as(ALICE, lineage_url, q=f"models:/{ids['model']}")
+    assert hidden_model.status_code == 404 and "features.csv" not in hidden_model.text
+    client = MlflowClient(store)
+    hidden = client.create_run(ids["training"]).info.run_id
+    while hidden[0] != ids["producer"][0]:  # a run of hers and one of bob's share a digit
+        hidden = client.create_run(ids["training"]).info.run_id
+    shared = hidden[0]
+    both = _as(ADMIN, lineage_url, q=shared)
+    assert both.status_code == 400 and hidden in both.text and ids["producer"] in both.text
+    hers = _as(ALICE, lineage_url, q=shared)
+    assert hers.status_code in (200, 400) and hidden not in hers.text, hers.text
 
 
 def test_the_timelines_next_link_keeps_every_filter(monkeypatch, prov_uri):
