@@ -62,7 +62,8 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                     # undecoded rows for log, metric stretches summed for timelines (issue 20)
                     "mlflow_prov.journal_scan": {"RawEvent", "scan_rows", "StretchStats",
                                                  "KeyStats", "stretch_end", "stretch_stats",
-                                                 "merge_stretches", "scan_columns"}}
+                                                 "merge_stretches", "scan_columns",
+                                                 "whole_stretch"}}
 SHARED_VOCABULARY = "mlflow_prov.vocabulary"  # both rooms' words: exporters may import any
 # The export room's one door to MLflow internals, each under a contract test; it shares the
 # contract machinery of capture's compat module.
