@@ -196,9 +196,12 @@ def record_upload(tracking_uri: str, artifact_path: str, size: int, sha256: str,
     with Session(engine) as session:
         try:
             with session.begin():
-                event = (_append_known(session, target, known[0], size, sha256, who, when)
-                         if known is not None and _holds(known, target) else None) \
-                    or _record_looked_up(session, engine, target, size, sha256, who, when)
+                event = None
+                if known is not None and _holds(known, target):  # the one-statement path
+                    event = _append_known(session, target, known[0], size, sha256, who, when)
+                if event is None:
+                    event = _record_looked_up(session, engine, target, size, sha256, who,
+                                              when)
                 if event is not None:
                     record_lineage(session.connection(), event.kind, event.run_id,
                                    event.experiment_id, event.payload, lambda _: None)

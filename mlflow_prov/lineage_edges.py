@@ -46,7 +46,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from mlflow_prov.sql_dialects import insert_unless_present
+from mlflow_prov.sql_dialects import (
+    ROWS_PER_STATEMENT,
+    insert_all_unless_present,
+    insert_unless_present,
+    is_mysql,
+)
 from mlflow_prov.vocabulary import (
     DATASET_CONTEXT_TAG,
     LINKED_PROMPTS_TAG,
@@ -330,6 +335,7 @@ def _model_version_created(rows: Rows, run_id: str | None, experiment_id: str | 
 
 
 def prompt_node(name: str, version: int) -> str:
+    """A prompt version's node id: ``prompt:<name>/<version>``, as ``prompts:/`` URIs say."""
     return node_id("prompt", f"{name}/{version}")
 
 
@@ -484,18 +490,21 @@ def _insert_node(connection: sa.Connection, node: NodeRow) -> None:
 def ensure_tables(engine: sa.engine.Engine) -> None:
     """Create the lineage tables when missing, or refill them when an older mlflow-prov made
     their rows (:data:`LINEAGE_VERSION`), from the journal's events in one transaction (a
-    journal written before they existed): no migration step for users."""
+    journal written before they existed): no migration step for users. A store a newer
+    mlflow-prov refilled is left as it is."""
     if _current(engine):
         return
+    if is_mysql(engine.dialect.name):  # each read sees what others committed before it
+        engine = engine.execution_options(isolation_level="READ COMMITTED")
     try:
         with engine.begin() as connection:
             metadata.create_all(connection, checkfirst=True)
             _hold_writers(connection)
-            if _version(connection) == LINEAGE_VERSION:
+            if (_version(connection, locked=True) or 0) >= LINEAGE_VERSION:
                 return  # another process filled them first
             connection.execute(edges_table.delete())
             connection.execute(nodes_table.delete())
-            write_rows(connection, backfill_rows(_journal_events(connection)))
+            _refill(connection, backfill_rows(_journal_events(connection)))
             connection.execute(version_table.delete())
             connection.execute(version_table.insert().values(version=LINEAGE_VERSION))
     except sa.exc.DatabaseError:
@@ -503,23 +512,45 @@ def ensure_tables(engine: sa.engine.Engine) -> None:
             raise
 
 
+def _refill(connection: sa.Connection, rows: Rows) -> None:
+    """Every row of a refill in a few statements: the nodes (a writer's row that came in
+    meanwhile stays; MySQL only, the others hold writers off) and each edge once."""
+    insert_all_unless_present(connection, nodes_table, [_node_values(n) for n in rows.nodes])
+    edges = list(dict.fromkeys(
+        (e.source[:ID_LENGTH], e.relation, e.target[:ID_LENGTH],
+         (e.context or None) and e.context[:250]) for e in rows.edges))
+    for start in range(0, len(edges), ROWS_PER_STATEMENT):
+        connection.execute(edges_table.insert(), [
+            {"source": source, "relation": relation, "target": target, "context": context}
+            for source, relation, target, context in edges[start:start + ROWS_PER_STATEMENT]])
+    for renamed, label in rows.renamed.items():
+        connection.execute(nodes_table.update().where(nodes_table.c.node == renamed)
+                           .values(label=label))
+
+
 def _current(engine: sa.engine.Engine) -> bool:
-    """The tables exist and were filled by the rules of this version."""
+    """The tables exist and were filled by the rules of this version or a newer one."""
     if not sa.inspect(engine).has_table(VERSION_TABLE):
         return False
     with engine.connect() as connection:
-        return _version(connection) == LINEAGE_VERSION
+        return (_version(connection) or 0) >= LINEAGE_VERSION
 
 
-def _version(connection: sa.Connection) -> int | None:
-    return connection.execute(sa.select(sa.func.max(version_table.c.version))).scalar()
+def _version(connection: sa.Connection, locked: bool = False) -> int | None:
+    """The rules' version the rows were made by; ``locked``: read as the latest committed
+    row, held until the transaction ends (PostgreSQL, MySQL), so two refills take turns."""
+    query = (sa.select(version_table.c.version).order_by(version_table.c.version.desc())
+             .limit(1))
+    if locked and connection.dialect.name != "sqlite":
+        query = query.with_for_update()
+    return connection.execute(query).scalar()
 
 
 def _hold_writers(connection: sa.Connection) -> None:
-    """Keep other writers' lineage rows out until the refill commits: an event they commit
-    after the refill read the journal is theirs to add, and one committed before is read.
-    sqlite's first write takes the database's lock; MySQL's inserts wait on the deletes'
-    row locks."""
+    """Keep other writers' lineage rows out until the refill commits, so an event is either
+    read by the refill or added by its writer after it: sqlite's first write takes the
+    database's lock, PostgreSQL's tables are locked here. MySQL holds off nothing: a writer
+    that commits during the refill may have its edge twice (readers take each edge once)."""
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"LOCK TABLE {EDGES_TABLE}, {NODES_TABLE} IN EXCLUSIVE MODE")
 

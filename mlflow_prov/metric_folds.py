@@ -18,6 +18,7 @@ incomplete ones, and readers check the rows against the journal before they use 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -150,11 +151,24 @@ class RunFolds:
     keys: list[tuple[Any, ...]]
 
 
+_with_table: weakref.WeakSet[sa.engine.Engine] = weakref.WeakSet()
+
+
+def _has_table(connection: sa.Connection) -> bool:
+    """Whether the store keeps counters, asked once per engine (a table once made stays), so
+    a page view reads the counters and nothing about the schema."""
+    if connection.engine in _with_table:
+        return True
+    if not sa.inspect(connection).has_table(FOLDS_TABLE):
+        return False
+    _with_table.add(connection.engine)
+    return True
+
+
 def read_folds(connection: sa.Connection, run_id: str) -> RunFolds | None:
     """The run's counter rows (each as :data:`COLUMNS` after ``run_id``), None where it has
     none or no counters are kept."""
-    if connection.dialect.name not in KEPT_ON or not sa.inspect(connection).has_table(
-            FOLDS_TABLE):
+    if connection.dialect.name not in KEPT_ON or not _has_table(connection):
         return None
     columns = folds_table.c
     rows = connection.execute(

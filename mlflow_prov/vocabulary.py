@@ -280,9 +280,14 @@ def linked_prompts(value: Any) -> list[tuple[str, int]]:
     parsed) as ``[("qa", 2)]``; anything else (a cut or hand-edited tag) links nothing."""
     try:
         items = json.loads(value) if isinstance(value, str) else value
-        return sorted({(str(i["name"]), int(i["version"])) for i in items or ()})
-    except (ValueError, TypeError, KeyError):
-        return []
+        if not isinstance(items, list):
+            return []
+        return sorted({(str(i["name"]), int(i["version"])) for i in items
+                       if isinstance(i, dict)})
+    except (ValueError, TypeError, KeyError, ArithmeticError, RecursionError):
+        return []  # 1e400 and Infinity overflow int(); a deep nest overflows the parser
+
+
 # On a nested run without a carbon tracker of its own: the run whose tracker measured its time
 # (each interval's energy is counted once, on the top-level run).
 CARBON_COUNTED_IN_TAG = "mlflow_prov.carbon.counted_in"

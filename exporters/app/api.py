@@ -325,9 +325,11 @@ def lineage() -> dict[str, Any]:
 def _resolved(server: ProvServer, reader: LineageReader, text: str) -> NodeKey:
     """The node ``q`` names, as ``mlflow-prov lineage`` resolves it: a name that matches
     nothing is a 404, a prefix that matches several nodes the reader may see a 400 naming
-    them (those they may not see are neither named nor chosen), anything malformed a 400."""
+    them (those they may not see are neither named nor chosen), anything malformed a 400. A
+    node the reader may not see is answered as one that does not exist: the answer must not
+    tell a prefix of a hidden run from nothing."""
     try:
-        return resolve(reader, text, server.client)
+        key = resolve(reader, text, server.client)
     except AmbiguousNodeError as exc:
         keys = readable_keys(reader, [NodeKey.parse(c) for c in exc.candidates],
                              server.client, server.permissions)
@@ -342,6 +344,9 @@ def _resolved(server: ProvServer, reader: LineageReader, text: str) -> NodeKey:
         raise NotFoundError(f"q: {exc}") from exc
     except LineageError as exc:
         raise BadRequestError(f"q: {exc}") from exc
+    if not readable_keys(reader, [key], server.client, server.permissions):
+        raise NotFoundError(f"q={shown(text)} names nothing readable on this server; {HELP}")
+    return key
 
 
 @api.get("/openapi.json")

@@ -244,8 +244,9 @@ LINEAGE_QUERY = Param(
     "q", lineage_query, {"type": "string", "maxLength": LINEAGE_QUERY_MAX,
                          "pattern": f"^{PRINTABLE}$"},
     "what mlflow-prov lineage takes: a run id or a unique prefix, runs:/<run_id>/<path>, "
-    "models:/<model_id>, models:/<name>/<version>, models:/<name>@<alias>, or a dataset "
-    "digest (or a unique prefix, sha256: allowed) or name")
+    "models:/<model_id>, models:/<name>/<version>, models:/<name>@<alias>, "
+    "prompts:/<name>/<version>, prompts:/<name>@<alias>, or a dataset digest (or a unique "
+    "prefix, sha256: allowed) or name")
 
 
 def lineage_depth(default: int) -> Param:

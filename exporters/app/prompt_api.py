@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import request
 
-from exporters.app.api import NotFoundError, api, json_route, require_read
+from exporters.app.api import ForbiddenError, NotFoundError, api, json_route
 from exporters.app.openapi import describe
 from exporters.app.params import PROMPT_NAME, PROMPT_VERSION, read
 from exporters.app.prompt_history import PromptHistory, add_uses, chain_events, fold_history
@@ -51,7 +51,8 @@ PROMPT_HISTORY = {"type": "object", "required": ["name", "versions", "aliases", 
 def read_prompt_history(server: ProvServer, name: str, version: int | None) -> PromptHistory:
     """The prompt's history (one version's part of it when ``version`` is given), redacted;
     :class:`NotFoundError` naming the prompt or version the journal does not know."""
-    require_read(server, None)
+    if not server.permissions.can_read_prompt(name):  # MLflow's rule for the prompt itself
+        raise ForbiddenError(f"no READ permission on prompt {name!r}")
     history = fold_history(name, chain_events(server.tracking_uri, name), server.pseudonymize)
     if history is None:
         raise NotFoundError(f"no prompt {name!r} in this server's journal; check the name "

@@ -106,9 +106,8 @@ def _prompt(reader: LineageReader, text: str, client: MlflowClient | None) -> No
                                f"prompts:/{name}/<version>")
         try:
             number = str(client.get_prompt_version_by_alias(name, alias).version)
-        except MlflowException as exc:
-            raise LineageError(f"no prompt {name!r} with alias {alias!r}: "
-                               f"{exc.message}") from exc
+        except MlflowException as exc:  # one answer whether the prompt or the alias is missing
+            raise UnknownNodeError(f"no prompt {name!r} with alias {alias!r}") from exc
     else:
         name, _, number = rest.rpartition("/")
     if not name or not (number.isascii() and number.isdigit()):
@@ -116,8 +115,8 @@ def _prompt(reader: LineageReader, text: str, client: MlflowClient | None) -> No
                            "prompts:/<name>/<version> or prompts:/<name>@<alias>")
     key = prompt_key(name, int(number))
     if not _known(reader, key):
-        raise LineageError(f"no prompt version {text} in this store's lineage; check the "
-                           "name and version (mlflow.genai.load_prompt)")
+        raise UnknownNodeError(f"no prompt version {text} in this store's lineage; check the "
+                               "name and version (mlflow.genai.load_prompt)")
     return key
 
 

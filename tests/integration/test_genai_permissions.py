@@ -112,6 +112,10 @@ def test_a_prompts_history_follows_the_prompt_permission(served):
         _as(ADMIN, events, chain="prompt:closed-prompt"))
 
     assert _as(ALICE, events, chain="prompt:closed-prompt").status_code == 403
+    for page in ("/prov/prompts/closed-prompt", "/prov/api/prompts/closed-prompt"):
+        assert _as(ALICE, f"{base}{page}").status_code == 403, page
+    for page in ("/prov/prompts/open-prompt", "/prov/api/prompts/open-prompt"):
+        assert _as(ALICE, f"{base}{page}").status_code == 200, page
     assert {"prompt.created", "prompt.version_created", "prompt.alias_set"} <= _kinds(
         _as(ALICE, events, chain="prompt:open-prompt"))
     assert _as(ALICE, events).status_code == 400, "no whole journal for her"

@@ -212,3 +212,60 @@ def test_a_traced_request_costs_the_lineage_two_statements(tmp_path, monkeypatch
         mlflow.set_tracking_uri(None)
     lineage = [s for s in statements if EDGES_TABLE in s or NODES_TABLE in s]
     assert len(lineage) == 2, lineage
+
+
+def test_a_hostile_linked_prompts_tag_is_stored_as_plain_mlflow_stores_it(tmp_path):
+    """The tag's value reaches the lineage in the write's transaction: a value that cannot
+    name a prompt version still sets the tag, links nothing, and the store opens again."""
+    uri = prov_store(tmp_path / "store")
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("odd-tags")).info.run_id
+    odd = '[{"name": "qa", "version": 1e400}]'
+    client.set_tag(run_id, LINKED_PROMPTS_TAG, odd)
+    assert client.get_run(run_id).data.tags[LINKED_PROMPTS_TAG] == odd
+    assert not [e for e in open_lineage(uri).edges([f"run:{run_id}"], "origins")
+                if e.target.startswith("prompt:")]
+    dispose_engines()
+    shutil.copytree(tmp_path / "store", tmp_path / "reopened")
+    with sqlite3.connect(tmp_path / "reopened" / "mlflow.db") as database:
+        database.execute(f"DROP TABLE {VERSION_TABLE}")  # refilled from the journal on open
+    MlflowClient(f"prov://{tmp_path / 'reopened'}").search_experiments()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["postgresql", "mysql"])
+def test_the_refill_on_a_server_database_restores_every_row_once(backend, request, tmp_path):
+    """The refill on PostgreSQL (tables locked) and MySQL (read committed): rows an older
+    mlflow-prov never made come back, each edge once, and a second refill has nothing to do."""
+    import sqlalchemy as sa
+
+    from mlflow_prov.journal import _engine_for
+    from mlflow_prov.lineage_edges import LINEAGE_VERSION, ensure_tables
+
+    uri = request.getfixturevalue(f"prov_{'postgres' if backend == 'postgresql' else backend}_uri")
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment(f"refill-{backend}")).info.run_id
+    (tmp_path / "report.txt").write_text("accuracy 0.9\n")
+    client.log_artifact(run_id, str(tmp_path / "report.txt"))
+    client.set_terminated(run_id)
+    engine = _engine_for(uri)
+
+    def rows() -> list[tuple[str, str, str]]:
+        with engine.connect() as connection:
+            return sorted(connection.execute(sa.text(
+                f"SELECT source, relation, target FROM {EDGES_TABLE}")).tuples())
+
+    before = rows()
+    assert (f"artifact:{run_id}/report.txt", "wasGeneratedBy", f"run:{run_id}") in before
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DELETE FROM {EDGES_TABLE} WHERE source LIKE 'artifact:%'"))
+        connection.execute(sa.text(f"DELETE FROM {NODES_TABLE} WHERE node LIKE 'artifact:%'"))
+        connection.execute(sa.text(f"DELETE FROM {VERSION_TABLE}"))
+        connection.execute(sa.text(f"INSERT INTO {VERSION_TABLE} (version) VALUES (1)"))
+    ensure_tables(engine)
+    assert rows() == before
+    with engine.begin() as connection:  # a newer mlflow-prov's rows are left as they are
+        connection.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version = "
+                                   f"{LINEAGE_VERSION + 1}"))
+    ensure_tables(engine)
+    assert rows() == before

@@ -5,9 +5,10 @@ What a user sees: the versions in order with their commit message and template d
 ``prod`` alias moving from version 1 to 2, the tag changes, the baseline run that used
 version 1 and the run and traces that used version 2; the run's timeline links to the page,
 the prompts index lists it, and ``mlflow-prov lineage`` shows the prompt version a run used.
-Unknown prompts and bad versions get a 404 or 400 naming them; under ``prov-auth`` prompts,
-registry objects, are for readers of every experiment. The screenshot goes to
-``$MLFLOW_PROV_SCREENSHOTS`` when set (docs/browse.md's comes from there).
+Unknown prompts and bad versions get a 404 or 400 naming them; under ``prov-auth`` a
+prompt's history follows MLflow's permission on the prompt, and the index is for admins.
+The screenshot goes to ``$MLFLOW_PROV_SCREENSHOTS`` when set (docs/browse.md's comes from
+there).
 """
 
 from __future__ import annotations
@@ -143,8 +144,9 @@ def test_lineage_shows_the_prompt_version_a_run_used(served):
     assert result.exit_code != 0 and "no prompt version prompts:/qa/7" in result.output
 
 
-def test_under_prov_auth_only_readers_of_every_experiment_see_prompts(served, tmp_path,
-                                                                     monkeypatch):
+def test_under_prov_auth_a_prompt_without_a_grant_is_refused(served, tmp_path, monkeypatch):
+    """Alice reads an experiment but has no grant on the prompt: MLflow refuses her the
+    prompt, so do its history and the index of every prompt (which is for admins)."""
     for base in _auth_server(tmp_path, monkeypatch, served.uri):
         _grant(base, "alice", served.ids["experiment_id"])
         for path in ("/prov/prompts", "/prov/prompts/qa", "/prov/api/prompts/qa"):

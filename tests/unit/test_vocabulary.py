@@ -79,3 +79,18 @@ def test_context_prefixes_standard_and_free_form() -> None:
 def test_the_longest_unit_suffix_wins() -> None:
     assert unit_for_key("system/gpu_0_memory_usage_megabytes").udunits == "Mbyte"
     assert unit_for_key("loss") is None
+
+
+@pytest.mark.parametrize("tag", ['[{"name": "qa", "version": 1e400}]',
+                                 '[{"name": "qa", "version": Infinity}]',
+                                 '[{"name": "qa", "version": NaN}]', "[" * 100_000,
+                                 '{"name": "qa", "version": 1}', '["qa"]', "[[1]]", "null"])
+def test_a_hostile_linked_prompts_tag_links_nothing_and_raises_nothing(tag: str) -> None:
+    """MLflow stores any text in the tag; the lineage that reads it at write time must not
+    turn an odd value into a failed write (plain MLflow accepts it)."""
+    assert vocabulary.linked_prompts(tag) == []
+
+
+def test_a_linked_prompts_tag_as_mlflow_writes_it_links_its_versions() -> None:
+    tag = '[{"name": "qa", "version": "2"}, {"name": "summary", "version": 1}]'
+    assert vocabulary.linked_prompts(tag) == [("qa", 2), ("summary", 1)]
