@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -277,9 +277,7 @@ MODEL_VERSION = Param("version", model_version,
 
 
 # --- GenAI (issue 19): a prompt's history page ---
-PROMPT_NAME = Param("name", model_name, {"type": "string", "maxLength": MODEL_NAME_MAX,
-                                         "pattern": f"^{PRINTABLE}$"},
-                    "a prompt's name (MLflow registers prompts as registered models)")
-PROMPT_VERSION = Param("version", model_version,
-                       {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
-                       "one version of the prompt: its row, alias moves and tags only")
+PROMPT_NAME = replace(MODEL_NAME, description="a prompt's name (MLflow registers prompts as "
+                                              "registered models)")
+PROMPT_VERSION = replace(MODEL_VERSION, description="one version of the prompt: its row, alias "
+                                                    "moves and tags only")
