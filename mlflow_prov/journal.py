@@ -300,12 +300,9 @@ def append_if_head_known(session: Session, chain: str, events: list[NewEvent], *
     rows = _event_rows(chain, events, writer, time_us)
     cursor = connection.connection.cursor()  # the same DB-API connection: same transaction
     try:
-        if not statements.advance(cursor, _linked(rows, known[1]), known[0], known[1]):
-            return False
+        return _swap(statements, cursor, pending, chain, rows, known)
     finally:
         cursor.close()
-    pending[chain] = (known[0] + len(rows), str(rows[-1]["hash"]))
-    return True
 
 
 def _journal_session(session: Session) -> tuple[sa.Connection, Any, dict[str, tuple[int, str]]]:
@@ -331,11 +328,8 @@ def _advance(connection: sa.Connection, statements: Any, cursor: Any,
              events: list[NewEvent], first: bool) -> None:
     """Move the chain's head to the last of ``rows`` and insert them (see
     :func:`append_events`)."""
-    engine = connection.engine
-    known = pending.get(chain) or _known_heads.get(engine, chain)
-    if known is not None and statements.advance(cursor, _linked(rows, known[1]), known[0],
-                                                known[1]):
-        pending[chain] = (known[0] + len(rows), str(rows[-1]["hash"]))
+    known = pending.get(chain) or _known_heads.get(connection.engine, chain)
+    if known is not None and _swap(statements, cursor, pending, chain, rows, known):
         return
     if known is None and first and statements.start(cursor, _linked(rows, None)):
         pending[chain] = (len(rows), str(rows[-1]["hash"]))
@@ -348,10 +342,23 @@ def _advance(connection: sa.Connection, statements: Any, cursor: Any,
             refuse_sealed_write(sealed, chain=chain, kind=event.kind,
                                 payload=dict(event.payload),
                                 experiment_id=event.experiment_id, run_id=event.run_id)
-    if not statements.advance(cursor, _linked(rows, last_hash), length, last_hash,
-                              unsealed_only=False):
+    if not _swap(statements, cursor, pending, chain, rows, (length, last_hash),
+                 unsealed_only=False):
         raise RuntimeError(f"journal head of {chain!r} moved while locked")
+
+
+def _swap(statements: Any, cursor: Any, pending: dict[str, tuple[int, str]], chain: str,
+          rows: list[dict[str, Any]], head: tuple[int, str | None], *,
+          unsealed_only: bool = True) -> bool:
+    """The compare-and-swap of the chain's head from ``head`` (length, last hash) to the
+    last of ``rows``, with their insert; the transaction's pending head moves with it.
+    ``False``, with nothing written, when the head was not ``head`` any more."""
+    length, last_hash = head
+    if not statements.advance(cursor, _linked(rows, last_hash), length, last_hash,
+                              unsealed_only=unsealed_only):
+        return False
     pending[chain] = (length + len(rows), str(rows[-1]["hash"]))
+    return True
 
 
 def _linked(rows: list[dict[str, Any]], prev_hash: str | None) -> list[dict[str, Any]]:
