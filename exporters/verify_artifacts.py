@@ -26,7 +26,7 @@ from exporters.compat import artifact_repository
 from exporters.options import ExportOptions
 from exporters.records import RunRecord
 from exporters.verify import Problem
-from mlflow_prov.journal import JournalEvent, read_events_page
+from mlflow_prov.journal import JournalEvent, read_events_paged
 from mlflow_prov.vocabulary import (
     ARTIFACT_MANIFEST_KINDS,
     ARTIFACT_UPLOAD_KINDS,
@@ -70,16 +70,9 @@ def recorded_files(events: Iterable[Any]) -> Files | None:
 def recorded_run_files(tracking_uri: str, run_id: str) -> Files | None:
     """The files a run's journal recorded (sorted by path), read without its other events:
     what the run page lists as soon as the run ended or a file was uploaded."""
-    events: list[JournalEvent] = []
-    after: int | None = None
-    while True:
-        page = read_events_page(tracking_uri, run_id=run_id, chain=run_chain(run_id),
-                                kinds=ARTIFACT_KINDS, after_seq=after, limit=PAGE)
-        events += page.events
-        if page.next_after_seq is None:
-            break
-        after = page.next_after_seq
-    recorded = recorded_files(events)
+    recorded = recorded_files(list(read_events_paged(
+        tracking_uri, run_id=run_id, chain=run_chain(run_id), kinds=ARTIFACT_KINDS,
+        page_size=PAGE)))
     return None if recorded is None else dict(sorted(recorded.items()))
 
 
@@ -129,17 +122,12 @@ def _artifact_events(tracking_uri: str, experiment_id: str | None,
                      run_ids: Sequence[str]) -> dict[str, list[JournalEvent]]:
     """The artifact events of each chain, page by page (only these kinds are read)."""
     by_chain: dict[str, list[JournalEvent]] = defaultdict(list)
-    after: int | None = None
-    while True:
-        page = read_events_page(tracking_uri, experiment_id=experiment_id, kinds=ARTIFACT_KINDS,
-                                after_seq=after, limit=PAGE)
-        for event in page.events:
-            kind, object_id = parse_chain(event.chain)
-            if not run_ids or kind != ChainKind.RUN or object_id in run_ids:
-                by_chain[event.chain].append(event)
-        if page.next_after_seq is None:
-            return by_chain
-        after = page.next_after_seq
+    for event in read_events_paged(tracking_uri, experiment_id=experiment_id,
+                                   kinds=ARTIFACT_KINDS, page_size=PAGE):
+        kind, object_id = parse_chain(event.chain)
+        if not run_ids or kind != ChainKind.RUN or object_id in run_ids:
+            by_chain[event.chain].append(event)
+    return by_chain
 
 
 def _runs(client: MlflowClient, experiment_id: str | None, run_ids: Sequence[str]) -> list[Any]:

@@ -589,6 +589,19 @@ def read_events_page(tracking_uri: str, *, experiment_id: str | None = None,
                      next_after_seq=events[-1].seq if len(rows) > limit and events else None)
 
 
+def read_events_paged(tracking_uri: str, *, page_size: int = 1000,
+                      **filters: Any) -> Iterator[JournalEvent]:
+    """Every event :func:`read_events_page` selects with ``filters``, read a page at a time:
+    each page one indexed query, never the whole selection in memory at once."""
+    after: int | None = None
+    while True:
+        page = read_events_page(tracking_uri, after_seq=after, limit=page_size, **filters)
+        yield from page.events
+        if page.next_after_seq is None:
+            return
+        after = page.next_after_seq
+
+
 def _stored_spellings(kinds: list[str]) -> list[str]:
     """Today's kinds plus the legacy spellings that read as them (see ``LEGACY_KINDS``)."""
     wanted = {str(parse_kind(kind)) for kind in kinds}

@@ -19,10 +19,11 @@ from exporters.app.views import (
     mlflow_model_href,
     mlflow_trace_href,
 )
+from exporters.lineage.keys import prompt_key
 from exporters.privacy import Pseudonymizer
 from exporters.wording import writer_text
-from mlflow_prov.journal import JournalEvent, read_events_page
-from mlflow_prov.lineage_edges import LineageReader, node_id
+from mlflow_prov.journal import JournalEvent, read_events_paged
+from mlflow_prov.lineage_edges import LineageReader
 from mlflow_prov.vocabulary import EventKind, prompt_chain
 
 CHAIN_PAGE = 1000
@@ -112,14 +113,7 @@ class PromptHistory:
 
 def chain_events(tracking_uri: str, name: str) -> Iterator[JournalEvent]:
     """Every event of the prompt's chain, a page at a time (one indexed query a page)."""
-    after = None
-    while True:
-        page = read_events_page(tracking_uri, chain=prompt_chain(name), after_seq=after,
-                                limit=CHAIN_PAGE)
-        yield from page.events
-        if page.next_after_seq is None:
-            return
-        after = page.next_after_seq
+    return read_events_paged(tracking_uri, chain=prompt_chain(name), page_size=CHAIN_PAGE)
 
 
 def _change(event: JournalEvent, pseudonymize: Pseudonymizer) -> Change:
@@ -179,7 +173,7 @@ def add_uses(history: PromptHistory, reader: LineageReader, runs: RunDirectory,
              can_read: Callable[[str | None], bool]) -> None:
     """Each version's runs, traces and logged models (the lineage's ``used`` and
     ``wasDerivedFrom`` edges into it), those of experiments the reader may read only."""
-    by_node = {node_id("prompt", f"{history.name}/{v.version}"): v for v in history.versions}
+    by_node = {prompt_key(history.name, v.version).id: v for v in history.versions}
     edges = [e for e in reader.edges(list(by_node), "derived")
              if e.relation in ("used", "wasDerivedFrom") and e.target in by_node]
     nodes = reader.nodes([e.source for e in edges])

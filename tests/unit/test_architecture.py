@@ -15,6 +15,7 @@ JOURNAL_READ_API = {# a server database's one-line fail-fast check, shared by ex
                                             "require_existing_store",
                                             "JournalUnavailableError", "JournalEvent",
                                             "read_events_page", "EventPage",
+                                            "read_events_paged",
                                             "chain_heads", "chain_hash_at", "chain_head",
                                             "read_event_hashes"},
                     # documented fast read of MLflow's run tables, for verify (issue 10)
