@@ -38,7 +38,7 @@ import re
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote
 
@@ -49,7 +49,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from mlflow_prov.sql_dialects import (
     ROWS_PER_STATEMENT,
     insert_all_unless_present,
-    insert_unless_present,
     is_mysql,
 )
 from mlflow_prov.vocabulary import (
@@ -445,8 +444,8 @@ def _write_generated(connection: sa.Connection, rows: Rows) -> None:
         return
     run = rows.edges[0].target  # one event, one run
     nodes = list({node.node[:ID_LENGTH]: _node_values(node) for node in rows.nodes}.values())
-    for start in range(0, len(nodes), QUERY_CHUNK):
-        chunk = nodes[start:start + QUERY_CHUNK]
+    for start in range(0, len(nodes), ROWS_PER_STATEMENT):
+        chunk = nodes[start:start + ROWS_PER_STATEMENT]
         if connection.dialect.name == "postgresql":
             new = (postgresql_insert(nodes_table).values(chunk).on_conflict_do_nothing()
                    .returning(nodes_table.c.node).cte("new_nodes"))
@@ -464,8 +463,10 @@ def _write_generated(connection: sa.Connection, rows: Rows) -> None:
 
 
 def write_rows(connection: sa.Connection, rows: Rows) -> None:
-    for node in rows.nodes:
-        _insert_node(connection, node)
+    """Nodes not known yet (a known node's first description stays), then the edges, then
+    the renamed runs' labels: the nodes in one statement per
+    :data:`~mlflow_prov.sql_dialects.ROWS_PER_STATEMENT` of them, the edges in one."""
+    insert_all_unless_present(connection, nodes_table, [_node_values(n) for n in rows.nodes])
     if rows.edges:
         connection.execute(edges_table.insert(), [
             {"source": e.source[:ID_LENGTH], "relation": e.relation,
@@ -480,11 +481,6 @@ def _node_values(node: NodeRow) -> dict[str, Any]:
     return {"node": node.node[:ID_LENGTH], "kind": node.kind, "label": node.label,
             "experiment_id": node.experiment_id,
             "attributes": json.dumps(node.attributes, sort_keys=True)}
-
-
-def _insert_node(connection: sa.Connection, node: NodeRow) -> None:
-    """Insert unless the node is known: its first description stays."""
-    insert_unless_present(connection, nodes_table, _node_values(node))
 
 
 def ensure_tables(engine: sa.engine.Engine) -> None:
@@ -513,19 +509,13 @@ def ensure_tables(engine: sa.engine.Engine) -> None:
 
 
 def _refill(connection: sa.Connection, rows: Rows) -> None:
-    """Every row of a refill in a few statements: the nodes (a writer's row that came in
-    meanwhile stays; MySQL only, the others hold writers off) and each edge once."""
-    insert_all_unless_present(connection, nodes_table, [_node_values(n) for n in rows.nodes])
-    edges = list(dict.fromkeys(
-        (e.source[:ID_LENGTH], e.relation, e.target[:ID_LENGTH],
-         (e.context or None) and e.context[:250]) for e in rows.edges))
-    for start in range(0, len(edges), ROWS_PER_STATEMENT):
-        connection.execute(edges_table.insert(), [
-            {"source": source, "relation": relation, "target": target, "context": context}
-            for source, relation, target, context in edges[start:start + ROWS_PER_STATEMENT]])
-    for renamed, label in rows.renamed.items():
-        connection.execute(nodes_table.update().where(nodes_table.c.node == renamed)
-                           .values(label=label))
+    """Every row of a refill, each edge once (an upload and the run-end manifest both name a
+    file; the write path adds its edge once). A writer's node that came in meanwhile stays
+    (MySQL only: the others hold writers off)."""
+    write_rows(connection, Rows(nodes=rows.nodes, renamed=rows.renamed, edges=list(
+        dict.fromkeys(replace(e, source=e.source[:ID_LENGTH], target=e.target[:ID_LENGTH],
+                              context=(e.context or None) and e.context[:250])
+                      for e in rows.edges))))
 
 
 def _current(engine: sa.engine.Engine) -> bool:
