@@ -27,6 +27,8 @@ RELATION_WORDS: dict[str, tuple[str, str]] = {
 # a trace informed by the run it was recorded in: not a child run
 TRACE_RUN_WORDS = ("recorded in", "recorded")
 SEARCH_BATCH = 100
+# nodes named ``<name>/<version>``: how each reads, and the URI scheme MLflow spells them with
+VERSIONED = {"version": ("registered model", "models:/"), "prompt": ("prompt", "prompts:/")}
 KIND_WORDS = {"model": "logged model", "version": "registered model version",
               "prompt": "prompt version"}
 
@@ -96,16 +98,12 @@ def describe(node: Node) -> str:
         return f"artifact runs:/{node.key.ref}"
     if node.kind == "model":
         return f"logged model {node.label} (models:/{node.key.ref})"
-    if node.kind == "version":
+    if node.kind in VERSIONED:
+        what, scheme = VERSIONED[node.kind]
         name, slash, number = node.key.ref.rpartition("/")
         if not slash:  # the name and version hidden together (``--redact``)
-            return f"registered model {node.key.ref} (models:/{node.key.ref})"
-        return f"registered model {name} version {number} (models:/{node.key.ref})"
-    if node.kind == "prompt":
-        name, slash, number = node.key.ref.rpartition("/")
-        if not slash:  # hidden together, as a version's
-            return f"prompt {node.key.ref} (prompts:/{node.key.ref})"
-        return f"prompt {name} version {number} (prompts:/{node.key.ref})"
+            return f"{what} {node.key.ref} ({scheme}{node.key.ref})"
+        return f"{what} {name} version {number} ({scheme}{node.key.ref})"
     if node.kind == "trace":
         return f"trace {node.key.ref}"
     return f"{node.kind} {node.label}"
